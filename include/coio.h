@@ -1,0 +1,232 @@
+/* coio — asyncio's core (event loop, callbacks, timers, futures) as a C library.
+ *
+ * The whole public API is this one header.  Conventions (see coio(7)):
+ *  - Handles are opaque.  Functions that can fail return an int status: COIO_OK (0) or a
+ *    negative COIO_E* code; results go through out-parameters that are left untouched on
+ *    failure.  Pure queries (coio_future_done, coio_loop_time, ...) return their answer.
+ *  - Option structs start with `uint32_t size` and are initialised with their *_INIT macro.
+ *  - Every (fn, arg) registration also takes a `drop` (may be NULL) that runs exactly once when
+ *    the registration ends: after the call, on cancel, on removal, or when the loop closes.  If
+ *    the registering call itself fails, drop is not called: the caller keeps `arg`.
+ *  - coio_*_new returns a reference the caller owns; release(NULL) is a no-op.
+ *  - One loop is driven by one thread.  Only functions documented "thread-safe" may be called
+ *    from other threads.
+ */
+#ifndef COIO_H
+#define COIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define COIO_API __attribute__((visibility("default")))
+#else
+#define COIO_API
+#endif
+
+#define COIO_VERSION_MAJOR 1
+#define COIO_VERSION_MINOR 0
+#define COIO_VERSION_PATCH 0
+
+/* ---- Statuses --------------------------------------------------------------------------- */
+
+enum {
+    COIO_OK = 0,
+    COIO_EINVAL = -1,      /* invalid argument: NULL handle, NaN/infinite time, bad option */
+    COIO_ENOMEM = -2,      /* out of memory */
+    COIO_ESTATE = -3,      /* wrong state: result of a pending future, set_result twice, ... */
+    COIO_ECANCELLED = -4,  /* the future was cancelled */
+    COIO_EFAILED = -5,     /* the future failed: coio_future_error() has the details */
+    COIO_ETIMEDOUT = -6,   /* a timeout expired (used as an error code) */
+    COIO_ECLOSED = -7,     /* the loop is closed */
+    COIO_EBUSY = -8,       /* the loop is running (close, nested run, release) */
+    COIO_ELOOP = -9,       /* the object belongs to another loop */
+    COIO_ETHREAD = -10,    /* called from a thread that does not drive the loop (debug mode) */
+    COIO_ENOTSUP = -11,    /* not supported here (backend not available, ...) */
+    COIO_ESYS = -12,       /* a system call failed */
+};
+
+/* A static, human-readable description of a status ("invalid argument"); never NULL. */
+COIO_API const char *coio_strerror(int status);
+/* The status's symbolic name ("COIO_EINVAL"), or "COIO_UNKNOWN"; never NULL. */
+COIO_API const char *coio_status_name(int status);
+/* The library's version as "MAJOR.MINOR.PATCH", and as MAJOR*10000 + MINOR*100 + PATCH. */
+COIO_API const char *coio_version(void);
+COIO_API int coio_version_number(void);
+
+/* ---- Types ------------------------------------------------------------------------------ */
+
+typedef struct coio_loop coio_loop;
+typedef struct coio_future coio_future;
+typedef struct coio_handle coio_handle;
+
+typedef void (*coio_free_fn)(void *p);
+typedef void (*coio_callback)(void *arg);
+typedef void (*coio_done_fn)(coio_future *f, void *arg);
+
+/* Any negative timeout means "wait forever"; NaN is COIO_EINVAL. */
+#define COIO_NO_TIMEOUT (-1.0)
+
+/* ---- Loop ------------------------------------------------------------------------------- */
+
+/* Backends, as libev names them.  COIO_BACKEND_AUTO lets libev choose. */
+#define COIO_BACKEND_AUTO 0u
+#define COIO_BACKEND_SELECT 0x01u
+#define COIO_BACKEND_POLL 0x02u
+#define COIO_BACKEND_EPOLL 0x04u
+#define COIO_BACKEND_KQUEUE 0x08u
+#define COIO_BACKEND_PORT 0x20u
+#define COIO_BACKEND_LINUXAIO 0x40u
+#define COIO_BACKEND_IOURING 0x80u
+
+/* Loop flags. */
+#define COIO_LOOP_DEBUG 0x1u        /* asyncio's debug mode: slow callbacks, wrong-thread checks */
+#define COIO_LOOP_VIRTUAL_TIME 0x2u /* the clock starts at 0 and jumps to the next timer when idle */
+
+typedef struct coio_loop_options {
+    uint32_t size;           /* sizeof(coio_loop_options) as the caller knows it */
+    uint32_t flags;          /* COIO_LOOP_* */
+    uint32_t backend;        /* one COIO_BACKEND_* value */
+    double slow_callback_duration; /* debug mode: report callbacks slower than this (seconds) */
+} coio_loop_options;
+
+#define COIO_LOOP_OPTIONS_INIT {sizeof(coio_loop_options), 0u, COIO_BACKEND_AUTO, 0.1}
+
+/* Creates a loop.  opt may be NULL (defaults).  EINVAL: unknown flags, larger unknown size,
+ * negative/NaN slow_callback_duration; ENOTSUP: backend not available; ESYS: libev failed. */
+COIO_API int coio_loop_new(coio_loop **out, const coio_loop_options *opt);
+/* Closes the loop: every scheduled callback is discarded (its drop runs).  Idempotent, as in
+ * asyncio.  EBUSY while the loop runs.  The object stays valid until coio_loop_release. */
+COIO_API int coio_loop_close(coio_loop *loop);
+/* Drops the caller's reference, closing the loop first if it is still open.  The memory lives
+ * on while futures or handles of the loop still exist.  EBUSY (nothing done) while running.
+ * NULL is a no-op returning COIO_OK. */
+COIO_API int coio_loop_release(coio_loop *loop);
+/* Runs the loop until f is done, then returns f's outcome as coio_future_result would
+ * (COIO_OK, COIO_EFAILED, COIO_ECANCELLED).  ESTATE if the loop was stopped first; ELOOP if
+ * f belongs to another loop; EBUSY if already running; ECLOSED. */
+COIO_API int coio_loop_run_until_complete(coio_loop *loop, coio_future *f);
+/* Runs until coio_loop_stop.  EBUSY if already running; ECLOSED. */
+COIO_API int coio_loop_run_forever(coio_loop *loop);
+/* Thread-safe.  Makes the running loop return after the current pass; called while the loop
+ * is not running, the next run does one pass and returns (as in asyncio). */
+COIO_API int coio_loop_stop(coio_loop *loop);
+/* The loop's monotonic clock in seconds, read fresh (virtual in COIO_LOOP_VIRTUAL_TIME
+ * mode).  NaN for a NULL loop. */
+COIO_API double coio_loop_time(coio_loop *loop);
+COIO_API int coio_loop_is_running(const coio_loop *loop); /* 1 / 0 */
+COIO_API int coio_loop_is_closed(const coio_loop *loop);  /* 1 / 0 (1 for NULL) */
+COIO_API int coio_loop_get_debug(const coio_loop *loop);  /* 1 / 0 */
+COIO_API int coio_loop_set_debug(coio_loop *loop, int enabled);
+/* The libev backend in use (one COIO_BACKEND_* value), 0 for NULL. */
+COIO_API uint32_t coio_loop_backend(const coio_loop *loop);
+
+/* ---- Exception handler ------------------------------------------------------------------ */
+
+/* What asyncio passes as the handler's `context` dict.  All pointers are borrowed for the
+ * duration of the call.  Fields a reporter does not know are 0 / NULL. */
+typedef struct coio_exception_context {
+    uint32_t size;         /* sizeof(coio_exception_context) as the reporter knows it */
+    const char *message;   /* what happened, e.g. "Future exception was never retrieved" */
+    int code;              /* the error code involved (0 if none) */
+    const char *error;     /* the error's message (may be NULL) */
+    coio_future *future;   /* the future involved (may be NULL) */
+    coio_handle *handle;   /* the handle involved (may be NULL) */
+} coio_exception_context;
+
+#define COIO_EXCEPTION_CONTEXT_INIT {sizeof(coio_exception_context), NULL, 0, NULL, NULL, NULL}
+
+typedef void (*coio_exception_handler)(coio_loop *loop, const coio_exception_context *ctx,
+                                       void *arg);
+
+/* Installs fn (NULL restores the default handler).  The previous handler's drop runs. */
+COIO_API int coio_loop_set_exception_handler(coio_loop *loop, coio_exception_handler fn,
+                                             void *arg, coio_free_fn drop);
+/* The installed handler and its arg; *fn is NULL when the default is in use.  Either out
+ * may be NULL. */
+COIO_API int coio_loop_get_exception_handler(coio_loop *loop, coio_exception_handler *fn,
+                                             void **arg);
+/* Reports ctx through the loop's handler (bindings use this for their own errors).  EINVAL if
+ * ctx or ctx->message is NULL or ctx->size is unknown. */
+COIO_API int coio_loop_call_exception_handler(coio_loop *loop, const coio_exception_context *ctx);
+/* The default handler: one line on stderr, "coio: <message>[: <error> (<code name>)]". */
+COIO_API int coio_loop_default_exception_handler(coio_loop *loop,
+                                                 const coio_exception_context *ctx);
+
+/* ---- Callbacks and timers --------------------------------------------------------------- */
+
+/* Schedule fn(arg) on the next pass (FIFO).  out may be NULL; otherwise *out is a handle
+ * reference the caller releases.  EINVAL: NULL loop/fn; ECLOSED; ENOMEM. */
+COIO_API int coio_call_soon(coio_loop *loop, coio_callback fn, void *arg, coio_free_fn drop,
+                            coio_handle **out);
+/* Schedule fn(arg) `delay` seconds from now.  A negative delay is 0 (as asyncio); NaN or
+ * infinite delay is EINVAL.  Timers with equal deadlines run in scheduling order. */
+COIO_API int coio_call_later(coio_loop *loop, double delay, coio_callback fn, void *arg,
+                             coio_free_fn drop, coio_handle **out);
+/* Schedule fn(arg) at loop time `when` (a past time runs on the next pass).  NaN or infinite
+ * `when` is EINVAL. */
+COIO_API int coio_call_at(coio_loop *loop, double when, coio_callback fn, void *arg,
+                          coio_free_fn drop, coio_handle **out);
+/* Thread-safe call_soon: may be called from any thread while the loop is open; wakes the loop.
+ * ECLOSED once the loop is closed. */
+COIO_API int coio_call_soon_threadsafe(coio_loop *loop, coio_callback fn, void *arg,
+                                       coio_free_fn drop);
+
+/* Cancels the callback if it has not run (its drop runs now).  Cancelling a handle that
+ * already ran or was cancelled does nothing.  EINVAL for NULL. */
+COIO_API int coio_handle_cancel(coio_handle *h);
+COIO_API int coio_handle_cancelled(const coio_handle *h); /* 1 / 0 */
+/* The deadline of a timer handle in loop time.  EINVAL for NULL or a call_soon handle. */
+COIO_API int coio_handle_when(const coio_handle *h, double *when);
+COIO_API void coio_handle_release(coio_handle *h);
+
+/* ---- Futures ---------------------------------------------------------------------------- */
+
+COIO_API int coio_future_new(coio_loop *loop, coio_future **out);
+/* Adds a reference and returns f (NULL for NULL). */
+COIO_API coio_future *coio_future_ref(coio_future *f);
+/* Drops a reference; the last one frees the future, its value (through its drop) and its
+ * remaining done callbacks (their drops).  A failed future whose error was never retrieved is
+ * reported through the exception handler when freed. */
+COIO_API void coio_future_release(coio_future *f);
+/* The future's loop (borrowed); NULL for NULL. */
+COIO_API coio_loop *coio_future_loop(const coio_future *f);
+COIO_API int coio_future_done(const coio_future *f);      /* 1 / 0 */
+COIO_API int coio_future_cancelled(const coio_future *f); /* 1 / 0 */
+/* Completes f with value; the future owns value and calls drop(value) when freed.  ESTATE if
+ * f is done (drop is then not called); ECLOSED if the loop is closed. */
+COIO_API int coio_future_set_result(coio_future *f, void *value, coio_free_fn drop);
+/* Fails f with a nonzero error code and a message (copied; may be NULL). */
+COIO_API int coio_future_set_error(coio_future *f, int code, const char *message);
+/* As coio_future_set_error, plus a payload the future owns (drop called when freed). */
+COIO_API int coio_future_set_error_payload(coio_future *f, int code, const char *message,
+                                           void *payload, coio_free_fn drop);
+/* Cancels f with an optional message (copied).  Returns 1 if cancelled, 0 if already done,
+ * or a negative status. */
+COIO_API int coio_future_cancel(coio_future *f, const char *msg);
+/* COIO_OK with *value (borrowed; value may be NULL), ESTATE if pending, ECANCELLED, or
+ * EFAILED (see coio_future_error).  Marks the error as retrieved. */
+COIO_API int coio_future_result(const coio_future *f, void **value);
+/* The error of a done future: *code and *message (borrowed), or 0 and NULL if it succeeded;
+ * on a cancelled future COIO_ECANCELLED and the cancel message.  ESTATE if pending.  Marks the
+ * error as retrieved.  Either out may be NULL. */
+COIO_API int coio_future_error(const coio_future *f, int *code, const char **message);
+/* The error's payload (borrowed; NULL if none).  ESTATE if pending. */
+COIO_API int coio_future_error_payload(const coio_future *f, void **payload);
+/* fn(f, arg) runs through the ready queue when f is done, in registration order — also when f
+ * is already done (never synchronously). */
+COIO_API int coio_future_add_done_callback(coio_future *f, coio_done_fn fn, void *arg,
+                                           coio_free_fn drop);
+/* Removes every not-yet-scheduled registration of (fn, arg), running their drops; returns how
+ * many were removed, or a negative status. */
+COIO_API int coio_future_remove_done_callback(coio_future *f, coio_done_fn fn, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COIO_H */

@@ -1,0 +1,39 @@
+#include "testutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+coio_loop *tu_loop_virtual(void) {
+    coio_loop_options o = COIO_LOOP_OPTIONS_INIT;
+    o.flags = COIO_LOOP_VIRTUAL_TIME;
+    coio_loop *l = NULL;
+    assert_int_equal(coio_loop_new(&l, &o), COIO_OK);
+    return l;
+}
+
+coio_loop *tu_loop_real(void) {
+    coio_loop *l = NULL;
+    assert_int_equal(coio_loop_new(&l, NULL), COIO_OK);
+    return l;
+}
+
+void tu_record(void *p) {
+    tu_rec *r = p;
+    if (r->log->n < 256) r->log->tags[r->log->n++] = r->tag;
+}
+
+void tu_count_drop(void *p) { ++*(int *)p; }
+
+static void capture(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop;
+    tu_reports *r = arg;
+    r->n++;
+    r->last_code = ctx->code;
+    snprintf(r->last_message, sizeof r->last_message, "%s", ctx->message ? ctx->message : "");
+    snprintf(r->last_error, sizeof r->last_error, "%s", ctx->error ? ctx->error : "");
+}
+
+void tu_capture_reports(coio_loop *loop, tu_reports *r) {
+    memset(r, 0, sizeof *r);
+    assert_int_equal(coio_loop_set_exception_handler(loop, capture, r, NULL), COIO_OK);
+}
