@@ -1,0 +1,436 @@
+// The extern "C" boundary: argument checks, state checks, and C++ exceptions turned into
+// statuses.  Nothing else lives here; the core behind it never sees an unchecked argument.
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <new>
+
+#include "core.hh"
+
+using namespace coio::detail;
+
+namespace {
+
+Loop *L(coio_loop *l) { return reinterpret_cast<Loop *>(l); }
+const Loop *L(const coio_loop *l) { return reinterpret_cast<const Loop *>(l); }
+Future *F(coio_future *f) { return reinterpret_cast<Future *>(f); }
+const Future *F(const coio_future *f) { return reinterpret_cast<const Future *>(f); }
+Handle *H(coio_handle *h) { return reinterpret_cast<Handle *>(h); }
+const Handle *H(const coio_handle *h) { return reinterpret_cast<const Handle *>(h); }
+
+// Runs fn, mapping escaping C++ exceptions to statuses.
+template <class Fn> int guarded(Fn fn) noexcept {
+    try {
+        return fn();
+    } catch (const std::bad_alloc &) {
+        return COIO_ENOMEM;
+    } catch (...) {
+        return COIO_EFAILED;
+    }
+}
+
+// The checks every loop-thread entry point makes on an open loop.
+int check_loop(const Loop *loop) {
+    if (!loop) return COIO_EINVAL;
+    if (loop->closed) return COIO_ECLOSED;
+    if (loop_on_wrong_thread(loop)) return COIO_ETHREAD;
+    return COIO_OK;
+}
+
+int check_future(const Future *f) { return f ? check_loop(f->loop) : COIO_EINVAL; }
+
+bool is_finite(double x) { return std::isfinite(x); }
+
+} // namespace
+
+// ---- statuses ---------------------------------------------------------------------------
+
+namespace {
+struct StatusInfo {
+    int code;
+    const char *name;
+    const char *text;
+};
+constexpr StatusInfo kStatuses[] = {
+    {COIO_OK, "COIO_OK", "success"},
+    {COIO_EINVAL, "COIO_EINVAL", "invalid argument"},
+    {COIO_ENOMEM, "COIO_ENOMEM", "out of memory"},
+    {COIO_ESTATE, "COIO_ESTATE", "invalid state"},
+    {COIO_ECANCELLED, "COIO_ECANCELLED", "cancelled"},
+    {COIO_EFAILED, "COIO_EFAILED", "failed"},
+    {COIO_ETIMEDOUT, "COIO_ETIMEDOUT", "timed out"},
+    {COIO_ECLOSED, "COIO_ECLOSED", "event loop is closed"},
+    {COIO_EBUSY, "COIO_EBUSY", "event loop is running"},
+    {COIO_ELOOP, "COIO_ELOOP", "object belongs to another event loop"},
+    {COIO_ETHREAD, "COIO_ETHREAD", "called from a thread that does not run the loop"},
+    {COIO_ENOTSUP, "COIO_ENOTSUP", "not supported"},
+    {COIO_ESYS, "COIO_ESYS", "system call failed"},
+};
+const StatusInfo *status_info(int status) {
+    for (const StatusInfo &s : kStatuses)
+        if (s.code == status) return &s;
+    return nullptr;
+}
+} // namespace
+
+extern "C" {
+
+const char *coio_strerror(int status) {
+    const StatusInfo *s = status_info(status);
+    return s ? s->text : "unknown status";
+}
+
+const char *coio_status_name(int status) {
+    const StatusInfo *s = status_info(status);
+    return s ? s->name : "COIO_UNKNOWN";
+}
+
+#define COIO_STR2(x) #x
+#define COIO_STR(x) COIO_STR2(x)
+const char *coio_version(void) {
+    return COIO_STR(COIO_VERSION_MAJOR) "." COIO_STR(COIO_VERSION_MINOR) "." COIO_STR(
+        COIO_VERSION_PATCH);
+}
+
+int coio_version_number(void) {
+    return COIO_VERSION_MAJOR * 10000 + COIO_VERSION_MINOR * 100 + COIO_VERSION_PATCH;
+}
+
+// ---- loop -------------------------------------------------------------------------------
+
+int coio_loop_new(coio_loop **out, const coio_loop_options *opt) {
+    if (!out) return COIO_EINVAL;
+    coio_loop_options o = COIO_LOOP_OPTIONS_INIT;
+    if (opt) {
+        // Older callers pass a smaller struct: take the fields they know, default the rest.
+        if (opt->size < offsetof(coio_loop_options, backend) || opt->size > sizeof o)
+            return COIO_EINVAL;
+        std::memcpy(&o, opt, opt->size);
+        o.size = sizeof o;
+    }
+    if (o.flags & ~(COIO_LOOP_DEBUG | COIO_LOOP_VIRTUAL_TIME)) return COIO_EINVAL;
+    if (!(o.slow_callback_duration >= 0) || std::isinf(o.slow_callback_duration))
+        return COIO_EINVAL;
+    switch (o.backend) {
+    case COIO_BACKEND_AUTO:
+    case COIO_BACKEND_SELECT:
+    case COIO_BACKEND_POLL:
+    case COIO_BACKEND_EPOLL:
+    case COIO_BACKEND_KQUEUE:
+    case COIO_BACKEND_PORT:
+    case COIO_BACKEND_LINUXAIO:
+    case COIO_BACKEND_IOURING:
+        break;
+    default:
+        return COIO_EINVAL;
+    }
+    return guarded([&] {
+        Loop *loop = nullptr;
+        int rc = loop_new(&loop, &o);
+        if (rc == COIO_OK) *out = reinterpret_cast<coio_loop *>(loop);
+        return rc;
+    });
+}
+
+int coio_loop_close(coio_loop *l) {
+    Loop *loop = L(l);
+    if (!loop) return COIO_EINVAL;
+    if (loop_on_wrong_thread(loop)) return COIO_ETHREAD;
+    return guarded([&] { return loop_close(loop); });
+}
+
+int coio_loop_release(coio_loop *l) {
+    Loop *loop = L(l);
+    if (!loop) return COIO_OK;
+    if (loop->released) return COIO_EINVAL;
+    if (loop->running.load(std::memory_order_relaxed)) return COIO_EBUSY;
+    return guarded([&] {
+        loop_close(loop);
+        loop->released = true;
+        loop_unref(loop);
+        return COIO_OK;
+    });
+}
+
+int coio_loop_run_until_complete(coio_loop *l, coio_future *fut) {
+    Loop *loop = L(l);
+    Future *f = F(fut);
+    if (int rc = check_loop(loop)) return rc;
+    if (!f) return COIO_EINVAL;
+    if (f->loop != loop) return COIO_ELOOP;
+    if (loop->running.load(std::memory_order_relaxed)) return COIO_EBUSY;
+    return guarded([&] { return loop_run_until_complete(loop, f); });
+}
+
+int coio_loop_run_forever(coio_loop *l) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    if (loop->running.load(std::memory_order_relaxed)) return COIO_EBUSY;
+    return guarded([&] {
+        loop_run_forever(loop);
+        return COIO_OK;
+    });
+}
+
+int coio_loop_stop(coio_loop *l) {
+    Loop *loop = L(l);
+    if (!loop) return COIO_EINVAL;
+    if (loop->closed) return COIO_ECLOSED;
+    return guarded([&] {
+        loop_stop(loop);
+        return COIO_OK;
+    });
+}
+
+double coio_loop_time(coio_loop *l) { return l ? loop_time(L(l)) : NAN; }
+
+int coio_loop_is_running(const coio_loop *l) {
+    return l && L(l)->running.load(std::memory_order_relaxed);
+}
+
+int coio_loop_is_closed(const coio_loop *l) { return !l || L(l)->closed; }
+
+int coio_loop_get_debug(const coio_loop *l) { return l && L(l)->debug; }
+
+int coio_loop_set_debug(coio_loop *l, int enabled) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    loop->debug = enabled != 0;
+    return COIO_OK;
+}
+
+uint32_t coio_loop_backend(const coio_loop *l) {
+    return l && L(l)->ev ? ev_backend(L(l)->ev) : 0;
+}
+
+// ---- exception handler ------------------------------------------------------------------
+
+int coio_loop_set_exception_handler(coio_loop *l, coio_exception_handler fn, void *arg,
+                                    coio_free_fn drop) {
+    Loop *loop = L(l);
+    if (!loop) return COIO_EINVAL;
+    if (loop_on_wrong_thread(loop)) return COIO_ETHREAD;
+    loop_set_exception_handler(loop, fn, arg, drop);
+    return COIO_OK;
+}
+
+int coio_loop_get_exception_handler(coio_loop *l, coio_exception_handler *fn, void **arg) {
+    Loop *loop = L(l);
+    if (!loop) return COIO_EINVAL;
+    if (fn) *fn = loop->exc_fn;
+    if (arg) *arg = loop->exc_arg;
+    return COIO_OK;
+}
+
+static int check_context(const coio_exception_context *ctx) {
+    if (!ctx || ctx->size < offsetof(coio_exception_context, code) ||
+        ctx->size > sizeof(coio_exception_context) || !ctx->message)
+        return COIO_EINVAL;
+    return COIO_OK;
+}
+
+// Copies a caller's (possibly older, smaller) context into the current layout.
+static coio_exception_context widen(const coio_exception_context *ctx) {
+    coio_exception_context c = COIO_EXCEPTION_CONTEXT_INIT;
+    std::memcpy(&c, ctx, ctx->size);
+    c.size = sizeof c;
+    return c;
+}
+
+int coio_loop_call_exception_handler(coio_loop *l, const coio_exception_context *ctx) {
+    Loop *loop = L(l);
+    if (!loop) return COIO_EINVAL;
+    if (int rc = check_context(ctx)) return rc;
+    coio_exception_context c = widen(ctx);
+    return guarded([&] {
+        loop_report(loop, &c);
+        return COIO_OK;
+    });
+}
+
+int coio_loop_default_exception_handler(coio_loop *l, const coio_exception_context *ctx) {
+    (void)l;
+    if (int rc = check_context(ctx)) return rc;
+    coio_exception_context c = widen(ctx);
+    default_exception_handler(&c);
+    return COIO_OK;
+}
+
+// ---- callbacks and timers ---------------------------------------------------------------
+
+int coio_call_soon(coio_loop *l, coio_callback fn, void *arg, coio_free_fn drop,
+                   coio_handle **out) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    if (!fn) return COIO_EINVAL;
+    return guarded([&] {
+        loop->ready.reserve(1);
+        Handle *h = handle_new(loop, Handle::Soon, reinterpret_cast<void *>(fn), arg, drop);
+        loop_push_ready(loop, h); // cannot fail after reserve
+        if (out) {
+            h->refs++;
+            *out = reinterpret_cast<coio_handle *>(h);
+        }
+        return COIO_OK;
+    });
+}
+
+int coio_call_at(coio_loop *l, double when, coio_callback fn, void *arg, coio_free_fn drop,
+                 coio_handle **out) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    if (!fn || !is_finite(when)) return COIO_EINVAL;
+    return guarded([&] {
+        Handle *h = loop_call_at(loop, when, fn, arg, drop);
+        if (out) {
+            h->refs++;
+            *out = reinterpret_cast<coio_handle *>(h);
+        }
+        return COIO_OK;
+    });
+}
+
+int coio_call_later(coio_loop *l, double delay, coio_callback fn, void *arg, coio_free_fn drop,
+                    coio_handle **out) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    if (!is_finite(delay)) return COIO_EINVAL;
+    if (delay < 0) delay = 0; // as asyncio
+    return coio_call_at(l, loop_time(loop) + delay, fn, arg, drop, out);
+}
+
+int coio_call_soon_threadsafe(coio_loop *l, coio_callback fn, void *arg, coio_free_fn drop) {
+    Loop *loop = L(l);
+    if (!loop || !fn) return COIO_EINVAL;
+    return guarded([&] { return loop_call_soon_threadsafe(loop, fn, arg, drop); });
+}
+
+int coio_handle_cancel(coio_handle *h) {
+    if (!h) return COIO_EINVAL;
+    if (loop_on_wrong_thread(H(h)->loop)) return COIO_ETHREAD;
+    handle_cancel(H(h));
+    return COIO_OK;
+}
+
+int coio_handle_cancelled(const coio_handle *h) {
+    return h && H(h)->state == Handle::Cancelled;
+}
+
+int coio_handle_when(const coio_handle *h, double *when) {
+    if (!h || !when || H(h)->kind != Handle::Timer) return COIO_EINVAL;
+    *when = H(h)->when;
+    return COIO_OK;
+}
+
+void coio_handle_release(coio_handle *h) {
+    if (h) handle_unref(H(h));
+}
+
+// ---- futures ----------------------------------------------------------------------------
+
+int coio_future_new(coio_loop *l, coio_future **out) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    if (!out) return COIO_EINVAL;
+    return guarded([&] {
+        *out = reinterpret_cast<coio_future *>(future_new(loop));
+        return COIO_OK;
+    });
+}
+
+coio_future *coio_future_ref(coio_future *f) {
+    if (f) future_ref(F(f));
+    return f;
+}
+
+void coio_future_release(coio_future *f) {
+    if (f) future_unref(F(f));
+}
+
+coio_loop *coio_future_loop(const coio_future *f) {
+    return f ? reinterpret_cast<coio_loop *>(F(f)->loop) : nullptr;
+}
+
+int coio_future_done(const coio_future *f) { return f && F(f)->state != Future::Pending; }
+
+int coio_future_cancelled(const coio_future *f) {
+    return f && F(f)->state == Future::Cancelled;
+}
+
+int coio_future_set_result(coio_future *fut, void *value, coio_free_fn drop) {
+    Future *f = F(fut);
+    if (int rc = check_future(f)) return rc;
+    if (f->state != Future::Pending) return COIO_ESTATE;
+    return guarded([&] {
+        future_set_result(f, value, drop);
+        return COIO_OK;
+    });
+}
+
+int coio_future_set_error_payload(coio_future *fut, int code, const char *message, void *payload,
+                                  coio_free_fn drop) {
+    Future *f = F(fut);
+    if (int rc = check_future(f)) return rc;
+    if (code == 0) return COIO_EINVAL;
+    if (f->state != Future::Pending) return COIO_ESTATE;
+    return guarded([&] {
+        future_set_error(f, code, message, payload, drop);
+        return COIO_OK;
+    });
+}
+
+int coio_future_set_error(coio_future *f, int code, const char *message) {
+    return coio_future_set_error_payload(f, code, message, nullptr, nullptr);
+}
+
+int coio_future_cancel(coio_future *fut, const char *msg) {
+    Future *f = F(fut);
+    if (int rc = check_future(f)) return rc;
+    return guarded([&] { return future_cancel(f, msg) ? 1 : 0; });
+}
+
+int coio_future_result(const coio_future *fut, void **value) {
+    const Future *f = F(fut);
+    if (!f) return COIO_EINVAL;
+    int rc = future_outcome(f);
+    if (rc == COIO_OK && value) *value = f->value;
+    return rc;
+}
+
+int coio_future_error(const coio_future *fut, int *code, const char **message) {
+    const Future *f = F(fut);
+    if (!f) return COIO_EINVAL;
+    if (f->state == Future::Pending) return COIO_ESTATE;
+    f->retrieved = true;
+    if (code) *code = f->error ? f->error->code : 0;
+    if (message) *message = f->error ? f->error->message : nullptr;
+    return COIO_OK;
+}
+
+int coio_future_error_payload(const coio_future *fut, void **payload) {
+    const Future *f = F(fut);
+    if (!f || !payload) return COIO_EINVAL;
+    if (f->state == Future::Pending) return COIO_ESTATE;
+    *payload = f->error ? f->error->payload : nullptr;
+    return COIO_OK;
+}
+
+int coio_future_add_done_callback(coio_future *fut, coio_done_fn fn, void *arg,
+                                  coio_free_fn drop) {
+    Future *f = F(fut);
+    if (int rc = check_future(f)) return rc;
+    if (!fn) return COIO_EINVAL;
+    return guarded([&] {
+        future_add_done_callback(f, fn, arg, drop);
+        return COIO_OK;
+    });
+}
+
+int coio_future_remove_done_callback(coio_future *fut, coio_done_fn fn, void *arg) {
+    Future *f = F(fut);
+    if (!f || !fn) return COIO_EINVAL;
+    if (loop_on_wrong_thread(f->loop)) return COIO_ETHREAD;
+    return guarded([&] { return future_remove_done_callback(f, fn, arg); });
+}
+
+} // extern "C"

@@ -1,0 +1,157 @@
+// The C++ core behind the C API: loop, handles and futures.  Everything here assumes its
+// arguments were checked by api.cc; functions that may allocate throw std::bad_alloc, which
+// api.cc turns into COIO_ENOMEM.
+#pragma once
+
+#include <coio.h>
+#include <ev.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <pthread.h>
+#include <vector>
+
+#include "pool.hh"
+#include "ready.hh"
+#include "timer_heap.hh"
+
+namespace coio::detail {
+
+struct Loop;
+struct Future;
+
+// A scheduled callback: asyncio's Handle / TimerHandle, plus the internal kind that runs a
+// future's done callback.  The loop owns one reference while the handle is scheduled; the
+// caller owns another if it asked for the handle.
+struct Handle {
+    enum Kind : std::uint8_t { Soon, Timer, Done };
+    enum State : std::uint8_t { Scheduled, Ran, Cancelled, Discarded };
+
+    Loop *loop;
+    union {
+        coio_callback cb;
+        coio_done_fn done;
+    } fn;
+    void *arg;
+    coio_free_fn drop;
+    Future *future; // Done: the completed future (a reference)
+    double when;    // Timer: the deadline
+    std::uint32_t refs;
+    Kind kind;
+    State state;
+    bool in_heap; // Timer: still in the heap (a cancelled one counts as garbage there)
+};
+
+Handle *handle_new(Loop *loop, Handle::Kind kind, void *fn, void *arg, coio_free_fn drop);
+void handle_unref(Handle *h);
+void handle_cancel(Handle *h);
+void handle_run(Handle *h); // runs a handle popped from the ready queue, then unrefs it
+
+// A registered done callback.
+struct DoneCallback {
+    coio_done_fn fn;
+    void *arg;
+    coio_free_fn drop;
+};
+
+struct FutureError {
+    int code;
+    char *message; // owned, may be null
+    void *payload;
+    coio_free_fn payload_drop;
+};
+
+struct Future {
+    enum State : std::uint8_t { Pending, Result, Failed, Cancelled };
+
+    Loop *loop;
+    std::uint32_t refs;
+    State state;
+    mutable bool retrieved; // the error was looked at (asyncio's __log_traceback = False)
+    void *value;
+    coio_free_fn value_drop;
+    FutureError *error; // Failed and Cancelled (the cancel message)
+    // Done callbacks: the first inline (the common case), more in a heap array.
+    std::uint32_t ncallbacks, capacity;
+    DoneCallback first;
+    DoneCallback *more; // callbacks [1, ncallbacks)
+};
+
+Future *future_new(Loop *loop);
+void future_ref(Future *f);
+void future_unref(Future *f);
+void future_set_result(Future *f, void *value, coio_free_fn drop);
+void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop);
+bool future_cancel(Future *f, const char *msg);
+void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop);
+int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg);
+int future_outcome(const Future *f); // COIO_OK / EFAILED / ECANCELLED / ESTATE, marks retrieved
+
+// An item queued by call_soon_threadsafe, turned into a handle on the loop thread.
+struct ThreadsafeItem {
+    coio_callback fn;
+    void *arg;
+    coio_free_fn drop;
+};
+
+struct Loop {
+    std::uint32_t refs = 1; // the creator's, plus one per live handle and future
+    bool closed = false;
+    bool released = false; // the creator's reference was dropped
+    std::atomic<bool> running{false}; // read by coio_loop_stop from other threads
+    bool debug = false;
+    bool virtual_time = false;
+    std::atomic<bool> stopping{false};
+    double slow_callback_duration = 0.1;
+    double vnow = 0.0;      // the virtual clock
+    double last_poll = 0.0; // when I/O was last polled (real clock)
+    std::uint64_t seq = 0;  // scheduling sequence for timer ties
+    std::size_t cancelled_timers = 0;
+    std::atomic<pthread_t> owner{}; // the thread running the loop
+
+    struct ev_loop *ev = nullptr;
+    ev_timer wake;   // the next timer deadline, while blocked in the poll
+    ev_async async;  // call_soon_threadsafe / stop from another thread
+
+    ReadyQueue ready;
+    TimerHeap timers;
+
+    std::mutex ts_mu; // guards ts_items and, for other threads, `closed`
+    bool ts_closed = false;
+    std::vector<ThreadsafeItem> ts_items, ts_spare;
+
+    coio_exception_handler exc_fn = nullptr;
+    void *exc_arg = nullptr;
+    coio_free_fn exc_drop = nullptr;
+
+    Pool<sizeof(Handle)> handle_pool;
+    Pool<sizeof(Future)> future_pool;
+
+    Loop() = default;
+    Loop(const Loop &) = delete;
+    Loop &operator=(const Loop &) = delete;
+    ~Loop();
+};
+
+int loop_new(Loop **out, const coio_loop_options *opt);
+int loop_close(Loop *loop);
+void loop_unref(Loop *loop);
+void loop_run_forever(Loop *loop);
+int loop_run_until_complete(Loop *loop, Future *f);
+void loop_stop(Loop *loop); // thread-safe
+double loop_time(const Loop *loop);
+Handle *loop_call_at(Loop *loop, double when, coio_callback fn, void *arg, coio_free_fn drop);
+int loop_call_soon_threadsafe(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop);
+void loop_report(Loop *loop, const coio_exception_context *ctx);
+void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg,
+                                coio_free_fn drop);
+void default_exception_handler(const coio_exception_context *ctx);
+bool loop_on_wrong_thread(const Loop *loop); // debug mode only; false otherwise
+
+inline void loop_ref(Loop *loop) { loop->refs++; }
+
+// Schedules a ready handle (the loop takes over the reference the caller passes in).
+inline void loop_push_ready(Loop *loop, Handle *h) { loop->ready.push(h); }
+
+} // namespace coio::detail

@@ -1,0 +1,204 @@
+// Futures: asyncio.Future's states, result/error, cancellation and done callbacks.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core.hh"
+
+namespace coio::detail {
+
+static char *copy_string(const char *s) {
+    if (!s) return nullptr;
+    std::size_t n = std::strlen(s) + 1;
+    char *p = static_cast<char *>(std::malloc(n));
+    if (!p) throw std::bad_alloc();
+    std::memcpy(p, s, n);
+    return p;
+}
+
+static DoneCallback &callback_at(Future *f, std::uint32_t i) {
+    return i == 0 ? f->first : f->more[i - 1];
+}
+
+Future *future_new(Loop *loop) {
+    auto *f = new (loop->future_pool.alloc()) Future;
+    f->loop = loop;
+    f->refs = 1;
+    f->state = Future::Pending;
+    f->retrieved = false;
+    f->value = nullptr;
+    f->value_drop = nullptr;
+    f->error = nullptr;
+    f->ncallbacks = 0;
+    f->capacity = 1;
+    f->first = {};
+    f->more = nullptr;
+    loop_ref(loop);
+    return f;
+}
+
+void future_ref(Future *f) { f->refs++; }
+
+static void free_error(FutureError *e) {
+    if (!e) return;
+    if (e->payload_drop) e->payload_drop(e->payload);
+    std::free(e->message);
+    std::free(e);
+}
+
+// Frees the future.  A failed future whose error nobody looked at is reported first, as
+// asyncio's Future.__del__ logs "exception was never retrieved".
+static void future_destroy(Future *f) {
+    Loop *loop = f->loop;
+    if (f->state == Future::Failed && !f->retrieved) {
+        coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
+        ctx.message = "Future exception was never retrieved";
+        ctx.code = f->error->code;
+        ctx.error = f->error->message;
+        ctx.future = reinterpret_cast<coio_future *>(f);
+        f->refs = 1; // the handler may ref/release it; keep it alive through the report
+        loop_report(loop, &ctx);
+        if (--f->refs) return; // the handler kept a reference
+    }
+    for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
+        DoneCallback &cb = callback_at(f, i);
+        if (cb.drop) cb.drop(cb.arg);
+    }
+    std::free(f->more);
+    if (f->value_drop) f->value_drop(f->value);
+    free_error(f->error);
+    loop->future_pool.release(f);
+    loop_unref(loop);
+}
+
+void future_unref(Future *f) {
+    if (--f->refs == 0) future_destroy(f);
+}
+
+// Moves every registered callback to the ready queue, in registration order (asyncio's
+// __schedule_callbacks).  Each scheduled handle holds a reference to the future and owns the
+// registration's drop from then on.  Cannot throw after prepare_completion.
+static void schedule_callbacks(Future *f) {
+    std::uint32_t n = f->ncallbacks;
+    for (std::uint32_t i = 0; i < n; i++) {
+        DoneCallback &cb = callback_at(f, i);
+        Handle *h = handle_new(f->loop, Handle::Done, reinterpret_cast<void *>(cb.fn), cb.arg,
+                               cb.drop);
+        h->future = f;
+        future_ref(f);
+        loop_push_ready(f->loop, h);
+    }
+    f->ncallbacks = 0;
+}
+
+// Reserves what schedule_callbacks needs, so completing a future cannot fail half-way.
+static void prepare_completion(Future *f) {
+    f->loop->handle_pool.reserve(f->ncallbacks);
+    f->loop->ready.reserve(f->ncallbacks);
+}
+
+void future_set_result(Future *f, void *value, coio_free_fn drop) {
+    prepare_completion(f);
+    f->value = value;
+    f->value_drop = drop;
+    f->state = Future::Result;
+    schedule_callbacks(f);
+}
+
+void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {
+    prepare_completion(f);
+    auto *e = static_cast<FutureError *>(std::malloc(sizeof(FutureError)));
+    if (!e) throw std::bad_alloc();
+    try {
+        e->message = copy_string(message);
+    } catch (...) {
+        std::free(e);
+        throw;
+    }
+    e->code = code;
+    e->payload = payload;
+    e->payload_drop = drop;
+    f->error = e;
+    f->state = Future::Failed;
+    schedule_callbacks(f);
+}
+
+bool future_cancel(Future *f, const char *msg) {
+    if (f->state != Future::Pending) return false;
+    prepare_completion(f);
+    auto *e = static_cast<FutureError *>(std::calloc(1, sizeof(FutureError)));
+    if (!e) throw std::bad_alloc();
+    try {
+        e->message = copy_string(msg);
+    } catch (...) {
+        std::free(e);
+        throw;
+    }
+    e->code = COIO_ECANCELLED;
+    f->error = e;
+    f->state = Future::Cancelled;
+    schedule_callbacks(f);
+    return true;
+}
+
+void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop) {
+    if (f->state != Future::Pending) {
+        // Already done: the callback still goes through the ready queue, never inline.
+        Handle *h = handle_new(f->loop, Handle::Done, reinterpret_cast<void *>(fn), arg, drop);
+        h->future = f;
+        future_ref(f);
+        try {
+            loop_push_ready(f->loop, h);
+        } catch (...) {
+            h->drop = nullptr; // the registration failed: the caller keeps arg
+            h->future = nullptr;
+            future_unref(f);
+            handle_unref(h);
+            throw;
+        }
+        return;
+    }
+    if (f->ncallbacks == f->capacity) {
+        std::uint32_t ncap = f->capacity * 2;
+        auto *more = static_cast<DoneCallback *>(
+            std::realloc(f->more, (ncap - 1) * sizeof(DoneCallback)));
+        if (!more) throw std::bad_alloc();
+        f->more = more;
+        f->capacity = ncap;
+    }
+    callback_at(f, f->ncallbacks++) = {fn, arg, drop};
+}
+
+int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg) {
+    // Compact first, drop after: a drop may re-enter and touch this future.
+    std::vector<DoneCallback> removed;
+    std::uint32_t k = 0;
+    for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
+        DoneCallback cb = callback_at(f, i);
+        if (cb.fn == fn && cb.arg == arg)
+            removed.push_back(cb);
+        else
+            callback_at(f, k++) = cb;
+    }
+    f->ncallbacks = k;
+    for (DoneCallback &cb : removed)
+        if (cb.drop) cb.drop(cb.arg);
+    return int(removed.size());
+}
+
+int future_outcome(const Future *f) {
+    switch (f->state) {
+    case Future::Pending:
+        return COIO_ESTATE;
+    case Future::Result:
+        return COIO_OK;
+    case Future::Cancelled:
+        return COIO_ECANCELLED;
+    case Future::Failed:
+        f->retrieved = true;
+        return COIO_EFAILED;
+    }
+    return COIO_ESTATE;
+}
+
+} // namespace coio::detail

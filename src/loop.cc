@@ -1,0 +1,316 @@
+// The event loop: one pass is asyncio's BaseEventLoop._run_once over libev.
+//
+// libev is used for what it is good at — waiting for I/O, the thread-safe wakeup and the
+// poll timeout — but not as the scheduler: its pending queue is LIFO and equal-deadline
+// timers are unordered, so coio keeps its own FIFO ready queue and (deadline, sequence) timer
+// heap, and drives them from a single ev_timer (the next deadline) and one ev_async.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <new>
+
+#include "core.hh"
+
+namespace coio::detail {
+
+// Poll I/O at least this often even while callbacks are always ready.
+static constexpr double kMaxPollInterval = 0.001;
+// Purge cancelled timers once they are this many and more than half of the heap (asyncio).
+static constexpr std::size_t kMinCancelledToPurge = 100;
+
+static double real_clock() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+double loop_time(const Loop *loop) { return loop->virtual_time ? loop->vnow : real_clock(); }
+
+// ---- thread-safe queue -----------------------------------------------------------------
+
+// Runs on the loop thread when another thread queued callbacks (or asked to stop): turns the
+// queued items into handles on the ready queue, in submission order.
+static void on_async(struct ev_loop *, ev_async *w, int) {
+    Loop *loop = static_cast<Loop *>(w->data);
+    {
+        std::lock_guard<std::mutex> g(loop->ts_mu);
+        loop->ts_items.swap(loop->ts_spare);
+    }
+    std::size_t i = 0;
+    try {
+        loop->handle_pool.reserve(loop->ts_spare.size());
+        loop->ready.reserve(loop->ts_spare.size());
+        for (; i < loop->ts_spare.size(); i++) {
+            const ThreadsafeItem &it = loop->ts_spare[i];
+            loop_push_ready(loop, handle_new(loop, Handle::Soon, reinterpret_cast<void *>(it.fn),
+                                             it.arg, it.drop));
+        }
+    } catch (const std::bad_alloc &) {
+        // Cannot schedule the rest: they end without running, and the failure is reported.
+        for (; i < loop->ts_spare.size(); i++)
+            if (loop->ts_spare[i].drop) loop->ts_spare[i].drop(loop->ts_spare[i].arg);
+        coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
+        ctx.message = "call_soon_threadsafe callbacks dropped: out of memory";
+        ctx.code = COIO_ENOMEM;
+        loop_report(loop, &ctx);
+    }
+    loop->ts_spare.clear();
+}
+
+int loop_call_soon_threadsafe(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop) {
+    std::lock_guard<std::mutex> g(loop->ts_mu);
+    if (loop->ts_closed) return COIO_ECLOSED;
+    bool was_empty = loop->ts_items.empty();
+    loop->ts_items.push_back({fn, arg, drop});
+    // One wakeup per batch: while items are queued the loop has been woken already.
+    if (was_empty) ev_async_send(loop->ev, &loop->async);
+    return COIO_OK;
+}
+
+void loop_stop(Loop *loop) {
+    loop->stopping.store(true, std::memory_order_relaxed);
+    // The loop thread itself is not blocked in the poll: no wakeup (and no syscall) needed.
+    if (loop->running.load(std::memory_order_relaxed) &&
+        pthread_equal(loop->owner.load(std::memory_order_relaxed), pthread_self()))
+        return;
+    std::lock_guard<std::mutex> g(loop->ts_mu);
+    if (!loop->ts_closed) ev_async_send(loop->ev, &loop->async);
+}
+
+// ---- lifecycle -------------------------------------------------------------------------
+
+int loop_new(Loop **out, const coio_loop_options *opt) {
+    unsigned backend = opt ? opt->backend : 0;
+    if (backend && !(ev_supported_backends() & backend)) return COIO_ENOTSUP;
+    auto *loop = new Loop;
+    loop->ev = ev_loop_new(backend ? backend : unsigned(EVFLAG_AUTO));
+    if (!loop->ev) {
+        delete loop;
+        return backend ? COIO_ENOTSUP : COIO_ESYS;
+    }
+    if (opt) {
+        loop->debug = opt->flags & COIO_LOOP_DEBUG;
+        loop->virtual_time = opt->flags & COIO_LOOP_VIRTUAL_TIME;
+        loop->slow_callback_duration = opt->slow_callback_duration;
+    }
+    ev_timer_init(&loop->wake, [](struct ev_loop *, ev_timer *, int) {}, 0., 0.);
+    ev_async_init(&loop->async, on_async);
+    loop->async.data = loop;
+    ev_async_start(loop->ev, &loop->async);
+    loop->last_poll = real_clock();
+    *out = loop;
+    return COIO_OK;
+}
+
+Loop::~Loop() {
+    if (exc_drop) exc_drop(exc_arg);
+}
+
+// Discards everything still scheduled: each registration's drop runs once.
+static void discard_all(Loop *loop, std::vector<ThreadsafeItem> &items) {
+    for (const ThreadsafeItem &it : items)
+        if (it.drop) it.drop(it.arg);
+    items.clear();
+    while (!loop->ready.empty()) {
+        Handle *h = loop->ready.pop();
+        handle_cancel(h);
+        h->state = Handle::Discarded;
+        handle_unref(h);
+    }
+    for (const TimerHeap::Entry &e : loop->timers.take_all()) {
+        if (e.h->state == Handle::Scheduled) {
+            e.h->in_heap = false;
+            handle_cancel(e.h);
+            e.h->state = Handle::Discarded;
+        }
+        e.h->in_heap = false;
+        handle_unref(e.h);
+    }
+    loop->cancelled_timers = 0;
+}
+
+int loop_close(Loop *loop) {
+    if (loop->running.load(std::memory_order_relaxed)) return COIO_EBUSY;
+    if (loop->closed) return COIO_OK;
+    loop->closed = true;
+    std::vector<ThreadsafeItem> pending;
+    {
+        std::lock_guard<std::mutex> g(loop->ts_mu);
+        loop->ts_closed = true;
+        pending.swap(loop->ts_items);
+    }
+    // Drops may release futures or handles of this loop; keep it alive meanwhile.
+    loop_ref(loop);
+    discard_all(loop, pending);
+    ev_async_stop(loop->ev, &loop->async);
+    ev_loop_destroy(loop->ev);
+    loop->ev = nullptr;
+    loop_unref(loop);
+    return COIO_OK;
+}
+
+void loop_unref(Loop *loop) {
+    if (--loop->refs == 0) delete loop;
+}
+
+// ---- running ---------------------------------------------------------------------------
+
+// Step 1 of a pass: poll I/O.  Without ready callbacks, block until the next timer (or, in
+// virtual time, jump the clock to it instead).  With ready callbacks, do not pay a poll
+// syscall every pass, but still poll at least every kMaxPollInterval.
+static void poll_io(Loop *loop) {
+    bool busy = !loop->ready.empty() || loop->stopping.load(std::memory_order_relaxed);
+    double now = real_clock();
+    if (busy) {
+        if (now - loop->last_poll >= kMaxPollInterval) {
+            ev_run(loop->ev, EVRUN_NOWAIT);
+            loop->last_poll = now;
+        }
+        return;
+    }
+    if (loop->virtual_time || loop->timers.empty()) {
+        bool jump = loop->virtual_time && !loop->timers.empty();
+        ev_run(loop->ev, jump ? EVRUN_NOWAIT : EVRUN_ONCE);
+        loop->last_poll = real_clock();
+        if (jump && loop->ready.empty() && !loop->stopping.load(std::memory_order_relaxed) &&
+            loop->timers.top().when > loop->vnow)
+            loop->vnow = loop->timers.top().when;
+        return;
+    }
+    double timeout = loop->timers.top().when - now;
+    if (timeout < 0) timeout = 0;
+    ev_now_update(loop->ev);
+    ev_timer_set(&loop->wake, timeout, 0.);
+    ev_timer_start(loop->ev, &loop->wake);
+    ev_run(loop->ev, EVRUN_ONCE);
+    ev_timer_stop(loop->ev, &loop->wake);
+    loop->last_poll = real_clock();
+}
+
+// Step 2: move due timers to the ready queue in (deadline, sequence) order.  "Due" is judged
+// against a fresh clock reading, so a timer never runs before coio_loop_time() reaches it.
+static void collect_due_timers(Loop *loop) {
+    if (loop->cancelled_timers > kMinCancelledToPurge &&
+        loop->cancelled_timers * 2 > loop->timers.size()) {
+        loop->timers.remove_if([](Handle *h) {
+            if (h->state == Handle::Scheduled) return false;
+            h->in_heap = false;
+            handle_unref(h);
+            return true;
+        });
+        loop->cancelled_timers = 0;
+    }
+    if (loop->timers.empty()) return;
+    double now = loop_time(loop);
+    while (!loop->timers.empty() && loop->timers.top().when <= now) {
+        TimerHeap::Entry e = loop->timers.pop();
+        Handle *h = e.h;
+        h->in_heap = false;
+        if (h->state != Handle::Scheduled) {
+            loop->cancelled_timers--;
+            handle_unref(h);
+            continue;
+        }
+        try {
+            loop->ready.push(h);
+        } catch (const std::bad_alloc &) {
+            // No room to grow the ready queue: leave the timer for a later pass (re-inserting
+            // reuses the slot just freed, so it cannot fail).
+            h->in_heap = true;
+            loop->timers.push(e);
+            break;
+        }
+    }
+}
+
+static void run_once(Loop *loop) {
+    poll_io(loop);
+    collect_due_timers(loop);
+    // Step 3: run exactly what is ready now; what those callbacks schedule waits a pass.
+    for (std::size_t n = loop->ready.size(); n > 0; n--) handle_run(loop->ready.pop());
+}
+
+void loop_run_forever(Loop *loop) {
+    loop->owner.store(pthread_self(), std::memory_order_relaxed);
+    loop->running.store(true, std::memory_order_relaxed);
+    for (;;) {
+        run_once(loop);
+        if (loop->stopping.load(std::memory_order_relaxed)) break;
+    }
+    loop->stopping.store(false, std::memory_order_relaxed);
+    loop->running.store(false, std::memory_order_relaxed);
+}
+
+static void stop_on_done(coio_future *, void *arg) { loop_stop(static_cast<Loop *>(arg)); }
+
+int loop_run_until_complete(Loop *loop, Future *f) {
+    future_ref(f);
+    future_add_done_callback(f, stop_on_done, loop, nullptr);
+    loop_run_forever(loop);
+    future_remove_done_callback(f, stop_on_done, loop);
+    int rc = f->state == Future::Pending ? COIO_ESTATE : future_outcome(f);
+    future_unref(f);
+    return rc;
+}
+
+Handle *loop_call_at(Loop *loop, double when, coio_callback fn, void *arg, coio_free_fn drop) {
+    Handle *h = handle_new(loop, Handle::Timer, reinterpret_cast<void *>(fn), arg, drop);
+    h->when = when;
+    try {
+        loop->timers.push({when, loop->seq++, h});
+    } catch (...) {
+        h->drop = nullptr;
+        handle_unref(h);
+        throw;
+    }
+    h->in_heap = true; // the creation reference is the heap's
+    return h;
+}
+
+// ---- exception handler -----------------------------------------------------------------
+
+// One line on stderr: "coio: <message>[: <error>] [(<status name> | (code N))]".
+void default_exception_handler(const coio_exception_context *ctx) {
+    char code[48] = "";
+    if (ctx->code) {
+        const char *name = coio_status_name(ctx->code);
+        if (std::strcmp(name, "COIO_UNKNOWN") == 0)
+            std::snprintf(code, sizeof code, " (code %d)", ctx->code);
+        else
+            std::snprintf(code, sizeof code, " (%s)", name);
+    }
+    std::fprintf(stderr, "coio: %s%s%s%s\n", ctx->message, ctx->error ? ": " : "",
+                 ctx->error ? ctx->error : "", code);
+}
+
+void loop_report(Loop *loop, const coio_exception_context *ctx) {
+    if (!loop->exc_fn) {
+        default_exception_handler(ctx);
+        return;
+    }
+    try {
+        loop->exc_fn(reinterpret_cast<coio_loop *>(loop), ctx, loop->exc_arg);
+    } catch (...) {
+        // asyncio falls back to the default handler when the custom one raises.
+        std::fprintf(stderr, "coio: unhandled error in the exception handler\n");
+        default_exception_handler(ctx);
+    }
+}
+
+void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg,
+                                coio_free_fn drop) {
+    coio_free_fn old_drop = loop->exc_drop;
+    void *old_arg = loop->exc_arg;
+    loop->exc_fn = fn;
+    loop->exc_arg = fn ? arg : nullptr;
+    loop->exc_drop = fn ? drop : nullptr;
+    if (old_drop) old_drop(old_arg);
+}
+
+bool loop_on_wrong_thread(const Loop *loop) {
+    return loop->debug && loop->running.load(std::memory_order_relaxed) &&
+           !pthread_equal(loop->owner.load(std::memory_order_relaxed), pthread_self());
+}
+
+} // namespace coio::detail
