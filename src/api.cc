@@ -264,13 +264,15 @@ int coio_call_soon(coio_loop *l, coio_callback fn, void *arg, coio_free_fn drop,
     if (int rc = check_loop(loop)) return rc;
     if (!fn) return COIO_EINVAL;
     return guarded([&] {
-        loop->ready.reserve(1);
-        Handle *h = handle_new(loop, Handle::Soon, reinterpret_cast<void *>(fn), arg, drop);
-        loop_push_ready(loop, h); // cannot fail after reserve
-        if (out) {
-            h->refs++;
-            *out = reinterpret_cast<coio_handle *>(h);
+        if (!out) { // nobody can cancel it: no handle object, just the queue entry
+            ready_push_callback(loop, fn, arg, drop);
+            return COIO_OK;
         }
+        loop->ready.reserve(1);
+        Handle *h = handle_new(loop, Handle::Soon, fn, arg, drop);
+        ready_push_handle(loop, h); // cannot fail after reserve
+        h->refs++;
+        *out = reinterpret_cast<coio_handle *>(h);
         return COIO_OK;
     });
 }

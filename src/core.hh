@@ -21,32 +21,41 @@ namespace coio::detail {
 struct Loop;
 struct Future;
 
-// A scheduled callback: asyncio's Handle / TimerHandle, plus the internal kind that runs a
-// future's done callback.  The loop owns one reference while the handle is scheduled; the
-// caller owns another if it asked for the handle.
+// A scheduled callback the caller holds a handle to (asyncio's Handle / TimerHandle).  Plain
+// call_soon callbacks without a handle live inline in the ready queue instead.  The loop owns
+// one reference while the handle is scheduled; the caller owns another.
 struct Handle {
-    enum Kind : std::uint8_t { Soon, Timer, Done };
+    enum Kind : std::uint8_t { Soon, Timer };
     enum State : std::uint8_t { Scheduled, Ran, Cancelled, Discarded };
 
     Loop *loop;
-    union {
-        coio_callback cb;
-        coio_done_fn done;
-    } fn;
+    coio_callback fn;
     void *arg;
     coio_free_fn drop;
-    Future *future; // Done: the completed future (a reference)
-    double when;    // Timer: the deadline
+    double when; // Timer: the deadline
     std::uint32_t refs;
     Kind kind;
     State state;
-    bool in_heap; // Timer: still in the heap (a cancelled one counts as garbage there)
+    bool in_heap; // Timer: still in the heap (a cancelled one is garbage there)
 };
 
-Handle *handle_new(Loop *loop, Handle::Kind kind, void *fn, void *arg, coio_free_fn drop);
+Handle *handle_new(Loop *loop, Handle::Kind kind, coio_callback fn, void *arg, coio_free_fn drop);
 void handle_unref(Handle *h);
 void handle_cancel(Handle *h);
-void handle_run(Handle *h); // runs a handle popped from the ready queue, then unrefs it
+void handle_discard(Handle *h); // the loop closed before it ran: drop, no cancel
+void handle_run(Handle *h);     // runs a handle popped from the ready queue, then unrefs it
+
+// Calls a user callback: C++ exceptions thrown through it (bindings) are reported, not
+// propagated, and in debug mode slow callbacks are reported.
+void invoke_callback(Loop *loop, coio_callback fn, void *arg, Handle *h);
+void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg);
+
+// Ready-queue entry tags (compared by address) and dispatch.
+void kRunHandle(void *);
+void kRunDone(void *);
+void ready_run(Loop *loop, const ReadyEntry &e);
+void ready_discard(const ReadyEntry &e);
+void ready_push_done(Loop *loop, Future *f, std::uint32_t first, std::uint32_t count);
 
 // A registered done callback.
 struct DoneCallback {
@@ -72,7 +81,9 @@ struct Future {
     void *value;
     coio_free_fn value_drop;
     FutureError *error; // Failed and Cancelled (the cancel message)
-    // Done callbacks: the first inline (the common case), more in a heap array.
+    // Done callbacks: the first inline (the common case), more in a heap array.  They stay
+    // here after completion (the ready queue refers to them by index); each one's drop is
+    // cleared once its registration has ended.
     std::uint32_t ncallbacks, capacity;
     DoneCallback first;
     DoneCallback *more; // callbacks [1, ncallbacks)
@@ -85,15 +96,10 @@ void future_set_result(Future *f, void *value, coio_free_fn drop);
 void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop);
 bool future_cancel(Future *f, const char *msg);
 void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop);
+void future_run_callbacks(Future *f, std::uint32_t first, std::uint32_t count);
+void future_discard_callbacks(Future *f, std::uint32_t first, std::uint32_t count);
 int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg);
 int future_outcome(const Future *f); // COIO_OK / EFAILED / ECANCELLED / ESTATE, marks retrieved
-
-// An item queued by call_soon_threadsafe, turned into a handle on the loop thread.
-struct ThreadsafeItem {
-    coio_callback fn;
-    void *arg;
-    coio_free_fn drop;
-};
 
 struct Loop {
     std::uint32_t refs = 1; // the creator's, plus one per live handle and future
@@ -119,7 +125,7 @@ struct Loop {
 
     std::mutex ts_mu; // guards ts_items and, for other threads, `closed`
     bool ts_closed = false;
-    std::vector<ThreadsafeItem> ts_items, ts_spare;
+    std::vector<ReadyEntry> ts_items, ts_spare; // (fn, arg, drop) entries
 
     coio_exception_handler exc_fn = nullptr;
     void *exc_arg = nullptr;
@@ -151,7 +157,10 @@ bool loop_on_wrong_thread(const Loop *loop); // debug mode only; false otherwise
 
 inline void loop_ref(Loop *loop) { loop->refs++; }
 
-// Schedules a ready handle (the loop takes over the reference the caller passes in).
-inline void loop_push_ready(Loop *loop, Handle *h) { loop->ready.push(h); }
+// Schedules a plain callback / a handle (the queue takes over the reference passed in).
+inline void ready_push_callback(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop) {
+    loop->ready.push({fn, arg, reinterpret_cast<void *>(drop)});
+}
+inline void ready_push_handle(Loop *loop, Handle *h) { loop->ready.push({kRunHandle, h, nullptr}); }
 
 } // namespace coio::detail

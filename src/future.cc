@@ -60,6 +60,7 @@ static void future_destroy(Future *f) {
         loop_report(loop, &ctx);
         if (--f->refs) return; // the handler kept a reference
     }
+    // Registrations that never ran (the future never completed) end here.
     for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
         DoneCallback &cb = callback_at(f, i);
         if (cb.drop) cb.drop(cb.arg);
@@ -75,27 +76,18 @@ void future_unref(Future *f) {
     if (--f->refs == 0) future_destroy(f);
 }
 
-// Moves every registered callback to the ready queue, in registration order (asyncio's
-// __schedule_callbacks).  Each scheduled handle holds a reference to the future and owns the
-// registration's drop from then on.  Cannot throw after prepare_completion.
+// Schedules every registered callback, in registration order (asyncio's __schedule_callbacks):
+// one ready entry for the whole range, holding a reference to the future.  They run in the same
+// pass, back to back, exactly as separately queued handles would.  Cannot throw after
+// prepare_completion.
 static void schedule_callbacks(Future *f) {
-    std::uint32_t n = f->ncallbacks;
-    for (std::uint32_t i = 0; i < n; i++) {
-        DoneCallback &cb = callback_at(f, i);
-        Handle *h = handle_new(f->loop, Handle::Done, reinterpret_cast<void *>(cb.fn), cb.arg,
-                               cb.drop);
-        h->future = f;
-        future_ref(f);
-        loop_push_ready(f->loop, h);
-    }
-    f->ncallbacks = 0;
+    if (f->ncallbacks == 0) return;
+    future_ref(f);
+    ready_push_done(f->loop, f, 0, f->ncallbacks);
 }
 
 // Reserves what schedule_callbacks needs, so completing a future cannot fail half-way.
-static void prepare_completion(Future *f) {
-    f->loop->handle_pool.reserve(f->ncallbacks);
-    f->loop->ready.reserve(f->ncallbacks);
-}
+static void prepare_completion(Future *f) { f->loop->ready.reserve(1); }
 
 void future_set_result(Future *f, void *value, coio_free_fn drop) {
     prepare_completion(f);
@@ -141,23 +133,8 @@ bool future_cancel(Future *f, const char *msg) {
     return true;
 }
 
-void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop) {
-    if (f->state != Future::Pending) {
-        // Already done: the callback still goes through the ready queue, never inline.
-        Handle *h = handle_new(f->loop, Handle::Done, reinterpret_cast<void *>(fn), arg, drop);
-        h->future = f;
-        future_ref(f);
-        try {
-            loop_push_ready(f->loop, h);
-        } catch (...) {
-            h->drop = nullptr; // the registration failed: the caller keeps arg
-            h->future = nullptr;
-            future_unref(f);
-            handle_unref(h);
-            throw;
-        }
-        return;
-    }
+// Appends a registration (growing the array) and returns its index.
+static std::uint32_t append_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop) {
     if (f->ncallbacks == f->capacity) {
         std::uint32_t ncap = f->capacity * 2;
         auto *more = static_cast<DoneCallback *>(
@@ -166,10 +143,48 @@ void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_f
         f->more = more;
         f->capacity = ncap;
     }
-    callback_at(f, f->ncallbacks++) = {fn, arg, drop};
+    callback_at(f, f->ncallbacks) = {fn, arg, drop};
+    return f->ncallbacks++;
+}
+
+void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop) {
+    if (f->state == Future::Pending) {
+        append_callback(f, fn, arg, drop);
+        return;
+    }
+    // Already done: the callback still goes through the ready queue, never inline.
+    f->loop->ready.reserve(1);
+    std::uint32_t i = append_callback(f, fn, arg, drop);
+    future_ref(f);
+    ready_push_done(f->loop, f, i, 1);
+}
+
+// Runs registrations [first, first + count) of a done future, then drops the ready entry's
+// reference.  Each is re-read by index: a callback may add more and move the array.
+void future_run_callbacks(Future *f, std::uint32_t first, std::uint32_t count) {
+    for (std::uint32_t i = first; i < first + count; i++) {
+        DoneCallback cb = callback_at(f, i);
+        callback_at(f, i).drop = nullptr;
+        invoke_done(f->loop, cb.fn, f, cb.arg);
+        if (cb.drop) cb.drop(cb.arg);
+    }
+    future_unref(f);
+}
+
+// The loop closed before they ran: end the registrations without calling them.
+void future_discard_callbacks(Future *f, std::uint32_t first, std::uint32_t count) {
+    for (std::uint32_t i = first; i < first + count; i++) {
+        DoneCallback &cb = callback_at(f, i);
+        coio_free_fn drop = cb.drop;
+        cb.drop = nullptr;
+        if (drop) drop(cb.arg);
+    }
+    future_unref(f);
 }
 
 int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg) {
+    // Once done, every registration is already scheduled: nothing left to remove (asyncio).
+    if (f->state != Future::Pending) return 0;
     // Compact first, drop after: a drop may re-enter and touch this future.
     std::vector<DoneCallback> removed;
     std::uint32_t k = 0;

@@ -1,4 +1,4 @@
-// Scheduled callbacks: creation, cancellation, and running one popped from the ready queue.
+// Handles (callbacks the caller can cancel) and the guarded call of any user callback.
 #include <cstdio>
 #include <ctime>
 #include <new>
@@ -13,16 +13,12 @@ static double real_clock() {
     return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
-Handle *handle_new(Loop *loop, Handle::Kind kind, void *fn, void *arg, coio_free_fn drop) {
+Handle *handle_new(Loop *loop, Handle::Kind kind, coio_callback fn, void *arg, coio_free_fn drop) {
     auto *h = new (loop->handle_pool.alloc()) Handle;
     h->loop = loop;
-    if (kind == Handle::Done)
-        h->fn.done = reinterpret_cast<coio_done_fn>(fn);
-    else
-        h->fn.cb = reinterpret_cast<coio_callback>(fn);
+    h->fn = fn;
     h->arg = arg;
     h->drop = drop;
-    h->future = nullptr;
     h->when = 0.0;
     h->refs = 1;
     h->kind = kind;
@@ -39,67 +35,67 @@ void handle_unref(Handle *h) {
     loop_unref(loop);
 }
 
-// Ends the registration without running it: the drop runs now, a done callback's future
-// reference goes.  The handle itself stays where it is (heap or ready queue) until popped.
-static void handle_finish(Handle *h, Handle::State state) {
+// Ends the registration without running it: the drop runs now.  The handle itself stays where
+// it is (heap or ready queue) until the loop pops it.
+static void handle_end(Handle *h, Handle::State state) {
     h->state = state;
     coio_free_fn drop = h->drop;
-    Future *f = h->future;
     h->drop = nullptr;
-    h->future = nullptr;
     if (drop) drop(h->arg);
-    if (f) future_unref(f);
 }
 
 void handle_cancel(Handle *h) {
     if (h->state != Handle::Scheduled) return;
     if (h->in_heap) h->loop->cancelled_timers++;
-    handle_finish(h, Handle::Cancelled);
+    handle_end(h, Handle::Cancelled);
 }
 
-// Runs the callback; C++ exceptions thrown through it (bindings) are reported, not propagated.
-static void invoke(Handle *h) {
-    try {
-        if (h->kind == Handle::Done)
-            h->fn.done(reinterpret_cast<coio_future *>(h->future), h->arg);
-        else
-            h->fn.cb(h->arg);
-    } catch (...) {
-        coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
-        ctx.message = "Exception in callback";
-        ctx.code = COIO_EFAILED;
-        ctx.future = reinterpret_cast<coio_future *>(h->future);
-        ctx.handle = reinterpret_cast<coio_handle *>(h);
-        loop_report(h->loop, &ctx);
-    }
-}
-
-static void invoke_timed(Handle *h) {
-    double t0 = real_clock();
-    invoke(h);
-    double dt = real_clock() - t0;
-    if (dt >= h->loop->slow_callback_duration) {
-        char msg[128];
-        std::snprintf(msg, sizeof msg, "Executing <%s handle %p> took %.3f seconds",
-                      h->kind == Handle::Done ? "done-callback" : "callback",
-                      reinterpret_cast<void *>(h), dt);
-        coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
-        ctx.message = msg;
-        ctx.handle = reinterpret_cast<coio_handle *>(h);
-        loop_report(h->loop, &ctx);
-    }
+void handle_discard(Handle *h) {
+    if (h->state == Handle::Scheduled) handle_end(h, Handle::Discarded);
 }
 
 void handle_run(Handle *h) {
     if (h->state == Handle::Scheduled) {
-        h->state = Handle::Ran;
-        if (h->loop->debug)
-            invoke_timed(h);
-        else
-            invoke(h);
-        handle_finish(h, Handle::Ran);
+        h->state = Handle::Ran; // a cancel from inside the callback is then a no-op
+        invoke_callback(h->loop, h->fn, h->arg, h);
+        handle_end(h, Handle::Ran);
     }
     handle_unref(h);
+}
+
+// The one place user callbacks are called from.  `call` is the bare call.
+template <class Call>
+static void guarded_call(Loop *loop, Call call, Handle *h, Future *f, const char *what) {
+    double t0 = loop->debug ? real_clock() : 0.0;
+    try {
+        call();
+    } catch (...) {
+        coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
+        ctx.message = "Exception in callback";
+        ctx.code = COIO_EFAILED;
+        ctx.future = reinterpret_cast<coio_future *>(f);
+        ctx.handle = reinterpret_cast<coio_handle *>(h);
+        loop_report(loop, &ctx);
+    }
+    if (!loop->debug) return;
+    double dt = real_clock() - t0;
+    if (dt < loop->slow_callback_duration) return;
+    char msg[128];
+    std::snprintf(msg, sizeof msg, "Executing <%s> took %.3f seconds", what, dt);
+    coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
+    ctx.message = msg;
+    ctx.future = reinterpret_cast<coio_future *>(f);
+    ctx.handle = reinterpret_cast<coio_handle *>(h);
+    loop_report(loop, &ctx);
+}
+
+void invoke_callback(Loop *loop, coio_callback fn, void *arg, Handle *h) {
+    guarded_call(loop, [&] { fn(arg); }, h, nullptr, h && h->kind == Handle::Timer ? "TimerHandle" : "Handle");
+}
+
+void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg) {
+    guarded_call(loop, [&] { fn(reinterpret_cast<coio_future *>(f), arg); }, nullptr, f,
+                 "Future done callback");
 }
 
 } // namespace coio::detail

@@ -37,19 +37,12 @@ static void on_async(struct ev_loop *, ev_async *w, int) {
         std::lock_guard<std::mutex> g(loop->ts_mu);
         loop->ts_items.swap(loop->ts_spare);
     }
-    std::size_t i = 0;
     try {
-        loop->handle_pool.reserve(loop->ts_spare.size());
         loop->ready.reserve(loop->ts_spare.size());
-        for (; i < loop->ts_spare.size(); i++) {
-            const ThreadsafeItem &it = loop->ts_spare[i];
-            loop_push_ready(loop, handle_new(loop, Handle::Soon, reinterpret_cast<void *>(it.fn),
-                                             it.arg, it.drop));
-        }
+        for (const ReadyEntry &e : loop->ts_spare) loop->ready.push(e);
     } catch (const std::bad_alloc &) {
-        // Cannot schedule the rest: they end without running, and the failure is reported.
-        for (; i < loop->ts_spare.size(); i++)
-            if (loop->ts_spare[i].drop) loop->ts_spare[i].drop(loop->ts_spare[i].arg);
+        // No room for them: they end without running, and the failure is reported.
+        for (const ReadyEntry &e : loop->ts_spare) ready_discard(e);
         coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
         ctx.message = "call_soon_threadsafe callbacks dropped: out of memory";
         ctx.code = COIO_ENOMEM;
@@ -62,7 +55,7 @@ int loop_call_soon_threadsafe(Loop *loop, coio_callback fn, void *arg, coio_free
     std::lock_guard<std::mutex> g(loop->ts_mu);
     if (loop->ts_closed) return COIO_ECLOSED;
     bool was_empty = loop->ts_items.empty();
-    loop->ts_items.push_back({fn, arg, drop});
+    loop->ts_items.push_back({fn, arg, reinterpret_cast<void *>(drop)});
     // One wakeup per batch: while items are queued the loop has been woken already.
     if (was_empty) ev_async_send(loop->ev, &loop->async);
     return COIO_OK;
@@ -108,23 +101,13 @@ Loop::~Loop() {
 }
 
 // Discards everything still scheduled: each registration's drop runs once.
-static void discard_all(Loop *loop, std::vector<ThreadsafeItem> &items) {
-    for (const ThreadsafeItem &it : items)
-        if (it.drop) it.drop(it.arg);
+static void discard_all(Loop *loop, std::vector<ReadyEntry> &items) {
+    for (const ReadyEntry &e : items) ready_discard(e);
     items.clear();
-    while (!loop->ready.empty()) {
-        Handle *h = loop->ready.pop();
-        handle_cancel(h);
-        h->state = Handle::Discarded;
-        handle_unref(h);
-    }
+    while (!loop->ready.empty()) ready_discard(loop->ready.pop());
     for (const TimerHeap::Entry &e : loop->timers.take_all()) {
-        if (e.h->state == Handle::Scheduled) {
-            e.h->in_heap = false;
-            handle_cancel(e.h);
-            e.h->state = Handle::Discarded;
-        }
         e.h->in_heap = false;
+        handle_discard(e.h);
         handle_unref(e.h);
     }
     loop->cancelled_timers = 0;
@@ -134,7 +117,7 @@ int loop_close(Loop *loop) {
     if (loop->running.load(std::memory_order_relaxed)) return COIO_EBUSY;
     if (loop->closed) return COIO_OK;
     loop->closed = true;
-    std::vector<ThreadsafeItem> pending;
+    std::vector<ReadyEntry> pending;
     {
         std::lock_guard<std::mutex> g(loop->ts_mu);
         loop->ts_closed = true;
@@ -193,6 +176,7 @@ static void poll_io(Loop *loop) {
 static void collect_due_timers(Loop *loop) {
     if (loop->cancelled_timers > kMinCancelledToPurge &&
         loop->cancelled_timers * 2 > loop->timers.size()) {
+        // Handles are scattered in memory: the heap prefetches ahead while it walks.
         loop->timers.remove_if([](Handle *h) {
             if (h->state == Handle::Scheduled) return false;
             h->in_heap = false;
@@ -213,7 +197,7 @@ static void collect_due_timers(Loop *loop) {
             continue;
         }
         try {
-            loop->ready.push(h);
+            ready_push_handle(loop, h);
         } catch (const std::bad_alloc &) {
             // No room to grow the ready queue: leave the timer for a later pass (re-inserting
             // reuses the slot just freed, so it cannot fail).
@@ -228,7 +212,7 @@ static void run_once(Loop *loop) {
     poll_io(loop);
     collect_due_timers(loop);
     // Step 3: run exactly what is ready now; what those callbacks schedule waits a pass.
-    for (std::size_t n = loop->ready.size(); n > 0; n--) handle_run(loop->ready.pop());
+    for (std::size_t n = loop->ready.size(); n > 0; n--) ready_run(loop, loop->ready.pop());
 }
 
 void loop_run_forever(Loop *loop) {
@@ -255,7 +239,7 @@ int loop_run_until_complete(Loop *loop, Future *f) {
 }
 
 Handle *loop_call_at(Loop *loop, double when, coio_callback fn, void *arg, coio_free_fn drop) {
-    Handle *h = handle_new(loop, Handle::Timer, reinterpret_cast<void *>(fn), arg, drop);
+    Handle *h = handle_new(loop, Handle::Timer, fn, arg, drop);
     h->when = when;
     try {
         loop->timers.push({when, loop->seq++, h});

@@ -8,11 +8,11 @@
 
 namespace coio::detail {
 
-// Hands out raw storage for objects of one size.  With COIO_USE_POOL, storage comes from
-// chunks that double in size (up to kMaxChunk objects) and freed objects go on a free list,
-// so steady-state scheduling allocates nothing; the chunks are returned when the pool (the
-// loop) is destroyed.  Without it (sanitizer builds) every object is its own allocation so
-// use-after-free stays visible.
+// Hands out raw storage for objects of one size.  With COIO_USE_POOL, storage is carved from
+// chunks that double in size (up to kMaxChunk objects) with a bump pointer, so fresh memory is
+// touched once, and freed objects go on a free list, so steady-state scheduling allocates
+// nothing; chunks are returned when the pool (the loop) is destroyed.  Without it (sanitizer
+// builds) every object is its own allocation so use-after-free stays visible.
 template <std::size_t Size> class Pool {
   public:
     Pool() = default;
@@ -24,22 +24,18 @@ template <std::size_t Size> class Pool {
 
     void *alloc() {
 #ifdef COIO_USE_POOL
-        if (!free_) refill();
-        Node *n = free_;
-        free_ = n->next;
-        nfree_--;
-        return n;
+        if (free_) {
+            Node *n = free_;
+            free_ = n->next;
+            nfree_--;
+            return n;
+        }
+        if (bump_ == end_) refill();
+        void *p = bump_;
+        bump_ += kSlot;
+        return p;
 #else
         return ::operator new(kSlot);
-#endif
-    }
-
-    // Makes sure the next n alloc() calls cannot fail (pooled builds).
-    void reserve(std::size_t n) {
-#ifdef COIO_USE_POOL
-        while (nfree_ < n) refill();
-#else
-        (void)n;
 #endif
     }
 
@@ -54,6 +50,15 @@ template <std::size_t Size> class Pool {
 #endif
     }
 
+    // Makes sure the next n alloc() calls cannot fail (pooled builds).
+    void reserve(std::size_t n) {
+#ifdef COIO_USE_POOL
+        while (nfree_ + std::size_t(end_ - bump_) / kSlot < n) refill();
+#else
+        (void)n;
+#endif
+    }
+
   private:
     struct Node {
         Node *next;
@@ -62,18 +67,21 @@ template <std::size_t Size> class Pool {
     static constexpr std::size_t kSlot = (Size + kAlign - 1) / kAlign * kAlign;
     static constexpr std::size_t kMaxChunk = 4096;
 
+    // Starts a new chunk; what is left of the current one goes on the free list.
     void refill() {
         chunks_.reserve(chunks_.size() + 1); // so push_back below cannot throw after malloc
-        void *mem = std::malloc(kSlot * next_chunk_);
+        char *mem = static_cast<char *>(std::malloc(kSlot * next_chunk_));
         if (!mem) throw std::bad_alloc();
         chunks_.push_back(mem);
-        char *p = static_cast<char *>(mem);
-        for (std::size_t i = next_chunk_; i-- > 0;) release(p + i * kSlot);
+        for (; bump_ != end_; bump_ += kSlot) release(bump_);
+        bump_ = mem;
+        end_ = mem + kSlot * next_chunk_;
         if (next_chunk_ < kMaxChunk) next_chunk_ *= 2;
     }
 
     Node *free_ = nullptr;
     std::size_t nfree_ = 0;
+    char *bump_ = nullptr, *end_ = nullptr;
     std::vector<void *> chunks_;
     std::size_t next_chunk_ = 32;
 };

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "core.hh"
+
 namespace coio::detail {
 
 ReadyQueue::~ReadyQueue() { std::free(buf_); }
@@ -10,7 +12,7 @@ ReadyQueue::~ReadyQueue() { std::free(buf_); }
 // Doubles the ring, unwrapping it so the oldest entry lands at index 0.
 void ReadyQueue::grow() {
     std::size_t ncap = cap_ ? cap_ * 2 : 256;
-    auto *nbuf = static_cast<Handle **>(std::malloc(ncap * sizeof(Handle *)));
+    auto *nbuf = static_cast<ReadyEntry *>(std::malloc(ncap * sizeof(ReadyEntry)));
     if (!nbuf) throw std::bad_alloc();
     std::size_t n = tail_ - head_;
     for (std::size_t i = 0; i < n; i++) nbuf[i] = buf_[(head_ + i) & (cap_ - 1)];
@@ -19,6 +21,42 @@ void ReadyQueue::grow() {
     cap_ = ncap;
     head_ = 0;
     tail_ = n;
+}
+
+// The tags are compared by address only.  Distinct bodies keep the linker from folding them.
+void kRunHandle(void *) { std::abort(); }
+void kRunDone(void *) { std::abort(); }
+
+void ready_run(Loop *loop, const ReadyEntry &e) {
+    if (e.fn == kRunHandle) {
+        handle_run(static_cast<Handle *>(e.arg));
+    } else if (e.fn == kRunDone) {
+        auto range = reinterpret_cast<std::uintptr_t>(e.aux);
+        future_run_callbacks(static_cast<Future *>(e.arg), std::uint32_t(range >> 32),
+                             std::uint32_t(range));
+    } else {
+        invoke_callback(loop, e.fn, e.arg, nullptr);
+        if (e.aux) reinterpret_cast<coio_free_fn>(e.aux)(e.arg);
+    }
+}
+
+void ready_discard(const ReadyEntry &e) {
+    if (e.fn == kRunHandle) {
+        Handle *h = static_cast<Handle *>(e.arg);
+        handle_discard(h);
+        handle_unref(h);
+    } else if (e.fn == kRunDone) {
+        auto range = reinterpret_cast<std::uintptr_t>(e.aux);
+        future_discard_callbacks(static_cast<Future *>(e.arg), std::uint32_t(range >> 32),
+                                 std::uint32_t(range));
+    } else if (e.aux) {
+        reinterpret_cast<coio_free_fn>(e.aux)(e.arg);
+    }
+}
+
+void ready_push_done(Loop *loop, Future *f, std::uint32_t first, std::uint32_t count) {
+    auto range = (std::uintptr_t(first) << 32) | count;
+    loop->ready.push({kRunDone, f, reinterpret_cast<void *>(range)});
 }
 
 } // namespace coio::detail

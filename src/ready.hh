@@ -1,12 +1,22 @@
-// The ready queue: a FIFO ring of handles, asyncio's `_ready` deque.
+// The ready queue: a FIFO ring of entries, asyncio's `_ready` deque.
+//
+// An entry is three words so that the common cases allocate nothing: a plain callback is
+// (fn, arg, drop) inline; a callback the caller holds a handle to is (kRunHandle, handle);
+// a completed future's done callbacks are (kRunDone, future, first index and count).
 #pragma once
+
+#include <coio.h>
 
 #include <cstddef>
 #include <cstdint>
 
 namespace coio::detail {
 
-struct Handle;
+struct ReadyEntry {
+    coio_callback fn;
+    void *arg;
+    void *aux;
+};
 
 class ReadyQueue {
   public:
@@ -19,20 +29,20 @@ class ReadyQueue {
     std::size_t size() const { return tail_ - head_; }
 
     // Throws std::bad_alloc when the ring cannot grow.
-    void push(Handle *h) {
+    void push(const ReadyEntry &e) {
         if (tail_ - head_ == cap_) grow();
-        buf_[tail_++ & (cap_ - 1)] = h;
+        buf_[tail_++ & (cap_ - 1)] = e;
     }
     // Makes room for n more pushes.
     void reserve(std::size_t n) {
         while (cap_ - (tail_ - head_) < n) grow();
     }
-    Handle *pop() { return buf_[head_++ & (cap_ - 1)]; }
+    ReadyEntry pop() { return buf_[head_++ & (cap_ - 1)]; }
 
   private:
     void grow();
 
-    Handle **buf_ = nullptr;
+    ReadyEntry *buf_ = nullptr;
     std::size_t cap_ = 0; // a power of two
     std::size_t head_ = 0, tail_ = 0;
 };
