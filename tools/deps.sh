@@ -1,0 +1,16 @@
+# Sourced by demo.sh and test.sh: installs the Debian packages coio needs when any is missing.
+# On a fresh Debian 12 as root this is all the set-up there is.
+COIO_PACKAGES="meson ninja-build pkg-config gcc g++ libev-dev libcmocka-dev scdoc valgrind python3"
+
+coio_install_deps() {
+    local missing=""
+    for p in $COIO_PACKAGES "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "== installing:$missing"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
