@@ -32,7 +32,8 @@ struct Handle {
     coio_callback fn;
     void *arg;
     coio_free_fn drop;
-    double when; // Timer: the deadline
+    double when;       // Timer: the deadline
+    std::uint64_t seq; // Timer: scheduling order, breaks deadline ties
     std::uint32_t refs;
     Kind kind;
     State state;
@@ -125,13 +126,14 @@ struct Loop {
 
     std::mutex ts_mu; // guards ts_items and, for other threads, `closed`
     bool ts_closed = false;
+    std::atomic<bool> ts_pending{false}; // ts_items is not empty (a hint read every pass)
     std::vector<ReadyEntry> ts_items, ts_spare; // (fn, arg, drop) entries
 
     coio_exception_handler exc_fn = nullptr;
     void *exc_arg = nullptr;
     coio_free_fn exc_drop = nullptr;
 
-    Pool<sizeof(Handle)> handle_pool;
+    Pool<sizeof(Handle), alignof(Handle)> handle_pool; // 56-byte slots
     Pool<sizeof(Future)> future_pool;
 
     Loop() = default;

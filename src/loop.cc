@@ -29,13 +29,14 @@ double loop_time(const Loop *loop) { return loop->virtual_time ? loop->vnow : re
 
 // ---- thread-safe queue -----------------------------------------------------------------
 
-// Runs on the loop thread when another thread queued callbacks (or asked to stop): turns the
-// queued items into handles on the ready queue, in submission order.
-static void on_async(struct ev_loop *, ev_async *w, int) {
-    Loop *loop = static_cast<Loop *>(w->data);
+// Moves callbacks queued by other threads to the ready queue, in submission order.  Runs on
+// the loop thread: every pass when the flag says items are waiting (asyncio makes them ready
+// at once, not at the next poll), and from the ev_async watcher when the loop was blocked.
+static void drain_threadsafe(Loop *loop) {
     {
         std::lock_guard<std::mutex> g(loop->ts_mu);
         loop->ts_items.swap(loop->ts_spare);
+        loop->ts_pending.store(false, std::memory_order_relaxed);
     }
     try {
         loop->ready.reserve(loop->ts_spare.size());
@@ -51,13 +52,20 @@ static void on_async(struct ev_loop *, ev_async *w, int) {
     loop->ts_spare.clear();
 }
 
+static void on_async(struct ev_loop *, ev_async *w, int) {
+    drain_threadsafe(static_cast<Loop *>(w->data));
+}
+
 int loop_call_soon_threadsafe(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop) {
     std::lock_guard<std::mutex> g(loop->ts_mu);
     if (loop->ts_closed) return COIO_ECLOSED;
     bool was_empty = loop->ts_items.empty();
     loop->ts_items.push_back({fn, arg, reinterpret_cast<void *>(drop)});
     // One wakeup per batch: while items are queued the loop has been woken already.
-    if (was_empty) ev_async_send(loop->ev, &loop->async);
+    if (was_empty) {
+        loop->ts_pending.store(true, std::memory_order_relaxed);
+        ev_async_send(loop->ev, &loop->async);
+    }
     return COIO_OK;
 }
 
@@ -105,11 +113,11 @@ static void discard_all(Loop *loop, std::vector<ReadyEntry> &items) {
     for (const ReadyEntry &e : items) ready_discard(e);
     items.clear();
     while (!loop->ready.empty()) ready_discard(loop->ready.pop());
-    for (const TimerHeap::Entry &e : loop->timers.take_all()) {
-        e.h->in_heap = false;
-        handle_discard(e.h);
-        handle_unref(e.h);
-    }
+    loop->timers.drain([](Handle *h) {
+        h->in_heap = false;
+        handle_discard(h);
+        handle_unref(h);
+    });
     loop->cancelled_timers = 0;
 }
 
@@ -176,12 +184,11 @@ static void poll_io(Loop *loop) {
 static void collect_due_timers(Loop *loop) {
     if (loop->cancelled_timers > kMinCancelledToPurge &&
         loop->cancelled_timers * 2 > loop->timers.size()) {
-        // Handles are scattered in memory: the heap prefetches ahead while it walks.
-        loop->timers.remove_if([](Handle *h) {
-            if (h->state == Handle::Scheduled) return false;
+        loop->timers.filter([](Handle *h) {
+            if (h->state == Handle::Scheduled) return true;
             h->in_heap = false;
             handle_unref(h);
-            return true;
+            return false;
         });
         loop->cancelled_timers = 0;
     }
@@ -209,6 +216,7 @@ static void collect_due_timers(Loop *loop) {
 }
 
 static void run_once(Loop *loop) {
+    if (loop->ts_pending.load(std::memory_order_relaxed)) drain_threadsafe(loop);
     poll_io(loop);
     collect_due_timers(loop);
     // Step 3: run exactly what is ready now; what those callbacks schedule waits a pass.
@@ -242,7 +250,8 @@ Handle *loop_call_at(Loop *loop, double when, coio_callback fn, void *arg, coio_
     Handle *h = handle_new(loop, Handle::Timer, fn, arg, drop);
     h->when = when;
     try {
-        loop->timers.push({when, loop->seq++, h});
+        h->seq = loop->seq++;
+        loop->timers.push({when, h});
     } catch (...) {
         h->drop = nullptr;
         handle_unref(h);

@@ -1,55 +1,72 @@
 // The timer heap: asyncio's `_scheduled`, ordered by (deadline, scheduling sequence) so equal
-// deadlines fire in the order they were scheduled.  A 4-ary heap (as libev uses) with the keys
-// stored inline for cache locality.  Cancelled timers are removed lazily, like asyncio does.
+// deadlines fire in the order they were scheduled.
+//
+// A 4-ary heap as libev's: 16-byte entries (deadline + handle) in a 64-byte-aligned array with
+// the root at index kRoot, so that the four children of a node share one cache line.  The
+// sequence number lives in the handle: it is read only to break an exact tie.  Cancelled timers
+// are removed lazily, as asyncio does.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 namespace coio::detail {
 
 struct Handle;
+std::uint64_t handle_seq(const Handle *h);
 
 class TimerHeap {
   public:
     struct Entry {
         double when;
-        std::uint64_t seq;
         Handle *h;
     };
 
-    bool empty() const { return v_.empty(); }
-    std::size_t size() const { return v_.size(); }
-    const Entry &top() const { return v_.front(); }
+    TimerHeap() = default;
+    TimerHeap(const TimerHeap &) = delete;
+    TimerHeap &operator=(const TimerHeap &) = delete;
+    ~TimerHeap();
+
+    bool empty() const { return n_ == 0; }
+    std::size_t size() const { return n_; }
+    const Entry &top() const { return v_[kRoot]; }
 
     void push(const Entry &e); // throws std::bad_alloc
     Entry pop();
 
-    // Rebuilds the heap without the entries for which drop_if(h) is true, calling it once per
-    // entry (the callee releases what it drops).
-    template <class F> void remove_if(F drop_if) {
+    // Keeps the entries for which keep(h) is true, calling it once per entry (the callee
+    // releases what it does not keep), then restores the heap order.
+    template <class F> void filter(F keep) {
         constexpr std::size_t kAhead = 16; // the callee reads each handle: prefetch it
-        std::size_t k = 0, n = v_.size();
-        for (std::size_t i = 0; i < n; i++) {
-            if (i + kAhead < n) __builtin_prefetch(v_[i + kAhead].h, 1);
-            if (!drop_if(v_[i].h)) v_[k++] = v_[i];
+        std::size_t k = 0;
+        for (std::size_t i = 0; i < n_; i++) {
+            if (i + kAhead < n_) __builtin_prefetch(v_[kRoot + i + kAhead].h, 1);
+            if (keep(v_[kRoot + i].h)) v_[kRoot + k++] = v_[kRoot + i];
         }
-        v_.resize(k);
-        for (std::size_t i = v_.size() / 4 + 1; i-- > 0;) sift_down(i);
+        n_ = k;
+        for (std::size_t i = n_ / 4 + 1; i-- > 0;) sift_down(i);
     }
 
-    // Takes every entry out (unordered), for closing the loop.
-    std::vector<Entry> take_all() { return std::move(v_); }
+    // Calls fn(h) for every entry and empties the heap (closing the loop).
+    template <class F> void drain(F fn) {
+        std::size_t n = n_;
+        n_ = 0;
+        for (std::size_t i = 0; i < n; i++) fn(v_[kRoot + i].h);
+    }
 
   private:
+    static constexpr std::size_t kRoot = 3; // children of node i: 4i+1..4i+4, at 4(i+1)+kRoot-3
+
     static bool less(const Entry &a, const Entry &b) {
-        return a.when < b.when || (a.when == b.when && a.seq < b.seq);
+        return a.when < b.when || (a.when == b.when && handle_seq(a.h) < handle_seq(b.h));
     }
+    Entry &at(std::size_t i) { return v_[kRoot + i]; }
     void sift_up(std::size_t i);
     void sift_down(std::size_t i);
+    void grow();
 
-    std::vector<Entry> v_;
+    Entry *v_ = nullptr;
+    std::size_t n_ = 0, cap_ = 0; // cap_ counts usable entries (after kRoot)
 };
 
 } // namespace coio::detail
