@@ -10,7 +10,8 @@
  *    the registering call itself fails, drop is not called: the caller keeps `arg`.
  *  - coio_*_new returns a reference the caller owns; release(NULL) is a no-op.
  *  - One loop is driven by one thread.  Only functions documented "thread-safe" may be called
- *    from other threads.
+ *    from other threads.  In debug mode (COIO_LOOP_DEBUG) functions that change a running
+ *    loop's state return COIO_ETHREAD when called from another thread.
  */
 #ifndef COIO_H
 #define COIO_H
@@ -31,6 +32,7 @@ extern "C" {
 #define COIO_VERSION_MAJOR 1
 #define COIO_VERSION_MINOR 0
 #define COIO_VERSION_PATCH 0
+#define COIO_VERSION_NUMBER (COIO_VERSION_MAJOR * 10000 + COIO_VERSION_MINOR * 100 + COIO_VERSION_PATCH)
 
 /* ---- Statuses --------------------------------------------------------------------------- */
 
@@ -107,28 +109,32 @@ COIO_API int coio_loop_close(coio_loop *loop);
  * NULL is a no-op returning COIO_OK. */
 COIO_API int coio_loop_release(coio_loop *loop);
 /* Runs the loop until f is done, then returns f's outcome as coio_future_result would
- * (COIO_OK, COIO_EFAILED, COIO_ECANCELLED).  ESTATE if the loop was stopped first; ELOOP if
- * f belongs to another loop; EBUSY if already running; ECLOSED. */
+ * (COIO_OK, COIO_EFAILED, COIO_ECANCELLED; like asyncio's f.result(), this marks an error as
+ * retrieved).  ESTATE if the loop was stopped first; ELOOP if f belongs to another loop;
+ * EBUSY if already running; ECLOSED. */
 COIO_API int coio_loop_run_until_complete(coio_loop *loop, coio_future *f);
 /* Runs until coio_loop_stop.  EBUSY if already running; ECLOSED. */
 COIO_API int coio_loop_run_forever(coio_loop *loop);
 /* Thread-safe.  Makes the running loop return after the current pass; called while the loop
- * is not running, the next run does one pass and returns (as in asyncio). */
+ * is not running, the next run does one pass and returns (as in asyncio).  ECLOSED. */
 COIO_API int coio_loop_stop(coio_loop *loop);
-/* The loop's monotonic clock in seconds, read fresh (virtual in COIO_LOOP_VIRTUAL_TIME
- * mode).  NaN for a NULL loop. */
+/* The loop's monotonic clock in seconds, read fresh.  In COIO_LOOP_VIRTUAL_TIME mode the clock
+ * starts at 0 and moves only when nothing is ready: then it jumps to the next timer (with no
+ * timer at all the loop waits for threads/I/O as usual).  NaN for a NULL loop. */
 COIO_API double coio_loop_time(coio_loop *loop);
 COIO_API int coio_loop_is_running(const coio_loop *loop); /* 1 / 0 */
 COIO_API int coio_loop_is_closed(const coio_loop *loop);  /* 1 / 0 (1 for NULL) */
 COIO_API int coio_loop_get_debug(const coio_loop *loop);  /* 1 / 0 */
-COIO_API int coio_loop_set_debug(coio_loop *loop, int enabled);
+COIO_API int coio_loop_set_debug(coio_loop *loop, int enabled); /* EINVAL, ECLOSED */
 /* The libev backend in use (one COIO_BACKEND_* value), 0 for NULL. */
 COIO_API uint32_t coio_loop_backend(const coio_loop *loop);
 
 /* ---- Exception handler ------------------------------------------------------------------ */
 
 /* What asyncio passes as the handler's `context` dict.  All pointers are borrowed for the
- * duration of the call.  Fields a reporter does not know are 0 / NULL. */
+ * duration of the call (take a reference to keep the future).  Fields a reporter does not know
+ * are 0 / NULL.  Besides errors, the loop reports slow callbacks (debug mode) and C++
+ * exceptions escaping a callback through the handler. */
 typedef struct coio_exception_context {
     uint32_t size;         /* sizeof(coio_exception_context) as the reporter knows it */
     const char *message;   /* what happened, e.g. "Future exception was never retrieved" */
@@ -143,7 +149,9 @@ typedef struct coio_exception_context {
 typedef void (*coio_exception_handler)(coio_loop *loop, const coio_exception_context *ctx,
                                        void *arg);
 
-/* Installs fn (NULL restores the default handler).  The previous handler's drop runs. */
+/* Installs fn (NULL restores the default handler, and drop(arg) runs at once).  The previous
+ * handler's drop runs now; the installed one's when it is replaced or when the loop is freed
+ * (after close: futures freed later are still reported). */
 COIO_API int coio_loop_set_exception_handler(coio_loop *loop, coio_exception_handler fn,
                                              void *arg, coio_free_fn drop);
 /* The installed handler and its arg; *fn is NULL when the default is in use.  Either out
@@ -153,7 +161,8 @@ COIO_API int coio_loop_get_exception_handler(coio_loop *loop, coio_exception_han
 /* Reports ctx through the loop's handler (bindings use this for their own errors).  EINVAL if
  * ctx or ctx->message is NULL or ctx->size is unknown. */
 COIO_API int coio_loop_call_exception_handler(coio_loop *loop, const coio_exception_context *ctx);
-/* The default handler: one line on stderr, "coio: <message>[: <error> (<code name>)]". */
+/* The default handler: one line on stderr, "coio: <message>[: <error>][ (<code name>)]"
+ * where a code that is not a coio status prints as "(code N)". */
 COIO_API int coio_loop_default_exception_handler(coio_loop *loop,
                                                  const coio_exception_context *ctx);
 
@@ -177,7 +186,8 @@ COIO_API int coio_call_soon_threadsafe(coio_loop *loop, coio_callback fn, void *
                                        coio_free_fn drop);
 
 /* Cancels the callback if it has not run (its drop runs now).  Cancelling a handle that
- * already ran or was cancelled does nothing.  EINVAL for NULL. */
+ * already ran, was cancelled, or was discarded by coio_loop_close does nothing; a discarded
+ * handle is not "cancelled" (coio_handle_cancelled is 0).  EINVAL for NULL. */
 COIO_API int coio_handle_cancel(coio_handle *h);
 COIO_API int coio_handle_cancelled(const coio_handle *h); /* 1 / 0 */
 /* The deadline of a timer handle in loop time.  EINVAL for NULL or a call_soon handle. */
@@ -186,6 +196,8 @@ COIO_API void coio_handle_release(coio_handle *h);
 
 /* ---- Futures ---------------------------------------------------------------------------- */
 
+/* A pending future of loop.  EINVAL, ECLOSED, ENOMEM.  Reference counts are not atomic: a
+ * future is referenced and released on its loop's thread only. */
 COIO_API int coio_future_new(coio_loop *loop, coio_future **out);
 /* Adds a reference and returns f (NULL for NULL). */
 COIO_API coio_future *coio_future_ref(coio_future *f);
@@ -205,20 +217,22 @@ COIO_API int coio_future_set_error(coio_future *f, int code, const char *message
 /* As coio_future_set_error, plus a payload the future owns (drop called when freed). */
 COIO_API int coio_future_set_error_payload(coio_future *f, int code, const char *message,
                                            void *payload, coio_free_fn drop);
-/* Cancels f with an optional message (copied).  Returns 1 if cancelled, 0 if already done,
- * or a negative status. */
+/* Cancels f with an optional message (copied).  Returns 1 if cancelled, 0 if already done
+ * (even on a closed loop), or a negative status (EINVAL, ECLOSED, ENOMEM). */
 COIO_API int coio_future_cancel(coio_future *f, const char *msg);
-/* COIO_OK with *value (borrowed; value may be NULL), ESTATE if pending, ECANCELLED, or
- * EFAILED (see coio_future_error).  Marks the error as retrieved. */
+/* COIO_OK with *value (borrowed; the out-pointer `value` may be NULL), ESTATE if pending,
+ * ECANCELLED, or EFAILED (see coio_future_error).  Marks the error as retrieved (the const is
+ * about the outcome, which never changes once set). */
 COIO_API int coio_future_result(const coio_future *f, void **value);
 /* The error of a done future: *code and *message (borrowed), or 0 and NULL if it succeeded;
  * on a cancelled future COIO_ECANCELLED and the cancel message.  ESTATE if pending.  Marks the
  * error as retrieved.  Either out may be NULL. */
 COIO_API int coio_future_error(const coio_future *f, int *code, const char **message);
-/* The error's payload (borrowed; NULL if none).  ESTATE if pending. */
+/* The error's payload (borrowed; NULL if none).  EINVAL for a NULL f or payload; ESTATE if
+ * pending.  Does not mark the error as retrieved. */
 COIO_API int coio_future_error_payload(const coio_future *f, void **payload);
 /* fn(f, arg) runs through the ready queue when f is done, in registration order — also when f
- * is already done (never synchronously). */
+ * is already done (never synchronously).  EINVAL, ECLOSED (even for a pending future), ENOMEM. */
 COIO_API int coio_future_add_done_callback(coio_future *f, coio_done_fn fn, void *arg,
                                            coio_free_fn drop);
 /* Removes every not-yet-scheduled registration of (fn, arg), running their drops; returns how

@@ -175,11 +175,7 @@ int coio_loop_run_forever(coio_loop *l) {
 int coio_loop_stop(coio_loop *l) {
     Loop *loop = L(l);
     if (!loop) return COIO_EINVAL;
-    if (loop->closed) return COIO_ECLOSED;
-    return guarded([&] {
-        loop_stop(loop);
-        return COIO_OK;
-    });
+    return guarded([&] { return loop_stop(loop); });
 }
 
 double coio_loop_time(coio_loop *l) { return l ? loop_time(L(l)) : NAN; }
@@ -387,6 +383,7 @@ int coio_future_set_error(coio_future *f, int code, const char *message) {
 
 int coio_future_cancel(coio_future *fut, const char *msg) {
     Future *f = F(fut);
+    if (f && f->state != Future::Pending) return 0; // already done, whatever the loop's state
     if (int rc = check_future(f)) return rc;
     return guarded([&] { return future_cancel(f, msg) ? 1 : 0; });
 }

@@ -37,7 +37,6 @@ struct Handle {
     std::uint32_t refs;
     Kind kind;
     State state;
-    bool in_heap; // Timer: still in the heap (a cancelled one is garbage there)
 };
 
 Handle *handle_new(Loop *loop, Handle::Kind kind, coio_callback fn, void *arg, coio_free_fn drop);
@@ -114,7 +113,7 @@ struct Loop {
     double vnow = 0.0;      // the virtual clock
     double last_poll = 0.0; // when I/O was last polled (real clock)
     std::uint64_t seq = 0;  // scheduling sequence for timer ties
-    std::size_t cancelled_timers = 0;
+    std::size_t cancelled_timers = 0; // cancelled timers still in the heap or ready queue
     std::atomic<pthread_t> owner{}; // the thread running the loop
 
     struct ev_loop *ev = nullptr;
@@ -147,7 +146,7 @@ int loop_close(Loop *loop);
 void loop_unref(Loop *loop);
 void loop_run_forever(Loop *loop);
 int loop_run_until_complete(Loop *loop, Future *f);
-void loop_stop(Loop *loop); // thread-safe
+int loop_stop(Loop *loop); // thread-safe; COIO_ECLOSED once closed
 double loop_time(const Loop *loop);
 Handle *loop_call_at(Loop *loop, double when, coio_callback fn, void *arg, coio_free_fn drop);
 int loop_call_soon_threadsafe(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop);

@@ -56,7 +56,8 @@ static void future_destroy(Future *f) {
         ctx.code = f->error->code;
         ctx.error = f->error->message;
         ctx.future = reinterpret_cast<coio_future *>(f);
-        f->refs = 1; // the handler may ref/release it; keep it alive through the report
+        f->retrieved = true; // reported once, even if the handler keeps a reference
+        f->refs = 1;         // the handler may ref/release it; keep it alive through the report
         loop_report(loop, &ctx);
         if (--f->refs) return; // the handler kept a reference
     }

@@ -23,7 +23,6 @@ Handle *handle_new(Loop *loop, Handle::Kind kind, coio_callback fn, void *arg, c
     h->refs = 1;
     h->kind = kind;
     h->state = Handle::Scheduled;
-    h->in_heap = false;
     loop_ref(loop);
     return h;
 }
@@ -46,7 +45,8 @@ static void handle_end(Handle *h, Handle::State state) {
 
 void handle_cancel(Handle *h) {
     if (h->state != Handle::Scheduled) return;
-    if (h->in_heap) h->loop->cancelled_timers++;
+    // Counted until the loop meets the handle again (purge, or popping it to run).
+    if (h->kind == Handle::Timer) h->loop->cancelled_timers++;
     handle_end(h, Handle::Cancelled);
 }
 
@@ -59,6 +59,8 @@ void handle_run(Handle *h) {
         h->state = Handle::Ran; // a cancel from inside the callback is then a no-op
         invoke_callback(h->loop, h->fn, h->arg, h);
         handle_end(h, Handle::Ran);
+    } else if (h->state == Handle::Cancelled && h->kind == Handle::Timer) {
+        h->loop->cancelled_timers--;
     }
     handle_unref(h);
 }

@@ -69,14 +69,19 @@ int loop_call_soon_threadsafe(Loop *loop, coio_callback fn, void *arg, coio_free
     return COIO_OK;
 }
 
-void loop_stop(Loop *loop) {
-    loop->stopping.store(true, std::memory_order_relaxed);
+int loop_stop(Loop *loop) {
     // The loop thread itself is not blocked in the poll: no wakeup (and no syscall) needed.
     if (loop->running.load(std::memory_order_relaxed) &&
-        pthread_equal(loop->owner.load(std::memory_order_relaxed), pthread_self()))
-        return;
+        pthread_equal(loop->owner.load(std::memory_order_relaxed), pthread_self())) {
+        loop->stopping.store(true, std::memory_order_relaxed);
+        return COIO_OK;
+    }
+    // Another thread (or the loop is idle): `closed` is only read under the lock here.
     std::lock_guard<std::mutex> g(loop->ts_mu);
-    if (!loop->ts_closed) ev_async_send(loop->ev, &loop->async);
+    if (loop->ts_closed) return COIO_ECLOSED;
+    loop->stopping.store(true, std::memory_order_relaxed);
+    ev_async_send(loop->ev, &loop->async);
+    return COIO_OK;
 }
 
 // ---- lifecycle -------------------------------------------------------------------------
@@ -114,7 +119,6 @@ static void discard_all(Loop *loop, std::vector<ReadyEntry> &items) {
     items.clear();
     while (!loop->ready.empty()) ready_discard(loop->ready.pop());
     loop->timers.drain([](Handle *h) {
-        h->in_heap = false;
         handle_discard(h);
         handle_unref(h);
     });
@@ -181,34 +185,29 @@ static void poll_io(Loop *loop) {
 
 // Step 2: move due timers to the ready queue in (deadline, sequence) order.  "Due" is judged
 // against a fresh clock reading, so a timer never runs before coio_loop_time() reaches it.
+// The handles are not touched here (each would be a cache miss, and running it touches it
+// anyway): cancelled ones are skipped when they are popped to run.
 static void collect_due_timers(Loop *loop) {
     if (loop->cancelled_timers > kMinCancelledToPurge &&
         loop->cancelled_timers * 2 > loop->timers.size()) {
-        loop->timers.filter([](Handle *h) {
+        std::size_t removed = 0;
+        loop->timers.filter([&removed](Handle *h) {
             if (h->state == Handle::Scheduled) return true;
-            h->in_heap = false;
+            removed++;
             handle_unref(h);
             return false;
         });
-        loop->cancelled_timers = 0;
+        loop->cancelled_timers -= removed;
     }
     if (loop->timers.empty()) return;
     double now = loop_time(loop);
     while (!loop->timers.empty() && loop->timers.top().when <= now) {
         TimerHeap::Entry e = loop->timers.pop();
-        Handle *h = e.h;
-        h->in_heap = false;
-        if (h->state != Handle::Scheduled) {
-            loop->cancelled_timers--;
-            handle_unref(h);
-            continue;
-        }
         try {
-            ready_push_handle(loop, h);
+            ready_push_handle(loop, e.h);
         } catch (const std::bad_alloc &) {
             // No room to grow the ready queue: leave the timer for a later pass (re-inserting
             // reuses the slot just freed, so it cannot fail).
-            h->in_heap = true;
             loop->timers.push(e);
             break;
         }
@@ -257,7 +256,7 @@ Handle *loop_call_at(Loop *loop, double when, coio_callback fn, void *arg, coio_
         handle_unref(h);
         throw;
     }
-    h->in_heap = true; // the creation reference is the heap's
+    // The creation reference is the heap's.
     return h;
 }
 
@@ -299,6 +298,7 @@ void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg
     loop->exc_arg = fn ? arg : nullptr;
     loop->exc_drop = fn ? drop : nullptr;
     if (old_drop) old_drop(old_arg);
+    if (!fn && drop) drop(arg); // nothing to register: the registration ends at once
 }
 
 bool loop_on_wrong_thread(const Loop *loop) {

@@ -1231,6 +1231,66 @@ static void test_run_until_complete_virtual_time_jumps_to_deadline(void **state)
     assert_int_equal(log.n, 0);
 }
 
+/* ---- Fixes found in review -------------------------------------------------------------- */
+
+/* A handler that keeps a reference to the reported future: it must be reported only once. */
+typedef struct keeper {
+    int reports;
+    coio_future *kept;
+} keeper;
+
+static void keep_handler(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop;
+    keeper *k = arg;
+    k->reports++;
+    if (ctx->future && !k->kept) k->kept = coio_future_ref(ctx->future);
+}
+
+static void test_never_retrieved_reported_once_when_handler_keeps_future(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    keeper k = {0, NULL};
+    assert_int_equal(coio_loop_set_exception_handler(loop, keep_handler, &k, NULL), COIO_OK);
+    coio_future *f = new_future(loop);
+    assert_int_equal(coio_future_set_error(f, 7, "lost"), COIO_OK);
+    coio_future_release(f);
+    assert_int_equal(k.reports, 1);
+    assert_non_null(k.kept);
+    coio_future_release(k.kept); /* the last reference: no second report */
+    assert_int_equal(k.reports, 1);
+    finish(loop);
+}
+
+static void test_cancel_done_future_on_closed_loop_returns_0(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = new_future(loop);
+    assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
+    coio_future *g = new_future(loop);
+    assert_int_equal(coio_loop_close(loop), COIO_OK);
+    assert_int_equal(coio_future_cancel(f, "late"), 0);
+    assert_int_equal(coio_future_cancel(g, "late"), COIO_ECLOSED);
+    assert_false(coio_future_cancelled(g));
+    coio_future_release(f);
+    coio_future_release(g);
+    assert_int_equal(coio_loop_release(loop), COIO_OK);
+}
+
+static void test_set_null_exception_handler_runs_drop_at_once(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    int drops = 0;
+    assert_int_equal(coio_loop_set_exception_handler(loop, NULL, &drops, tu_count_drop), COIO_OK);
+    assert_int_equal(drops, 1);
+    coio_exception_handler fn = keep_handler;
+    void *arg = &fn;
+    assert_int_equal(coio_loop_get_exception_handler(loop, &fn, &arg), COIO_OK);
+    assert_null(fn);
+    assert_null(arg);
+    finish(loop);
+    assert_int_equal(drops, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_new_is_pending_and_on_its_loop),
@@ -1293,6 +1353,9 @@ int main(void) {
         cmocka_unit_test(test_run_until_complete_cancelled),
         cmocka_unit_test(test_run_until_complete_stopped_first_is_estate),
         cmocka_unit_test(test_run_until_complete_virtual_time_jumps_to_deadline),
+        cmocka_unit_test(test_never_retrieved_reported_once_when_handler_keeps_future),
+        cmocka_unit_test(test_cancel_done_future_on_closed_loop_returns_0),
+        cmocka_unit_test(test_set_null_exception_handler_runs_drop_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
