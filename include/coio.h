@@ -32,24 +32,25 @@ extern "C" {
 #define COIO_VERSION_MAJOR 1
 #define COIO_VERSION_MINOR 0
 #define COIO_VERSION_PATCH 0
-#define COIO_VERSION_NUMBER (COIO_VERSION_MAJOR * 10000 + COIO_VERSION_MINOR * 100 + COIO_VERSION_PATCH)
+#define COIO_VERSION_NUMBER                                                                        \
+    (COIO_VERSION_MAJOR * 10000 + COIO_VERSION_MINOR * 100 + COIO_VERSION_PATCH)
 
 /* ---- Statuses --------------------------------------------------------------------------- */
 
 enum {
     COIO_OK = 0,
-    COIO_EINVAL = -1,      /* invalid argument: NULL handle, NaN/infinite time, bad option */
-    COIO_ENOMEM = -2,      /* out of memory */
-    COIO_ESTATE = -3,      /* wrong state: result of a pending future, set_result twice, ... */
-    COIO_ECANCELLED = -4,  /* the future was cancelled */
-    COIO_EFAILED = -5,     /* the future failed: coio_future_error() has the details */
-    COIO_ETIMEDOUT = -6,   /* a timeout expired (used as an error code) */
-    COIO_ECLOSED = -7,     /* the loop is closed */
-    COIO_EBUSY = -8,       /* the loop is running (close, nested run, release) */
-    COIO_ELOOP = -9,       /* the object belongs to another loop */
-    COIO_ETHREAD = -10,    /* called from a thread that does not drive the loop (debug mode) */
-    COIO_ENOTSUP = -11,    /* not supported here (backend not available, ...) */
-    COIO_ESYS = -12,       /* a system call failed */
+    COIO_EINVAL = -1,     /* invalid argument: NULL handle, NaN/infinite time, bad option */
+    COIO_ENOMEM = -2,     /* out of memory */
+    COIO_ESTATE = -3,     /* wrong state: result of a pending future, set_result twice, ... */
+    COIO_ECANCELLED = -4, /* the future was cancelled */
+    COIO_EFAILED = -5,    /* the future failed: coio_future_error() has the details */
+    COIO_ETIMEDOUT = -6,  /* a timeout expired (used as an error code) */
+    COIO_ECLOSED = -7,    /* the loop is closed */
+    COIO_EBUSY = -8,      /* the loop is running (close, nested run, release) */
+    COIO_ELOOP = -9,      /* the object belongs to another loop */
+    COIO_ETHREAD = -10,   /* called from a thread that does not drive the loop (debug mode) */
+    COIO_ENOTSUP = -11,   /* not supported here (backend not available, ...) */
+    COIO_ESYS = -12,      /* a system call failed */
 };
 
 /* A static, human-readable description of a status ("invalid argument"); never NULL. */
@@ -86,17 +87,19 @@ typedef void (*coio_done_fn)(coio_future *f, void *arg);
 #define COIO_BACKEND_IOURING 0x80u
 
 /* Loop flags. */
-#define COIO_LOOP_DEBUG 0x1u        /* asyncio's debug mode: slow callbacks, wrong-thread checks */
-#define COIO_LOOP_VIRTUAL_TIME 0x2u /* the clock starts at 0 and jumps to the next timer when idle */
+#define COIO_LOOP_DEBUG 0x1u /* asyncio's debug mode: slow callbacks, wrong-thread checks */
+#define COIO_LOOP_VIRTUAL_TIME                                                                     \
+    0x2u /* the clock starts at 0 and jumps to the next timer when idle */
 
 typedef struct coio_loop_options {
-    uint32_t size;           /* sizeof(coio_loop_options) as the caller knows it */
-    uint32_t flags;          /* COIO_LOOP_* */
-    uint32_t backend;        /* one COIO_BACKEND_* value */
+    uint32_t size;                 /* sizeof(coio_loop_options) as the caller knows it */
+    uint32_t flags;                /* COIO_LOOP_* */
+    uint32_t backend;              /* one COIO_BACKEND_* value */
     double slow_callback_duration; /* debug mode: report callbacks slower than this (seconds) */
 } coio_loop_options;
 
-#define COIO_LOOP_OPTIONS_INIT {sizeof(coio_loop_options), 0u, COIO_BACKEND_AUTO, 0.1}
+#define COIO_LOOP_OPTIONS_INIT                                                                     \
+    { sizeof(coio_loop_options), 0u, COIO_BACKEND_AUTO, 0.1 }
 
 /* Creates a loop.  opt may be NULL (defaults).  EINVAL: unknown flags, larger unknown size,
  * negative/NaN slow_callback_duration; ENOTSUP: backend not available; ESYS: libev failed. */
@@ -122,9 +125,9 @@ COIO_API int coio_loop_stop(coio_loop *loop);
  * starts at 0 and moves only when nothing is ready: then it jumps to the next timer (with no
  * timer at all the loop waits for threads/I/O as usual).  NaN for a NULL loop. */
 COIO_API double coio_loop_time(coio_loop *loop);
-COIO_API int coio_loop_is_running(const coio_loop *loop); /* 1 / 0 */
-COIO_API int coio_loop_is_closed(const coio_loop *loop);  /* 1 / 0 (1 for NULL) */
-COIO_API int coio_loop_get_debug(const coio_loop *loop);  /* 1 / 0 */
+COIO_API int coio_loop_is_running(const coio_loop *loop);       /* 1 / 0 */
+COIO_API int coio_loop_is_closed(const coio_loop *loop);        /* 1 / 0 (1 for NULL) */
+COIO_API int coio_loop_get_debug(const coio_loop *loop);        /* 1 / 0 */
 COIO_API int coio_loop_set_debug(coio_loop *loop, int enabled); /* EINVAL, ECLOSED */
 /* The libev backend in use (one COIO_BACKEND_* value), 0 for NULL. */
 COIO_API uint32_t coio_loop_backend(const coio_loop *loop);
@@ -136,15 +139,16 @@ COIO_API uint32_t coio_loop_backend(const coio_loop *loop);
  * are 0 / NULL.  Besides errors, the loop reports slow callbacks (debug mode) and C++
  * exceptions escaping a callback through the handler. */
 typedef struct coio_exception_context {
-    uint32_t size;         /* sizeof(coio_exception_context) as the reporter knows it */
-    const char *message;   /* what happened, e.g. "Future exception was never retrieved" */
-    int code;              /* the error code involved (0 if none) */
-    const char *error;     /* the error's message (may be NULL) */
-    coio_future *future;   /* the future involved (may be NULL) */
-    coio_handle *handle;   /* the handle involved (may be NULL) */
+    uint32_t size;       /* sizeof(coio_exception_context) as the reporter knows it */
+    const char *message; /* what happened, e.g. "Future exception was never retrieved" */
+    int code;            /* the error code involved (0 if none) */
+    const char *error;   /* the error's message (may be NULL) */
+    coio_future *future; /* the future involved (may be NULL) */
+    coio_handle *handle; /* the handle involved (may be NULL) */
 } coio_exception_context;
 
-#define COIO_EXCEPTION_CONTEXT_INIT {sizeof(coio_exception_context), NULL, 0, NULL, NULL, NULL}
+#define COIO_EXCEPTION_CONTEXT_INIT                                                                \
+    { sizeof(coio_exception_context), NULL, 0, NULL, NULL, NULL }
 
 typedef void (*coio_exception_handler)(coio_loop *loop, const coio_exception_context *ctx,
                                        void *arg);
@@ -152,8 +156,8 @@ typedef void (*coio_exception_handler)(coio_loop *loop, const coio_exception_con
 /* Installs fn (NULL restores the default handler, and drop(arg) runs at once).  The previous
  * handler's drop runs now; the installed one's when it is replaced or when the loop is freed
  * (after close: futures freed later are still reported). */
-COIO_API int coio_loop_set_exception_handler(coio_loop *loop, coio_exception_handler fn,
-                                             void *arg, coio_free_fn drop);
+COIO_API int coio_loop_set_exception_handler(coio_loop *loop, coio_exception_handler fn, void *arg,
+                                             coio_free_fn drop);
 /* The installed handler and its arg; *fn is NULL when the default is in use.  Either out
  * may be NULL. */
 COIO_API int coio_loop_get_exception_handler(coio_loop *loop, coio_exception_handler *fn,

@@ -11,12 +11,24 @@ using namespace coio::detail;
 
 namespace {
 
-Loop *L(coio_loop *l) { return reinterpret_cast<Loop *>(l); }
-const Loop *L(const coio_loop *l) { return reinterpret_cast<const Loop *>(l); }
-Future *F(coio_future *f) { return reinterpret_cast<Future *>(f); }
-const Future *F(const coio_future *f) { return reinterpret_cast<const Future *>(f); }
-Handle *H(coio_handle *h) { return reinterpret_cast<Handle *>(h); }
-const Handle *H(const coio_handle *h) { return reinterpret_cast<const Handle *>(h); }
+Loop *L(coio_loop *l) {
+    return reinterpret_cast<Loop *>(l);
+}
+const Loop *L(const coio_loop *l) {
+    return reinterpret_cast<const Loop *>(l);
+}
+Future *F(coio_future *f) {
+    return reinterpret_cast<Future *>(f);
+}
+const Future *F(const coio_future *f) {
+    return reinterpret_cast<const Future *>(f);
+}
+Handle *H(coio_handle *h) {
+    return reinterpret_cast<Handle *>(h);
+}
+const Handle *H(const coio_handle *h) {
+    return reinterpret_cast<const Handle *>(h);
+}
 
 // Runs fn, mapping escaping C++ exceptions to statuses.
 template <class Fn> int guarded(Fn fn) noexcept {
@@ -37,9 +49,13 @@ int check_loop(const Loop *loop) {
     return COIO_OK;
 }
 
-int check_future(const Future *f) { return f ? check_loop(f->loop) : COIO_EINVAL; }
+int check_future(const Future *f) {
+    return f ? check_loop(f->loop) : COIO_EINVAL;
+}
 
-bool is_finite(double x) { return std::isfinite(x); }
+bool is_finite(double x) {
+    return std::isfinite(x);
+}
 
 } // namespace
 
@@ -178,15 +194,21 @@ int coio_loop_stop(coio_loop *l) {
     return guarded([&] { return loop_stop(loop); });
 }
 
-double coio_loop_time(coio_loop *l) { return l ? loop_time(L(l)) : NAN; }
+double coio_loop_time(coio_loop *l) {
+    return l ? loop_time(L(l)) : NAN;
+}
 
 int coio_loop_is_running(const coio_loop *l) {
     return l && L(l)->running.load(std::memory_order_relaxed);
 }
 
-int coio_loop_is_closed(const coio_loop *l) { return !l || L(l)->closed; }
+int coio_loop_is_closed(const coio_loop *l) {
+    return !l || L(l)->closed;
+}
 
-int coio_loop_get_debug(const coio_loop *l) { return l && L(l)->debug; }
+int coio_loop_get_debug(const coio_loop *l) {
+    return l && L(l)->debug;
+}
 
 int coio_loop_set_debug(coio_loop *l, int enabled) {
     Loop *loop = L(l);
@@ -349,7 +371,9 @@ coio_loop *coio_future_loop(const coio_future *f) {
     return f ? reinterpret_cast<coio_loop *>(F(f)->loop) : nullptr;
 }
 
-int coio_future_done(const coio_future *f) { return f && F(f)->state != Future::Pending; }
+int coio_future_done(const coio_future *f) {
+    return f && F(f)->state != Future::Pending;
+}
 
 int coio_future_cancelled(const coio_future *f) {
     return f && F(f)->state == Future::Cancelled;
@@ -414,8 +438,7 @@ int coio_future_error_payload(const coio_future *fut, void **payload) {
     return COIO_OK;
 }
 
-int coio_future_add_done_callback(coio_future *fut, coio_done_fn fn, void *arg,
-                                  coio_free_fn drop) {
+int coio_future_add_done_callback(coio_future *fut, coio_done_fn fn, void *arg, coio_free_fn drop) {
     Future *f = F(fut);
     if (int rc = check_future(f)) return rc;
     if (!fn) return COIO_EINVAL;

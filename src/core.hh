@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <mutex>
 #include <pthread.h>
+#include <time.h>
 #include <vector>
 
 #include "pool.hh"
@@ -104,28 +105,28 @@ int future_outcome(const Future *f); // COIO_OK / EFAILED / ECANCELLED / ESTATE,
 struct Loop {
     std::uint32_t refs = 1; // the creator's, plus one per live handle and future
     bool closed = false;
-    bool released = false; // the creator's reference was dropped
+    bool released = false;            // the creator's reference was dropped
     std::atomic<bool> running{false}; // read by coio_loop_stop from other threads
     bool debug = false;
     bool virtual_time = false;
     std::atomic<bool> stopping{false};
     double slow_callback_duration = 0.1;
-    double vnow = 0.0;      // the virtual clock
-    double last_poll = 0.0; // when I/O was last polled (real clock)
-    std::uint64_t seq = 0;  // scheduling sequence for timer ties
+    double vnow = 0.0;                // the virtual clock
+    double last_poll = 0.0;           // when I/O was last polled (real clock)
+    std::uint64_t seq = 0;            // scheduling sequence for timer ties
     std::size_t cancelled_timers = 0; // cancelled timers still in the heap or ready queue
-    std::atomic<pthread_t> owner{}; // the thread running the loop
+    std::atomic<pthread_t> owner{};   // the thread running the loop
 
     struct ev_loop *ev = nullptr;
-    ev_timer wake;   // the next timer deadline, while blocked in the poll
-    ev_async async;  // call_soon_threadsafe / stop from another thread
+    ev_timer wake;  // the next timer deadline, while blocked in the poll
+    ev_async async; // call_soon_threadsafe / stop from another thread
 
     ReadyQueue ready;
     TimerHeap timers;
 
     std::mutex ts_mu; // guards ts_items and, for other threads, `closed`
     bool ts_closed = false;
-    std::atomic<bool> ts_pending{false}; // ts_items is not empty (a hint read every pass)
+    std::atomic<bool> ts_pending{false};        // ts_items is not empty (a hint read every pass)
     std::vector<ReadyEntry> ts_items, ts_spare; // (fn, arg, drop) entries
 
     coio_exception_handler exc_fn = nullptr;
@@ -156,12 +157,16 @@ void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg
 void default_exception_handler(const coio_exception_context *ctx);
 bool loop_on_wrong_thread(const Loop *loop); // debug mode only; false otherwise
 
-inline void loop_ref(Loop *loop) { loop->refs++; }
+inline void loop_ref(Loop *loop) {
+    loop->refs++;
+}
 
 // Schedules a plain callback / a handle (the queue takes over the reference passed in).
 inline void ready_push_callback(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop) {
     loop->ready.push({fn, arg, reinterpret_cast<void *>(drop)});
 }
-inline void ready_push_handle(Loop *loop, Handle *h) { loop->ready.push({kRunHandle, h, nullptr}); }
+inline void ready_push_handle(Loop *loop, Handle *h) {
+    loop->ready.push({kRunHandle, h, nullptr});
+}
 
 } // namespace coio::detail

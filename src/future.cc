@@ -37,7 +37,9 @@ Future *future_new(Loop *loop) {
     return f;
 }
 
-void future_ref(Future *f) { f->refs++; }
+void future_ref(Future *f) {
+    f->refs++;
+}
 
 static void free_error(FutureError *e) {
     if (!e) return;
@@ -88,7 +90,9 @@ static void schedule_callbacks(Future *f) {
 }
 
 // Reserves what schedule_callbacks needs, so completing a future cannot fail half-way.
-static void prepare_completion(Future *f) { f->loop->ready.reserve(1); }
+static void prepare_completion(Future *f) {
+    f->loop->ready.reserve(1);
+}
 
 void future_set_result(Future *f, void *value, coio_free_fn drop) {
     prepare_completion(f);
@@ -98,7 +102,9 @@ void future_set_result(Future *f, void *value, coio_free_fn drop) {
     schedule_callbacks(f);
 }
 
-void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {
+// Completes f with an error (a failure, or a cancellation and its message).
+static void complete_with_error(Future *f, Future::State state, int code, const char *message,
+                                void *payload, coio_free_fn drop) {
     prepare_completion(f);
     auto *e = static_cast<FutureError *>(std::malloc(sizeof(FutureError)));
     if (!e) throw std::bad_alloc();
@@ -112,25 +118,17 @@ void future_set_error(Future *f, int code, const char *message, void *payload, c
     e->payload = payload;
     e->payload_drop = drop;
     f->error = e;
-    f->state = Future::Failed;
+    f->state = state;
     schedule_callbacks(f);
+}
+
+void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {
+    complete_with_error(f, Future::Failed, code, message, payload, drop);
 }
 
 bool future_cancel(Future *f, const char *msg) {
     if (f->state != Future::Pending) return false;
-    prepare_completion(f);
-    auto *e = static_cast<FutureError *>(std::calloc(1, sizeof(FutureError)));
-    if (!e) throw std::bad_alloc();
-    try {
-        e->message = copy_string(msg);
-    } catch (...) {
-        std::free(e);
-        throw;
-    }
-    e->code = COIO_ECANCELLED;
-    f->error = e;
-    f->state = Future::Cancelled;
-    schedule_callbacks(f);
+    complete_with_error(f, Future::Cancelled, COIO_ECANCELLED, msg, nullptr, nullptr);
     return true;
 }
 
@@ -138,8 +136,8 @@ bool future_cancel(Future *f, const char *msg) {
 static std::uint32_t append_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop) {
     if (f->ncallbacks == f->capacity) {
         std::uint32_t ncap = f->capacity * 2;
-        auto *more = static_cast<DoneCallback *>(
-            std::realloc(f->more, (ncap - 1) * sizeof(DoneCallback)));
+        auto *more =
+            static_cast<DoneCallback *>(std::realloc(f->more, (ncap - 1) * sizeof(DoneCallback)));
         if (!more) throw std::bad_alloc();
         f->more = more;
         f->capacity = ncap;

@@ -7,12 +7,6 @@
 
 namespace coio::detail {
 
-static double real_clock() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
 Handle *handle_new(Loop *loop, Handle::Kind kind, coio_callback fn, void *arg, coio_free_fn drop) {
     auto *h = new (loop->handle_pool.alloc()) Handle;
     h->loop = loop;
@@ -92,12 +86,15 @@ static void guarded_call(Loop *loop, Call call, Handle *h, Future *f, const char
 }
 
 void invoke_callback(Loop *loop, coio_callback fn, void *arg, Handle *h) {
-    guarded_call(loop, [&] { fn(arg); }, h, nullptr, h && h->kind == Handle::Timer ? "TimerHandle" : "Handle");
+    guarded_call(
+        loop, [&] { fn(arg); }, h, nullptr,
+        h && h->kind == Handle::Timer ? "TimerHandle" : "Handle");
 }
 
 void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg) {
-    guarded_call(loop, [&] { fn(reinterpret_cast<coio_future *>(f), arg); }, nullptr, f,
-                 "Future done callback");
+    guarded_call(
+        loop, [&] { fn(reinterpret_cast<coio_future *>(f), arg); }, nullptr, f,
+        "Future done callback");
 }
 
 } // namespace coio::detail

@@ -19,13 +19,9 @@ static constexpr double kMaxPollInterval = 0.001;
 // Purge cancelled timers once they are this many and more than half of the heap (asyncio).
 static constexpr std::size_t kMinCancelledToPurge = 100;
 
-static double real_clock() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+double loop_time(const Loop *loop) {
+    return loop->virtual_time ? loop->vnow : real_clock();
 }
-
-double loop_time(const Loop *loop) { return loop->virtual_time ? loop->vnow : real_clock(); }
 
 // ---- thread-safe queue -----------------------------------------------------------------
 
@@ -40,10 +36,12 @@ static void drain_threadsafe(Loop *loop) {
     }
     try {
         loop->ready.reserve(loop->ts_spare.size());
-        for (const ReadyEntry &e : loop->ts_spare) loop->ready.push(e);
+        for (const ReadyEntry &e : loop->ts_spare)
+            loop->ready.push(e);
     } catch (const std::bad_alloc &) {
         // No room for them: they end without running, and the failure is reported.
-        for (const ReadyEntry &e : loop->ts_spare) ready_discard(e);
+        for (const ReadyEntry &e : loop->ts_spare)
+            ready_discard(e);
         coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
         ctx.message = "call_soon_threadsafe callbacks dropped: out of memory";
         ctx.code = COIO_ENOMEM;
@@ -100,7 +98,8 @@ int loop_new(Loop **out, const coio_loop_options *opt) {
         loop->virtual_time = opt->flags & COIO_LOOP_VIRTUAL_TIME;
         loop->slow_callback_duration = opt->slow_callback_duration;
     }
-    ev_timer_init(&loop->wake, [](struct ev_loop *, ev_timer *, int) {}, 0., 0.);
+    ev_timer_init(
+        &loop->wake, [](struct ev_loop *, ev_timer *, int) {}, 0., 0.);
     ev_async_init(&loop->async, on_async);
     loop->async.data = loop;
     ev_async_start(loop->ev, &loop->async);
@@ -115,9 +114,11 @@ Loop::~Loop() {
 
 // Discards everything still scheduled: each registration's drop runs once.
 static void discard_all(Loop *loop, std::vector<ReadyEntry> &items) {
-    for (const ReadyEntry &e : items) ready_discard(e);
+    for (const ReadyEntry &e : items)
+        ready_discard(e);
     items.clear();
-    while (!loop->ready.empty()) ready_discard(loop->ready.pop());
+    while (!loop->ready.empty())
+        ready_discard(loop->ready.pop());
     loop->timers.drain([](Handle *h) {
         handle_discard(h);
         handle_unref(h);
@@ -219,7 +220,8 @@ static void run_once(Loop *loop) {
     poll_io(loop);
     collect_due_timers(loop);
     // Step 3: run exactly what is ready now; what those callbacks schedule waits a pass.
-    for (std::size_t n = loop->ready.size(); n > 0; n--) ready_run(loop, loop->ready.pop());
+    for (std::size_t n = loop->ready.size(); n > 0; n--)
+        ready_run(loop, loop->ready.pop());
 }
 
 void loop_run_forever(Loop *loop) {
@@ -233,7 +235,9 @@ void loop_run_forever(Loop *loop) {
     loop->running.store(false, std::memory_order_relaxed);
 }
 
-static void stop_on_done(coio_future *, void *arg) { loop_stop(static_cast<Loop *>(arg)); }
+static void stop_on_done(coio_future *, void *arg) {
+    loop_stop(static_cast<Loop *>(arg));
+}
 
 int loop_run_until_complete(Loop *loop, Future *f) {
     future_ref(f);

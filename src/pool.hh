@@ -21,7 +21,8 @@ template <std::size_t Size, std::size_t Align = alignof(std::max_align_t)> class
     Pool(const Pool &) = delete;
     Pool &operator=(const Pool &) = delete;
     ~Pool() {
-        for (const Chunk &c : chunks_) std::free(c.mem);
+        for (const Chunk &c : chunks_)
+            std::free(c.mem);
     }
 
     void *alloc() {
@@ -58,7 +59,8 @@ template <std::size_t Size, std::size_t Align = alignof(std::max_align_t)> class
     // Makes sure the next n alloc() calls cannot fail (pooled builds).
     void reserve(std::size_t n) {
 #ifdef COIO_USE_POOL
-        while (available() < n) add_chunk();
+        while (available() < n)
+            add_chunk();
 #else
         (void)n;
 #endif
@@ -85,7 +87,8 @@ template <std::size_t Size, std::size_t Align = alignof(std::max_align_t)> class
 
     std::size_t available() const {
         std::size_t n = nfree_ + std::size_t(end_ - bump_) / kSlot;
-        for (std::size_t i = cur_ + 1; i < chunks_.size(); i++) n += chunks_[i].count;
+        for (std::size_t i = cur_ + 1; i < chunks_.size(); i++)
+            n += chunks_[i].count;
         return n;
     }
 

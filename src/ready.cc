@@ -7,7 +7,9 @@
 
 namespace coio::detail {
 
-ReadyQueue::~ReadyQueue() { std::free(buf_); }
+ReadyQueue::~ReadyQueue() {
+    std::free(buf_);
+}
 
 // Doubles the ring, unwrapping it so the oldest entry lands at index 0.
 void ReadyQueue::grow() {
@@ -15,7 +17,8 @@ void ReadyQueue::grow() {
     auto *nbuf = static_cast<ReadyEntry *>(std::malloc(ncap * sizeof(ReadyEntry)));
     if (!nbuf) throw std::bad_alloc();
     std::size_t n = tail_ - head_;
-    for (std::size_t i = 0; i < n; i++) nbuf[i] = buf_[(head_ + i) & (cap_ - 1)];
+    for (std::size_t i = 0; i < n; i++)
+        nbuf[i] = buf_[(head_ + i) & (cap_ - 1)];
     std::free(buf_);
     buf_ = nbuf;
     cap_ = ncap;
@@ -24,8 +27,12 @@ void ReadyQueue::grow() {
 }
 
 // The tags are compared by address only.  Distinct bodies keep the linker from folding them.
-void kRunHandle(void *) { std::abort(); }
-void kRunDone(void *) { std::abort(); }
+void kRunHandle(void *) {
+    std::abort();
+}
+void kRunDone(void *) {
+    std::abort();
+}
 
 void ready_run(Loop *loop, const ReadyEntry &e) {
     if (e.fn == kRunHandle) {

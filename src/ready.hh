@@ -35,7 +35,8 @@ class ReadyQueue {
     }
     // Makes room for n more pushes.
     void reserve(std::size_t n) {
-        while (cap_ - (tail_ - head_) < n) grow();
+        while (cap_ - (tail_ - head_) < n)
+            grow();
     }
     ReadyEntry pop() { return buf_[head_++ & (cap_ - 1)]; }
 

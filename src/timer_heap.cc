@@ -8,9 +8,13 @@
 
 namespace coio::detail {
 
-std::uint64_t handle_seq(const Handle *h) { return h->seq; }
+std::uint64_t handle_seq(const Handle *h) {
+    return h->seq;
+}
 
-TimerHeap::~TimerHeap() { std::free(v_); }
+TimerHeap::~TimerHeap() {
+    std::free(v_);
+}
 
 void TimerHeap::grow() {
     std::size_t ncap = cap_ ? cap_ * 2 : 1021; // kRoot + ncap entries: a multiple of 4

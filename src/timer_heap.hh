@@ -44,14 +44,16 @@ class TimerHeap {
             if (keep(v_[kRoot + i].h)) v_[kRoot + k++] = v_[kRoot + i];
         }
         n_ = k;
-        for (std::size_t i = n_ / 4 + 1; i-- > 0;) sift_down(i);
+        for (std::size_t i = n_ / 4 + 1; i-- > 0;)
+            sift_down(i);
     }
 
     // Calls fn(h) for every entry and empties the heap (closing the loop).
     template <class F> void drain(F fn) {
         std::size_t n = n_;
         n_ = 0;
-        for (std::size_t i = 0; i < n; i++) fn(v_[kRoot + i].h);
+        for (std::size_t i = 0; i < n; i++)
+            fn(v_[kRoot + i].h);
     }
 
   private:
