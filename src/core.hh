@@ -157,6 +157,13 @@ void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg
 void default_exception_handler(const coio_exception_context *ctx);
 bool loop_on_wrong_thread(const Loop *loop); // debug mode only; false otherwise
 
+// The monotonic clock in seconds (what coio_loop_time reads outside virtual time).
+inline double real_clock() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
 inline void loop_ref(Loop *loop) {
     loop->refs++;
 }
