@@ -198,6 +198,22 @@ COIO_API int coio_handle_cancelled(const coio_handle *h); /* 1 / 0 */
 COIO_API int coio_handle_when(const coio_handle *h, double *when);
 COIO_API void coio_handle_release(coio_handle *h);
 
+/* ---- File descriptors ------------------------------------------------------------------- */
+
+/* Calls fn(arg) through the ready queue in every pass in which fd is readable (level
+ * triggered, as asyncio's add_reader), until removed.  One reader per fd: adding another
+ * replaces it (the old one's drop runs).  The fd stays the caller's: remove the reader before
+ * closing it.  EINVAL: NULL loop/fn, fd < 0 or not open; ECLOSED; ENOMEM. */
+COIO_API int coio_add_reader(coio_loop *loop, int fd, coio_callback fn, void *arg,
+                             coio_free_fn drop);
+/* As coio_add_reader, for writability (asyncio's add_writer). */
+COIO_API int coio_add_writer(coio_loop *loop, int fd, coio_callback fn, void *arg,
+                             coio_free_fn drop);
+/* Removes fd's reader / writer; its drop runs (once its callback returns, if called from
+ * inside it).  Returns 1 if one was removed, 0 if there was none, or EINVAL / ECLOSED. */
+COIO_API int coio_remove_reader(coio_loop *loop, int fd);
+COIO_API int coio_remove_writer(coio_loop *loop, int fd);
+
 /* ---- Futures ---------------------------------------------------------------------------- */
 
 /* A pending future of loop.  EINVAL, ECLOSED, ENOMEM.  Reference counts are not atomic: a

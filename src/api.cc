@@ -1,6 +1,8 @@
 // The extern "C" boundary: argument checks, state checks, and C++ exceptions turned into
 // statuses.  Nothing else lives here; the core behind it never sees an unchecked argument.
+#include <cerrno>
 #include <cmath>
+#include <fcntl.h>
 #include <cstddef>
 #include <cstring>
 #include <new>
@@ -344,6 +346,49 @@ int coio_handle_when(const coio_handle *h, double *when) {
 
 void coio_handle_release(coio_handle *h) {
     if (h) handle_unref(H(h));
+}
+
+// ---- file descriptors -------------------------------------------------------------------
+
+static int add_fd_callback(coio_loop *l, int fd, bool write, coio_callback fn, void *arg,
+                           coio_free_fn drop) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    if (!fn || fd < 0 || (fcntl(fd, F_GETFD) == -1 && errno == EBADF)) return COIO_EINVAL;
+    return guarded([&] {
+        Handle *h = handle_new(loop, Handle::Io, fn, arg, drop);
+        try {
+            io_set(loop, fd, write, h);
+        } catch (...) {
+            h->drop = nullptr; // the registration failed: the caller keeps arg
+            handle_unref(h);
+            throw;
+        }
+        return COIO_OK;
+    });
+}
+
+static int remove_fd_callback(coio_loop *l, int fd, bool write) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    if (fd < 0) return COIO_EINVAL;
+    return guarded([&] { return io_remove(loop, fd, write) ? 1 : 0; });
+}
+
+int coio_add_reader(coio_loop *l, int fd, coio_callback fn, void *arg, coio_free_fn drop) {
+    return add_fd_callback(l, fd, false, fn, arg, drop);
+}
+
+int coio_add_writer(coio_loop *l, int fd, coio_callback fn, void *arg, coio_free_fn drop) {
+    return add_fd_callback(l, fd, true, fn, arg, drop);
+}
+
+int coio_remove_reader(coio_loop *l, int fd) {
+    return remove_fd_callback(l, fd, false);
+}
+
+int coio_remove_writer(coio_loop *l, int fd) {
+    return remove_fd_callback(l, fd, true);
 }
 
 // ---- futures ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <unordered_map>
 #include <pthread.h>
 #include <time.h>
 #include <vector>
@@ -26,8 +27,10 @@ struct Future;
 // call_soon callbacks without a handle live inline in the ready queue instead.  The loop owns
 // one reference while the handle is scheduled; the caller owns another.
 struct Handle {
-    enum Kind : std::uint8_t { Soon, Timer };
-    enum State : std::uint8_t { Scheduled, Ran, Cancelled, Discarded };
+    // Io handles (fd readers/writers) run every time their fd is ready, until removed.
+    enum Kind : std::uint8_t { Soon, Timer, Io };
+    // Running: an Io handle inside its callback (a cancel then defers the drop until it returns).
+    enum State : std::uint8_t { Scheduled, Running, Ran, Cancelled, Discarded };
 
     Loop *loop;
     coio_callback fn;
@@ -102,6 +105,19 @@ void future_discard_callbacks(Future *f, std::uint32_t first, std::uint32_t coun
 int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg);
 int future_outcome(const Future *f); // COIO_OK / EFAILED / ECANCELLED / ESTATE, marks retrieved
 
+// The watcher of one fd: its reader and writer handles (each may be null) and the ev_io
+// that polls for whichever of them is set.
+struct FdWatcher {
+    ev_io io; // first: the libev callback gets &io
+    Loop *loop;
+    Handle *reader;
+    Handle *writer;
+};
+
+void io_set(Loop *loop, int fd, bool write, Handle *h); // replaces (h null: removes)
+bool io_remove(Loop *loop, int fd, bool write);         // true if there was one
+void io_close_all(Loop *loop);                          // closing the loop
+
 struct Loop {
     std::uint32_t refs = 1; // the creator's, plus one per live handle and future
     bool closed = false;
@@ -123,6 +139,7 @@ struct Loop {
 
     ReadyQueue ready;
     TimerHeap timers;
+    std::unordered_map<int, FdWatcher *> fds;
 
     std::mutex ts_mu; // guards ts_items and, for other threads, `closed`
     bool ts_closed = false;

@@ -38,6 +38,10 @@ static void handle_end(Handle *h, Handle::State state) {
 }
 
 void handle_cancel(Handle *h) {
+    if (h->state == Handle::Running) { // an Io handle removed from inside its own callback
+        h->state = Handle::Cancelled;  // handle_run ends it when the callback returns
+        return;
+    }
     if (h->state != Handle::Scheduled) return;
     // Counted until the loop meets the handle again (purge, or popping it to run).
     if (h->kind == Handle::Timer) h->loop->cancelled_timers++;
@@ -49,7 +53,16 @@ void handle_discard(Handle *h) {
 }
 
 void handle_run(Handle *h) {
-    if (h->state == Handle::Scheduled) {
+    if (h->kind == Handle::Io) {
+        if (h->state == Handle::Scheduled) {
+            h->state = Handle::Running;
+            invoke_callback(h->loop, h->fn, h->arg, h);
+            if (h->state == Handle::Running)
+                h->state = Handle::Scheduled;
+            else
+                handle_end(h, Handle::Cancelled);
+        }
+    } else if (h->state == Handle::Scheduled) {
         h->state = Handle::Ran; // a cancel from inside the callback is then a no-op
         invoke_callback(h->loop, h->fn, h->arg, h);
         handle_end(h, Handle::Ran);

@@ -139,6 +139,7 @@ int loop_close(Loop *loop) {
     // Drops may release futures or handles of this loop; keep it alive meanwhile.
     loop_ref(loop);
     discard_all(loop, pending);
+    io_close_all(loop);
     ev_async_stop(loop->ev, &loop->async);
     ev_loop_destroy(loop->ev);
     loop->ev = nullptr;
@@ -154,11 +155,16 @@ void loop_unref(Loop *loop) {
 
 // Step 1 of a pass: poll I/O.  Without ready callbacks, block until the next timer (or, in
 // virtual time, jump the clock to it instead).  With ready callbacks, do not pay a poll
-// syscall every pass, but still poll at least every kMaxPollInterval.
+// syscall every pass, but still poll at least every kMaxPollInterval.  A pass that starts
+// stopped always polls once without blocking, as asyncio's does.
 static void poll_io(Loop *loop) {
-    bool busy = !loop->ready.empty() || loop->stopping.load(std::memory_order_relaxed);
+    if (loop->stopping.load(std::memory_order_relaxed)) {
+        ev_run(loop->ev, EVRUN_NOWAIT);
+        loop->last_poll = real_clock();
+        return;
+    }
     double now = real_clock();
-    if (busy) {
+    if (!loop->ready.empty()) {
         if (now - loop->last_poll >= kMaxPollInterval) {
             ev_run(loop->ev, EVRUN_NOWAIT);
             loop->last_poll = now;
