@@ -10,17 +10,6 @@
 
 /* ---- Helpers ---------------------------------------------------------------------------- */
 
-/* Runs exactly one pass of the loop (stop first, as asyncio's run_forever after stop()). */
-static void run_once(coio_loop *loop) {
-    assert_int_equal(coio_loop_stop(loop), COIO_OK);
-    assert_int_equal(coio_loop_run_forever(loop), COIO_OK);
-}
-
-static void finish(coio_loop *loop) {
-    assert_int_equal(coio_loop_close(loop), COIO_OK);
-    assert_int_equal(coio_loop_release(loop), COIO_OK);
-}
-
 static coio_future *new_future(coio_loop *loop) {
     coio_future *f = NULL;
     assert_int_equal(coio_future_new(loop, &f), COIO_OK);
@@ -110,7 +99,7 @@ static void test_new_is_pending_and_on_its_loop(void **state) {
     assert_int_equal(coio_future_cancelled(f), 0);
     assert_ptr_equal(coio_future_loop(f), loop);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_ref_returns_same_future_and_keeps_it_alive(void **state) {
@@ -127,7 +116,7 @@ static void test_ref_returns_same_future_and_keeps_it_alive(void **state) {
     assert_ptr_equal(v, &drops);
     coio_future_release(f); /* last one: freed */
     assert_int_equal(drops, 1);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_release_and_ref_null_are_noops(void **state) {
@@ -155,7 +144,7 @@ static void test_set_result_value_borrowed_by_result(void **state) {
     assert_int_equal(coio_future_result(f, &v), COIO_OK);
     assert_ptr_equal(v, &value);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_set_result_null_value_allowed(void **state) {
@@ -167,7 +156,7 @@ static void test_set_result_null_value_allowed(void **state) {
     assert_int_equal(coio_future_result(f, &v), COIO_OK);
     assert_null(v);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_set_result_drop_runs_once_at_free_not_before(void **state) {
@@ -177,14 +166,14 @@ static void test_set_result_drop_runs_once_at_free_not_before(void **state) {
     int drops = 0;
     assert_int_equal(coio_future_set_result(f, &drops, tu_count_drop), COIO_OK);
     assert_int_equal(drops, 0);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(drops, 0);
     void *v = NULL;
     assert_int_equal(coio_future_result(f, &v), COIO_OK);
     assert_int_equal(drops, 0);
     coio_future_release(f);
     assert_int_equal(drops, 1);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(drops, 1);
 }
 
@@ -207,7 +196,7 @@ static void test_set_result_on_done_future_is_estate_and_changes_nothing(void **
     coio_future_release(f);
     assert_int_equal(first, 1);
     assert_int_equal(second, 0);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_set_result_on_failed_or_cancelled_future_is_estate(void **state) {
@@ -238,7 +227,7 @@ static void test_set_result_on_failed_or_cancelled_future_is_estate(void **state
     coio_future_release(failed);
     coio_future_release(cancelled);
     assert_int_equal(drops, 0);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_result_of_pending_is_estate_out_untouched(void **state) {
@@ -259,7 +248,7 @@ static void test_result_of_pending_is_estate_out_untouched(void **state) {
     assert_ptr_equal(payload, &sentinel);
     assert_int_equal(coio_future_done(f), 0);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 /* ---- set_error ------------------------------------------------------------------------------ */
@@ -276,7 +265,7 @@ static void test_set_error_code_zero_is_einval(void **state) {
     assert_int_equal(coio_future_done(f), 0);
     coio_future_release(f);
     assert_int_equal(drops, 0);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_set_error_result_is_efailed_error_gives_code_and_message(void **state) {
@@ -297,7 +286,7 @@ static void test_set_error_result_is_efailed_error_gives_code_and_message(void *
     assert_non_null(msg);
     assert_string_equal(msg, "timed out");
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_set_error_copies_message(void **state) {
@@ -316,7 +305,7 @@ static void test_set_error_copies_message(void **state) {
     assert_ptr_not_equal(msg, buf);
     assert_string_equal(msg, "original");
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_set_error_null_message_allowed(void **state) {
@@ -330,7 +319,7 @@ static void test_set_error_null_message_allowed(void **state) {
     assert_int_equal(code, COIO_ETIMEDOUT);
     assert_null(msg);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_error_on_success_is_zero_and_null(void **state) {
@@ -348,7 +337,7 @@ static void test_error_on_success_is_zero_and_null(void **state) {
     assert_int_equal(coio_future_error_payload(f, &payload), COIO_OK);
     assert_null(payload);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_error_accepts_null_outs(void **state) {
@@ -367,7 +356,7 @@ static void test_error_accepts_null_outs(void **state) {
     assert_string_equal(msg, "x");
     coio_future_release(f);
     assert_int_equal(r.n, 0); /* error() retrieved it */
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_set_error_payload_returned_and_dropped_once_at_free(void **state) {
@@ -388,11 +377,11 @@ static void test_set_error_payload_returned_and_dropped_once_at_free(void **stat
     assert_string_equal(msg, "with payload");
     void *v = NULL;
     assert_int_equal(coio_future_result(f, &v), COIO_EFAILED);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(drops, 0);
     coio_future_release(f);
     assert_int_equal(drops, 1);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(drops, 1);
 }
 
@@ -406,7 +395,7 @@ static void test_error_payload_null_when_set_error_without_payload(void **state)
     assert_null(payload);
     assert_int_equal(coio_future_error(f, NULL, NULL), COIO_OK);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 /* ---- cancel --------------------------------------------------------------------------------- */
@@ -421,7 +410,7 @@ static void test_cancel_returns_1_then_0(void **state) {
     assert_int_equal(coio_future_cancel(f, "again"), 0);
     assert_int_equal(coio_future_cancelled(f), 1);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_cancelled_result_is_ecancelled_error_gives_message(void **state) {
@@ -448,7 +437,7 @@ static void test_cancelled_result_is_ecancelled_error_gives_message(void **state
     assert_int_equal(coio_future_error(f, &code, &msg), COIO_OK);
     assert_string_equal(msg, "shutting down");
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_cancel_null_message_gives_null(void **state) {
@@ -462,7 +451,7 @@ static void test_cancel_null_message_gives_null(void **state) {
     assert_int_equal(code, COIO_ECANCELLED);
     assert_null(msg);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_cancel_done_future_keeps_value(void **state) {
@@ -479,7 +468,7 @@ static void test_cancel_done_future_keeps_value(void **state) {
     assert_ptr_equal(v, &drops);
     coio_future_release(f);
     assert_int_equal(drops, 1);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_cancel_failed_future_keeps_error(void **state) {
@@ -495,7 +484,7 @@ static void test_cancel_failed_future_keeps_error(void **state) {
     assert_int_equal(code, COIO_ETIMEDOUT);
     assert_string_equal(msg, "kept");
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 /* ---- done callbacks ------------------------------------------------------------------------- */
@@ -508,13 +497,13 @@ static void test_done_callback_not_synchronous_runs_after_one_pass(void **state)
     assert_int_equal(coio_future_add_done_callback(f, on_done, &s, NULL), COIO_OK);
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
     assert_int_equal(s.calls, 0);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(s.calls, 1);
     assert_int_equal(s.done_at_call, 1);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(s.calls, 1); /* once only */
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_done_callbacks_run_in_registration_order(void **state) {
@@ -531,11 +520,11 @@ static void test_done_callbacks_run_in_registration_order(void **state) {
                                                        &s[i], NULL), COIO_OK);
     }
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(log.n, 5);
     for (int i = 0; i < 5; i++) assert_int_equal(log.tags[i], i + 1);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_done_callback_added_after_completion_runs_next_pass(void **state) {
@@ -543,11 +532,11 @@ static void test_done_callback_added_after_completion_runs_next_pass(void **stat
     coio_loop *loop = tu_loop_virtual();
     coio_future *f = new_future(loop);
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
-    run_once(loop);
+    tu_run_one_pass(loop);
     seen s = {0};
     assert_int_equal(coio_future_add_done_callback(f, on_done, &s, NULL), COIO_OK);
     assert_int_equal(s.calls, 0); /* never synchronously */
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(s.calls, 1);
     assert_ptr_equal(s.f, f);
     /* Scheduled but never run: closing the loop discards it and runs its drop. */
@@ -556,7 +545,7 @@ static void test_done_callback_added_after_completion_runs_next_pass(void **stat
     assert_int_equal(p.calls, 0);
     assert_int_equal(p.drops, 0);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(p.calls, 0);
     assert_int_equal(p.drops, 1);
 }
@@ -575,13 +564,13 @@ static void test_done_callbacks_after_completion_keep_registration_order(void **
         assert_int_equal(coio_future_add_done_callback(f, on_done, &s[i], NULL), COIO_OK);
     }
     assert_int_equal(log.n, 0);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(log.n, 3);
     assert_int_equal(log.tags[0], 10);
     assert_int_equal(log.tags[1], 11);
     assert_int_equal(log.tags[2], 12);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_done_callback_gets_future_and_arg(void **state) {
@@ -592,7 +581,7 @@ static void test_done_callback_gets_future_and_arg(void **state) {
     assert_int_equal(coio_future_add_done_callback(f, on_done, &a, NULL), COIO_OK);
     assert_int_equal(coio_future_add_done_callback(f, on_done, &b, NULL), COIO_OK);
     assert_int_equal(coio_future_set_error(f, COIO_ETIMEDOUT, "e"), COIO_OK);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(a.calls, 1);
     assert_ptr_equal(a.f, f);
     assert_ptr_equal(a.arg, &a);
@@ -601,7 +590,7 @@ static void test_done_callback_gets_future_and_arg(void **state) {
     assert_ptr_equal(b.arg, &b);
     assert_int_equal(coio_future_error(f, NULL, NULL), COIO_OK);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_done_callback_drop_runs_once_after_the_call(void **state) {
@@ -612,13 +601,13 @@ static void test_done_callback_drop_runs_once_after_the_call(void **state) {
     assert_int_equal(coio_future_add_done_callback(f, probe_done, &p, probe_drop), COIO_OK);
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
     assert_int_equal(p.drops, 0);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(p.calls, 1);
     assert_int_equal(p.drops_at_call, 0);
     assert_int_equal(p.drops, 1);
-    run_once(loop);
+    tu_run_one_pass(loop);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(p.calls, 1);
     assert_int_equal(p.drops, 1);
 }
@@ -632,9 +621,9 @@ static void test_done_callback_drop_runs_on_removal(void **state) {
     assert_int_equal(coio_future_remove_done_callback(f, probe_done, &p), 1);
     assert_int_equal(p.drops, 1);
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
-    run_once(loop);
+    tu_run_one_pass(loop);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(p.calls, 0);
     assert_int_equal(p.drops, 1);
 }
@@ -649,8 +638,8 @@ static void test_done_callback_drop_runs_when_pending_future_freed(void **state)
     coio_future_release(f); /* never completed: the callbacks were never scheduled */
     assert_int_equal(p.drops, 1);
     assert_int_equal(q.drops, 1);
-    run_once(loop);
-    finish(loop);
+    tu_run_one_pass(loop);
+    tu_finish(loop);
     assert_int_equal(p.calls, 0);
     assert_int_equal(q.calls, 0);
     assert_int_equal(p.drops, 1);
@@ -671,11 +660,11 @@ static void test_remove_done_callback_counts_and_removes_all_matches(void **stat
     assert_int_equal(coio_future_remove_done_callback(f, on_done, &a), 3);
     assert_int_equal(coio_future_remove_done_callback(f, on_done, &a), 0);
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(a.calls, 1); /* only through on_done_other */
     assert_int_equal(b.calls, 1);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_remove_done_callback_drops_each_removed_registration(void **state) {
@@ -688,7 +677,7 @@ static void test_remove_done_callback_drops_each_removed_registration(void **sta
     assert_int_equal(coio_future_remove_done_callback(f, probe_done, &p), 2);
     assert_int_equal(p.drops, 2);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(p.calls, 0);
     assert_int_equal(p.drops, 2);
 }
@@ -704,10 +693,10 @@ static void test_remove_done_callback_matches_fn_and_arg(void **state) {
     assert_int_equal(coio_future_remove_done_callback(f, on_done_other, &a), 0);
     assert_int_equal(coio_future_remove_done_callback(f, on_done, NULL), 0);
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(a.calls, 1);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_remove_done_callback_none_registered_returns_0(void **state) {
@@ -717,7 +706,7 @@ static void test_remove_done_callback_none_registered_returns_0(void **state) {
     seen a = {0};
     assert_int_equal(coio_future_remove_done_callback(f, on_done, &a), 0);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_removed_callback_never_runs(void **state) {
@@ -729,12 +718,12 @@ static void test_removed_callback_never_runs(void **state) {
     assert_int_equal(coio_future_add_done_callback(f, on_done, &b, NULL), COIO_OK);
     assert_int_equal(coio_future_remove_done_callback(f, on_done, &a), 1);
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
-    run_once(loop);
-    run_once(loop);
+    tu_run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(a.calls, 0);
     assert_int_equal(b.calls, 1);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 /* asyncio: once the future is done, its callbacks are scheduled and no longer removable. */
@@ -747,11 +736,11 @@ static void test_remove_after_completion_finds_nothing_callback_still_runs(void 
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
     assert_int_equal(coio_future_remove_done_callback(f, probe_done, &p), 0);
     assert_int_equal(p.drops, 0);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(p.calls, 1);
     assert_int_equal(p.drops, 1);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_cancel_schedules_done_callbacks(void **state) {
@@ -762,12 +751,12 @@ static void test_cancel_schedules_done_callbacks(void **state) {
     assert_int_equal(coio_future_add_done_callback(f, on_done, &s, NULL), COIO_OK);
     assert_int_equal(coio_future_cancel(f, "bye"), 1);
     assert_int_equal(s.calls, 0);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(s.calls, 1);
     assert_ptr_equal(s.f, f);
     assert_int_equal(s.cancelled_at_call, 1);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_set_error_schedules_done_callbacks(void **state) {
@@ -778,11 +767,11 @@ static void test_set_error_schedules_done_callbacks(void **state) {
     assert_int_equal(coio_future_add_done_callback(f, on_done, &s, NULL), COIO_OK);
     assert_int_equal(coio_future_set_error(f, COIO_ETIMEDOUT, "e"), COIO_OK);
     assert_int_equal(s.calls, 0);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(s.calls, 1);
     assert_int_equal(coio_future_error(f, NULL, NULL), COIO_OK);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 /* A done callback that adds another done callback to the same (done) future. */
@@ -807,15 +796,15 @@ static void test_done_callback_may_add_done_callback_runs_later_pass(void **stat
     memset(&c, 0, sizeof c);
     assert_int_equal(coio_future_add_done_callback(f, chain_first, &c, NULL), COIO_OK);
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(c.first_calls, 1);
     assert_int_equal(c.second_calls_during_first_pass, 0);
     assert_int_equal(c.second.calls, 0); /* scheduled in this pass: runs in a later one */
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(c.second.calls, 1);
     assert_ptr_equal(c.second.f, f);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 /* A done callback that releases the last user reference to its future. */
@@ -842,12 +831,12 @@ static void test_done_callback_may_release_last_user_reference(void **state) {
     releaser r = {0};
     assert_int_equal(coio_future_add_done_callback(f, release_in_callback, &r, NULL), COIO_OK);
     assert_int_equal(coio_future_set_result(f, &r.value_drops, tu_count_drop), COIO_OK);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.value_drops_at_call, 0);
     assert_int_equal(r.result_status, COIO_OK);
     assert_ptr_equal(r.result_value, &r.value_drops);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(r.value_drops, 1); /* freed exactly once */
 }
 
@@ -861,11 +850,11 @@ static void test_done_callbacks_keep_future_alive_after_user_release(void **stat
     assert_int_equal(coio_future_set_result(f, &drops, tu_count_drop), COIO_OK);
     coio_future_release(f); /* the loop still holds one while the callback is pending */
     assert_int_equal(drops, 0);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(s.calls, 1);
     assert_ptr_equal(s.f, f);
     assert_int_equal(s.done_at_call, 1);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(drops, 1);
 }
 
@@ -898,7 +887,7 @@ static void test_unretrieved_error_reported_once_at_free(void **state) {
     tu_capture_reports(loop, &r);
     coio_future *f = new_future(loop);
     assert_int_equal(coio_future_set_error(f, COIO_ETIMEDOUT, "the disk is on fire"), COIO_OK);
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(r.n, 0); /* not before it is freed */
     coio_future_ref(f);
     coio_future_release(f);
@@ -908,7 +897,7 @@ static void test_unretrieved_error_reported_once_at_free(void **state) {
     assert_non_null(strstr(r.last_message, "never retrieved"));
     assert_int_equal(r.last_code, COIO_ETIMEDOUT);
     assert_string_equal(r.last_error, "the disk is on fire");
-    run_once(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(coio_loop_close(loop), COIO_OK);
     assert_int_equal(r.n, 1);
     assert_int_equal(coio_loop_release(loop), COIO_OK);
@@ -929,7 +918,7 @@ static void test_unretrieved_error_with_payload_reported(void **state) {
     assert_int_equal(r.last_code, 5);
     assert_string_equal(r.last_error, "payload error");
     assert_int_equal(drops, 1);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(r.n, 1);
 }
 
@@ -944,7 +933,7 @@ static void test_unretrieved_error_reported_when_freed_after_callbacks(void **st
     assert_int_equal(coio_future_set_error(f, COIO_ETIMEDOUT, "late"), COIO_OK);
     coio_future_release(f); /* the loop still holds it for the callback */
     assert_int_equal(r.n, 0);
-    run_once(loop); /* on_done does not look at the error */
+    tu_run_one_pass(loop); /* on_done does not look at the error */
     assert_int_equal(s.calls, 1);
     assert_int_equal(coio_loop_close(loop), COIO_OK);
     assert_int_equal(r.n, 1);
@@ -964,7 +953,7 @@ static void test_no_report_when_result_was_called(void **state) {
     void *v = NULL;
     assert_int_equal(coio_future_result(f, &v), COIO_EFAILED);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(r.n, 0);
 }
 
@@ -979,7 +968,7 @@ static void test_no_report_when_error_was_called(void **state) {
     const char *msg = NULL;
     assert_int_equal(coio_future_error(f, &code, &msg), COIO_OK);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(r.n, 0);
 }
 
@@ -996,7 +985,7 @@ static void test_no_report_for_cancelled_or_successful(void **state) {
     coio_future_release(c);
     coio_future_release(s);
     coio_future_release(p); /* pending */
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(r.n, 0);
 }
 
@@ -1034,7 +1023,7 @@ static void test_null_future_is_einval_everywhere(void **state) {
 
     coio_loop *loop = tu_loop_virtual();
     assert_int_equal(coio_loop_run_until_complete(loop, NULL), COIO_EINVAL);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_null_fn_is_einval(void **state) {
@@ -1047,9 +1036,9 @@ static void test_null_fn_is_einval(void **state) {
     assert_int_equal(drops, 0);
     assert_int_equal(coio_future_remove_done_callback(f, NULL, &drops), COIO_EINVAL);
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
-    run_once(loop);
+    tu_run_one_pass(loop);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(drops, 0);
 }
 
@@ -1061,7 +1050,7 @@ static void test_future_new_null_loop_or_out_is_einval(void **state) {
     assert_ptr_equal(out, sentinel);
     coio_loop *loop = tu_loop_virtual();
     assert_int_equal(coio_future_new(loop, NULL), COIO_EINVAL);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_future_new_on_closed_loop_is_eclosed(void **state) {
@@ -1119,8 +1108,8 @@ static void test_run_until_complete_other_loop_is_eloop(void **state) {
     assert_int_equal(coio_future_set_result(fb, NULL, NULL), COIO_OK);
     assert_int_equal(coio_loop_run_until_complete(a, fb), COIO_ELOOP);
     coio_future_release(fb);
-    finish(a);
-    finish(b);
+    tu_finish(a);
+    tu_finish(b);
 }
 
 /* ---- run_until_complete ------------------------------------------------------------------- */
@@ -1137,7 +1126,7 @@ static void test_run_until_complete_ok(void **state) {
     assert_int_equal(coio_future_result(f, &v), COIO_OK);
     assert_ptr_equal(v, &value);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_run_until_complete_already_done_ok(void **state) {
@@ -1147,7 +1136,7 @@ static void test_run_until_complete_already_done_ok(void **state) {
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
     assert_int_equal(coio_loop_run_until_complete(loop, f), COIO_OK);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_run_until_complete_failed(void **state) {
@@ -1165,7 +1154,7 @@ static void test_run_until_complete_failed(void **state) {
     assert_int_equal(code, COIO_ETIMEDOUT);
     assert_string_equal(msg, "nope");
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(r.n, 0);
 }
 
@@ -1178,7 +1167,7 @@ static void test_run_until_complete_cancelled(void **state) {
     assert_int_equal(coio_loop_run_until_complete(loop, f), COIO_ECANCELLED);
     assert_int_equal(coio_future_cancelled(f), 1);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_run_until_complete_stopped_first_is_estate(void **state) {
@@ -1195,7 +1184,7 @@ static void test_run_until_complete_stopped_first_is_estate(void **state) {
     assert_int_equal(coio_call_soon(loop, complete_result, &c, NULL, NULL), COIO_OK);
     assert_int_equal(coio_loop_run_until_complete(loop, f), COIO_OK);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_run_until_complete_virtual_time_jumps_to_deadline(void **state) {
@@ -1227,7 +1216,7 @@ static void test_run_until_complete_virtual_time_jumps_to_deadline(void **state)
     coio_handle_release(h);
     coio_handle_release(h2);
     coio_future_release(f);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(log.n, 0);
 }
 
@@ -1258,7 +1247,7 @@ static void test_never_retrieved_reported_once_when_handler_keeps_future(void **
     assert_non_null(k.kept);
     coio_future_release(k.kept); /* the last reference: no second report */
     assert_int_equal(k.reports, 1);
-    finish(loop);
+    tu_finish(loop);
 }
 
 static void test_cancel_done_future_on_closed_loop_returns_0(void **state) {
@@ -1287,7 +1276,7 @@ static void test_set_null_exception_handler_runs_drop_at_once(void **state) {
     assert_int_equal(coio_loop_get_exception_handler(loop, &fn, &arg), COIO_OK);
     assert_null(fn);
     assert_null(arg);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(drops, 1);
 }
 

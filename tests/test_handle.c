@@ -17,37 +17,9 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-#define assert_double_eq(a, b, eps)                                                          \
-    do {                                                                                     \
-        double ade_a_ = (a), ade_b_ = (b);                                                   \
-        if (!(fabs(ade_a_ - ade_b_) <= (eps)))                                               \
-            fail_msg("%s = %.9f, expected %.9f (%s)", #a, ade_a_, ade_b_, #b);               \
-    } while (0)
-
-#define assert_status(expr, expected)                                                        \
-    do {                                                                                     \
-        int as_got_ = (expr), as_want_ = (expected);                                         \
-        if (as_got_ != as_want_)                                                             \
-            fail_msg("%s returned %s (%d), expected %s (%d)", #expr,                         \
-                     coio_status_name(as_got_), as_got_, coio_status_name(as_want_),         \
-                     as_want_);                                                              \
-    } while (0)
-
-static double wall_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void noop(void *arg) { (void)arg; }
 
 static void stop_loop(void *loop) { coio_loop_stop(loop); }
-
-/* Runs exactly one pass: stop first, then run (asyncio's stop-before-run semantics). */
-static void run_one_pass(coio_loop *loop) {
-    assert_status(coio_loop_stop(loop), COIO_OK);
-    assert_status(coio_loop_run_forever(loop), COIO_OK);
-}
 
 /* Deterministic pseudo-random numbers (no dependence on libc's rand state). */
 static uint32_t rng_state = 12345u;
@@ -107,7 +79,7 @@ static void test_call_soon_fifo(void **state) {
         items[i] = (seq_item){&s, i, 0};
         assert_status(coio_call_soon(loop, seq_cb, &items[i], NULL, NULL), COIO_OK);
     }
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(s.n, 1000);
     for (int i = 0; i < 1000; i++)
         if (s.tags[i] != i) fail_msg("position %d ran callback %d", i, s.tags[i]);
@@ -165,7 +137,7 @@ static void test_scheduled_by_callback_runs_next_pass(void **state) {
     assert_int_equal(lp.log.n, 2);
     assert_int_equal(lp.log.tags[0], 100);
     assert_int_equal(lp.log.tags[1], 1);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(lp.log.n, 3);
     assert_int_equal(lp.log.tags[2], 2);
     assert_status(coio_loop_release(loop), COIO_OK);
@@ -274,7 +246,7 @@ static void test_negative_delay_is_zero(void **state) {
     double when = -1.0;
     assert_status(coio_handle_when(h, &when), COIO_OK);
     assert_double_eq(when, 0.0, 0.0);
-    run_one_pass(loop); /* due at once */
+    tu_run_one_pass(loop); /* due at once */
     assert_int_equal(pr.calls, 1);
     assert_double_eq(coio_loop_time(loop), 0.0, 0.0);
     coio_handle_release(h);
@@ -288,7 +260,7 @@ static void test_negative_delay_is_zero(void **state) {
     assert_status(coio_handle_when(h, &when), COIO_OK);
     if (!(when >= t0 && when <= t1))
         fail_msg("call_later(-1) when = %.9f, scheduled between %.9f and %.9f", when, t0, t1);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(pr.calls, 2);
     coio_handle_release(h);
     assert_status(coio_loop_release(loop), COIO_OK);
@@ -321,7 +293,7 @@ static void test_call_at_past(void **state) {
     assert_status(ps.st2, COIO_OK);
     assert_double_eq(coio_loop_time(loop), 5.0, 0.0);
     assert_int_equal(ps.log.n, 0);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(ps.log.n, 2);
     assert_int_equal(ps.log.tags[0], 2); /* deadline -100 before deadline 1 */
     assert_int_equal(ps.log.tags[1], 1);
@@ -382,13 +354,13 @@ static void test_virtual_hour_is_instant(void **state) {
     coio_loop *loop = tu_loop_virtual();
     at_time a = {.loop = loop};
     coio_handle *h = NULL;
-    double w0 = wall_now();
+    double w0 = tu_wall_now();
     assert_status(coio_call_later(loop, 3600.0, cb_note_time_stop, &a, NULL, &h), COIO_OK);
     double when = 0;
     assert_status(coio_handle_when(h, &when), COIO_OK);
     assert_double_eq(when, 3600.0, 0.0);
     assert_status(coio_loop_run_forever(loop), COIO_OK);
-    double elapsed = wall_now() - w0;
+    double elapsed = tu_wall_now() - w0;
     assert_int_equal(a.calls, 1);
     assert_double_eq(a.seen, 3600.0, 0.0);
     assert_double_eq(coio_loop_time(loop), 3600.0, 0.0);
@@ -600,7 +572,7 @@ static void test_cancel_soon_in_ready_queue(void **state) {
     assert_status(coio_call_soon(loop, cb_cancel_victim, &c, NULL, NULL), COIO_OK);
     assert_status(coio_call_soon(loop, probe_cb, &v, probe_drop, &c.victim), COIO_OK);
     assert_status(coio_call_soon(loop, probe_cb, &after, probe_drop, NULL), COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_status(c.st, COIO_OK);
     assert_int_equal(c.victim_drops_at_cancel, 1);
     assert_int_equal(c.cancelled_after, 1);
@@ -732,7 +704,7 @@ static void test_handles_outlive_loop(void **state) {
     probe ran = {0}, soon = {0}, later = {0}, cancelled = {0};
     coio_handle *hr = NULL, *hs = NULL, *hl = NULL, *hc = NULL;
     assert_status(coio_call_soon(loop, probe_cb, &ran, probe_drop, &hr), COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_status(coio_call_soon(loop, probe_cb, &soon, probe_drop, &hs), COIO_OK);
     assert_status(coio_call_later(loop, 10.0, probe_cb, &later, probe_drop, &hl), COIO_OK);
     assert_status(coio_call_later(loop, 10.0, probe_cb, &cancelled, probe_drop, &hc), COIO_OK);
@@ -799,7 +771,7 @@ static void test_drop_at_close(void **state) {
     coio_loop *loop = tu_loop_virtual();
     probe s = {0}, t = {0}, a = {0}, ts = {0}, ran = {0};
     assert_status(coio_call_soon(loop, probe_cb, &ran, probe_drop, NULL), COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_status(coio_call_soon(loop, probe_cb, &s, probe_drop, NULL), COIO_OK);
     assert_status(coio_call_later(loop, 1.0, probe_cb, &t, probe_drop, NULL), COIO_OK);
     assert_status(coio_call_at(loop, 2.0, probe_cb, &a, probe_drop, NULL), COIO_OK);
@@ -844,11 +816,11 @@ static void test_drop_calls_api(void **state) {
     reschedule r1 = {.loop = loop, .st = 1};
     assert_status(coio_call_soon(loop, noop, NULL, NULL, NULL), COIO_OK);
     assert_status(coio_call_soon(loop, noop, &r1, drop_reschedules, NULL), COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(r1.drops, 1);
     assert_status(r1.st, COIO_OK);
     assert_int_equal(r1.next.calls, 0);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(r1.next.calls, 1);
     assert_int_equal(r1.next.drops, 1);
 
@@ -859,7 +831,7 @@ static void test_drop_calls_api(void **state) {
     assert_status(coio_handle_cancel(h), COIO_OK);
     assert_int_equal(r2.drops, 1);
     assert_status(r2.st, COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(r2.next.calls, 1);
     assert_int_equal(r2.next.drops, 1);
     coio_handle_release(h);
@@ -1128,7 +1100,7 @@ static void test_threadsafe_then_stopped_run(void **state) {
     coio_loop *loop = tu_loop_virtual();
     probe p = {0};
     assert_status(coio_call_soon_threadsafe(loop, probe_cb, &p, probe_drop), COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(p.calls, 1);
     assert_int_equal(p.drops, 1);
     assert_int_equal(p.drop_after_call, 1);
@@ -1138,7 +1110,7 @@ static void test_threadsafe_then_stopped_run(void **state) {
     assert_int_equal(pthread_create(&th, NULL, submit_probe_thread, &t), 0);
     pthread_join(th, NULL);
     assert_status(t.st, COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(t.p.calls, 1);
     assert_status(coio_loop_release(loop), COIO_OK);
 }

@@ -30,19 +30,9 @@ static void on_ready(void *arg) {
 
 static void probe_drop(void *arg) { ((fdprobe *)arg)->drops++; }
 
-static void run_one_pass(coio_loop *loop) {
-    assert_int_equal(coio_loop_stop(loop), COIO_OK);
-    assert_int_equal(coio_loop_run_forever(loop), COIO_OK);
-}
-
 static void make_pipe(int fds[2]) {
     assert_int_equal(pipe(fds), 0);
     assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
-}
-
-static void finish(coio_loop *loop) {
-    assert_int_equal(coio_loop_close(loop), COIO_OK);
-    assert_int_equal(coio_loop_release(loop), COIO_OK);
 }
 
 static void test_reader_level_triggered_until_removed(void **state) {
@@ -52,20 +42,20 @@ static void test_reader_level_triggered_until_removed(void **state) {
     make_pipe(fds);
     fdprobe p = {.loop = loop, .fd = fds[0]};
     assert_int_equal(coio_add_reader(loop, fds[0], on_ready, &p, probe_drop), COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(p.calls, 0); /* nothing to read yet */
     assert_int_equal(write(fds[1], "x", 1), 1);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(p.calls, 1);
-    run_one_pass(loop); /* not drained: level triggered, it fires again */
+    tu_run_one_pass(loop); /* not drained: level triggered, it fires again */
     assert_int_equal(p.calls, 2);
     assert_int_equal(coio_remove_reader(loop, fds[0]), 1);
     assert_int_equal(p.drops, 1);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(p.calls, 2);
     assert_int_equal(coio_remove_reader(loop, fds[0]), 0);
     assert_int_equal(p.drops, 1);
-    finish(loop);
+    tu_finish(loop);
     close(fds[0]);
     close(fds[1]);
 }
@@ -81,7 +71,7 @@ static void test_writer_runs_when_writable(void **state) {
     assert_int_equal(p.calls, 1);
     assert_int_equal(coio_remove_writer(loop, fds[1]), 1);
     assert_int_equal(p.drops, 1);
-    finish(loop);
+    tu_finish(loop);
     close(fds[0]);
     close(fds[1]);
 }
@@ -96,10 +86,10 @@ static void test_add_reader_replaces(void **state) {
     assert_int_equal(coio_add_reader(loop, fds[0], on_ready, &b, probe_drop), COIO_OK);
     assert_int_equal(a.drops, 1); /* replaced: its registration ended */
     assert_int_equal(write(fds[1], "x", 1), 1);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(a.calls, 0);
     assert_int_equal(b.calls, 1);
-    finish(loop); /* closing ends the remaining registration */
+    tu_finish(loop); /* closing ends the remaining registration */
     assert_int_equal(b.drops, 1);
     assert_int_equal(a.drops, 1);
     close(fds[0]);
@@ -114,17 +104,17 @@ static void test_reader_and_writer_share_an_fd(void **state) {
     fdprobe r = {.loop = loop, .fd = sv[0]}, w = {.loop = loop, .fd = sv[0]};
     assert_int_equal(coio_add_reader(loop, sv[0], on_ready, &r, probe_drop), COIO_OK);
     assert_int_equal(coio_add_writer(loop, sv[0], on_ready, &w, probe_drop), COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(r.calls, 0);
     assert_int_equal(w.calls, 1);
     assert_int_equal(coio_remove_writer(loop, sv[0]), 1); /* the reader stays */
     assert_int_equal(write(sv[1], "x", 1), 1);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(r.calls, 1);
     assert_int_equal(w.calls, 1);
     assert_int_equal(coio_remove_reader(loop, sv[0]), 1);
     assert_int_equal(r.drops + w.drops, 2);
-    finish(loop);
+    tu_finish(loop);
     close(sv[0]);
     close(sv[1]);
 }
@@ -137,13 +127,13 @@ static void test_remove_self_inside_callback_defers_drop(void **state) {
     fdprobe p = {.loop = loop, .fd = fds[0], .remove_self = 1, .drops_seen_in_call = -1};
     assert_int_equal(coio_add_reader(loop, fds[0], on_ready, &p, probe_drop), COIO_OK);
     assert_int_equal(write(fds[1], "x", 1), 1);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(p.calls, 1);
     assert_int_equal(p.drops_seen_in_call, 0); /* arg was still valid inside the callback */
     assert_int_equal(p.drops, 1);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(p.calls, 1);
-    finish(loop);
+    tu_finish(loop);
     assert_int_equal(p.drops, 1);
     close(fds[0]);
     close(fds[1]);
@@ -185,7 +175,7 @@ static void test_bad_fd_arguments(void **state) {
     assert_int_equal(coio_remove_writer(NULL, fds[0]), COIO_EINVAL);
     assert_int_equal(coio_remove_writer(loop, fds[0]), 0); /* never added */
     assert_int_equal(p.drops, 0);                            /* failed calls keep arg */
-    finish(loop);
+    tu_finish(loop);
     close(fds[0]);
 }
 
@@ -228,7 +218,7 @@ static void check_fd_runs_under_endless_chain(coio_loop *loop) {
     assert_int_equal(coio_loop_run_forever(loop), COIO_OK);
     assert_int_equal(r.calls, 1);
     assert_true(c.steps >= 1);
-    finish(loop);
+    tu_finish(loop);
     close(fds[0]);
     close(fds[1]);
 }

@@ -17,28 +17,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-#define assert_double_eq(a, b, eps)                                                          \
-    do {                                                                                     \
-        double ade_a_ = (a), ade_b_ = (b);                                                   \
-        if (!(fabs(ade_a_ - ade_b_) <= (eps)))                                               \
-            fail_msg("%s = %.9f, expected %.9f (%s)", #a, ade_a_, ade_b_, #b);               \
-    } while (0)
-
-#define assert_status(expr, expected)                                                        \
-    do {                                                                                     \
-        int as_got_ = (expr), as_want_ = (expected);                                         \
-        if (as_got_ != as_want_)                                                             \
-            fail_msg("%s returned %s (%d), expected %s (%d)", #expr,                         \
-                     coio_status_name(as_got_), as_got_, coio_status_name(as_want_),         \
-                     as_want_);                                                              \
-    } while (0)
-
-static double wall_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -47,12 +25,6 @@ static void sleep_ms(int ms) {
 static void noop(void *arg) { (void)arg; }
 
 static void stop_loop(void *loop) { coio_loop_stop(loop); }
-
-/* Runs exactly one pass: stop first, then run (asyncio's stop-before-run semantics). */
-static void run_one_pass(coio_loop *loop) {
-    assert_status(coio_loop_stop(loop), COIO_OK);
-    assert_status(coio_loop_run_forever(loop), COIO_OK);
-}
 
 /* ---- loop_new and options --------------------------------------------------------------- */
 
@@ -212,7 +184,7 @@ static void test_time_virtual(void **state) {
     assert_double_eq(coio_loop_time(loop), 0.0, 0.0);
     /* a pass with only ready callbacks does not move it either */
     assert_status(coio_call_soon(loop, noop, NULL, NULL, NULL), COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_double_eq(coio_loop_time(loop), 0.0, 0.0);
     assert_status(coio_loop_release(loop), COIO_OK);
 }
@@ -255,7 +227,7 @@ static void test_stop_from_callback(void **state) {
     assert_string_equal(o.log, "sb");
     assert_int_equal(coio_loop_is_running(loop), 0);
     /* the stop was consumed: the next run does its pass then runs until stopped again */
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_string_equal(o.log, "sbl");
     assert_status(coio_loop_release(loop), COIO_OK);
 }
@@ -276,10 +248,10 @@ static void test_stop_before_run(void **state) {
     assert_status(coio_loop_run_forever(loop), COIO_OK);
     /* exactly one pass: a and b, not what a scheduled (asyncio prints ['a', 'b']) */
     assert_string_equal(o.log, "ab");
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_string_equal(o.log, "abl");
     /* nothing scheduled at all: a stopped run still returns */
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_string_equal(o.log, "abl");
     assert_status(coio_loop_release(loop), COIO_OK);
 }
@@ -290,9 +262,9 @@ static void test_stop_real_loop_idle(void **state) {
     coio_loop *loop = tu_loop_real();
     int drops = 0;
     assert_status(coio_call_later(loop, 3600.0, noop, &drops, tu_count_drop, NULL), COIO_OK);
-    double w0 = wall_now();
-    run_one_pass(loop);
-    assert_true(wall_now() - w0 < 30.0);
+    double w0 = tu_wall_now();
+    tu_run_one_pass(loop);
+    assert_true(tu_wall_now() - w0 < 30.0);
     assert_int_equal(drops, 0);
     assert_status(coio_loop_release(loop), COIO_OK);
     assert_int_equal(drops, 1);
@@ -347,7 +319,7 @@ static void test_busy_inside_callback(void **state) {
     /* nothing was done by the refused calls: the loop still works */
     int drops = 0;
     assert_status(coio_call_soon(loop, noop, &drops, tu_count_drop, NULL), COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(drops, 1);
     coio_future_release(b.f);
     assert_status(coio_loop_release(loop), COIO_OK);
@@ -799,7 +771,7 @@ static void test_no_slow_report_without_debug(void **state) {
     tu_capture_reports(loop, &r);
     slow s = {.loop = loop};
     assert_status(coio_call_soon(loop, cb_busy_wait, &s, NULL, NULL), COIO_OK);
-    run_one_pass(loop);
+    tu_run_one_pass(loop);
     assert_int_equal(r.n, 0);
     assert_status(coio_loop_release(loop), COIO_OK);
 }
@@ -821,7 +793,7 @@ static void cb_chain(void *p) {
     chain *c = p;
     long n = atomic_fetch_add(&c->iterations, 1) + 1;
     /* safety net, so a broken library fails the test instead of hanging it */
-    if ((n & 1023) == 0 && wall_now() - c->wall_start > 20.0) {
+    if ((n & 1023) == 0 && tu_wall_now() - c->wall_start > 20.0) {
         c->timed_out = 1;
         coio_loop_stop(c->loop);
         return;
@@ -841,7 +813,7 @@ static void *chain_thread(void *p) {
     chain *c = p;
     /* wait until the chain is really spinning */
     while (atomic_load(&c->iterations) < 2000) {
-        if (wall_now() - c->wall_start > 20.0) break;
+        if (tu_wall_now() - c->wall_start > 20.0) break;
         sleep_ms(1);
     }
     if (c->use_stop)
@@ -854,7 +826,7 @@ static void *chain_thread(void *p) {
 static void run_chain(coio_loop *loop, int use_stop) {
     chain c = {.loop = loop, .use_stop = use_stop};
     atomic_init(&c.iterations, 0);
-    c.wall_start = wall_now();
+    c.wall_start = tu_wall_now();
     assert_status(coio_call_soon(loop, cb_chain, &c, NULL, NULL), COIO_OK);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, chain_thread, &c), 0);

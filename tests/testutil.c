@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 coio_loop *tu_loop_virtual(void) {
     coio_loop_options o = COIO_LOOP_OPTIONS_INIT;
@@ -36,4 +37,20 @@ static void capture(coio_loop *loop, const coio_exception_context *ctx, void *ar
 void tu_capture_reports(coio_loop *loop, tu_reports *r) {
     memset(r, 0, sizeof *r);
     assert_int_equal(coio_loop_set_exception_handler(loop, capture, r, NULL), COIO_OK);
+}
+
+double tu_wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void tu_run_one_pass(coio_loop *loop) {
+    assert_int_equal(coio_loop_stop(loop), COIO_OK);
+    assert_int_equal(coio_loop_run_forever(loop), COIO_OK);
+}
+
+void tu_finish(coio_loop *loop) {
+    assert_int_equal(coio_loop_close(loop), COIO_OK);
+    assert_int_equal(coio_loop_release(loop), COIO_OK);
 }
