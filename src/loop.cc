@@ -246,8 +246,8 @@ static void stop_on_done(coio_future *, void *arg) {
 }
 
 int loop_run_until_complete(Loop *loop, Future *f) {
-    future_ref(f);
-    future_add_done_callback(f, stop_on_done, loop, nullptr);
+    future_add_done_callback(f, stop_on_done, loop, nullptr); // may throw: nothing to undo
+    future_ref(f); // callbacks may drop the caller's last reference while we run
     loop_run_forever(loop);
     future_remove_done_callback(f, stop_on_done, loop);
     int rc = f->state == Future::Pending ? COIO_ESTATE : future_outcome(f);
@@ -272,7 +272,7 @@ Handle *loop_call_at(Loop *loop, double when, coio_callback fn, void *arg, coio_
 
 // ---- exception handler -----------------------------------------------------------------
 
-// One line on stderr: "coio: <message>[: <error>] [(<status name> | (code N))]".
+// One line on stderr: "coio: <message>[: <error>][ (<status name>) | (code N)]".
 void default_exception_handler(const coio_exception_context *ctx) {
     char code[48] = "";
     if (ctx->code) {
