@@ -259,6 +259,96 @@ COIO_API int coio_future_add_done_callback(coio_future *f, coio_done_fn fn, void
  * many were removed, or a negative status. */
 COIO_API int coio_future_remove_done_callback(coio_future *f, coio_done_fn fn, void *arg);
 
+/* ---- Tasks ------------------------------------------------------------------------------ */
+
+/* A task *is* a future (asyncio's Task subclasses Future): every coio_future_* function
+ * applies.  Two kinds share one Task object:
+ *  - stackful coroutines (coio_spawn): fn runs on its own stack and suspends in coio_await;
+ *  - step-driven tasks (coio_task_new): the loop calls a step function, asyncio's
+ *    Task.__step as a C protocol, for bindings (Lua coroutines, Rust poll, Go, generators).
+ * Semantics are asyncio's (3.13): the first step is scheduled, not run inline (unless
+ * COIO_TASK_EAGER and the loop is running); cancel(msg) on a task waiting on a future
+ * cancels that future, else the cancellation is delivered at the next step; a task cancelled
+ * before its first step never runs its body.  coio_future_set_result / set_error on a task
+ * are COIO_ESTATE except from inside its own body, where they set what the body finishes
+ * with. */
+
+/* A coroutine body.  Returns COIO_OK (the task's result is what the body set with
+ * coio_future_set_result(self, ...), else NULL), COIO_ECANCELLED (the task ends cancelled),
+ * or COIO_EFAILED (the error set with coio_future_set_error(self, ...), else the error of the
+ * last awaited future that failed, else a generic failure).  Any other status fails the task
+ * with that status as its code. */
+typedef int (*coio_coroutine_fn)(coio_future *self, void *arg);
+
+/* A step of a step-driven task.  `awaited` is the future the previous step awaited (NULL on
+ * the first step and after a yield); `resume_status` is what the body must act on:
+ * COIO_OK, COIO_EFAILED (awaited failed: coio_future_error(awaited)), or COIO_ECANCELLED
+ * (awaited was cancelled, or the task's cancellation is being delivered: raise it in the
+ * body).  It returns what the body did: COIO_STEP_YIELD (run again on the next pass),
+ * COIO_STEP_AWAIT (wait for the future given to coio_step_await in this step), or it
+ * finishes the task exactly as a coio_coroutine_fn return value does. */
+typedef int (*coio_step_fn)(coio_future *task, coio_future *awaited, int resume_status, void *arg);
+
+#define COIO_STEP_YIELD 1
+#define COIO_STEP_AWAIT 2
+
+#define COIO_TASK_EAGER 0x1u /* run the first step inside spawn/task_new if the loop runs */
+
+typedef struct coio_task_options {
+    uint32_t size;     /* sizeof(coio_task_options) as the caller knows it */
+    uint32_t flags;    /* COIO_TASK_* */
+    const char *name;  /* copied; NULL: "Task-N" */
+    size_t stack_size; /* coio_spawn: stack bytes (rounded up to pages); 0: 64 KiB */
+    coio_free_fn drop; /* coio_spawn: drop(arg) once the body has returned or never will */
+} coio_task_options;
+
+#define COIO_TASK_OPTIONS_INIT                                                                     \
+    { sizeof(coio_task_options), 0u, NULL, 0, NULL }
+
+/* Starts fn(self, arg) as a stackful coroutine task (opts may be NULL).  *task is a reference
+ * the caller owns.  Stacks are mmap'd with a guard page and pooled; an overflow is reported on
+ * stderr naming the task, then the process dies by SIGSEGV.  The stack is mapped at the first
+ * step: if the system refuses (each stack takes two of vm.max_map_count), the task fails with
+ * COIO_ENOMEM.  EINVAL: NULL loop/fn/task, bad options; ECLOSED; ENOMEM. */
+COIO_API int coio_spawn(coio_loop *loop, coio_coroutine_fn fn, void *arg,
+                        const coio_task_options *opts, coio_future **task);
+/* Inside a coroutine: waits for f and returns its outcome — COIO_OK with *value (borrowed,
+ * `value` may be NULL), COIO_EFAILED (coio_future_error(f)), or COIO_ECANCELLED (f was
+ * cancelled, or this task was cancelled while waiting).  A future that is already done
+ * returns at once without suspending, as in asyncio.  ENOTSUP outside a coroutine; EINVAL
+ * for NULL f or the task itself; ELOOP for a future of another loop. */
+COIO_API int coio_await(coio_future *f, void **value);
+/* Creates a step-driven task: the loop calls step(task, awaited, resume_status, arg) (see
+ * coio_step_fn); drop(arg) runs once the task is done or will never run (opts->drop and
+ * opts->stack_size do not apply).  EINVAL, ECLOSED, ENOMEM. */
+COIO_API int coio_task_new(coio_loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
+                           const coio_task_options *opts, coio_future **task);
+/* Inside a step of `task`: the future to wait for when the step returns COIO_STEP_AWAIT.
+ * ESTATE outside that task's step; EINVAL for NULL or the task itself; ELOOP. */
+COIO_API int coio_step_await(coio_future *task, coio_future *f);
+/* The task whose body is running on loop (borrowed), or NULL. */
+COIO_API coio_future *coio_current_task(coio_loop *loop);
+/* 1 if f is a task, 0 otherwise (and for NULL). */
+COIO_API int coio_future_is_task(const coio_future *f);
+/* asyncio's Task.cancelling(): the number of pending cancellation requests (EINVAL if not a
+ * task). */
+COIO_API int coio_task_cancelling(const coio_future *task);
+/* asyncio's Task.uncancel() (3.13): decrements the count and returns it; at 0 a cancellation
+ * not yet delivered is withdrawn.  EINVAL if not a task. */
+COIO_API int coio_task_uncancel(coio_future *task);
+/* The task's name (borrowed, valid until renamed or freed): "Task-N" unless set; NULL if f is
+ * not a task. */
+COIO_API const char *coio_task_name(const coio_future *task);
+COIO_API int coio_task_set_name(coio_future *task, const char *name); /* copied */
+/* asyncio.all_tasks(): stores up to cap not-done tasks of loop in out (new references the
+ * caller releases) and returns how many there are in all (call again with a larger array if
+ * that is more than cap).  out may be NULL when cap is 0.  Negative status on bad input. */
+COIO_API long coio_loop_all_tasks(coio_loop *loop, coio_future **out, size_t cap);
+/* A future that completes with a NULL result `delay` seconds from now (asyncio.sleep).  A
+ * delay <= 0 costs exactly one pass; cancelling the future cancels its timer.  EINVAL for NaN
+ * or infinite delay; ECLOSED; ENOMEM. */
+COIO_API int coio_sleep(coio_loop *loop, double delay, coio_future **out);
+
 #ifdef __cplusplus
 }
 #endif

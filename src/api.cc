@@ -424,10 +424,26 @@ int coio_future_cancelled(const coio_future *f) {
     return f && F(f)->state == Future::Cancelled;
 }
 
+// A task's outcome can only be set by its own body, and only once; it takes effect when the
+// body returns.
+static int check_task_body(Future *f) {
+    Task *t = as_task(f);
+    if (!t) return COIO_OK;
+    if (f->loop->current_task != t || t->has_result || t->error) return COIO_ESTATE;
+    return COIO_OK;
+}
+
 int coio_future_set_result(coio_future *fut, void *value, coio_free_fn drop) {
     Future *f = F(fut);
     if (int rc = check_future(f)) return rc;
     if (f->state != Future::Pending) return COIO_ESTATE;
+    if (int rc = check_task_body(f)) return rc;
+    if (Task *t = as_task(f)) { // stored until the body returns
+        t->value = value;
+        t->value_drop = drop;
+        t->has_result = true;
+        return COIO_OK;
+    }
     return guarded([&] {
         future_set_result(f, value, drop);
         return COIO_OK;
@@ -440,7 +456,14 @@ int coio_future_set_error_payload(coio_future *fut, int code, const char *messag
     if (int rc = check_future(f)) return rc;
     if (code == 0) return COIO_EINVAL;
     if (f->state != Future::Pending) return COIO_ESTATE;
+    if (int rc = check_task_body(f)) return rc;
     return guarded([&] {
+        if (Task *t = as_task(f)) { // stored until the body returns COIO_EFAILED
+            task_stash_error(t, code, message, nullptr);
+            t->error->payload = payload;
+            t->error->payload_drop = drop;
+            return COIO_OK;
+        }
         future_set_error(f, code, message, payload, drop);
         return COIO_OK;
     });
@@ -454,7 +477,7 @@ int coio_future_cancel(coio_future *fut, const char *msg) {
     Future *f = F(fut);
     if (f && f->state != Future::Pending) return 0; // already done, whatever the loop's state
     if (int rc = check_future(f)) return rc;
-    return guarded([&] { return future_cancel(f, msg) ? 1 : 0; });
+    return guarded([&] { return cancel_any(f, msg) ? 1 : 0; });
 }
 
 int coio_future_result(const coio_future *fut, void **value) {
@@ -469,6 +492,11 @@ int coio_future_error(const coio_future *fut, int *code, const char **message) {
     const Future *f = F(fut);
     if (!f) return COIO_EINVAL;
     if (f->state == Future::Pending) return COIO_ESTATE;
+    if (f->state == Future::Result) { // (a task body's unused error is freed on success)
+        if (code) *code = 0;
+        if (message) *message = nullptr;
+        return COIO_OK;
+    }
     f->retrieved = true;
     if (code) *code = f->error ? f->error->code : 0;
     if (message) *message = f->error ? f->error->message : nullptr;
@@ -479,7 +507,11 @@ int coio_future_error_payload(const coio_future *fut, void **payload) {
     const Future *f = F(fut);
     if (!f || !payload) return COIO_EINVAL;
     if (f->state == Future::Pending) return COIO_ESTATE;
-    *payload = f->error ? f->error->payload : nullptr;
+    // A propagated error's payload stays with the future it came from.
+    const FutureError *e = f->error;
+    while (e && !e->payload && e->cause)
+        e = e->cause->error;
+    *payload = e ? e->payload : nullptr;
     return COIO_OK;
 }
 
@@ -498,6 +530,153 @@ int coio_future_remove_done_callback(coio_future *fut, coio_done_fn fn, void *ar
     if (!f || !fn) return COIO_EINVAL;
     if (loop_on_wrong_thread(f->loop)) return COIO_ETHREAD;
     return guarded([&] { return future_remove_done_callback(f, fn, arg); });
+}
+
+} // extern "C"
+
+// ---- tasks ------------------------------------------------------------------------------
+
+namespace {
+int check_task_options(const coio_task_options *opt, coio_task_options *o) {
+    *o = coio_task_options COIO_TASK_OPTIONS_INIT;
+    if (!opt) return COIO_OK;
+    if (opt->size < offsetof(coio_task_options, name) || opt->size > sizeof *o) return COIO_EINVAL;
+    std::memcpy(o, opt, opt->size);
+    o->size = sizeof *o;
+    if (o->flags & ~COIO_TASK_EAGER) return COIO_EINVAL;
+    if (!coroutine_stack_size_valid(o->stack_size)) return COIO_EINVAL;
+    return COIO_OK;
+}
+} // namespace
+
+extern "C" {
+
+int coio_spawn(coio_loop *l, coio_coroutine_fn fn, void *arg, const coio_task_options *opts,
+               coio_future **out) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    coio_task_options o;
+    if (!fn || !out || check_task_options(opts, &o)) return COIO_EINVAL;
+    return guarded([&] {
+        Coroutine *co = coroutine_new(loop, fn, arg, o.drop, o.stack_size);
+        Task *t;
+        try {
+            t = task_new(loop, coroutine_step, co, coroutine_free, &o);
+        } catch (...) {
+            coroutine_forget_arg(co);
+            coroutine_free(co);
+            throw;
+        }
+        future_ref(t); // the caller's
+        try {
+            task_start(t, o.flags & COIO_TASK_EAGER);
+        } catch (...) {
+            coroutine_forget_arg(co);
+            future_unref(t);
+            task_abandon(t);
+            throw;
+        }
+        *out = reinterpret_cast<coio_future *>(t);
+        return COIO_OK;
+    });
+}
+
+int coio_task_new(coio_loop *l, coio_step_fn step, void *arg, coio_free_fn drop,
+                  const coio_task_options *opts, coio_future **out) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    coio_task_options o;
+    if (!step || !out || check_task_options(opts, &o)) return COIO_EINVAL;
+    return guarded([&] {
+        Task *t = task_new(loop, step, arg, drop, &o);
+        future_ref(t); // the caller's
+        try {
+            task_start(t, o.flags & COIO_TASK_EAGER);
+        } catch (...) {
+            t->drop = nullptr; // the caller keeps arg
+            future_unref(t);
+            task_abandon(t);
+            throw;
+        }
+        *out = reinterpret_cast<coio_future *>(t);
+        return COIO_OK;
+    });
+}
+
+int coio_await(coio_future *f, void **value) {
+    return guarded([&] { return coroutine_await(F(f), value); });
+}
+
+int coio_step_await(coio_future *task, coio_future *fut) {
+    Task *t = as_task(F(task));
+    Future *f = F(fut);
+    if (!t || !f || f == t) return COIO_EINVAL;
+    if (t->loop->current_task != t || t->step == coroutine_step) return COIO_ESTATE;
+    if (f->loop != t->loop) return COIO_ELOOP;
+    future_ref(f);
+    if (t->awaiting) future_unref(t->awaiting);
+    t->awaiting = f;
+    return COIO_OK;
+}
+
+coio_future *coio_current_task(coio_loop *l) {
+    return l ? reinterpret_cast<coio_future *>(L(l)->current_task) : nullptr;
+}
+
+int coio_future_is_task(const coio_future *f) {
+    return f && F(f)->is_task;
+}
+
+int coio_task_cancelling(const coio_future *task) {
+    const Future *f = F(task);
+    return f && f->is_task ? int(static_cast<const Task *>(f)->num_cancels) : COIO_EINVAL;
+}
+
+int coio_task_uncancel(coio_future *task) {
+    Task *t = as_task(F(task));
+    return t ? task_uncancel(t) : COIO_EINVAL;
+}
+
+const char *coio_task_name(const coio_future *task) {
+    Task *t = as_task(const_cast<Future *>(F(task)));
+    if (!t) return nullptr;
+    try {
+        return task_name(t);
+    } catch (...) {
+        return "Task"; // out of memory formatting the default name
+    }
+}
+
+int coio_task_set_name(coio_future *task, const char *name) {
+    Task *t = as_task(F(task));
+    if (!t || !name) return COIO_EINVAL;
+    return guarded([&] {
+        task_set_name(t, name);
+        return COIO_OK;
+    });
+}
+
+long coio_loop_all_tasks(coio_loop *l, coio_future **out, size_t cap) {
+    Loop *loop = L(l);
+    if (!loop || (cap && !out)) return COIO_EINVAL;
+    long n = 0;
+    for (Task *t = loop->tasks; t; t = t->next, n++) {
+        if (size_t(n) < cap) {
+            future_ref(t);
+            out[n] = reinterpret_cast<coio_future *>(t);
+        }
+    }
+    return n;
+}
+
+int coio_sleep(coio_loop *l, double delay, coio_future **out) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    if (!out || std::isnan(delay) || std::isinf(delay)) return COIO_EINVAL;
+    return guarded([&] {
+        *out = reinterpret_cast<coio_future *>(sleep_new(loop, delay));
+        return COIO_OK;
+    });
 }
 
 } // extern "C"

@@ -57,6 +57,7 @@ void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg);
 // Ready-queue entry tags (compared by address) and dispatch.
 void kRunHandle(void *);
 void kRunDone(void *);
+void kRunTask(void *); // (task, awaited): one step of a task; both references
 void ready_run(Loop *loop, const ReadyEntry &e);
 void ready_discard(const ReadyEntry &e);
 void ready_push_done(Loop *loop, Future *f, std::uint32_t first, std::uint32_t count);
@@ -73,6 +74,7 @@ struct FutureError {
     char *message; // owned, may be null
     void *payload;
     coio_free_fn payload_drop;
+    Future *cause; // a propagated error: the future it came from (a reference), for its payload
 };
 
 struct Future {
@@ -82,6 +84,8 @@ struct Future {
     std::uint32_t refs;
     State state;
     mutable bool retrieved; // the error was looked at (asyncio's __log_traceback = False)
+    bool is_task;           // a Task (below)
+    bool yield_once;        // coio_sleep(<= 0): awaiting it is one bare yield
     void *value;
     coio_free_fn value_drop;
     FutureError *error; // Failed and Cancelled (the cancel message)
@@ -94,11 +98,20 @@ struct Future {
 };
 
 Future *future_new(Loop *loop);
+void future_init(Future *f, Loop *loop);
 void future_ref(Future *f);
 void future_unref(Future *f);
 void future_set_result(Future *f, void *value, coio_free_fn drop);
 void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop);
-bool future_cancel(Future *f, const char *msg);
+bool future_cancel(Future *f, const char *msg); // the Future part only (see cancel_any)
+// Completes a pending future with what is already stored in it (value or error): a task body
+// stores its outcome before it returns.
+void future_complete(Future *f, Future::State state);
+// Completes a pending future as failed or cancelled; cause (may be null) is referenced.
+void future_complete_error(Future *f, Future::State state, int code, const char *message,
+                           Future *cause);
+void future_free_error(FutureError *e);
+bool cancel_any(Future *f, const char *msg); // coio_future_cancel: a task's or a future's
 void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop);
 void future_run_callbacks(Future *f, std::uint32_t first, std::uint32_t count);
 void future_discard_callbacks(Future *f, std::uint32_t first, std::uint32_t count);
@@ -118,6 +131,59 @@ void io_set(Loop *loop, int fd, bool write, Handle *h); // replaces (h null: rem
 bool io_remove(Loop *loop, int fd, bool write);         // true if there was one
 void io_close_all(Loop *loop);                          // closing the loop
 
+// asyncio's Task: a future driven by a step function.  Stackful coroutines are tasks whose
+// step resumes a fiber (coroutine.cc).
+// What a task rarely needs, allocated on first use.
+struct TaskExtra {
+    char *name;       // set by the options or coio_task_set_name, or formatted on request
+    char *cancel_msg; // the message of the last cancel() not yet delivered
+};
+
+struct Task : Future {
+    std::uint64_t id;  // "Task-<id>"
+    TaskExtra *extra;  // null until a name or a cancel message is stored
+    Task *prev, *next; // the loop's list of tasks that are not done
+    coio_step_fn step; // null once the body has finished or will never run
+    void *arg;
+    coio_free_fn drop;
+    Future *fut_waiter;        // the future it waits on (a reference), asyncio's _fut_waiter
+    Future *awaiting;          // set by coio_step_await during a step (a reference)
+    std::uint32_t num_cancels; // asyncio's _num_cancels_requested
+    bool must_cancel;
+    bool started;
+    bool has_result; // the body set a result (kept in value / value_drop until it returns)
+};
+
+Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
+               const coio_task_options *opts);
+void task_start(Task *t, bool eager);
+void task_run_entry(Task *t, Future *awaited); // a ready-queue step entry
+int task_cancel(Task *t, const char *msg);
+int task_uncancel(Task *t);
+const char *task_name(Task *t);
+void task_set_name(Task *t, const char *name);
+void task_finalize(Task *t); // the last reference went (future_destroy)
+void task_abandon(Task *t);  // creation failed after task_new: undo it (runs t->drop)
+// Stores the error a body finishes with when it returns COIO_EFAILED (replacing any); cause
+// (may be null) is the awaited future it propagates, referenced for its payload.
+void task_stash_error(Task *t, int code, const char *message, Future *cause);
+void tasks_close(Loop *loop); // closing the loop: report and end every pending task
+Future *sleep_new(Loop *loop, double delay);
+inline Task *as_task(Future *f) {
+    return f && f->is_task ? static_cast<Task *>(f) : nullptr;
+}
+
+// Stackful coroutines (coroutine.cc).
+struct Coroutine;
+Coroutine *coroutine_new(Loop *loop, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
+                         std::size_t stack_size);
+int coroutine_step(coio_future *task, coio_future *awaited, int status, void *co);
+void coroutine_free(void *co);
+int coroutine_await(Future *f, void **value);
+void coroutine_forget_arg(void *co); // the creating call failed: the caller keeps arg
+bool coroutine_stack_size_valid(std::size_t requested);
+void stacks_release_all(Loop *loop);
+
 struct Loop {
     std::uint32_t refs = 1; // the creator's, plus one per live handle and future
     bool closed = false;
@@ -127,8 +193,11 @@ struct Loop {
     bool virtual_time = false;
     std::atomic<bool> stopping{false};
     double slow_callback_duration = 0.1;
-    double vnow = 0.0;                // the virtual clock
-    double last_poll = 0.0;           // when I/O was last polled (real clock)
+    double vnow = 0.0;                 // the virtual clock
+    double last_poll = 0.0;            // when I/O was last polled (real clock)
+    std::uint64_t last_poll_ticks = 0; // the same, in time-stamp-counter ticks (x86)
+    double calib_time = 0.0;           // a (clock, ticks) pair to calibrate the ticks
+    std::uint64_t calib_ticks = 0;
     std::uint64_t seq = 0;            // scheduling sequence for timer ties
     std::size_t cancelled_timers = 0; // cancelled timers still in the heap or ready queue
     std::atomic<pthread_t> owner{};   // the thread running the loop
@@ -152,6 +221,11 @@ struct Loop {
 
     Pool<sizeof(Handle), alignof(Handle)> handle_pool; // 56-byte slots
     Pool<sizeof(Future)> future_pool;
+    Pool<sizeof(Task)> task_pool;
+
+    Task *current_task = nullptr; // the task whose body runs now
+    Task *tasks = nullptr;        // tasks that are not done (asyncio.all_tasks)
+    std::vector<void *> stacks;   // free default-size coroutine stacks
 
     Loop() = default;
     Loop(const Loop &) = delete;

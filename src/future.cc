@@ -22,10 +22,17 @@ static DoneCallback &callback_at(Future *f, std::uint32_t i) {
 
 Future *future_new(Loop *loop) {
     auto *f = new (loop->future_pool.alloc()) Future;
+    future_init(f, loop);
+    return f;
+}
+
+void future_init(Future *f, Loop *loop) {
     f->loop = loop;
     f->refs = 1;
     f->state = Future::Pending;
     f->retrieved = false;
+    f->is_task = false;
+    f->yield_once = false;
     f->value = nullptr;
     f->value_drop = nullptr;
     f->error = nullptr;
@@ -34,16 +41,16 @@ Future *future_new(Loop *loop) {
     f->first = {};
     f->more = nullptr;
     loop_ref(loop);
-    return f;
 }
 
 void future_ref(Future *f) {
     f->refs++;
 }
 
-static void free_error(FutureError *e) {
+void future_free_error(FutureError *e) {
     if (!e) return;
     if (e->payload_drop) e->payload_drop(e->payload);
+    if (e->cause) future_unref(e->cause);
     std::free(e->message);
     std::free(e);
 }
@@ -54,7 +61,8 @@ static void future_destroy(Future *f) {
     Loop *loop = f->loop;
     if (f->state == Future::Failed && !f->retrieved) {
         coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
-        ctx.message = "Future exception was never retrieved";
+        ctx.message = f->is_task ? "Task exception was never retrieved"
+                                 : "Future exception was never retrieved";
         ctx.code = f->error->code;
         ctx.error = f->error->message;
         ctx.future = reinterpret_cast<coio_future *>(f);
@@ -70,8 +78,13 @@ static void future_destroy(Future *f) {
     }
     std::free(f->more);
     if (f->value_drop) f->value_drop(f->value);
-    free_error(f->error);
-    loop->future_pool.release(f);
+    future_free_error(f->error);
+    if (f->is_task) {
+        task_finalize(static_cast<Task *>(f));
+        loop->task_pool.release(f);
+    } else {
+        loop->future_pool.release(f);
+    }
     loop_unref(loop);
 }
 
@@ -98,15 +111,19 @@ void future_set_result(Future *f, void *value, coio_free_fn drop) {
     prepare_completion(f);
     f->value = value;
     f->value_drop = drop;
-    f->state = Future::Result;
+    future_complete(f, Future::Result);
+}
+
+void future_complete(Future *f, Future::State state) {
+    prepare_completion(f);
+    f->state = state;
     schedule_callbacks(f);
 }
 
-// Completes f with an error (a failure, or a cancellation and its message).
-static void complete_with_error(Future *f, Future::State state, int code, const char *message,
-                                void *payload, coio_free_fn drop) {
+void future_complete_error(Future *f, Future::State state, int code, const char *message,
+                           Future *cause) {
     prepare_completion(f);
-    auto *e = static_cast<FutureError *>(std::malloc(sizeof(FutureError)));
+    auto *e = static_cast<FutureError *>(std::calloc(1, sizeof(FutureError)));
     if (!e) throw std::bad_alloc();
     try {
         e->message = copy_string(message);
@@ -115,21 +132,31 @@ static void complete_with_error(Future *f, Future::State state, int code, const 
         throw;
     }
     e->code = code;
-    e->payload = payload;
-    e->payload_drop = drop;
+    if (cause) {
+        e->cause = cause;
+        future_ref(cause);
+    }
+    future_free_error(f->error); // a task body may have set one it did not finish with
     f->error = e;
     f->state = state;
     schedule_callbacks(f);
 }
 
 void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {
-    complete_with_error(f, Future::Failed, code, message, payload, drop);
+    future_complete_error(f, Future::Failed, code, message, nullptr);
+    f->error->payload = payload;
+    f->error->payload_drop = drop;
 }
 
 bool future_cancel(Future *f, const char *msg) {
     if (f->state != Future::Pending) return false;
-    complete_with_error(f, Future::Cancelled, COIO_ECANCELLED, msg, nullptr, nullptr);
+    future_complete_error(f, Future::Cancelled, COIO_ECANCELLED, msg, nullptr);
     return true;
+}
+
+bool cancel_any(Future *f, const char *msg) {
+    if (Task *t = as_task(f)) return task_cancel(t, msg) == 1;
+    return future_cancel(f, msg);
 }
 
 // Appends a registration (growing the array) and returns its index.

@@ -26,12 +26,16 @@ void ReadyQueue::grow() {
     tail_ = n;
 }
 
-// The tags are compared by address only.  Distinct bodies keep the linker from folding them.
+// The tags are compared by address only, never called.  Distinct bodies keep the linker from
+// folding them into one address.
 void kRunHandle(void *) {
     std::abort();
 }
 void kRunDone(void *) {
-    std::abort();
+    std::_Exit(71);
+}
+void kRunTask(void *) {
+    std::_Exit(72);
 }
 
 void ready_run(Loop *loop, const ReadyEntry &e) {
@@ -41,6 +45,8 @@ void ready_run(Loop *loop, const ReadyEntry &e) {
         auto range = reinterpret_cast<std::uintptr_t>(e.aux);
         future_run_callbacks(static_cast<Future *>(e.arg), std::uint32_t(range >> 32),
                              std::uint32_t(range));
+    } else if (e.fn == kRunTask) {
+        task_run_entry(static_cast<Task *>(e.arg), static_cast<Future *>(e.aux));
     } else {
         invoke_callback(loop, e.fn, e.arg, nullptr);
         if (e.aux) reinterpret_cast<coio_free_fn>(e.aux)(e.arg);
@@ -56,6 +62,9 @@ void ready_discard(const ReadyEntry &e) {
         auto range = reinterpret_cast<std::uintptr_t>(e.aux);
         future_discard_callbacks(static_cast<Future *>(e.arg), std::uint32_t(range >> 32),
                                  std::uint32_t(range));
+    } else if (e.fn == kRunTask) {
+        if (e.aux) future_unref(static_cast<Future *>(e.aux));
+        future_unref(static_cast<Task *>(e.arg));
     } else if (e.aux) {
         reinterpret_cast<coio_free_fn>(e.aux)(e.arg);
     }

@@ -1,0 +1,297 @@
+// Stackful coroutines: a task whose step resumes a fiber (Boost.Context fcontext) that runs
+// the body on its own stack until it awaits a pending future or returns.
+//
+// Stacks are mmap'd with a PROT_NONE guard page below them and pooled per loop.  A SIGSEGV on
+// a guard page is reported naming the task (from a handler on an alternate signal stack),
+// then the process dies by the signal: an overflow is never silent corruption.
+#include <boost/context/detail/fcontext.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core.hh"
+
+namespace coio::detail {
+
+namespace ctx = boost::context::detail;
+
+static constexpr std::size_t kDefaultStack = 64 * 1024;
+static constexpr std::size_t kMinStack = 16 * 1024;
+static constexpr std::size_t kMaxStack = std::size_t(1) << 30;
+static constexpr std::size_t kMaxPooledStacks = 1024; // per loop
+
+struct Coroutine {
+    coio_coroutine_fn fn;
+    void *arg;
+    coio_free_fn drop;
+    Task *task;
+    ctx::fcontext_t fctx;   // the suspended coroutine (null before its first resume)
+    ctx::fcontext_t caller; // the scheduler side, while it runs
+    char *stack;            // the mapping: guard page, then the usable stack
+    std::size_t stack_size; // usable bytes
+    Future *resume_awaited; // what the step resumes it with
+    Future *last_failed;    // the last awaited future that failed (a reference)
+    int resume_status;
+    int body_rc;
+    int yield_kind; // COIO_STEP_AWAIT / COIO_STEP_YIELD when it suspends
+    bool finished;
+};
+
+static std::size_t page_size() {
+    static const std::size_t ps = std::size_t(sysconf(_SC_PAGESIZE));
+    return ps;
+}
+
+// ---- overflow reporting -----------------------------------------------------------------
+
+// The coroutine running on this thread.  initial-exec: the signal handler reads it, and
+// that TLS model needs no allocation on access.
+static thread_local Coroutine *tls_current __attribute__((tls_model("initial-exec"))) = nullptr;
+static thread_local bool tls_altstack __attribute__((tls_model("initial-exec"))) = false;
+static struct sigaction g_old_segv, g_old_bus;
+
+static void write_str(const char *s) {
+    ssize_t r = write(STDERR_FILENO, s, std::strlen(s));
+    (void)r;
+}
+
+static void write_num(unsigned long long v) {
+    char buf[24];
+    int i = sizeof buf;
+    buf[--i] = '\0';
+    do
+        buf[--i] = char('0' + v % 10);
+    while ((v /= 10) && i > 0);
+    write_str(buf + i);
+}
+
+static void on_fault(int sig, siginfo_t *info, void *uctx) {
+    Coroutine *co = tls_current;
+    auto *addr = static_cast<char *>(info->si_addr);
+    if (co && co->stack && addr >= co->stack - page_size() && addr < co->stack + page_size()) {
+        write_str("coio: stack overflow in task ");
+        if (co->task->extra && co->task->extra->name) {
+            write_str(co->task->extra->name);
+        } else {
+            write_str("Task-");
+            write_num(co->task->id);
+        }
+        write_str(" (stack of ");
+        write_num(co->stack_size);
+        write_str(" bytes; raise coio_task_options.stack_size)\n");
+        signal(sig, SIG_DFL);
+        return; // the faulting access repeats and the default action ends the process
+    }
+    const struct sigaction &old = sig == SIGSEGV ? g_old_segv : g_old_bus;
+    if (old.sa_flags & SA_SIGINFO) {
+        old.sa_sigaction(sig, info, uctx);
+    } else if (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN) {
+        signal(sig, SIG_DFL); // re-faults into the default action
+    } else {
+        old.sa_handler(sig);
+    }
+}
+
+// Installs the fault handler once per process and an alternate signal stack once per thread
+// that runs coroutines (the handler cannot run on the stack that just overflowed).
+static void ensure_overflow_reporting() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction sa;
+        std::memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &g_old_segv);
+        sigaction(SIGBUS, &sa, &g_old_bus);
+    });
+    if (tls_altstack) return;
+    tls_altstack = true;
+    stack_t old;
+    if (sigaltstack(nullptr, &old) == 0 && !(old.ss_flags & SS_DISABLE)) return; // has one
+    // Owned by the thread: disabled and freed when the thread exits.
+    struct AltStack {
+        void *mem = nullptr;
+        ~AltStack() {
+            if (!mem) return;
+            stack_t off;
+            std::memset(&off, 0, sizeof off);
+            off.ss_flags = SS_DISABLE;
+            sigaltstack(&off, nullptr);
+            std::free(mem);
+        }
+    };
+    static thread_local AltStack alt;
+    std::size_t size = 64 * 1024;
+    alt.mem = std::malloc(size);
+    if (!alt.mem) return;
+    stack_t ss;
+    ss.ss_sp = alt.mem;
+    ss.ss_size = size;
+    ss.ss_flags = 0;
+    if (sigaltstack(&ss, nullptr) != 0) {
+        std::free(alt.mem);
+        alt.mem = nullptr;
+    }
+}
+
+// ---- stacks -----------------------------------------------------------------------------
+
+static bool stack_alloc(Loop *loop, Coroutine *co) {
+    if (co->stack_size == kDefaultStack && !loop->stacks.empty()) {
+        co->stack = static_cast<char *>(loop->stacks.back());
+        loop->stacks.pop_back();
+        return true;
+    }
+    std::size_t ps = page_size();
+    void *mem = mmap(nullptr, co->stack_size + ps, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (mem == MAP_FAILED) return false;
+    if (mprotect(mem, ps, PROT_NONE) != 0) { // the guard page (needs a second mapping)
+        munmap(mem, co->stack_size + ps);
+        return false;
+    }
+    co->stack = static_cast<char *>(mem) + ps;
+    return true;
+}
+
+static void stack_release(Loop *loop, Coroutine *co) {
+    if (!co->stack) return;
+    if (co->stack_size == kDefaultStack && loop->stacks.size() < kMaxPooledStacks) {
+        try {
+            loop->stacks.push_back(co->stack);
+            co->stack = nullptr;
+            return;
+        } catch (const std::bad_alloc &) {
+        }
+    }
+    munmap(co->stack - page_size(), co->stack_size + page_size());
+    co->stack = nullptr;
+}
+
+void stacks_release_all(Loop *loop) {
+    std::size_t ps = page_size();
+    for (void *s : loop->stacks)
+        munmap(static_cast<char *>(s) - ps, kDefaultStack + ps);
+    loop->stacks.clear();
+}
+
+// ---- the fiber --------------------------------------------------------------------------
+
+static void entry(ctx::transfer_t t) {
+    auto *co = static_cast<Coroutine *>(t.data);
+    co->caller = t.fctx;
+    try {
+        co->body_rc = co->fn(reinterpret_cast<coio_future *>(co->task), co->arg);
+    } catch (...) { // a C++ exception thrown through the body
+        co->body_rc = COIO_EFAILED;
+    }
+    co->finished = true;
+    ctx::jump_fcontext(co->caller, nullptr);
+    std::abort(); // never resumed after it finished
+}
+
+std::size_t coroutine_stack_size(std::size_t requested) {
+    std::size_t ps = page_size();
+    std::size_t size = requested ? requested : kDefaultStack;
+    if (size < kMinStack) size = kMinStack;
+    return (size + ps - 1) / ps * ps;
+}
+
+Coroutine *coroutine_new(Loop *, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
+                         std::size_t stack_size) {
+    auto *co = static_cast<Coroutine *>(std::calloc(1, sizeof(Coroutine)));
+    if (!co) throw std::bad_alloc();
+    co->fn = fn;
+    co->arg = arg;
+    co->drop = drop;
+    co->stack_size = coroutine_stack_size(stack_size);
+    return co;
+}
+
+bool coroutine_stack_size_valid(std::size_t requested) {
+    return requested <= kMaxStack;
+}
+
+// The task's step: resume the fiber, then report what it did.
+int coroutine_step(coio_future *task, coio_future *awaited, int status, void *arg) {
+    auto *co = static_cast<Coroutine *>(arg);
+    Task *t = reinterpret_cast<Task *>(task);
+    if (!co->fctx) {
+        co->task = t;
+        if (!stack_alloc(t->loop, co)) {
+            task_stash_error(t, COIO_ENOMEM, "cannot map a coroutine stack", nullptr);
+            return COIO_EFAILED;
+        }
+        ensure_overflow_reporting();
+        co->fctx = ctx::make_fcontext(co->stack + co->stack_size, co->stack_size, entry);
+    }
+    co->resume_awaited = reinterpret_cast<Future *>(awaited);
+    co->resume_status = status;
+    Coroutine *prev = tls_current;
+    tls_current = co;
+    ctx::transfer_t r = ctx::jump_fcontext(co->fctx, co);
+    tls_current = prev;
+    co->fctx = r.fctx;
+    if (!co->finished) return co->yield_kind;
+    stack_release(t->loop, co);
+    // COIO_EFAILED with no error of its own: the last failed await's error propagates.
+    if (co->body_rc == COIO_EFAILED && !t->error && co->last_failed)
+        task_stash_error(t, co->last_failed->error->code, co->last_failed->error->message,
+                         co->last_failed);
+    // COIO_STEP_* are not statuses a body returns: such a task fails, saying so.
+    if (co->body_rc == COIO_STEP_YIELD || co->body_rc == COIO_STEP_AWAIT) {
+        task_stash_error(t, COIO_EINVAL, "coroutine returned a COIO_STEP_* value", nullptr);
+        return COIO_EFAILED;
+    }
+    return co->body_rc;
+}
+
+void coroutine_forget_arg(void *arg) {
+    static_cast<Coroutine *>(arg)->drop = nullptr;
+}
+
+void coroutine_free(void *arg) {
+    auto *co = static_cast<Coroutine *>(arg);
+    // A body suspended when the loop closed is abandoned with its stack (C has no unwinding).
+    if (co->task) stack_release(co->task->loop, co);
+    if (co->last_failed) future_unref(co->last_failed);
+    if (co->drop) co->drop(co->arg);
+    std::free(co);
+}
+
+int coroutine_await(Future *f, void **value) {
+    Coroutine *co = tls_current;
+    // Not on a coroutine, or inside something else running on its stack (a step-driven
+    // task started eagerly from the body): there is nothing here to suspend.
+    if (!co || co->task->loop->current_task != co->task) return COIO_ENOTSUP;
+    Task *t = co->task;
+    if (!f || f == t) return COIO_EINVAL;
+    if (f->loop != t->loop) return COIO_ELOOP;
+    if (f->state == Future::Pending) {
+        future_ref(f);
+        t->awaiting = f;
+        co->yield_kind = COIO_STEP_AWAIT;
+        ctx::transfer_t r = ctx::jump_fcontext(co->caller, nullptr);
+        co->caller = r.fctx;
+        // A cancellation delivered while f is not cancelled itself (asyncio throws it in).
+        if (co->resume_status == COIO_ECANCELLED && f->state != Future::Cancelled)
+            return COIO_ECANCELLED;
+    }
+    int rc = future_outcome(f);
+    if (rc == COIO_OK && value) *value = f->value;
+    if (rc == COIO_EFAILED) {
+        future_ref(f);
+        if (co->last_failed) future_unref(co->last_failed);
+        co->last_failed = f;
+    }
+    return rc;
+}
+
+} // namespace coio::detail

@@ -1,0 +1,404 @@
+// Tasks: asyncio's Task.__step / __wakeup / cancel as a step protocol.  A task is a future
+// whose body is a step function; stackful coroutines (coroutine.cc) are one such step.
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core.hh"
+
+namespace coio::detail {
+
+static std::atomic<std::uint64_t> g_task_counter{0}; // asyncio's _task_name_counter
+
+static char *copy_name(const char *s) {
+    std::size_t n = std::strlen(s) + 1;
+    char *p = static_cast<char *>(std::malloc(n));
+    if (!p) throw std::bad_alloc();
+    std::memcpy(p, s, n);
+    return p;
+}
+
+static void link(Loop *loop, Task *t) {
+    t->prev = nullptr;
+    t->next = loop->tasks;
+    if (loop->tasks) loop->tasks->prev = t;
+    loop->tasks = t;
+}
+
+static void unlink(Task *t) {
+    Loop *loop = t->loop;
+    if (t->prev)
+        t->prev->next = t->next;
+    else if (loop->tasks == t)
+        loop->tasks = t->next;
+    if (t->next) t->next->prev = t->prev;
+    t->prev = t->next = nullptr;
+}
+
+static void set_ref(Future *&slot, Future *f) {
+    if (f) future_ref(f);
+    if (slot) future_unref(slot);
+    slot = f;
+}
+
+static TaskExtra &extra(Task *t) {
+    if (!t->extra) {
+        t->extra = static_cast<TaskExtra *>(std::calloc(1, sizeof(TaskExtra)));
+        if (!t->extra) throw std::bad_alloc();
+    }
+    return *t->extra;
+}
+
+static const char *cancel_msg(const Task *t) {
+    return t->extra ? t->extra->cancel_msg : nullptr;
+}
+
+Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
+               const coio_task_options *opts) {
+    TaskExtra *ex = nullptr;
+    if (opts && opts->name) {
+        ex = static_cast<TaskExtra *>(std::calloc(1, sizeof(TaskExtra)));
+        if (!ex) throw std::bad_alloc();
+        try {
+            ex->name = copy_name(opts->name);
+        } catch (...) {
+            std::free(ex);
+            throw;
+        }
+    }
+    void *mem;
+    try {
+        mem = loop->task_pool.alloc();
+    } catch (...) {
+        if (ex) std::free(ex->name);
+        std::free(ex);
+        throw;
+    }
+    auto *t = new (mem) Task;
+    future_init(t, loop);
+    t->is_task = true;
+    t->id = ++g_task_counter;
+    t->extra = ex;
+    t->step = step;
+    t->arg = arg;
+    t->drop = drop;
+    t->fut_waiter = t->awaiting = nullptr;
+    t->num_cancels = 0;
+    t->must_cancel = t->started = t->has_result = false;
+    link(loop, t);
+    return t;
+}
+
+// Queues one step (a reference to the task, and to `awaited` if any, move to the entry).
+static void schedule_step(Task *t, Future *awaited) {
+    future_ref(t);
+    t->loop->ready.push({kRunTask, t, awaited});
+}
+
+static void step(Task *t, Future *awaited);
+
+// The done callback a task registers on the future it waits for (asyncio's __wakeup).
+static void wakeup(coio_future *f, void *arg) {
+    step(static_cast<Task *>(arg), reinterpret_cast<Future *>(f));
+}
+
+static void release_task(void *arg) {
+    future_unref(static_cast<Task *>(arg));
+}
+
+void task_start(Task *t, bool eager) {
+    if (eager && t->loop->running.load(std::memory_order_relaxed)) {
+        future_ref(t); // the step may finish it and drop the last loop-held reference
+        step(t, nullptr);
+        future_unref(t);
+        return;
+    }
+    t->loop->ready.reserve(1);
+    schedule_step(t, nullptr);
+}
+
+void task_run_entry(Task *t, Future *awaited) {
+    step(t, awaited);
+    if (awaited) future_unref(awaited);
+    future_unref(t);
+}
+
+// The body's registration ends: it has finished or will never run.  Its drop runs and the
+// reference the body held on its task (the one task_new created) goes, except when the task
+// is being destroyed already (refs == 0).
+static void end_body(Task *t) {
+    coio_free_fn drop = t->drop;
+    t->step = nullptr;
+    t->drop = nullptr;
+    unlink(t);
+    set_ref(t->awaiting, nullptr);
+    if (drop) drop(t->arg);
+    if (t->refs) future_unref(t);
+}
+
+void task_stash_error(Task *t, int code, const char *message, Future *cause) {
+    auto *e = static_cast<FutureError *>(std::calloc(1, sizeof(FutureError)));
+    if (!e) throw std::bad_alloc();
+    if (message) {
+        try {
+            e->message = copy_name(message);
+        } catch (...) {
+            std::free(e);
+            throw;
+        }
+    }
+    e->code = code;
+    if (cause) {
+        future_ref(cause);
+        e->cause = cause;
+    }
+    future_free_error(t->error);
+    t->error = e;
+}
+
+static void finish_cancelled(Task *t, Future *awaited) {
+    const char *msg = cancel_msg(t);
+    if (!msg && awaited && awaited->state == Future::Cancelled && awaited->error)
+        msg = awaited->error->message;
+    future_complete_error(t, Future::Cancelled, COIO_ECANCELLED, msg, nullptr);
+}
+
+// The body returned `rc` (anything but COIO_STEP_YIELD / COIO_STEP_AWAIT): complete the task.
+static void finish(Task *t, int rc, Future *awaited) {
+    if (rc == COIO_OK && t->must_cancel) rc = COIO_ECANCELLED; // cancelled right before it ended
+    t->must_cancel = false;
+    if (rc == COIO_OK) {
+        future_free_error(t->error); // set by the body, which then succeeded anyway
+        t->error = nullptr;
+        future_complete(t, Future::Result);
+    } else if (rc == COIO_ECANCELLED) {
+        finish_cancelled(t, awaited);
+    } else if (rc == COIO_EFAILED && t->error) { // the body's own coio_future_set_error
+        future_complete(t, Future::Failed);
+    } else if (rc == COIO_EFAILED && awaited && awaited->state == Future::Failed) {
+        // The step got the awaited future's failure and let it propagate.
+        future_complete_error(t, Future::Failed, awaited->error->code, awaited->error->message,
+                              awaited);
+    } else if (rc == COIO_EFAILED) {
+        future_complete_error(t, Future::Failed, COIO_EFAILED, "task failed", nullptr);
+    } else {
+        char msg[96];
+        std::snprintf(msg, sizeof msg, "task body returned %s (%d)", coio_status_name(rc), rc);
+        future_complete_error(t, Future::Failed, rc, msg, nullptr);
+    }
+    end_body(t);
+}
+
+// asyncio's Task.__step: `awaited` is what the previous step waited for (or null).
+static void step(Task *t, Future *awaited) {
+    if (t->state != Future::Pending || !t->step) return;      // done, or killed at loop close
+    int status = awaited ? future_outcome(awaited) : COIO_OK; // __wakeup's future.result()
+    if (t->must_cancel) {
+        status = COIO_ECANCELLED;
+        t->must_cancel = false;
+    }
+    set_ref(t->fut_waiter, nullptr);
+    if (!t->started && status == COIO_ECANCELLED) { // cancelled before its first step
+        finish_cancelled(t, awaited);
+        end_body(t);
+        return;
+    }
+    t->started = true;
+
+    Loop *loop = t->loop;
+    Task *prev = loop->current_task;
+    loop->current_task = t;
+    set_ref(t->awaiting, nullptr); // only this step's coio_step_await counts
+    int rc;
+    try {
+        rc = t->step(reinterpret_cast<coio_future *>(t), reinterpret_cast<coio_future *>(awaited),
+                     status, t->arg);
+    } catch (...) { // a C++ exception thrown through a binding's step
+        rc = COIO_EFAILED;
+    }
+    loop->current_task = prev;
+
+    if (rc == COIO_STEP_YIELD) {
+        schedule_step(t, nullptr);
+        return;
+    }
+    if (rc != COIO_STEP_AWAIT) {
+        finish(t, rc, awaited);
+        return;
+    }
+    Future *next = t->awaiting;
+    t->awaiting = nullptr; // the reference moves on below
+    if (!next) {
+        future_complete_error(t, Future::Failed, COIO_ESTATE,
+                              "step returned COIO_STEP_AWAIT without coio_step_await", nullptr);
+        end_body(t);
+        return;
+    }
+    if (next->yield_once && next->state == Future::Pending) {
+        // asyncio.sleep(0) is a bare yield: one pass, and its future is done by then.
+        schedule_step(t, next);
+        return;
+    }
+    future_ref(t); // the wakeup registration's
+    try {
+        future_add_done_callback(next, wakeup, t, release_task);
+    } catch (...) {
+        future_unref(t);
+        future_unref(next);
+        throw;
+    }
+    t->fut_waiter = next;
+    if (t->must_cancel && cancel_any(next, cancel_msg(t))) t->must_cancel = false;
+}
+
+int task_cancel(Task *t, const char *msg) {
+    if (t->state != Future::Pending) return 0;
+    t->num_cancels++;
+    // Leave fut_waiter set: it may be a task that swallows the cancellation.
+    if (t->fut_waiter && cancel_any(t->fut_waiter, msg)) return 1;
+    if (msg || cancel_msg(t)) {
+        TaskExtra &ex = extra(t);
+        char *copy = msg ? copy_name(msg) : nullptr;
+        std::free(ex.cancel_msg);
+        ex.cancel_msg = copy;
+    }
+    t->must_cancel = true; // delivered at the next step
+    return 1;
+}
+
+int task_uncancel(Task *t) {
+    if (t->num_cancels > 0 && --t->num_cancels == 0) t->must_cancel = false; // 3.13
+    return int(t->num_cancels);
+}
+
+const char *task_name(Task *t) {
+    TaskExtra &ex = extra(t);
+    if (!ex.name) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "Task-%llu", static_cast<unsigned long long>(t->id));
+        ex.name = copy_name(buf);
+    }
+    return ex.name;
+}
+
+void task_set_name(Task *t, const char *name) {
+    TaskExtra &ex = extra(t);
+    char *copy = copy_name(name);
+    std::free(ex.name);
+    ex.name = copy;
+}
+
+void task_abandon(Task *t) {
+    end_body(t);
+}
+
+void task_finalize(Task *t) {
+    if (t->step) { // the loop is gone or never ran it: the body never will
+        coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
+        ctx.message = "Task was destroyed but it is pending!";
+        ctx.error = task_name(t);
+        loop_report(t->loop, &ctx);
+        end_body(t);
+    }
+    set_ref(t->fut_waiter, nullptr);
+    if (t->extra) {
+        std::free(t->extra->name);
+        std::free(t->extra->cancel_msg);
+        std::free(t->extra);
+    }
+}
+
+// Closing the loop: every task that is not done is reported and its body ended (its stack
+// freed, its arg dropped), as asyncio reports pending tasks when they are collected.
+void tasks_close(Loop *loop) {
+    while (Task *t = loop->tasks) {
+        future_ref(t);
+        coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
+        ctx.message = "Task was destroyed but it is pending!";
+        ctx.error = task_name(t);
+        ctx.future = reinterpret_cast<coio_future *>(t);
+        loop_report(loop, &ctx);
+        if (Future *w = t->fut_waiter) {
+            t->fut_waiter = nullptr;
+            future_remove_done_callback(w, wakeup, t); // drops the registration's reference
+            future_unref(w);
+        }
+        end_body(t);
+        future_unref(t);
+    }
+}
+
+// ---- sleep ------------------------------------------------------------------------------
+
+namespace {
+struct Sleep {
+    Future *f;
+    Handle *timer;
+};
+} // namespace
+
+static void sleep_fire(void *arg) {
+    auto *s = static_cast<Sleep *>(arg);
+    if (s->f->state == Future::Pending) future_set_result(s->f, nullptr, nullptr);
+}
+
+// The future is done: if by cancellation, its timer goes too.
+static void sleep_done(coio_future *, void *arg) {
+    auto *s = static_cast<Sleep *>(arg);
+    if (s->timer) handle_cancel(s->timer);
+}
+
+// The future is freed (possibly before its timer fired): the timer must not outlive it.
+static void sleep_free(void *arg) {
+    auto *s = static_cast<Sleep *>(arg);
+    if (s->timer) {
+        handle_cancel(s->timer);
+        handle_unref(s->timer);
+    }
+    std::free(s);
+}
+
+static void release_future(void *arg) {
+    future_unref(static_cast<Future *>(arg));
+}
+static void complete_now(void *arg) {
+    auto *f = static_cast<Future *>(arg);
+    if (f->state == Future::Pending) future_set_result(f, nullptr, nullptr);
+}
+
+Future *sleep_new(Loop *loop, double delay) {
+    Future *f = future_new(loop);
+    try {
+        if (delay <= 0) {
+            f->yield_once = true;
+            future_ref(f);
+            try {
+                ready_push_callback(loop, complete_now, f, release_future);
+            } catch (...) {
+                future_unref(f);
+                throw;
+            }
+            return f;
+        }
+        auto *s = static_cast<Sleep *>(std::calloc(1, sizeof(Sleep)));
+        if (!s) throw std::bad_alloc();
+        s->f = f;
+        try {
+            future_add_done_callback(f, sleep_done, s, sleep_free);
+        } catch (...) {
+            std::free(s);
+            throw;
+        }
+        // The timer does not own a reference: the done callback cancels it first.
+        s->timer = loop_call_at(loop, loop_time(loop) + delay, sleep_fire, s, nullptr);
+        s->timer->refs++; // ours, released by sleep_free
+    } catch (...) {
+        future_unref(f);
+        throw;
+    }
+    return f;
+}
+
+} // namespace coio::detail
