@@ -1,11 +1,14 @@
 /* coio_bench — coio's side of the reference workloads (../shared/bench/WORKLOADS.md).
  *
- *   coio_bench [N] [workload...]
+ *   coio_bench [N] [--spawn-n M] [workload...]
  *
  * N defaults to 1,000,000; with no workload named, all of them run, in the order below, on one
- * loop.  Each prints one line in the same format as the libev floor program and
- * reference_asyncio.py ("name ops=... secs=... ns/op=..."), so bench/compare.py can put them
- * side by side.  The loop uses real time.  Any failing coio call aborts with a message. */
+ * loop.  The workloads that keep a task per operation alive (task_spawn_*, *_rss) use M
+ * instead: --spawn-n, else the smaller of N and 100,000.  Each prints one line in the same
+ * format as the libev floor program and reference_asyncio.py ("name ops=... secs=...
+ * ns/op=..." plus " bytes/op=..." for the memory workloads), so bench/compare.py can put them
+ * side by side; a line starting with "  ! " is a remark on the workload above it.  The loop
+ * uses real time.  Any failing coio call aborts with a message. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <coio.h>
@@ -15,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 
 static long N;
 static coio_loop *L;
@@ -221,6 +228,348 @@ static void call_soon_threadsafe(void) {
     coio_future_release(done_f);
 }
 
+/* ---- tasks ------------------------------------------------------------------------------------
+ *
+ * Stackful tasks (coio_spawn: the body runs on its own fiber and suspends in coio_await) and
+ * step-driven tasks (coio_task_new: the loop calls a step function, asyncio's Task.__step). */
+
+static long NS; /* how many tasks the task_spawn_* and *_rss workloads keep */
+
+static coio_future *spawn(coio_coroutine_fn fn, void *arg, uint32_t flags) {
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = flags;
+    coio_future *t = NULL;
+    check(coio_spawn(L, fn, arg, &o, &t), "coio_spawn");
+    return t;
+}
+
+static coio_future *task_new(coio_step_fn step, void *arg, uint32_t flags) {
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = flags;
+    coio_future *t = NULL;
+    check(coio_task_new(L, step, arg, NULL, &o, &t), "coio_task_new");
+    return t;
+}
+
+/* Runs the loop until task is done; it must have succeeded. */
+static void run_task(coio_future *t, const char *what) {
+    int st = coio_loop_run_until_complete(L, t);
+    if (st != COIO_OK) {
+        int code = 0;
+        const char *msg = NULL;
+        coio_future_error(t, &code, &msg);
+        fprintf(stderr, "coio_bench: %s: task ended with %s (code %d: %s)\n", what,
+                coio_status_name(st), code, msg ? msg : "-");
+        abort();
+    }
+}
+
+/* ---- task_yield_sleep0: one stackful task awaits coio_sleep(0) N times ------------------------ */
+
+static int body_yield_sleep0(coio_future *self, void *arg) {
+    (void)self;
+    (void)arg;
+    for (long i = 0; i < N; i++) {
+        coio_future *s = NULL;
+        check(coio_sleep(L, 0, &s), "coio_sleep");
+        check(coio_await(s, NULL), "coio_await");
+        coio_future_release(s);
+    }
+    return COIO_OK;
+}
+
+static void task_yield_sleep0(void) {
+    double t0 = now_s();
+    coio_future *t = spawn(body_yield_sleep0, NULL, 0);
+    run_task(t, "task_yield_sleep0");
+    double secs = now_s() - t0;
+    report("task_yield_sleep0", N, secs);
+    coio_future_release(t);
+}
+
+/* ---- task_yield_step: one step task returns COIO_STEP_YIELD N times (a bare yield) ----------- */
+
+static int step_yield(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)task;
+    (void)awaited;
+    (void)arg;
+    if (status != COIO_OK) return status;
+    return cnt++ < N ? COIO_STEP_YIELD : COIO_OK;
+}
+
+static void task_yield_step(void) {
+    cnt = 0;
+    double t0 = now_s();
+    coio_future *t = task_new(step_yield, NULL, 0);
+    run_task(t, "task_yield_step");
+    double secs = now_s() - t0;
+    if (cnt != N + 1) fail("task_yield_step: wrong number of steps");
+    report("task_yield_step", N, secs);
+    coio_future_release(t);
+}
+
+/* ---- task_yield_step_sleep0: one step task awaits coio_sleep(0) N times ---------------------- */
+
+static int step_sleep0(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)awaited;
+    (void)arg;
+    if (status != COIO_OK) return status;
+    if (cnt++ == N) return COIO_OK;
+    coio_future *s = NULL;
+    check(coio_sleep(L, 0, &s), "coio_sleep");
+    check(coio_step_await(task, s), "coio_step_await");
+    coio_future_release(s); /* the task holds its own reference while it waits */
+    return COIO_STEP_AWAIT;
+}
+
+static void task_yield_step_sleep0(void) {
+    cnt = 0;
+    double t0 = now_s();
+    coio_future *t = task_new(step_sleep0, NULL, 0);
+    run_task(t, "task_yield_step_sleep0");
+    double secs = now_s() - t0;
+    if (cnt != N + 1) fail("task_yield_step_sleep0: wrong number of steps");
+    report("task_yield_step_sleep0", N, secs);
+    coio_future_release(t);
+}
+
+/* ---- task_spawn_stackful / task_spawn_step: NS tasks that return at once ---------------------
+ *
+ * Fire and forget: each reference is released right after the spawn (the loop keeps the task
+ * until its step ran), so the time covers spawn + first step + free. */
+
+static int body_return(coio_future *self, void *arg) {
+    (void)self;
+    (void)arg;
+    if (++cnt == NS) finish();
+    return COIO_OK;
+}
+
+static int step_return(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)task;
+    (void)awaited;
+    (void)arg;
+    if (++cnt == NS) finish();
+    return status;
+}
+
+static void task_spawn_stackful(void) {
+    done_f = new_future();
+    cnt = 0;
+    double t0 = now_s();
+    for (long i = 0; i < NS; i++) coio_future_release(spawn(body_return, NULL, 0));
+    run_until_done();
+    double secs = now_s() - t0;
+    if (cnt != NS) fail("task_spawn_stackful: not every task ran");
+    report("task_spawn_stackful", NS, secs);
+    coio_future_release(done_f);
+}
+
+static void task_spawn_step(void) {
+    done_f = new_future();
+    cnt = 0;
+    double t0 = now_s();
+    for (long i = 0; i < NS; i++) coio_future_release(task_new(step_return, NULL, 0));
+    run_until_done();
+    double secs = now_s() - t0;
+    if (cnt != NS) fail("task_spawn_step: not every task ran");
+    report("task_spawn_step", NS, secs);
+    coio_future_release(done_f);
+}
+
+/* ---- coroutine_rss / step_task_rss: NS tasks suspended on one shared pending future ----------
+ *
+ * Each runs on a loop of its own (fresh object pools, no pooled stacks).  A driver callback on
+ * the running loop creates the tasks with COIO_TASK_EAGER, so each runs its first step inside
+ * the spawn and is suspended on `shared` when the spawn returns; the driver stops at the first
+ * task that fails with COIO_ENOMEM (every stack takes two entries of vm.max_map_count).  The
+ * resident set (/proc/self/statm) is read before and after (the heap trimmed first); bytes/op
+ * is the growth per live task.  Then `shared` completes and every task finishes. */
+
+static coio_future *shared_f;
+static long live, nomem, finished;
+static const char *nomem_msg;
+
+static long rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = 0;
+    if (!f) fail("cannot open /proc/self/statm");
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2) fail("cannot read /proc/self/statm");
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+static long max_map_count(void) {
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    long v = -1;
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1) v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+static void task_finished(void) {
+    if (++finished == live) finish();
+}
+
+static int body_wait_shared(coio_future *self, void *arg) {
+    (void)self;
+    (void)arg;
+    check(coio_await(shared_f, NULL), "coio_await");
+    task_finished();
+    return COIO_OK;
+}
+
+static int step_wait_shared(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)arg;
+    if (status != COIO_OK) return status;
+    if (!awaited) { /* first step */
+        check(coio_step_await(task, shared_f), "coio_step_await");
+        return COIO_STEP_AWAIT;
+    }
+    task_finished();
+    return COIO_OK;
+}
+
+/* A task created by the driver: live (suspended, as it must be), or failed for lack of memory
+ * (remembered, and the driver stops); anything else aborts. */
+static int driver_keep(coio_future *t) {
+    if (!coio_future_done(t)) {
+        live++;
+        coio_future_release(t); /* the registration on shared_f keeps it */
+        return 1;
+    }
+    int code = 0;
+    const char *msg = NULL;
+    coio_future_error(t, &code, &msg); /* marks the error retrieved */
+    if (code != COIO_ENOMEM) {
+        fprintf(stderr, "coio_bench: rss: a task finished early (%s: %s)\n", coio_status_name(code),
+                msg ? msg : "-");
+        abort();
+    }
+    nomem++;
+    static char buf[128];
+    snprintf(buf, sizeof buf, "%s", msg ? msg : "");
+    nomem_msg = buf;
+    coio_future_release(t);
+    return 0;
+}
+
+static int rss_stackful;
+
+static void cb_driver(void *arg) {
+    (void)arg;
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = COIO_TASK_EAGER;
+    for (long i = 0; i < NS; i++) {
+        coio_future *t = NULL;
+        int st = rss_stackful ? coio_spawn(L, body_wait_shared, NULL, &o, &t)
+                              : coio_task_new(L, step_wait_shared, NULL, NULL, &o, &t);
+        if (st == COIO_ENOMEM) {
+            nomem++;
+            nomem_msg = rss_stackful ? "coio_spawn: COIO_ENOMEM" : "coio_task_new: COIO_ENOMEM";
+            break;
+        }
+        check(st, rss_stackful ? "coio_spawn" : "coio_task_new");
+        if (!driver_keep(t)) break;
+    }
+    finish();
+}
+
+static void rss_workload(const char *name, int stackful) {
+    coio_loop *main_loop = L;
+    check(coio_loop_new(&L, NULL), "coio_loop_new");
+    rss_stackful = stackful;
+    live = nomem = finished = 0;
+    nomem_msg = NULL;
+    shared_f = new_future();
+    done_f = new_future();
+    check(coio_call_soon(L, cb_driver, NULL, NULL, NULL), "coio_call_soon");
+#ifdef __GLIBC__
+    /* Hand the heap's free pages back, so memory that earlier workloads freed counts again
+     * when the tasks reuse it (else bytes/op depends on what ran before). */
+    malloc_trim(0);
+#endif
+    long rss0 = rss_bytes();
+    double t0 = now_s();
+    run_until_done(); /* the driver's pass: every task has started and waits on shared_f */
+    double secs = now_s() - t0;
+    long rss1 = rss_bytes();
+    coio_future_release(done_f);
+    if (live == 0) fail("rss: not a single task could be created");
+    printf("%-24s ops=%9ld secs=%8.4f ns/op=%9.1f bytes/op=%.0f\n", name, live, secs,
+           secs * 1e9 / (double)live, (double)(rss1 - rss0) / (double)live);
+    if (nomem)
+        printf("  ! %s: only %ld of %ld %s fit (%s; vm.max_map_count = %ld, two per stack); "
+               "bytes/op is measured at %ld\n",
+               name, live, NS, stackful ? "coroutines" : "tasks", nomem_msg, max_map_count(), live);
+    fflush(stdout);
+    /* let them all finish */
+    done_f = new_future();
+    check(coio_future_set_result(shared_f, NULL, NULL), "coio_future_set_result");
+    run_until_done();
+    if (finished != live) fail("rss: not every task finished");
+    coio_future_release(done_f);
+    coio_future_release(shared_f);
+    check(coio_loop_release(L), "coio_loop_release");
+    L = main_loop;
+}
+
+static void coroutine_rss(void) { rss_workload("coroutine_rss", 1); }
+static void step_task_rss(void) { rss_workload("step_task_rss", 0); }
+
+/* ---- await_ready: one stackful task does N coio_await on a future that is already done ------- */
+
+static int body_await_ready(coio_future *self, void *arg) {
+    (void)self;
+    coio_future *f = arg;
+    for (long i = 0; i < N; i++) check(coio_await(f, NULL), "coio_await");
+    return COIO_OK;
+}
+
+static void await_ready(void) {
+    coio_future *f = new_future();
+    check(coio_future_set_result(f, NULL, NULL), "coio_future_set_result");
+    double t0 = now_s();
+    coio_future *t = spawn(body_await_ready, f, 0);
+    run_task(t, "await_ready");
+    double secs = now_s() - t0;
+    report("await_ready", N, secs);
+    coio_future_release(t);
+    coio_future_release(f);
+}
+
+/* ---- switch_pair: N bare Boost.Context jumps there and back (the floor for an await) -------- *
+ *
+ * jump_fcontext / make_fcontext are plain C symbols of libboost_context (the same ones
+ * src/coroutine.cc calls through boost/context/detail/fcontext.hpp). */
+
+typedef void *fcontext_t;
+typedef struct {
+    fcontext_t fctx;
+    void *data;
+} transfer_t;
+extern transfer_t jump_fcontext(fcontext_t const to, void *vp);
+extern fcontext_t make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
+
+static void switch_fiber(transfer_t t) {
+    for (;;) t = jump_fcontext(t.fctx, NULL); /* straight back to the caller */
+}
+
+static void switch_pair(void) {
+    size_t size = 64 * 1024;
+    char *stack = malloc(size);
+    if (!stack) fail("out of memory");
+    fcontext_t fc = make_fcontext(stack + size, size, switch_fiber);
+    transfer_t t = jump_fcontext(fc, NULL); /* start it: it comes straight back */
+    double t0 = now_s();
+    for (long i = 0; i < N; i++) t = jump_fcontext(t.fctx, NULL);
+    double secs = now_s() - t0;
+    report("switch_pair", N, secs);
+    free(stack); /* the fiber is abandoned, suspended; it owns nothing */
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 
 static const struct {
@@ -233,33 +582,59 @@ static const struct {
     {"timers_schedule_cancel", timers_schedule_cancel},
     {"future_resolve_cb", future_resolve_cb},
     {"call_soon_threadsafe", call_soon_threadsafe},
+    {"task_yield_sleep0", task_yield_sleep0},
+    {"task_yield_step", task_yield_step},
+    {"task_yield_step_sleep0", task_yield_step_sleep0},
+    {"task_spawn_stackful", task_spawn_stackful},
+    {"task_spawn_step", task_spawn_step},
+    {"coroutine_rss", coroutine_rss},
+    {"step_task_rss", step_task_rss},
+    {"await_ready", await_ready},
+    {"switch_pair", switch_pair},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: coio_bench [N] [workload...]\nworkloads:");
+    fprintf(to, "usage: coio_bench [N] [--spawn-n M] [workload...]\nworkloads:");
     for (size_t i = 0; i < NWORKLOADS; i++) fprintf(to, " %s", workloads[i].name);
     fprintf(to, "\n");
 }
 
+static int parse_count(const char *s, long *out) {
+    char *end;
+    if (!(s[0] >= '0' && s[0] <= '9')) return 0;
+    long v = strtol(s, &end, 10);
+    if (*end || v <= 0) return 0;
+    *out = v;
+    return 1;
+}
+
 int main(int argc, char **argv) {
     N = 1000000;
+    NS = 0;
     int first = 1;
     if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         usage(stdout);
         return 0;
     }
     if (argc > 1 && argv[1][0] >= '0' && argv[1][0] <= '9') {
-        char *end;
-        N = strtol(argv[1], &end, 10);
-        if (*end || N <= 0) {
+        if (!parse_count(argv[1], &N)) {
             usage(stderr);
             return 2;
         }
         first = 2;
     }
     int selected[NWORKLOADS] = {0};
+    int any = 0;
     for (int a = first; a < argc; a++) {
+        if (strcmp(argv[a], "--spawn-n") == 0) {
+            if (a + 1 >= argc || !parse_count(argv[a + 1], &NS)) {
+                usage(stderr);
+                return 2;
+            }
+            a++;
+            continue;
+        }
         size_t i = 0;
         while (i < NWORKLOADS && strcmp(argv[a], workloads[i].name) != 0) i++;
         if (i == NWORKLOADS) {
@@ -268,8 +643,10 @@ int main(int argc, char **argv) {
             return 2;
         }
         selected[i] = 1;
+        any = 1;
     }
-    int all = first >= argc;
+    int all = !any;
+    if (NS == 0) NS = N < 100000 ? N : 100000;
 
     check(coio_loop_new(&L, NULL), "coio_loop_new");
     printf("# coio %s\n", coio_version());

@@ -5,8 +5,8 @@ One command, one run: every contender runs the same workloads (../shared/bench/W
 back to back on this machine, and the result is a markdown table of ns/op, ratios and the
 performance targets.  Compare ratios, never absolute times: the machines are shared and noisy.
 
-    python3 bench/compare.py [--n N] [--n-py N_PY] [--repeat K] [--coio PATH] [--ref-dir DIR]
-                             [workload ...]
+    python3 bench/compare.py [--n N] [--n-py N_PY] [--n-spawn M] [--repeat K] [--coio PATH]
+                             [--ref-dir DIR] [workload ...]
 
 Standard library only.
 """
@@ -22,20 +22,40 @@ import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The workloads coio implements, in print order, with the name of the function in
-# reference_asyncio.py that runs the same workload.
+# The workloads coio implements, in print order, with the function in reference_asyncio.py
+# that runs the same workload and the name that function prints its result under (None, None:
+# Python has nothing comparable).  The step-driven yields are shown beside asyncio's
+# task_yield (`await asyncio.sleep(0)` is asyncio's bare yield); asyncio's task_spawn_gather
+# is not comparable with task_spawn_* (gather is a combinator coio does not have yet).
 WORKLOADS = [
-    ("call_soon_batch", "call_soon_batch"),
-    ("call_soon_chain", "call_soon_chain"),
-    ("timers_fire_ordered", "timers_fire"),
-    ("timers_schedule_cancel", "timers_cancel"),
-    ("future_resolve_cb", "future_resolve"),
-    ("call_soon_threadsafe", "threadsafe"),
+    ("call_soon_batch", "call_soon_batch", "call_soon_batch"),
+    ("call_soon_chain", "call_soon_chain", "call_soon_chain"),
+    ("timers_fire_ordered", "timers_fire", "timers_fire_ordered"),
+    ("timers_schedule_cancel", "timers_cancel", "timers_schedule_cancel"),
+    ("future_resolve_cb", "future_resolve", "future_resolve_cb"),
+    ("call_soon_threadsafe", "threadsafe", "call_soon_threadsafe"),
+    ("task_yield_sleep0", "task_yield", "task_yield_sleep0"),
+    ("task_yield_step", "task_yield", "task_yield_sleep0"),
+    ("task_yield_step_sleep0", "task_yield", "task_yield_sleep0"),
+    ("task_spawn_stackful", None, None),
+    ("task_spawn_step", None, None),
+    ("await_ready", None, None),
+    ("switch_pair", None, None),
+    ("coroutine_rss", None, None),
+    ("step_task_rss", None, None),
 ]
-PY_NAME = dict(WORKLOADS)
+PY_FUNC = {w: f for w, f, _ in WORKLOADS}
+PY_RESULT = {w: r for w, _, r in WORKLOADS}
+FLOOR_HAS = {"call_soon_batch", "call_soon_chain", "timers_fire_ordered", "timers_schedule_cancel",
+             "call_soon_threadsafe"}  # what floor_libev.c runs
+MEMORY = ["coroutine_rss", "step_task_rss"]  # reported as bytes/op, in a table of their own
+# Compared with switch_pair (a bare Boost.Context jump there and back) in a table of their own.
+VS_SWITCH = ["await_ready", "task_yield_sleep0", "task_yield_step", "task_yield_step_sleep0"]
 
-# Targets (from the performance issue).  ("floor", x): coio ns/op <= x * floor ns/op.
-# ("uvloop", x): coio at least x times faster than uvloop.
+# Targets (from the performance issues).  ("floor", x): coio ns/op <= x * floor ns/op.
+# ("uvloop", x): coio at least x times faster than uvloop.  ("switch", x): coio ns/op <= x *
+# coio's switch_pair ns/op.  ("bytes", b): coio bytes/op <= b.  Workloads without an entry
+# are shown for information.
 TARGETS = {
     "call_soon_batch": ("floor", 2.0),
     "call_soon_chain": ("floor", 0.25),
@@ -43,16 +63,23 @@ TARGETS = {
     "timers_schedule_cancel": ("floor", 2.0),
     "future_resolve_cb": ("uvloop", 20.0),
     "call_soon_threadsafe": ("floor", 1.5),
+    "task_yield_sleep0": ("uvloop", 20.0),
+    "await_ready": ("switch", 3.0),
+    "coroutine_rss": ("bytes", 8 * 1024),
+    "step_task_rss": ("bytes", 200),
 }
 
 CONTENDERS = ["coio", "floor", "asyncio", "uvloop"]
 
-LINE = re.compile(r"^(\S+)\s+ops=\s*(\d+)\s+secs=\s*([0-9.eE+-]+)\s+ns/op=\s*([0-9.eE+-]+)")
+LINE = re.compile(r"^(\S+)\s+ops=\s*(\d+)\s+secs=\s*([0-9.eE+-]+)\s+ns/op=\s*([0-9.eE+-]+)"
+                  r"(?:\s+bytes/op=\s*([0-9.eE+-]+))?")
 BAD = re.compile(r"^\s*!\s*(\d+) timers fired out of deadline order")
+REMARK = re.compile(r"^\s*!\s*(.*)$")
 
 
 def parse(text):
-    """Returns (header lines, {name: {"ns": float, "ops": int, "secs": float, "bad": int}})."""
+    """Returns (header lines, {name: {"ns": float, "ops": int, "secs": float, "bad": int,
+    "bytes": float or None, "remarks": [str]}})."""
     headers, res, last = [], {}, None
     for line in text.splitlines():
         if line.startswith("#"):
@@ -62,11 +89,16 @@ def parse(text):
         if m:
             last = m.group(1)
             res[last] = {"ops": int(m.group(2)), "secs": float(m.group(3)),
-                         "ns": float(m.group(4)), "bad": 0}
+                         "ns": float(m.group(4)), "bad": 0,
+                         "bytes": float(m.group(5)) if m.group(5) else None, "remarks": []}
             continue
         m = BAD.match(line)
         if m and last is not None:
             res[last]["bad"] = int(m.group(1))
+            continue
+        m = REMARK.match(line)
+        if m and last is not None:
+            res[last]["remarks"].append(m.group(1))
     return headers, res
 
 
@@ -149,9 +181,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("workloads", nargs="*", metavar="workload",
-                    help="workloads to run (default: all): " + " ".join(w for w, _ in WORKLOADS))
+                    help="workloads to run (default: all): " + " ".join(w for w, _, _ in WORKLOADS))
     ap.add_argument("--n", type=int, default=1_000_000, help="N for the C programs (default 1,000,000)")
     ap.add_argument("--n-py", type=int, default=200_000, help="N for asyncio/uvloop (default 200,000)")
+    ap.add_argument("--n-spawn", type=int, default=100_000, metavar="M",
+                    help="tasks kept by coio's task_spawn_* and *_rss workloads (default 100,000)")
     ap.add_argument("--repeat", type=int, default=1, metavar="K",
                     help="run each contender K times, keep the best ns/op per workload (default 1)")
     ap.add_argument("--coio", metavar="PATH",
@@ -170,14 +204,17 @@ def main():
     ap.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
     args = ap.parse_args()
 
-    names = [w for w, _ in WORKLOADS]
+    names = [w for w, _, _ in WORKLOADS]
     for w in args.workloads:
-        if w not in PY_NAME:
+        if w not in PY_FUNC:
             ap.error(f"unknown workload {w!r}; known: {' '.join(names)}")
     if args.workloads:
         names = [w for w in names if w in args.workloads]
-    if args.repeat < 1 or args.n < 1 or args.n_py < 1:
-        ap.error("--n, --n-py and --repeat must be positive")
+    if args.repeat < 1 or args.n < 1 or args.n_py < 1 or args.n_spawn < 1:
+        ap.error("--n, --n-py, --n-spawn and --repeat must be positive")
+    # await_ready's target is relative to switch_pair: run it too.
+    if "await_ready" in names and "switch_pair" not in names:
+        names.append("switch_pair")
 
     notes = []
     tmp = tempfile.mkdtemp(prefix="coio-bench-")
@@ -203,11 +240,14 @@ def main():
 
         cmds = {}
         if coio:
-            cmds["coio"] = [coio, str(args.n)] + names
-        if floor:
+            cmds["coio"] = [coio, str(args.n), "--spawn-n", str(args.n_spawn)] + names
+        if floor and FLOOR_HAS.intersection(names):
             cmds["floor"] = [floor, str(args.n)]  # runs all its workloads; it takes no names
-        if ref_py:
-            py_names = [PY_NAME[w] for w in names]
+        py_names = []
+        for w in names:
+            if PY_FUNC[w] and PY_FUNC[w] not in py_names:
+                py_names.append(PY_FUNC[w])
+        if ref_py and py_names:
             cmds["asyncio"] = [args.python, ref_py, "--n", str(args.n_py)] + py_names
             if have_uvloop:
                 cmds["uvloop"] = [args.uvloop_python, ref_py, "--uvloop", "--n", str(args.n_py)] + py_names
@@ -227,11 +267,22 @@ def main():
                 for w, v in res.items():
                     old = best[c].get(w)
                     if old is None or v["ns"] < old["ns"]:
-                        # violations: keep the worst seen, a best time must not hide them
-                        v = dict(v, bad=max(v["bad"], old["bad"] if old else 0))
+                        # violations and bytes/op: keep the worst seen, a best time must not
+                        # hide them
+                        if old:
+                            v = dict(v, bad=max(v["bad"], old["bad"]))
+                            if old["bytes"] is not None and (v["bytes"] is None
+                                                             or old["bytes"] > v["bytes"]):
+                                v["bytes"] = old["bytes"]
                         best[c][w] = v
-                    elif v["bad"] > old["bad"]:
-                        old["bad"] = v["bad"]
+                    else:
+                        old["bad"] = max(old["bad"], v["bad"])
+                        if v["bytes"] is not None and (old["bytes"] is None
+                                                       or v["bytes"] > old["bytes"]):
+                            old["bytes"] = v["bytes"]
+                    for remark in v["remarks"]:
+                        if remark not in best[c][w]["remarks"]:
+                            best[c][w]["remarks"].append(remark)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -247,51 +298,110 @@ def main():
     print()
 
     def ns(c, w):
-        v = best[c].get(w)
+        v = best[c].get(w if c in ("coio", "floor") else PY_RESULT[w])
+        if c == "floor" and w not in FLOOR_HAS:
+            return None
         return v["ns"] if v else None
 
     missed = 0
+
+    def verdict(ok, over):
+        """The `met` cell: over is how far off a miss is, as text (or None)."""
+        nonlocal missed
+        if ok is None:
+            return "n/a"
+        if ok:
+            return "yes"
+        missed += 1
+        return "**no**" + (f" ({over})" if over else "")
+
+    switch = ns("coio", "switch_pair")
     print("| workload | coio ns/op | floor ns/op | asyncio ns/op | uvloop ns/op | coio/floor "
           "| asyncio/coio | uvloop/coio | target | met |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for w in names:
+        if w in MEMORY:
+            continue
         co, fl, ai, uv = (ns(c, w) for c in CONTENDERS)
         r_floor = co / fl if co and fl else None
         r_ai = ai / co if co and ai else None
         r_uv = uv / co if co and uv else None
-        kind, x = TARGETS[w]
+        kind, x = TARGETS.get(w, (None, None))
+        over = None
         if kind == "floor":
             target = f"coio ≤ {x:g}× floor"
-            ratio = r_floor
-            ok = None if ratio is None else ratio <= x
-        else:
+            ok = None if r_floor is None else r_floor <= x
+            if ok is False:
+                over = f"{r_floor / x:.2f}× over"
+        elif kind == "uvloop":
             target = f"coio ≥ {x:g}× faster than uvloop"
-            ratio = r_uv
-            ok = None if ratio is None else ratio >= x
+            ok = None if r_uv is None else r_uv >= x
+            if ok is False:
+                over = f"{x / r_uv:.2f}× short"
+        elif kind == "switch":
+            target = f"coio ≤ {x:g}× switch_pair"
+            r_sw = co / switch if co and switch else None
+            ok = None if r_sw is None else r_sw <= x
+            if ok is False:
+                over = f"{r_sw / x:.2f}× over"
+        else:
+            target = "— (for information)"
+            if w.startswith("task_spawn_"):
+                target = "— (not comparable with asyncio's task_spawn_gather)"
+            ok = None
         if w == "timers_fire_ordered":
             target += ", 0 violations"
             if co is not None and best["coio"][w]["bad"]:
                 ok = False
-        if ok is None:
-            met = "n/a"
-        elif ok:
-            met = "yes"
-        else:
-            missed += 1
-            if kind == "floor" and ratio is not None and ratio > x:
-                met = f"**no** ({ratio / x:.2f}× over)"
-            elif kind == "uvloop" and ratio is not None and ratio < x:
-                met = f"**no** ({x / ratio:.2f}× short)"
-            else:
-                met = "**no**"
-            if w == "timers_fire_ordered" and best["coio"][w]["bad"]:
-                met += f" ({best['coio'][w]['bad']} violations)"
+                over = ((over + ", ") if over else "") + f"{best['coio'][w]['bad']} violations"
+        met = verdict(ok, over) if kind or ok is not None else "—"
         print(f"| {w} | {fmt_ns(co)} | {fmt_ns(fl)} | {fmt_ns(ai)} | {fmt_ns(uv)} | {fmt_x(r_floor)} "
               f"| {fmt_x(r_ai)} | {fmt_x(r_uv)} | {target} | {met} |")
     print()
     print("coio/floor: lower is better (1× = as fast as the raw-libev floor).  asyncio/coio and "
           "uvloop/coio: how many times faster coio is.  — : the contender has no such workload "
-          "or did not run.")
+          "or did not run.  The asyncio/uvloop numbers on the task_yield_* rows are all "
+          "reference_asyncio.py's task_yield (`await asyncio.sleep(0)`).")
+
+    sw_rows = [w for w in VS_SWITCH if w in names and ns("coio", w) is not None]
+    if switch and sw_rows:
+        print()
+        print(f"### Against a bare Boost.Context switch pair ({switch:.1f} ns: `jump_fcontext` "
+              "there and back)\n")
+        print("| workload | coio ns/op | × switch_pair | what one op is |")
+        print("|---|---:|---:|---|")
+        what = {
+            "await_ready": "`coio_await` of a done future (no suspension, as in asyncio)",
+            "task_yield_sleep0": "stackful: `coio_sleep(0)` + `coio_await` + release — one loop "
+                                 "pass and one switch pair",
+            "task_yield_step": "step-driven: the step returns `COIO_STEP_YIELD` — one loop pass",
+            "task_yield_step_sleep0": "step-driven: `coio_sleep(0)` + `coio_step_await` — one "
+                                      "loop pass",
+        }
+        for w in sw_rows:
+            co = ns("coio", w)
+            print(f"| {w} | {fmt_ns(co)} | {fmt_x(co / switch)} | {what[w]} |")
+
+    mem_rows = [w for w in MEMORY if w in names]
+    if mem_rows:
+        print()
+        print("### Memory per suspended task (resident-set growth / live tasks)\n")
+        print("| workload | live tasks | coio bytes/op | create + first step ns/op | target | met |")
+        print("|---|---:|---:|---:|---|---|")
+        for w in mem_rows:
+            v = best["coio"].get(w)
+            kind, x = TARGETS[w]
+            target = f"≤ {x / 1024:g} KiB" if x >= 1024 else f"≤ {x:g} bytes"
+            if v is None or v["bytes"] is None:
+                print(f"| {w} | — | — | — | {target} | n/a |")
+                continue
+            ok = v["bytes"] <= x
+            met = verdict(ok, None if ok else f"{v['bytes'] / x:.2f}× over")
+            live = f"{v['ops']:,}" + ("" if v["ops"] >= args.n_spawn else f" of {args.n_spawn:,}")
+            print(f"| {w} | {live} | {v['bytes']:.0f} | {fmt_ns(v['ns'])} | {target} | {met} |")
+        print()
+        print("coroutine_rss: stackful tasks (64 KiB `mmap`'d stacks, touched pages only); "
+              "step_task_rss: step-driven tasks.  All suspended on one shared pending future.")
 
     viol = [f"{c} {best[c]['timers_fire_ordered']['bad']:,}" for c in CONTENDERS
             if best[c].get("timers_fire_ordered", {}).get("bad")]
@@ -299,8 +409,16 @@ def main():
         print()
         print("timers_fire_ordered deadline-order violations: "
               + (", ".join(viol) if viol else "none"))
-    missing = [f"{c}: {w}" for c in CONTENDERS if c in cmds for w in names
-               if w not in best[c] and not (c == "floor" and w == "future_resolve_cb")]
+    for w in names:
+        v = best["coio"].get(w)
+        for r in (v["remarks"] if v else []):
+            if not r.endswith("timers fired out of deadline order"):
+                notes.append(f"coio: {r}")
+    expected = {"coio": names, "floor": [w for w in names if w in FLOOR_HAS],
+                "asyncio": [PY_RESULT[w] for w in names if PY_RESULT[w]]}
+    expected["uvloop"] = expected["asyncio"]
+    missing = [f"{c}: {w}" for c in CONTENDERS if c in cmds
+               for w in dict.fromkeys(expected[c]) if w not in best[c]]
     if missing:
         notes.append("no result for " + "; ".join(missing))
     if notes:
