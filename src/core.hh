@@ -99,8 +99,13 @@ struct Future {
 
 Future *future_new(Loop *loop);
 void future_init(Future *f, Loop *loop);
-void future_ref(Future *f);
-void future_unref(Future *f);
+void future_destroy_last(Future *f); // the last reference went
+inline void future_ref(Future *f) {
+    f->refs++;
+}
+inline void future_unref(Future *f) {
+    if (--f->refs == 0) future_destroy_last(f);
+}
 void future_set_result(Future *f, void *value, coio_free_fn drop);
 void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop);
 bool future_cancel(Future *f, const char *msg); // the Future part only (see cancel_any)
@@ -116,7 +121,20 @@ void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_f
 void future_run_callbacks(Future *f, std::uint32_t first, std::uint32_t count);
 void future_discard_callbacks(Future *f, std::uint32_t first, std::uint32_t count);
 int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg);
-int future_outcome(const Future *f); // COIO_OK / EFAILED / ECANCELLED / ESTATE, marks retrieved
+// COIO_OK / EFAILED / ECANCELLED / ESTATE; marks an error as retrieved.
+inline int future_outcome(const Future *f) {
+    switch (f->state) {
+    case Future::Result:
+        return COIO_OK;
+    case Future::Cancelled:
+        return COIO_ECANCELLED;
+    case Future::Failed:
+        f->retrieved = true;
+        return COIO_EFAILED;
+    default:
+        return COIO_ESTATE;
+    }
+}
 
 // The watcher of one fd: its reader and writer handles (each may be null) and the ev_io
 // that polls for whichever of them is set.
@@ -235,7 +253,7 @@ struct Loop {
 
 int loop_new(Loop **out, const coio_loop_options *opt);
 int loop_close(Loop *loop);
-void loop_unref(Loop *loop);
+void loop_destroy(Loop *loop);
 void loop_run_forever(Loop *loop);
 int loop_run_until_complete(Loop *loop, Future *f);
 int loop_stop(Loop *loop); // thread-safe; COIO_ECLOSED once closed
@@ -253,6 +271,10 @@ inline double real_clock() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+inline void loop_unref(Loop *loop) {
+    if (--loop->refs == 0) loop_destroy(loop);
 }
 
 inline void loop_ref(Loop *loop) {

@@ -43,10 +43,6 @@ void future_init(Future *f, Loop *loop) {
     loop_ref(loop);
 }
 
-void future_ref(Future *f) {
-    f->refs++;
-}
-
 void future_free_error(FutureError *e) {
     if (!e) return;
     if (e->payload_drop) e->payload_drop(e->payload);
@@ -76,9 +72,9 @@ static void future_destroy(Future *f) {
         DoneCallback &cb = callback_at(f, i);
         if (cb.drop) cb.drop(cb.arg);
     }
-    std::free(f->more);
+    if (f->more) std::free(f->more);
     if (f->value_drop) f->value_drop(f->value);
-    future_free_error(f->error);
+    if (f->error) future_free_error(f->error);
     if (f->is_task) {
         task_finalize(static_cast<Task *>(f));
         loop->task_pool.release(f);
@@ -88,8 +84,8 @@ static void future_destroy(Future *f) {
     loop_unref(loop);
 }
 
-void future_unref(Future *f) {
-    if (--f->refs == 0) future_destroy(f);
+void future_destroy_last(Future *f) {
+    future_destroy(f);
 }
 
 // Schedules every registered callback, in registration order (asyncio's __schedule_callbacks):
@@ -225,21 +221,6 @@ int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg) {
     for (DoneCallback &cb : removed)
         if (cb.drop) cb.drop(cb.arg);
     return int(removed.size());
-}
-
-int future_outcome(const Future *f) {
-    switch (f->state) {
-    case Future::Pending:
-        return COIO_ESTATE;
-    case Future::Result:
-        return COIO_OK;
-    case Future::Cancelled:
-        return COIO_ECANCELLED;
-    case Future::Failed:
-        f->retrieved = true;
-        return COIO_EFAILED;
-    }
-    return COIO_ESTATE;
 }
 
 } // namespace coio::detail

@@ -72,42 +72,50 @@ void handle_run(Handle *h) {
     handle_unref(h);
 }
 
-// The one place user callbacks are called from.  `call` is the bare call.
-template <class Call>
-static void guarded_call(Loop *loop, Call call, Handle *h, Future *f, const char *what) {
-    double t0 = loop->debug ? real_clock() : 0.0;
-    try {
-        call();
-    } catch (...) {
-        coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
-        ctx.message = "Exception in callback";
-        ctx.code = COIO_EFAILED;
-        ctx.future = reinterpret_cast<coio_future *>(f);
-        ctx.handle = reinterpret_cast<coio_handle *>(h);
-        loop_report(loop, &ctx);
-    }
-    if (!loop->debug) return;
-    double dt = real_clock() - t0;
-    if (dt < loop->slow_callback_duration) return;
-    char msg[128];
-    std::snprintf(msg, sizeof msg, "Executing <%s> took %.3f seconds", what, dt);
+static void report(Loop *loop, const char *message, Handle *h, Future *f, int code) {
     coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
-    ctx.message = msg;
+    ctx.message = message;
+    ctx.code = code;
     ctx.future = reinterpret_cast<coio_future *>(f);
     ctx.handle = reinterpret_cast<coio_handle *>(h);
     loop_report(loop, &ctx);
 }
 
+// The one place user callbacks are called from.  `call` is the bare call.  C++ exceptions
+// thrown through it are reported; in debug mode so are slow callbacks.
+template <class Call> static void guarded_call(Loop *loop, Call call, Handle *h, Future *f) {
+    if (!loop->debug) {
+        try {
+            call();
+        } catch (...) {
+            report(loop, "Exception in callback", h, f, COIO_EFAILED);
+        }
+        return;
+    }
+    double t0 = real_clock();
+    try {
+        call();
+    } catch (...) {
+        report(loop, "Exception in callback", h, f, COIO_EFAILED);
+    }
+    double dt = real_clock() - t0;
+    if (dt < loop->slow_callback_duration) return;
+    const char *what = f                               ? "Future done callback"
+                       : h && h->kind == Handle::Timer ? "TimerHandle"
+                                                       : "Handle";
+    char msg[128];
+    std::snprintf(msg, sizeof msg, "Executing <%s> took %.3f seconds", what, dt);
+    report(loop, msg, h, f, 0);
+}
+
 void invoke_callback(Loop *loop, coio_callback fn, void *arg, Handle *h) {
     guarded_call(
-        loop, [&] { fn(arg); }, h, nullptr,
-        h && h->kind == Handle::Timer ? "TimerHandle" : "Handle");
+        loop, [&] { fn(arg); }, h, nullptr);
 }
 
 void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg) {
     guarded_call(
-        loop, [&] { fn(reinterpret_cast<coio_future *>(f), arg); }, nullptr, f,
-        "Future done callback");
+        loop, [&] { fn(reinterpret_cast<coio_future *>(f), arg); }, nullptr, f);
 }
 
 } // namespace coio::detail

@@ -184,8 +184,8 @@ int loop_close(Loop *loop) {
     return COIO_OK;
 }
 
-void loop_unref(Loop *loop) {
-    if (--loop->refs == 0) delete loop;
+void loop_destroy(Loop *loop) {
+    delete loop;
 }
 
 // ---- running ---------------------------------------------------------------------------
