@@ -277,7 +277,7 @@ COIO_API int coio_future_remove_done_callback(coio_future *f, coio_done_fn fn, v
  * coio_future_set_result(self, ...), else NULL), COIO_ECANCELLED (the task ends cancelled),
  * or COIO_EFAILED (the error set with coio_future_set_error(self, ...), else the error of the
  * last awaited future that failed, else a generic failure).  Any other status fails the task
- * with that status as its code. */
+ * with that status as its code (COIO_STEP_* values, which are not statuses, with COIO_EINVAL). */
 typedef int (*coio_coroutine_fn)(coio_future *self, void *arg);
 
 /* A step of a step-driven task.  `awaited` is the future the previous step awaited (NULL on

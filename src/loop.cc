@@ -46,6 +46,16 @@ double loop_time(const Loop *loop) {
     return loop->virtual_time ? loop->vnow : real_clock();
 }
 
+// Pops cancelled timers off the top of the heap, as asyncio does before it computes the poll
+// timeout (elsewhere they are left for the pass that meets them or for the purge).
+static void drop_cancelled_head(Loop *loop) {
+    while (!loop->timers.empty() && loop->timers.top().h->state != Handle::Scheduled) {
+        Handle *h = loop->timers.pop().h;
+        loop->cancelled_timers--;
+        handle_unref(h);
+    }
+}
+
 static void mark_polled(Loop *loop) {
     loop->last_poll = real_clock();
 #ifdef COIO_HAVE_TICKS
@@ -219,6 +229,7 @@ static void poll_io(Loop *loop) {
         return;
     }
     double now = real_clock();
+    drop_cancelled_head(loop); // they must not decide the timeout (or the virtual jump)
     if (loop->virtual_time || loop->timers.empty()) {
         bool jump = loop->virtual_time && !loop->timers.empty();
         ev_run(loop->ev, jump ? EVRUN_NOWAIT : EVRUN_ONCE);

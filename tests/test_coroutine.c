@@ -1,0 +1,1492 @@
+/* Stackful coroutines: coio_spawn / coio_await (asyncio.Task over a coroutine, CPython 3.13
+ * as the reference), their stacks (size, pooling, overflow reporting) and the task semantics
+ * as seen from a coroutine body.
+ *
+ * Every test builds its own virtual-time loop, and closes and releases it (and every future,
+ * task and value) before returning: the suite runs under valgrind and ASan.  The stack
+ * overflow test runs alone (`test_coroutine --overflow`, meson suite 'overflow'): its child
+ * dies by SIGSEGV on purpose, which is not for valgrind to supervise. */
+#include "testutil.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- Helpers ---------------------------------------------------------------------------- */
+
+static coio_future *new_future(coio_loop *loop) {
+    coio_future *f = NULL;
+    assert_int_equal(coio_future_new(loop, &f), COIO_OK);
+    assert_non_null(f);
+    return f;
+}
+
+static coio_future *spawn(coio_loop *loop, coio_coroutine_fn fn, void *arg,
+                          const coio_task_options *opts) {
+    coio_future *t = NULL;
+    assert_status(coio_spawn(loop, fn, arg, opts, &t), COIO_OK);
+    assert_non_null(t);
+    return t;
+}
+
+static coio_future *new_sleep(coio_loop *loop, double delay) {
+    coio_future *f = NULL;
+    assert_status(coio_sleep(loop, delay, &f), COIO_OK);
+    assert_non_null(f);
+    return f;
+}
+
+typedef struct completer {
+    coio_future *f;
+    void *value;
+    int code;
+    const char *message;
+    void *payload;
+    coio_free_fn payload_drop;
+} completer;
+
+static void complete_result(void *p) {
+    completer *c = p;
+    assert_status(coio_future_set_result(c->f, c->value, NULL), COIO_OK);
+}
+
+static void complete_error(void *p) {
+    completer *c = p;
+    assert_status(
+        coio_future_set_error_payload(c->f, c->code, c->message, c->payload, c->payload_drop),
+        COIO_OK);
+}
+
+static void complete_cancel(void *p) {
+    completer *c = p;
+    assert_int_equal(coio_future_cancel(c->f, c->message), 1);
+}
+
+static void count_call(void *p) {
+    ++*(int *)p;
+}
+
+static int error_code(coio_future *f) {
+    int code = 12345;
+    assert_status(coio_future_error(f, &code, NULL), COIO_OK);
+    return code;
+}
+
+static const char *error_message(coio_future *f) {
+    const char *msg = NULL;
+    assert_status(coio_future_error(f, NULL, &msg), COIO_OK);
+    return msg;
+}
+
+/* A pass counter: `tick` increments n and reschedules itself while n < limit. */
+typedef struct ticker {
+    coio_loop *loop;
+    int n;
+    int limit;
+} ticker;
+
+static void tick(void *p) {
+    ticker *t = p;
+    t->n++;
+    if (t->n < t->limit) assert_status(coio_call_soon(t->loop, tick, t, NULL, NULL), COIO_OK);
+}
+
+static void start_ticker(ticker *t, coio_loop *loop, int limit) {
+    t->loop = loop;
+    t->n = 0;
+    t->limit = limit;
+    assert_status(coio_call_soon(loop, tick, t, NULL, NULL), COIO_OK);
+}
+
+/* The state a coroutine body shares with its test. */
+typedef struct co {
+    coio_loop *loop;
+    int runs;          /* times the body started */
+    int finished;      /* times the body reached its end */
+    int drops;         /* opts.drop calls */
+    int drops_in_body; /* drops seen from inside the body */
+    coio_future *self;
+    coio_future *current;       /* coio_current_task at the start of the body */
+    coio_future *current_after; /* ... after its await */
+    coio_future *f, *g;         /* futures the test hands over */
+    int rc;                     /* what the body returns */
+    int await_rc, await_rc2;
+    void *value;
+    int err_code;
+    const char *err_msg;
+    int marker;
+    int marker_at_return;
+    int set_rc, set_rc2, set_rc3;
+    int result_drops, other_drops, payload_drops;
+    ticker tk;
+    int tick_at_return;
+} co;
+
+static void co_init(co *c, coio_loop *loop) {
+    memset(c, 0, sizeof *c);
+    c->loop = loop;
+}
+
+static void co_drop(void *arg) {
+    ((co *)arg)->drops++;
+}
+
+static coio_task_options opts_with_drop(void) {
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.drop = co_drop;
+    return o;
+}
+
+static int body_return(coio_future *self, void *arg) {
+    co *c = arg;
+    c->runs++;
+    c->self = self;
+    c->current = coio_current_task(c->loop);
+    c->drops_in_body = c->drops;
+    c->finished++;
+    return c->rc;
+}
+
+/* Awaits c->f and returns what the await returned, keeping the outcome. */
+static int body_await_f(coio_future *self, void *arg) {
+    co *c = arg;
+    c->runs++;
+    c->self = self;
+    c->current = coio_current_task(c->loop);
+    c->value = &c->value; /* must be overwritten on OK only */
+    c->await_rc = coio_await(c->f, &c->value);
+    c->current_after = coio_current_task(c->loop);
+    if (c->await_rc == COIO_EFAILED || c->await_rc == COIO_ECANCELLED)
+        assert_status(coio_future_error(c->f, &c->err_code, &c->err_msg), COIO_OK);
+    c->finished++;
+    return c->await_rc;
+}
+
+/* ---- scheduling, eager start ------------------------------------------------------------ */
+
+static void test_first_step_scheduled_not_inline(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.rc = COIO_OK;
+    coio_task_options o = opts_with_drop();
+    coio_future *t = spawn(loop, body_return, &c, &o);
+    assert_int_equal(coio_future_is_task(t), 1);
+    assert_int_equal(c.runs, 0);
+    assert_int_equal(coio_future_done(t), 0);
+    tu_run_one_pass(loop);
+    assert_int_equal(c.runs, 1);
+    assert_ptr_equal(c.self, t);
+    assert_ptr_equal(c.current, t);
+    assert_null(coio_current_task(loop));
+    assert_int_equal(coio_future_done(t), 1);
+    void *v = &v;
+    assert_status(coio_future_result(t, &v), COIO_OK);
+    assert_null(v);
+    assert_int_equal(c.drops_in_body, 0); /* drop runs after the body returned */
+    assert_int_equal(c.drops, 1);
+    coio_future_release(t);
+    tu_finish(loop);
+    assert_int_equal(c.drops, 1);
+}
+
+typedef struct spawner {
+    coio_loop *loop;
+    co *c;
+    coio_coroutine_fn fn;
+    uint32_t flags;
+    coio_future *t;
+    int runs_after_spawn;
+    int done_after_spawn;
+} spawner;
+
+static void spawn_in_callback(void *arg) {
+    spawner *s = arg;
+    coio_task_options o = opts_with_drop();
+    o.flags = s->flags;
+    assert_status(coio_spawn(s->loop, s->fn, s->c, &o, &s->t), COIO_OK);
+    s->runs_after_spawn = s->c->runs;
+    s->done_after_spawn = coio_future_done(s->t);
+}
+
+static void test_eager_spawn_runs_inline_when_loop_runs(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    int value = 5;
+    completer k = {c.f, &value, 0, NULL, NULL, NULL};
+    spawner s = {loop, &c, body_await_f, COIO_TASK_EAGER, NULL, -1, -1};
+    assert_status(coio_call_soon(loop, spawn_in_callback, &s, NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_int_equal(s.runs_after_spawn, 1); /* ran up to its await inside coio_spawn */
+    assert_int_equal(s.done_after_spawn, 0);
+    assert_ptr_equal(c.current, s.t);
+    assert_null(coio_current_task(loop));
+    assert_status(coio_call_soon(loop, complete_result, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, s.t), COIO_OK);
+    assert_status(c.await_rc, COIO_OK);
+    assert_ptr_equal(c.value, &value);
+    assert_ptr_equal(c.current_after, s.t);
+    assert_int_equal(c.drops, 1);
+    coio_future_release(s.t);
+    coio_future_release(c.f);
+    tu_finish(loop);
+}
+
+static void test_eager_spawn_finishing_synchronously_is_done_on_return(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.rc = COIO_OK;
+    spawner s = {loop, &c, body_return, COIO_TASK_EAGER, NULL, -1, -1};
+    assert_status(coio_call_soon(loop, spawn_in_callback, &s, NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_int_equal(s.runs_after_spawn, 1);
+    assert_int_equal(s.done_after_spawn, 1);
+    assert_int_equal(c.drops, 1);
+    coio_future_release(s.t);
+    tu_finish(loop);
+}
+
+static void test_eager_spawn_not_running_is_scheduled(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.rc = COIO_OK;
+    coio_task_options o = opts_with_drop();
+    o.flags = COIO_TASK_EAGER;
+    coio_future *t = spawn(loop, body_return, &c, &o);
+    assert_int_equal(c.runs, 0);
+    tu_run_one_pass(loop);
+    assert_int_equal(c.runs, 1);
+    assert_int_equal(coio_future_done(t), 1);
+    coio_future_release(t);
+    tu_finish(loop);
+    assert_int_equal(c.drops, 1);
+}
+
+static void test_non_eager_spawn_in_callback_is_scheduled(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.rc = COIO_OK;
+    spawner s = {loop, &c, body_return, 0, NULL, -1, -1};
+    assert_status(coio_call_soon(loop, spawn_in_callback, &s, NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_int_equal(s.runs_after_spawn, 0);
+    tu_run_one_pass(loop);
+    assert_int_equal(c.runs, 1);
+    coio_future_release(s.t);
+    tu_finish(loop);
+}
+
+/* An eager coroutine spawned inside another: it runs inline up to its first await, then the
+ * outer continues as the current task and can await (the inner too). */
+typedef struct outer_ctx {
+    co inner;
+    coio_future *inner_task;
+    int inner_runs_after_spawn;
+    coio_future *current_after_spawn;
+    int await_rc;
+    void *value;
+    coio_future *current_after_await;
+} outer_ctx;
+
+static int body_outer_spawns_eager(coio_future *self, void *arg) {
+    outer_ctx *o = arg;
+    coio_task_options opts = opts_with_drop();
+    opts.flags = COIO_TASK_EAGER;
+    assert_status(coio_spawn(o->inner.loop, body_await_f, &o->inner, &opts, &o->inner_task),
+                  COIO_OK);
+    o->inner_runs_after_spawn = o->inner.runs;
+    o->current_after_spawn = coio_current_task(o->inner.loop);
+    assert_ptr_equal(o->current_after_spawn, self);
+    o->await_rc = coio_await(o->inner_task, &o->value);
+    o->current_after_await = coio_current_task(o->inner.loop);
+    return o->await_rc;
+}
+
+static void test_await_from_task_spawned_eagerly_inside_another(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    outer_ctx o;
+    memset(&o, 0, sizeof o);
+    co_init(&o.inner, loop);
+    o.inner.f = new_future(loop);
+    int value = 11;
+    completer k = {o.inner.f, &value, 0, NULL, NULL, NULL};
+    coio_future *outer = spawn(loop, body_outer_spawns_eager, &o, NULL);
+    tu_run_one_pass(loop);
+    assert_int_equal(o.inner_runs_after_spawn, 1);
+    assert_ptr_equal(o.inner.current, o.inner_task);
+    assert_int_equal(coio_future_done(o.inner_task), 0);
+    assert_int_equal(coio_future_done(outer), 0);
+    assert_status(coio_call_soon(loop, complete_result, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, outer), COIO_OK);
+    assert_status(o.inner.await_rc, COIO_OK);
+    assert_ptr_equal(o.inner.value, &value);
+    assert_ptr_equal(o.inner.current_after, o.inner_task);
+    assert_status(o.await_rc, COIO_OK);
+    assert_null(o.value); /* the inner's result: NULL */
+    assert_ptr_equal(o.current_after_await, outer);
+    assert_int_equal(o.inner.drops, 1);
+    coio_future_release(o.inner_task);
+    coio_future_release(o.inner.f);
+    coio_future_release(outer);
+    tu_finish(loop);
+}
+
+/* ---- coio_await outcomes ----------------------------------------------------------------- */
+
+static int body_marker_await(coio_future *self, void *arg) {
+    (void)self;
+    co *c = arg;
+    c->runs++;
+    assert_status(coio_call_soon(c->loop, count_call, &c->marker, NULL, NULL), COIO_OK);
+    c->value = &c->value;
+    c->await_rc = coio_await(c->f, &c->value);
+    c->marker_at_return = c->marker;
+    if (c->await_rc != COIO_OK) {
+        assert_status(coio_future_error(c->f, &c->err_code, &c->err_msg), COIO_OK);
+        return COIO_OK; /* handled */
+    }
+    return COIO_OK;
+}
+
+static void test_await_pending_future_result(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    int value = 3;
+    completer k = {c.f, &value, 0, NULL, NULL, NULL};
+    coio_future *t = spawn(loop, body_marker_await, &c, NULL);
+    tu_run_one_pass(loop);
+    assert_int_equal(c.runs, 1);
+    assert_int_equal(coio_future_done(t), 0); /* suspended */
+    assert_status(coio_call_soon(loop, complete_result, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(c.await_rc, COIO_OK);
+    assert_ptr_equal(c.value, &value);
+    assert_int_equal(c.marker_at_return, 1); /* it did suspend */
+    coio_future_release(t);
+    coio_future_release(c.f);
+    tu_finish(loop);
+}
+
+static void test_await_pending_future_error(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    completer k = {c.f, NULL, 42, "bad thing", NULL, NULL};
+    coio_future *t = spawn(loop, body_marker_await, &c, NULL);
+    assert_status(coio_call_soon(loop, complete_error, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(c.await_rc, COIO_EFAILED);
+    assert_ptr_equal(c.value, &c.value); /* untouched */
+    assert_int_equal(c.err_code, 42);
+    assert_string_equal(c.err_msg, "bad thing");
+    coio_future_release(t);
+    coio_future_release(c.f);
+    tu_finish(loop);
+}
+
+static void test_await_pending_future_cancelled(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    completer k = {c.f, NULL, 0, "cx", NULL, NULL};
+    coio_future *t = spawn(loop, body_marker_await, &c, NULL);
+    assert_status(coio_call_soon(loop, complete_cancel, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(c.await_rc, COIO_ECANCELLED);
+    assert_status(c.err_code, COIO_ECANCELLED);
+    assert_string_equal(c.err_msg, "cx");
+    assert_int_equal(coio_task_cancelling(t), 0);
+    coio_future_release(t);
+    coio_future_release(c.f);
+    tu_finish(loop);
+}
+
+static void test_await_done_future_returns_at_once(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        coio_loop *loop = tu_loop_virtual();
+        co c;
+        co_init(&c, loop);
+        c.f = new_future(loop);
+        int value = 9;
+        if (kind == 0) assert_status(coio_future_set_result(c.f, &value, NULL), COIO_OK);
+        if (kind == 1) assert_status(coio_future_set_error(c.f, 8, "e"), COIO_OK);
+        if (kind == 2) assert_int_equal(coio_future_cancel(c.f, NULL), 1);
+        coio_future *t = spawn(loop, body_marker_await, &c, NULL);
+        tu_run_one_pass(loop);
+        assert_int_equal(c.runs, 1);
+        assert_int_equal(coio_future_done(t), 1); /* finished in the same step */
+        assert_int_equal(c.marker_at_return, 0);  /* no pass happened */
+        assert_status(c.await_rc, kind == 0 ? COIO_OK : kind == 1 ? COIO_EFAILED : COIO_ECANCELLED);
+        if (kind == 0) assert_ptr_equal(c.value, &value);
+        if (kind == 1) assert_int_equal(c.err_code, 8);
+        tu_run_one_pass(loop);
+        coio_future_release(t);
+        coio_future_release(c.f);
+        tu_finish(loop);
+    }
+}
+
+static int body_await_value_null_ok(coio_future *self, void *arg) {
+    (void)self;
+    co *c = arg;
+    c->await_rc = coio_await(c->f, NULL); /* value may be NULL */
+    return COIO_OK;
+}
+
+static void test_await_value_out_may_be_null(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    completer k = {c.f, &c, 0, NULL, NULL, NULL};
+    coio_future *t = spawn(loop, body_await_value_null_ok, &c, NULL);
+    assert_status(coio_call_soon(loop, complete_result, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(c.await_rc, COIO_OK);
+    coio_future_release(t);
+    coio_future_release(c.f);
+    tu_finish(loop);
+}
+
+/* ---- what the body returns ------------------------------------------------------------- */
+
+static int body_set_result(coio_future *self, void *arg) {
+    co *c = arg;
+    c->set_rc = coio_future_set_result(self, &c->result_drops, tu_count_drop);
+    c->set_rc2 = coio_future_set_result(self, &c->other_drops, tu_count_drop);
+    c->set_rc3 = coio_future_set_error(self, 4, "late");
+    return COIO_OK;
+}
+
+static void test_result_set_in_body_drop_runs_once_at_free(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    coio_task_options o = opts_with_drop();
+    coio_future *t = spawn(loop, body_set_result, &c, &o);
+    int outside = 0;
+    assert_status(coio_future_set_result(t, &outside, tu_count_drop), COIO_ESTATE);
+    assert_status(coio_future_set_error(t, 1, "x"), COIO_ESTATE);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(c.set_rc, COIO_OK);
+    assert_status(c.set_rc2, COIO_ESTATE);
+    assert_status(c.set_rc3, COIO_ESTATE);
+    void *v = NULL;
+    assert_status(coio_future_result(t, &v), COIO_OK);
+    assert_ptr_equal(v, &c.result_drops);
+    assert_status(coio_future_set_result(t, &outside, tu_count_drop), COIO_ESTATE);
+    assert_int_equal(outside, 0);
+    assert_int_equal(c.other_drops, 0);
+    assert_int_equal(c.result_drops, 0);
+    assert_int_equal(c.drops, 1);
+    coio_future_release(t);
+    assert_int_equal(c.result_drops, 1);
+    tu_finish(loop);
+    assert_int_equal(c.result_drops, 1);
+    assert_int_equal(c.other_drops, 0);
+}
+
+/* set_result from another task's body is outside the target's body: ESTATE. */
+typedef struct cross {
+    coio_future *victim;
+    int rc, rc2;
+} cross;
+
+static int body_sets_other_task(coio_future *self, void *arg) {
+    (void)self;
+    cross *x = arg;
+    x->rc = coio_future_set_result(x->victim, NULL, NULL);
+    x->rc2 = coio_future_set_error(x->victim, 3, "no");
+    return COIO_OK;
+}
+
+static void test_set_result_from_another_task_is_estate(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    coio_future *victim = spawn(loop, body_await_f, &c, NULL);
+    cross x = {victim, 0, 0};
+    coio_future *t = spawn(loop, body_sets_other_task, &x, NULL);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(x.rc, COIO_ESTATE);
+    assert_status(x.rc2, COIO_ESTATE);
+    assert_int_equal(coio_future_done(victim), 0);
+    assert_status(coio_future_set_result(c.f, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, victim), COIO_OK);
+    coio_future_release(t);
+    coio_future_release(victim);
+    coio_future_release(c.f);
+    tu_finish(loop);
+}
+
+static void test_efailed_after_failed_await_propagates_error_and_payload(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    int payload = 0;
+    completer k = {c.f, NULL, 77, "inner failure", &payload, tu_count_drop};
+    coio_future *t = spawn(loop, body_await_f, &c, NULL);
+    assert_status(coio_call_soon(loop, complete_error, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
+    assert_status(c.await_rc, COIO_EFAILED);
+    assert_int_equal(coio_future_cancelled(t), 0);
+    assert_int_equal(error_code(t), 77);
+    assert_string_equal(error_message(t), "inner failure");
+    void *pl = NULL;
+    assert_status(coio_future_error_payload(t, &pl), COIO_OK);
+    assert_ptr_equal(pl, &payload);
+    coio_future_release(c.f);
+    assert_int_equal(payload, 0);
+    coio_future_release(t);
+    assert_int_equal(payload, 1);
+    tu_finish(loop);
+}
+
+/* EFAILED after a failed await and then a successful one: the last *failed* await's error. */
+static int body_fail_then_ok_then_efailed(coio_future *self, void *arg) {
+    (void)self;
+    co *c = arg;
+    c->await_rc = coio_await(c->g, NULL);
+    c->await_rc2 = coio_await(c->f, NULL);
+    return COIO_EFAILED;
+}
+
+static void test_efailed_uses_last_failed_await(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    c.g = new_future(loop);
+    completer kg = {c.g, NULL, 31, "g failed", NULL, NULL};
+    completer kf = {c.f, NULL, 0, NULL, NULL, NULL};
+    coio_future *t = spawn(loop, body_fail_then_ok_then_efailed, &c, NULL);
+    assert_status(coio_call_soon(loop, complete_error, &kg, NULL, NULL), COIO_OK);
+    assert_status(coio_call_later(loop, 1.0, complete_result, &kf, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
+    assert_status(c.await_rc, COIO_EFAILED);
+    assert_status(c.await_rc2, COIO_OK);
+    assert_int_equal(error_code(t), 31);
+    assert_string_equal(error_message(t), "g failed");
+    coio_future_release(c.f);
+    coio_future_release(c.g);
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
+static int body_own_error_after_failed_await(coio_future *self, void *arg) {
+    co *c = arg;
+    c->await_rc = coio_await(c->f, NULL);
+    c->set_rc = coio_future_set_error(self, 55, "own");
+    c->set_rc2 = coio_future_set_error(self, 56, "twice");
+    c->set_rc3 = coio_future_set_result(self, &c->other_drops, tu_count_drop);
+    return COIO_EFAILED;
+}
+
+static void test_efailed_after_own_set_error_is_that_error(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    completer k = {c.f, NULL, 77, "awaited", NULL, NULL};
+    coio_future *t = spawn(loop, body_own_error_after_failed_await, &c, NULL);
+    assert_status(coio_call_soon(loop, complete_error, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
+    assert_status(c.await_rc, COIO_EFAILED);
+    assert_status(c.set_rc, COIO_OK);
+    assert_status(c.set_rc2, COIO_ESTATE);
+    assert_status(c.set_rc3, COIO_ESTATE);
+    assert_int_equal(error_code(t), 55);
+    assert_string_equal(error_message(t), "own");
+    coio_future_release(c.f);
+    coio_future_release(t);
+    tu_finish(loop);
+    assert_int_equal(c.other_drops, 0);
+}
+
+static void test_other_status_fails_task_with_that_code(void **state) {
+    (void)state;
+    const int codes[] = {COIO_ETIMEDOUT, COIO_ESYS, 7, 1000, -77};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        coio_loop *loop = tu_loop_virtual();
+        co c;
+        co_init(&c, loop);
+        c.rc = codes[i];
+        coio_task_options o = opts_with_drop();
+        coio_future *t = spawn(loop, body_return, &c, &o);
+        assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
+        assert_int_equal(coio_future_cancelled(t), 0);
+        assert_int_equal(error_code(t), codes[i]);
+        coio_future_release(t);
+        tu_finish(loop);
+        assert_int_equal(c.drops, 1);
+    }
+}
+
+/* 1 and 2 are COIO_STEP_YIELD / COIO_STEP_AWAIT: a coroutine returning them still fails. */
+static void test_step_values_returned_by_coroutine_fail_task(void **state) {
+    (void)state;
+    for (int rc = 1; rc <= 2; rc++) {
+        coio_loop *loop = tu_loop_virtual();
+        co c;
+        co_init(&c, loop);
+        c.rc = rc;
+        coio_task_options o = opts_with_drop();
+        coio_future *t = spawn(loop, body_return, &c, &o);
+        assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
+        assert_int_equal(c.runs, 1); /* not resumed again */
+        assert_int_not_equal(error_code(t), 0);
+        coio_future_release(t);
+        tu_finish(loop);
+        assert_int_equal(c.drops, 1);
+    }
+}
+
+static void test_efailed_without_any_error_is_generic_failure(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.rc = COIO_EFAILED;
+    coio_future *t = spawn(loop, body_return, &c, NULL);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
+    assert_int_not_equal(error_code(t), 0);
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
+static void test_ecancelled_return_cancels_task(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.rc = COIO_ECANCELLED;
+    coio_task_options o = opts_with_drop();
+    coio_future *t = spawn(loop, body_return, &c, &o);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+    assert_int_equal(coio_future_cancelled(t), 1);
+    coio_future_release(t);
+    tu_finish(loop);
+    assert_int_equal(c.drops, 1);
+}
+
+/* ---- cancellation ----------------------------------------------------------------------- */
+
+static void test_cancel_while_awaiting_cancels_future_and_task(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    coio_task_options o = opts_with_drop();
+    coio_future *t = spawn(loop, body_await_f, &c, &o);
+    tu_run_one_pass(loop);
+    assert_int_equal(coio_future_cancel(t, "bye"), 1);
+    assert_int_equal(coio_future_cancelled(c.f), 1);
+    assert_string_equal(error_message(c.f), "bye");
+    assert_int_equal(coio_task_cancelling(t), 1);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+    assert_status(c.await_rc, COIO_ECANCELLED);
+    assert_string_equal(c.err_msg, "bye");
+    assert_int_equal(coio_future_cancelled(t), 1);
+    int code = 0;
+    const char *msg = NULL;
+    assert_status(coio_future_error(t, &code, &msg), COIO_OK);
+    assert_status(code, COIO_ECANCELLED);
+    assert_non_null(msg);
+    assert_string_equal(msg, "bye");
+    assert_int_equal(coio_future_cancel(t, NULL), 0);
+    assert_int_equal(c.drops, 1);
+    coio_future_release(t);
+    coio_future_release(c.f);
+    tu_finish(loop);
+}
+
+static int body_sleep0_then_return(coio_future *self, void *arg) {
+    (void)self;
+    co *c = arg;
+    c->runs++;
+    coio_future *s = new_sleep(c->loop, 0.0);
+    c->await_rc = coio_await(s, NULL);
+    c->value = (void *)(intptr_t)coio_future_cancelled(s);
+    coio_future_release(s);
+    c->finished++;
+    return c->await_rc;
+}
+
+static void test_cancel_while_yielded_delivered_at_next_step(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    coio_future *t = spawn(loop, body_sleep0_then_return, &c, NULL);
+    tu_run_one_pass(loop);
+    assert_int_equal(c.runs, 1);
+    assert_int_equal(coio_future_cancel(t, "m2"), 1);
+    tu_run_one_pass(loop);
+    assert_status(c.await_rc, COIO_ECANCELLED);
+    assert_ptr_equal(c.value, (void *)0); /* the sleep itself was not cancelled */
+    assert_int_equal(coio_future_cancelled(t), 1);
+    assert_string_equal(error_message(t), "m2");
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
+static void test_cancel_before_first_step_body_never_runs(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.rc = COIO_OK;
+    coio_task_options o = opts_with_drop();
+    coio_future *t = spawn(loop, body_return, &c, &o);
+    assert_int_equal(coio_future_cancel(t, "early"), 1);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+    assert_int_equal(c.runs, 0);
+    assert_int_equal(c.drops, 1);
+    assert_string_equal(error_message(t), "early");
+    coio_future_release(t);
+    tu_finish(loop);
+    assert_int_equal(c.drops, 1);
+}
+
+static int body_swallow(coio_future *self, void *arg) {
+    co *c = arg;
+    c->await_rc = coio_await(c->f, NULL);
+    assert_status(coio_future_set_result(self, &c->result_drops, tu_count_drop), COIO_OK);
+    c->finished++;
+    return COIO_OK;
+}
+
+static void test_swallowed_cancellation_finishes_normally(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    coio_future *t = spawn(loop, body_swallow, &c, NULL);
+    tu_run_one_pass(loop);
+    assert_int_equal(coio_future_cancel(t, NULL), 1);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(c.await_rc, COIO_ECANCELLED);
+    assert_int_equal(coio_future_cancelled(t), 0);
+    void *v = NULL;
+    assert_status(coio_future_result(t, &v), COIO_OK);
+    assert_ptr_equal(v, &c.result_drops);
+    coio_future_release(t);
+    assert_int_equal(c.result_drops, 1);
+    coio_future_release(c.f);
+    tu_finish(loop);
+}
+
+static void test_uncancel_to_zero_withdraws_pending_cancellation(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    coio_future *t = spawn(loop, body_sleep0_then_return, &c, NULL);
+    tu_run_one_pass(loop);
+    assert_int_equal(coio_future_cancel(t, NULL), 1);
+    assert_int_equal(coio_task_cancelling(t), 1);
+    assert_int_equal(coio_task_uncancel(t), 0);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(c.await_rc, COIO_OK);
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
+/* ---- current task, names ---------------------------------------------------------------- */
+
+static void test_current_task_and_name_inside_body(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.f = new_future(loop);
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.name = "fetcher";
+    coio_future *t = spawn(loop, body_await_f, &c, &o);
+    assert_string_equal(coio_task_name(t), "fetcher");
+    assert_null(coio_current_task(loop));
+    tu_run_one_pass(loop);
+    assert_null(coio_current_task(loop)); /* back in main while suspended */
+    assert_status(coio_future_set_result(c.f, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_ptr_equal(c.current, t);
+    assert_ptr_equal(c.current_after, t);
+    coio_future *d = spawn(loop, body_return, &c, NULL);
+    const char *name = coio_task_name(d);
+    assert_non_null(name);
+    assert_int_equal(strncmp(name, "Task-", 5), 0);
+    assert_status(coio_task_set_name(d, "renamed"), COIO_OK);
+    assert_string_equal(coio_task_name(d), "renamed");
+    assert_status(coio_loop_run_until_complete(loop, d), COIO_OK);
+    coio_future_release(d);
+    coio_future_release(t);
+    coio_future_release(c.f);
+    tu_finish(loop);
+}
+
+static void test_all_tasks_includes_suspended_coroutines(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co a, b;
+    co_init(&a, loop);
+    co_init(&b, loop);
+    a.f = new_future(loop);
+    b.rc = COIO_OK;
+    coio_future *ta = spawn(loop, body_await_f, &a, NULL);
+    coio_future *tb = spawn(loop, body_return, &b, NULL);
+    tu_run_one_pass(loop);
+    coio_future *out[4] = {0};
+    assert_int_equal(coio_loop_all_tasks(loop, out, 4), 1);
+    assert_ptr_equal(out[0], ta);
+    coio_future_release(out[0]);
+    assert_status(coio_future_set_result(a.f, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, ta), COIO_OK);
+    assert_int_equal(coio_loop_all_tasks(loop, out, 4), 0);
+    coio_future_release(ta);
+    coio_future_release(tb);
+    coio_future_release(a.f);
+    tu_finish(loop);
+}
+
+/* ---- loop close, never retrieved ------------------------------------------------------- */
+
+typedef struct report_log {
+    int n;
+    int destroyed;
+    int never_retrieved;
+    char names[8][64];
+} report_log;
+
+static void log_report(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop;
+    report_log *r = arg;
+    if (r->n < 8) snprintf(r->names[r->n], sizeof r->names[0], "%s", ctx->error ? ctx->error : "");
+    r->n++;
+    if (strcmp(ctx->message, "Task was destroyed but it is pending!") == 0) r->destroyed++;
+    if (strcmp(ctx->message, "Task exception was never retrieved") == 0) r->never_retrieved++;
+}
+
+/* Loops on sleep(0).  A body abandoned at loop close is never resumed (C has no unwinding):
+ * whatever it owns must be reachable from its arg, for the drop to free.  So the sleep future
+ * is kept in c->g, which co_drop_release_g releases. */
+static int body_sleep0_forever(coio_future *self, void *arg) {
+    (void)self;
+    co *c = arg;
+    c->runs++;
+    for (;;) {
+        assert_status(coio_sleep(c->loop, 0.0, &c->g), COIO_OK);
+        int rc = coio_await(c->g, NULL);
+        coio_future_release(c->g);
+        c->g = NULL;
+        if (rc != COIO_OK) return rc;
+    }
+}
+
+static void co_drop_release_g(void *arg) {
+    co *c = arg;
+    c->drops++;
+    coio_future_release(c->g);
+    c->g = NULL;
+}
+
+static void test_close_with_suspended_coroutines_reports_and_drops(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    report_log rl;
+    memset(&rl, 0, sizeof rl);
+    assert_status(coio_loop_set_exception_handler(loop, log_report, &rl, NULL), COIO_OK);
+    co a, b, d;
+    co_init(&a, loop);
+    co_init(&b, loop);
+    co_init(&d, loop);
+    a.f = new_future(loop);
+    coio_task_options o = opts_with_drop();
+    o.name = "awaiter";
+    coio_future *ta = spawn(loop, body_await_f, &a, &o);
+    o.name = "looper";
+    o.drop = co_drop_release_g;
+    coio_future *tb = spawn(loop, body_sleep0_forever, &b, &o);
+    o.drop = co_drop;
+    o.name = "big-stack";
+    o.stack_size = 256 * 1024;
+    coio_future *td = spawn(loop, body_await_f, &d, &o);
+    d.f = a.f;
+    for (int i = 0; i < 3; i++)
+        tu_run_one_pass(loop);
+    assert_int_equal(a.runs, 1);
+    assert_int_equal(b.runs, 1);
+    assert_int_equal(d.runs, 1);
+    coio_future_release(tb); /* only the loop holds it now */
+    coio_future_release(a.f);
+    assert_status(coio_loop_close(loop), COIO_OK);
+    assert_int_equal(rl.destroyed, 3);
+    assert_int_equal(rl.n, 3);
+    int w = 0, l = 0, s = 0;
+    for (int i = 0; i < 3; i++) {
+        w += strcmp(rl.names[i], "awaiter") == 0;
+        l += strcmp(rl.names[i], "looper") == 0;
+        s += strcmp(rl.names[i], "big-stack") == 0;
+    }
+    assert_int_equal(w + l + s, 3);
+    assert_int_equal(a.drops, 1);
+    assert_int_equal(b.drops, 1);
+    assert_int_equal(d.drops, 1);
+    assert_int_equal(a.finished, 0); /* abandoned, not resumed */
+    coio_future_release(ta);
+    coio_future_release(td);
+    assert_int_equal(rl.n, 3);
+    assert_status(coio_loop_release(loop), COIO_OK);
+    assert_int_equal(a.drops, 1);
+}
+
+static void test_close_with_unstarted_coroutine_drop_once(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    report_log rl;
+    memset(&rl, 0, sizeof rl);
+    assert_status(coio_loop_set_exception_handler(loop, log_report, &rl, NULL), COIO_OK);
+    co c;
+    co_init(&c, loop);
+    coio_task_options o = opts_with_drop();
+    coio_future *t = spawn(loop, body_return, &c, &o);
+    tu_finish(loop);
+    assert_int_equal(c.runs, 0);
+    assert_int_equal(c.drops, 1);
+    assert_int_equal(rl.destroyed, 1);
+    coio_future_release(t);
+    assert_int_equal(c.drops, 1);
+    assert_int_equal(rl.n, 1);
+}
+
+static void test_failed_coroutine_freed_unread_is_reported(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    report_log rl;
+    memset(&rl, 0, sizeof rl);
+    assert_status(coio_loop_set_exception_handler(loop, log_report, &rl, NULL), COIO_OK);
+    co a, b;
+    co_init(&a, loop);
+    co_init(&b, loop);
+    a.rc = COIO_ETIMEDOUT;
+    b.rc = COIO_ETIMEDOUT;
+    coio_future *ta = spawn(loop, body_return, &a, NULL);
+    coio_future *tb = spawn(loop, body_return, &b, NULL);
+    tu_run_one_pass(loop);
+    assert_int_equal(error_code(tb), COIO_ETIMEDOUT); /* read */
+    coio_future_release(tb);
+    assert_int_equal(rl.n, 0);
+    coio_future_release(ta);
+    assert_int_equal(rl.n, 1);
+    assert_int_equal(rl.never_retrieved, 1);
+    tu_finish(loop);
+    assert_int_equal(rl.n, 1);
+}
+
+/* ---- coio_sleep in coroutines ----------------------------------------------------------- */
+
+static int body_sleep_delay(coio_future *self, void *arg) {
+    (void)self;
+    co *c = arg;
+    double start = coio_loop_time(c->loop);
+    coio_future *s = new_sleep(c->loop, 3.5);
+    c->await_rc = coio_await(s, &c->value);
+    coio_future_release(s);
+    c->err_msg = NULL;
+    c->tick_at_return = (int)((coio_loop_time(c->loop) - start) * 1000.0 + 0.5);
+    return COIO_OK;
+}
+
+static void test_sleep_in_coroutine_resumes_at_start_plus_delay(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.value = &c;
+    coio_future *first = new_sleep(loop, 1.0);
+    assert_status(coio_loop_run_until_complete(loop, first), COIO_OK);
+    coio_future *t = spawn(loop, body_sleep_delay, &c, NULL);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(c.await_rc, COIO_OK);
+    assert_null(c.value);
+    assert_int_equal(c.tick_at_return, 3500);
+    assert_double_eq(coio_loop_time(loop), 4.5, 1e-9);
+    coio_future_release(first);
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
+static int body_sleep0_count_passes(coio_future *self, void *arg) {
+    (void)self;
+    co *c = arg;
+    start_ticker(&c->tk, c->loop, 10);
+    coio_future *s = new_sleep(c->loop, 0.0);
+    c->await_rc = coio_await(s, NULL);
+    coio_future_release(s);
+    c->tick_at_return = c->tk.n;
+    return COIO_OK;
+}
+
+static void test_sleep0_in_coroutine_costs_one_pass(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    coio_future *t = spawn(loop, body_sleep0_count_passes, &c, NULL);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(c.await_rc, COIO_OK);
+    assert_int_equal(c.tick_at_return, 1);
+    coio_future_release(t);
+    tu_finish(loop); /* discards the rest of the ticker chain */
+}
+
+/* ---- bad input ---------------------------------------------------------------------------- */
+
+typedef struct await_probe {
+    int rc;
+    int calls;
+    coio_future *f;
+} await_probe;
+
+static void await_in_callback(void *arg) {
+    await_probe *p = arg;
+    p->calls++;
+    p->rc = coio_await(p->f, NULL);
+}
+
+static void test_await_outside_coroutine_is_enotsup(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = new_future(loop);
+    void *v = &v;
+    assert_status(coio_await(f, &v), COIO_ENOTSUP);
+    assert_ptr_equal(v, &v);
+    assert_status(coio_await(NULL, NULL), COIO_ENOTSUP);
+    assert_status(coio_future_set_result(f, NULL, NULL), COIO_OK);
+    assert_status(coio_await(f, &v), COIO_ENOTSUP); /* also when done */
+    await_probe p = {0, 0, f};
+    assert_status(coio_call_soon(loop, await_in_callback, &p, NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_int_equal(p.calls, 1);
+    assert_status(p.rc, COIO_ENOTSUP);
+    coio_future_release(f);
+    tu_finish(loop);
+}
+
+static int step_awaits(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)task;
+    (void)awaited;
+    (void)status;
+    await_probe *p = arg;
+    p->calls++;
+    p->rc = coio_await(p->f, NULL);
+    return COIO_OK;
+}
+
+typedef struct step_in_co {
+    await_probe probe;
+    coio_future *step_task;
+    int step_await_rc;
+    coio_future *f;
+} step_in_co;
+
+static int body_spawns_eager_step_task(coio_future *self, void *arg) {
+    step_in_co *s = arg;
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = COIO_TASK_EAGER;
+    assert_status(
+        coio_task_new(coio_future_loop(self), step_awaits, &s->probe, NULL, &o, &s->step_task),
+        COIO_OK);
+    s->step_await_rc = coio_step_await(self, s->f); /* a coroutine has no step protocol */
+    return COIO_OK;
+}
+
+static void test_await_in_step_task_is_enotsup(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = new_future(loop);
+    await_probe p = {0, 0, f};
+    coio_future *t = NULL;
+    assert_status(coio_task_new(loop, step_awaits, &p, NULL, NULL, &t), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_int_equal(p.calls, 1);
+    assert_status(p.rc, COIO_ENOTSUP);
+    coio_future_release(t);
+    /* a step task started eagerly from a coroutine body runs on the coroutine's stack: still
+     * not a coroutine */
+    step_in_co s;
+    memset(&s, 0, sizeof s);
+    s.probe.f = f;
+    s.f = f;
+    coio_future *c = spawn(loop, body_spawns_eager_step_task, &s, NULL);
+    assert_status(coio_loop_run_until_complete(loop, c), COIO_OK);
+    assert_int_equal(s.probe.calls, 1);
+    assert_status(s.probe.rc, COIO_ENOTSUP);
+    assert_status(s.step_await_rc, COIO_ESTATE);
+    coio_future_release(s.step_task);
+    coio_future_release(c);
+    coio_future_release(f);
+    tu_finish(loop);
+}
+
+typedef struct bad_await {
+    coio_future *foreign;
+    int self_rc, null_rc, foreign_rc;
+} bad_await;
+
+static int body_bad_awaits(coio_future *self, void *arg) {
+    bad_await *b = arg;
+    b->self_rc = coio_await(self, NULL);
+    b->null_rc = coio_await(NULL, NULL);
+    b->foreign_rc = coio_await(b->foreign, NULL);
+    return COIO_OK;
+}
+
+static void test_await_bad_input_inside_coroutine(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_loop *other = tu_loop_virtual();
+    bad_await b = {new_future(other), 0, 0, 0};
+    coio_future *t = spawn(loop, body_bad_awaits, &b, NULL);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_status(b.self_rc, COIO_EINVAL);
+    assert_status(b.null_rc, COIO_EINVAL);
+    assert_status(b.foreign_rc, COIO_ELOOP);
+    assert_int_equal(coio_future_done(b.foreign), 0);
+    coio_future_release(t);
+    coio_future_release(b.foreign);
+    tu_finish(other);
+    tu_finish(loop);
+}
+
+static void test_spawn_bad_input(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c;
+    co_init(&c, loop);
+    c.rc = COIO_OK;
+    coio_task_options o = opts_with_drop();
+    coio_future *t = (coio_future *)&t;
+    assert_status(coio_spawn(NULL, body_return, &c, &o, &t), COIO_EINVAL);
+    assert_status(coio_spawn(loop, NULL, &c, &o, &t), COIO_EINVAL);
+    assert_status(coio_spawn(loop, body_return, &c, &o, NULL), COIO_EINVAL);
+    o.flags = 0x2u;
+    assert_status(coio_spawn(loop, body_return, &c, &o, &t), COIO_EINVAL);
+    o = opts_with_drop();
+    o.size = sizeof o + 16;
+    assert_status(coio_spawn(loop, body_return, &c, &o, &t), COIO_EINVAL);
+    o.size = 2;
+    assert_status(coio_spawn(loop, body_return, &c, &o, &t), COIO_EINVAL);
+    assert_ptr_equal(t, (coio_future *)&t);
+    assert_int_equal(c.drops, 0);
+    assert_int_equal(coio_loop_all_tasks(loop, NULL, 0), 0);
+    tu_run_one_pass(loop);
+    assert_int_equal(c.runs, 0);
+    assert_status(coio_loop_close(loop), COIO_OK);
+    o = opts_with_drop();
+    assert_status(coio_spawn(loop, body_return, &c, &o, &t), COIO_ECLOSED);
+    assert_ptr_equal(t, (coio_future *)&t);
+    assert_int_equal(c.drops, 0);
+    assert_status(coio_loop_release(loop), COIO_OK);
+    assert_int_equal(c.drops, 0);
+    assert_int_equal(c.runs, 0);
+}
+
+/* ---- many coroutines, stacks ---------------------------------------------------------------- */
+
+#define MANY 1000
+#define ROUNDS 10
+
+typedef struct many {
+    coio_loop *loop;
+    ticker tk;
+    int iter[MANY];
+    int max_finish_tick;
+    int interleave_violations;
+    coio_future *tasks[MANY];
+    long sum;
+    int gather_rc;
+} many;
+
+typedef struct many_arg {
+    many *m;
+    int i;
+} many_arg;
+
+static many_arg g_many_args[MANY];
+
+static int body_many(coio_future *self, void *arg) {
+    many_arg *a = arg;
+    many *m = a->m;
+    for (int k = 0; k < ROUNDS; k++) {
+        coio_future *s = NULL;
+        if (coio_sleep(m->loop, 0.0, &s) != COIO_OK) return COIO_ENOMEM;
+        int rc = coio_await(s, NULL);
+        coio_future_release(s);
+        if (rc != COIO_OK) return rc;
+        m->iter[a->i]++;
+        /* all tasks advance in lock step: everyone has done at least k rounds */
+        if (a->i > 0 && m->iter[a->i - 1] < k + 1) m->interleave_violations++;
+    }
+    if (m->tk.n > m->max_finish_tick) m->max_finish_tick = m->tk.n;
+    assert_status(coio_future_set_result(self, (void *)(intptr_t)(a->i + 1), NULL), COIO_OK);
+    return COIO_OK;
+}
+
+static int body_gather(coio_future *self, void *arg) {
+    (void)self;
+    many *m = arg;
+    for (int i = 0; i < MANY; i++) {
+        void *v = NULL;
+        int rc = coio_await(m->tasks[i], &v);
+        if (rc != COIO_OK) {
+            m->gather_rc = rc;
+            return rc;
+        }
+        m->sum += (long)(intptr_t)v;
+    }
+    return COIO_OK;
+}
+
+static void test_many_coroutines_interleave(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    many *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    m->loop = loop;
+    for (int i = 0; i < MANY; i++) {
+        g_many_args[i] = (many_arg){m, i};
+        m->tasks[i] = spawn(loop, body_many, &g_many_args[i], NULL);
+    }
+    coio_future *g = spawn(loop, body_gather, m, NULL);
+    start_ticker(&m->tk, loop, 1000000);
+    assert_status(coio_loop_run_until_complete(loop, g), COIO_OK);
+    assert_int_equal(m->gather_rc, 0);
+    assert_int_equal(m->sum, (long)MANY * (MANY + 1) / 2);
+    assert_int_equal(m->interleave_violations, 0);
+    for (int i = 0; i < MANY; i++) {
+        assert_int_equal(m->iter[i], ROUNDS);
+        assert_int_equal(coio_future_done(m->tasks[i]), 1);
+    }
+    /* first step in pass 1, then one pass per sleep(0) */
+    assert_int_equal(m->max_finish_tick, ROUNDS);
+    assert_int_equal(coio_loop_all_tasks(loop, NULL, 0), 0);
+    for (int i = 0; i < MANY; i++)
+        coio_future_release(m->tasks[i]);
+    coio_future_release(g);
+    tu_finish(loop);
+    free(m);
+}
+
+/* Recursion that really uses the stack: each frame keeps a 512-byte array alive across the
+ * call. */
+static int __attribute__((noinline)) recurse(int depth) {
+    volatile char buf[512];
+    for (size_t i = 0; i < sizeof buf; i += 64)
+        buf[i] = (char)depth;
+    if (depth == 0) return buf[0];
+    return recurse(depth - 1) + buf[depth % 8 * 64] - (char)depth;
+}
+
+typedef struct rec_arg {
+    int depth;
+    int result;
+    int done;
+} rec_arg;
+
+static int body_recurse(coio_future *self, void *arg) {
+    (void)self;
+    rec_arg *r = arg;
+    r->result = recurse(r->depth);
+    r->done = 1;
+    return COIO_OK;
+}
+
+static void test_recursion_within_default_stack(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    rec_arg r = {40, -1, 0}; /* ~25 KiB of the default 64 KiB */
+    coio_future *t = spawn(loop, body_recurse, &r, NULL);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.result, 0);
+    coio_future_release(t);
+    /* the pooled stack is reused by the next one */
+    rec_arg r2 = {40, -1, 0};
+    t = spawn(loop, body_recurse, &r2, NULL);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_int_equal(r2.done, 1);
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
+static void test_custom_stack_size_allows_deeper_recursion(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    rec_arg r = {220, -1, 0}; /* ~140 KiB: more than the default 64 KiB */
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.stack_size = 256 * 1024;
+    coio_future *t = spawn(loop, body_recurse, &r, &o);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.result, 0);
+    coio_future_release(t);
+    /* a size that is not a multiple of the page size is rounded up */
+    rec_arg r2 = {10, -1, 0};
+    o.stack_size = 100000;
+    t = spawn(loop, body_recurse, &r2, &o);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_int_equal(r2.done, 1);
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
+static int __attribute__((noinline)) overflow(int depth) {
+    volatile char buf[2048]; /* < one page: the first touch below the stack hits the guard */
+    memset((char *)buf, depth & 0x7f, sizeof buf);
+    if (depth > 1000000) return 0;
+    return overflow(depth + 1) + buf[depth % sizeof buf];
+}
+
+static int body_overflow(coio_future *self, void *arg) {
+    (void)self;
+    (void)arg;
+    return overflow(0) ? COIO_OK : COIO_EFAILED;
+}
+
+#define OVERFLOW_CHILD_ARG "--overflow-child"
+
+/* The child's side (runs in main, before cmocka): dies by SIGSEGV if all goes well. */
+static int overflow_child(void) {
+    coio_loop_options lo = COIO_LOOP_OPTIONS_INIT;
+    lo.flags = COIO_LOOP_VIRTUAL_TIME;
+    coio_loop *loop = NULL;
+    if (coio_loop_new(&loop, &lo) != COIO_OK) return 2;
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.name = "overflower";
+    o.stack_size = 16384;
+    coio_future *t = NULL;
+    if (coio_spawn(loop, body_overflow, NULL, &o, &t) != COIO_OK) return 3;
+    coio_loop_run_until_complete(loop, t);
+    return 4; /* survived: wrong */
+}
+
+static void test_stack_overflow_is_reported_then_sigsegv(void **state) {
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* A fresh process (exec): cmocka replaces the SIGSEGV handler around every test, which
+         * would hide coio's overflow handler in a plain fork of this one. */
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        execl("/proc/self/exe", "test_coroutine", OVERFLOW_CHILD_ARG, (char *)NULL);
+        _exit(5);
+    }
+    close(fds[1]);
+    char out[4096];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fds[0], out + len, sizeof out - 1 - len);
+        if (n <= 0) break;
+        len += (size_t)n;
+        if (len == sizeof out - 1) break;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!strstr(out, "stack overflow in task overflower"))
+        fail_msg("child stderr lacks the overflow report: \"%s\"", out);
+    if (!WIFSIGNALED(status))
+        fail_msg("child was not killed by a signal (exit status %d), stderr: \"%s\"",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+    assert_int_equal(WTERMSIG(status), SIGSEGV);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], OVERFLOW_CHILD_ARG) == 0) return overflow_child();
+    if (argc == 2 && strcmp(argv[1], "--overflow") == 0) {
+        const struct CMUnitTest overflow_tests[] = {
+            cmocka_unit_test(test_stack_overflow_is_reported_then_sigsegv),
+        };
+        return cmocka_run_group_tests(overflow_tests, NULL, NULL);
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_step_scheduled_not_inline),
+        cmocka_unit_test(test_eager_spawn_runs_inline_when_loop_runs),
+        cmocka_unit_test(test_eager_spawn_finishing_synchronously_is_done_on_return),
+        cmocka_unit_test(test_eager_spawn_not_running_is_scheduled),
+        cmocka_unit_test(test_non_eager_spawn_in_callback_is_scheduled),
+        cmocka_unit_test(test_await_from_task_spawned_eagerly_inside_another),
+        cmocka_unit_test(test_await_pending_future_result),
+        cmocka_unit_test(test_await_pending_future_error),
+        cmocka_unit_test(test_await_pending_future_cancelled),
+        cmocka_unit_test(test_await_done_future_returns_at_once),
+        cmocka_unit_test(test_await_value_out_may_be_null),
+        cmocka_unit_test(test_result_set_in_body_drop_runs_once_at_free),
+        cmocka_unit_test(test_set_result_from_another_task_is_estate),
+        cmocka_unit_test(test_efailed_after_failed_await_propagates_error_and_payload),
+        cmocka_unit_test(test_efailed_uses_last_failed_await),
+        cmocka_unit_test(test_efailed_after_own_set_error_is_that_error),
+        cmocka_unit_test(test_other_status_fails_task_with_that_code),
+        cmocka_unit_test(test_step_values_returned_by_coroutine_fail_task),
+        cmocka_unit_test(test_efailed_without_any_error_is_generic_failure),
+        cmocka_unit_test(test_ecancelled_return_cancels_task),
+        cmocka_unit_test(test_cancel_while_awaiting_cancels_future_and_task),
+        cmocka_unit_test(test_cancel_while_yielded_delivered_at_next_step),
+        cmocka_unit_test(test_cancel_before_first_step_body_never_runs),
+        cmocka_unit_test(test_swallowed_cancellation_finishes_normally),
+        cmocka_unit_test(test_uncancel_to_zero_withdraws_pending_cancellation),
+        cmocka_unit_test(test_current_task_and_name_inside_body),
+        cmocka_unit_test(test_all_tasks_includes_suspended_coroutines),
+        cmocka_unit_test(test_close_with_suspended_coroutines_reports_and_drops),
+        cmocka_unit_test(test_close_with_unstarted_coroutine_drop_once),
+        cmocka_unit_test(test_failed_coroutine_freed_unread_is_reported),
+        cmocka_unit_test(test_sleep_in_coroutine_resumes_at_start_plus_delay),
+        cmocka_unit_test(test_sleep0_in_coroutine_costs_one_pass),
+        cmocka_unit_test(test_await_outside_coroutine_is_enotsup),
+        cmocka_unit_test(test_await_in_step_task_is_enotsup),
+        cmocka_unit_test(test_await_bad_input_inside_coroutine),
+        cmocka_unit_test(test_spawn_bad_input),
+        cmocka_unit_test(test_many_coroutines_interleave),
+        cmocka_unit_test(test_recursion_within_default_stack),
+        cmocka_unit_test(test_custom_stack_size_allows_deeper_recursion),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
