@@ -264,13 +264,18 @@ void loop_report(Loop *loop, const coio_exception_context *ctx);
 void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg,
                                 coio_free_fn drop);
 void default_exception_handler(const coio_exception_context *ctx);
-bool loop_on_wrong_thread(const Loop *loop); // debug mode only; false otherwise
+bool loop_on_other_thread(const Loop *loop); // running, and not on this thread
 
 // The monotonic clock in seconds (what coio_loop_time reads outside virtual time).
 inline double real_clock() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+// Debug mode's wrong-thread check (always false outside debug mode: no cost but the flag).
+inline bool loop_on_wrong_thread(const Loop *loop) {
+    return loop->debug && loop_on_other_thread(loop);
 }
 
 inline void loop_unref(Loop *loop) {

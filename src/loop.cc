@@ -376,8 +376,8 @@ void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg
     if (!fn && drop) drop(arg); // nothing to register: the registration ends at once
 }
 
-bool loop_on_wrong_thread(const Loop *loop) {
-    return loop->debug && loop->running.load(std::memory_order_relaxed) &&
+bool loop_on_other_thread(const Loop *loop) {
+    return loop->running.load(std::memory_order_relaxed) &&
            !pthread_equal(loop->owner.load(std::memory_order_relaxed), pthread_self());
 }
 
