@@ -32,39 +32,6 @@ static coio_future *spawn(coio_loop *loop, coio_coroutine_fn fn, void *arg,
     return t;
 }
 
-static coio_future *new_sleep(coio_loop *loop, double delay) {
-    coio_future *f = NULL;
-    assert_status(coio_sleep(loop, delay, &f), COIO_OK);
-    assert_non_null(f);
-    return f;
-}
-
-typedef struct completer {
-    coio_future *f;
-    void *value;
-    int code;
-    const char *message;
-    void *payload;
-    coio_free_fn payload_drop;
-} completer;
-
-static void complete_result(void *p) {
-    completer *c = p;
-    assert_status(coio_future_set_result(c->f, c->value, NULL), COIO_OK);
-}
-
-static void complete_error(void *p) {
-    completer *c = p;
-    assert_status(
-        coio_future_set_error_payload(c->f, c->code, c->message, c->payload, c->payload_drop),
-        COIO_OK);
-}
-
-static void complete_cancel(void *p) {
-    completer *c = p;
-    assert_int_equal(coio_future_cancel(c->f, c->message), 1);
-}
-
 static void count_call(void *p) {
     ++*(int *)p;
 }
@@ -220,7 +187,7 @@ static void test_eager_spawn_runs_inline_when_loop_runs(void **state) {
     co_init(&c, loop);
     c.f = new_future(loop);
     int value = 5;
-    completer k = {c.f, &value, 0, NULL, NULL, NULL};
+    tu_completer k = {c.f, &value, 0, NULL, NULL, NULL};
     spawner s = {loop, &c, body_await_f, COIO_TASK_EAGER, NULL, -1, -1};
     assert_status(coio_call_soon(loop, spawn_in_callback, &s, NULL, NULL), COIO_OK);
     tu_run_one_pass(loop);
@@ -228,7 +195,7 @@ static void test_eager_spawn_runs_inline_when_loop_runs(void **state) {
     assert_int_equal(s.done_after_spawn, 0);
     assert_ptr_equal(c.current, s.t);
     assert_null(coio_current_task(loop));
-    assert_status(coio_call_soon(loop, complete_result, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_result, &k, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, s.t), COIO_OK);
     assert_status(c.await_rc, COIO_OK);
     assert_ptr_equal(c.value, &value);
@@ -323,14 +290,14 @@ static void test_await_from_task_spawned_eagerly_inside_another(void **state) {
     co_init(&o.inner, loop);
     o.inner.f = new_future(loop);
     int value = 11;
-    completer k = {o.inner.f, &value, 0, NULL, NULL, NULL};
+    tu_completer k = {o.inner.f, &value, 0, NULL, NULL, NULL};
     coio_future *outer = spawn(loop, body_outer_spawns_eager, &o, NULL);
     tu_run_one_pass(loop);
     assert_int_equal(o.inner_runs_after_spawn, 1);
     assert_ptr_equal(o.inner.current, o.inner_task);
     assert_int_equal(coio_future_done(o.inner_task), 0);
     assert_int_equal(coio_future_done(outer), 0);
-    assert_status(coio_call_soon(loop, complete_result, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_result, &k, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, outer), COIO_OK);
     assert_status(o.inner.await_rc, COIO_OK);
     assert_ptr_equal(o.inner.value, &value);
@@ -369,12 +336,12 @@ static void test_await_pending_future_result(void **state) {
     co_init(&c, loop);
     c.f = new_future(loop);
     int value = 3;
-    completer k = {c.f, &value, 0, NULL, NULL, NULL};
+    tu_completer k = {c.f, &value, 0, NULL, NULL, NULL};
     coio_future *t = spawn(loop, body_marker_await, &c, NULL);
     tu_run_one_pass(loop);
     assert_int_equal(c.runs, 1);
     assert_int_equal(coio_future_done(t), 0); /* suspended */
-    assert_status(coio_call_soon(loop, complete_result, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_result, &k, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
     assert_status(c.await_rc, COIO_OK);
     assert_ptr_equal(c.value, &value);
@@ -390,9 +357,9 @@ static void test_await_pending_future_error(void **state) {
     co c;
     co_init(&c, loop);
     c.f = new_future(loop);
-    completer k = {c.f, NULL, 42, "bad thing", NULL, NULL};
+    tu_completer k = {c.f, NULL, 42, "bad thing", NULL, NULL};
     coio_future *t = spawn(loop, body_marker_await, &c, NULL);
-    assert_status(coio_call_soon(loop, complete_error, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_error, &k, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
     assert_status(c.await_rc, COIO_EFAILED);
     assert_ptr_equal(c.value, &c.value); /* untouched */
@@ -409,9 +376,9 @@ static void test_await_pending_future_cancelled(void **state) {
     co c;
     co_init(&c, loop);
     c.f = new_future(loop);
-    completer k = {c.f, NULL, 0, "cx", NULL, NULL};
+    tu_completer k = {c.f, NULL, 0, "cx", NULL, NULL};
     coio_future *t = spawn(loop, body_marker_await, &c, NULL);
-    assert_status(coio_call_soon(loop, complete_cancel, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_cancel, &k, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
     assert_status(c.await_rc, COIO_ECANCELLED);
     assert_status(c.err_code, COIO_ECANCELLED);
@@ -461,9 +428,9 @@ static void test_await_value_out_may_be_null(void **state) {
     co c;
     co_init(&c, loop);
     c.f = new_future(loop);
-    completer k = {c.f, &c, 0, NULL, NULL, NULL};
+    tu_completer k = {c.f, &c, 0, NULL, NULL, NULL};
     coio_future *t = spawn(loop, body_await_value_null_ok, &c, NULL);
-    assert_status(coio_call_soon(loop, complete_result, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_result, &k, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
     assert_status(c.await_rc, COIO_OK);
     coio_future_release(t);
@@ -552,9 +519,9 @@ static void test_efailed_after_failed_await_propagates_error_and_payload(void **
     co_init(&c, loop);
     c.f = new_future(loop);
     int payload = 0;
-    completer k = {c.f, NULL, 77, "inner failure", &payload, tu_count_drop};
+    tu_completer k = {c.f, NULL, 77, "inner failure", &payload, tu_count_drop};
     coio_future *t = spawn(loop, body_await_f, &c, NULL);
-    assert_status(coio_call_soon(loop, complete_error, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_error, &k, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
     assert_status(c.await_rc, COIO_EFAILED);
     assert_int_equal(coio_future_cancelled(t), 0);
@@ -586,11 +553,11 @@ static void test_efailed_uses_last_failed_await(void **state) {
     co_init(&c, loop);
     c.f = new_future(loop);
     c.g = new_future(loop);
-    completer kg = {c.g, NULL, 31, "g failed", NULL, NULL};
-    completer kf = {c.f, NULL, 0, NULL, NULL, NULL};
+    tu_completer kg = {c.g, NULL, 31, "g failed", NULL, NULL};
+    tu_completer kf = {c.f, NULL, 0, NULL, NULL, NULL};
     coio_future *t = spawn(loop, body_fail_then_ok_then_efailed, &c, NULL);
-    assert_status(coio_call_soon(loop, complete_error, &kg, NULL, NULL), COIO_OK);
-    assert_status(coio_call_later(loop, 1.0, complete_result, &kf, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_error, &kg, NULL, NULL), COIO_OK);
+    assert_status(coio_call_later(loop, 1.0, tu_complete_result, &kf, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
     assert_status(c.await_rc, COIO_EFAILED);
     assert_status(c.await_rc2, COIO_OK);
@@ -617,9 +584,9 @@ static void test_efailed_after_own_set_error_is_that_error(void **state) {
     co c;
     co_init(&c, loop);
     c.f = new_future(loop);
-    completer k = {c.f, NULL, 77, "awaited", NULL, NULL};
+    tu_completer k = {c.f, NULL, 77, "awaited", NULL, NULL};
     coio_future *t = spawn(loop, body_own_error_after_failed_await, &c, NULL);
-    assert_status(coio_call_soon(loop, complete_error, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_error, &k, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
     assert_status(c.await_rc, COIO_EFAILED);
     assert_status(c.set_rc, COIO_OK);
@@ -735,7 +702,7 @@ static int body_sleep0_then_return(coio_future *self, void *arg) {
     (void)self;
     co *c = arg;
     c->runs++;
-    coio_future *s = new_sleep(c->loop, 0.0);
+    coio_future *s = tu_sleep(c->loop, 0.0);
     c->await_rc = coio_await(s, NULL);
     c->value = (void *)(intptr_t)coio_future_cancelled(s);
     coio_future_release(s);
@@ -1020,7 +987,7 @@ static int body_sleep_delay(coio_future *self, void *arg) {
     (void)self;
     co *c = arg;
     double start = coio_loop_time(c->loop);
-    coio_future *s = new_sleep(c->loop, 3.5);
+    coio_future *s = tu_sleep(c->loop, 3.5);
     c->await_rc = coio_await(s, &c->value);
     coio_future_release(s);
     c->err_msg = NULL;
@@ -1034,7 +1001,7 @@ static void test_sleep_in_coroutine_resumes_at_start_plus_delay(void **state) {
     co c;
     co_init(&c, loop);
     c.value = &c;
-    coio_future *first = new_sleep(loop, 1.0);
+    coio_future *first = tu_sleep(loop, 1.0);
     assert_status(coio_loop_run_until_complete(loop, first), COIO_OK);
     coio_future *t = spawn(loop, body_sleep_delay, &c, NULL);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
@@ -1051,7 +1018,7 @@ static int body_sleep0_count_passes(coio_future *self, void *arg) {
     (void)self;
     co *c = arg;
     start_ticker(&c->tk, c->loop, 10);
-    coio_future *s = new_sleep(c->loop, 0.0);
+    coio_future *s = tu_sleep(c->loop, 0.0);
     c->await_rc = coio_await(s, NULL);
     coio_future_release(s);
     c->tick_at_return = c->tk.n;

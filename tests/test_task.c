@@ -31,40 +31,6 @@ static coio_future *new_task(coio_loop *loop, coio_step_fn step, void *arg, coio
     return t;
 }
 
-static coio_future *new_sleep(coio_loop *loop, double delay) {
-    coio_future *f = NULL;
-    assert_status(coio_sleep(loop, delay, &f), COIO_OK);
-    assert_non_null(f);
-    return f;
-}
-
-/* call_soon payloads that complete a future. */
-typedef struct completer {
-    coio_future *f;
-    void *value;
-    int code;
-    const char *message;
-    void *payload;
-    coio_free_fn payload_drop;
-} completer;
-
-static void complete_result(void *p) {
-    completer *c = p;
-    assert_status(coio_future_set_result(c->f, c->value, NULL), COIO_OK);
-}
-
-static void complete_error(void *p) {
-    completer *c = p;
-    assert_status(
-        coio_future_set_error_payload(c->f, c->code, c->message, c->payload, c->payload_drop),
-        COIO_OK);
-}
-
-static void complete_cancel(void *p) {
-    completer *c = p;
-    assert_int_equal(coio_future_cancel(c->f, c->message), 1);
-}
-
 /* A pass counter: `tick` increments *n and reschedules itself while *n < limit. */
 typedef struct ticker {
     coio_loop *loop;
@@ -360,7 +326,7 @@ static void test_yield_costs_exactly_one_pass(void **state) {
 
 typedef struct machine {
     prog p;
-    completer c_ok, c_err;
+    tu_completer c_ok, c_err;
     int value;
     int result;
     int result_drops;
@@ -381,8 +347,8 @@ static int machine_step(coio_future *task, coio_future *awaited, int status, voi
         assert_null(awaited);
         assert_status(status, COIO_OK);
         p->f = new_future(p->loop);
-        m->c_ok = (completer){p->f, &m->value, 0, NULL, NULL, NULL};
-        assert_status(coio_call_soon(p->loop, complete_result, &m->c_ok, NULL, NULL), COIO_OK);
+        m->c_ok = (tu_completer){p->f, &m->value, 0, NULL, NULL, NULL};
+        assert_status(coio_call_soon(p->loop, tu_complete_result, &m->c_ok, NULL, NULL), COIO_OK);
         assert_status(coio_step_await(task, p->f), COIO_OK);
         return COIO_STEP_AWAIT;
     case 2: /* the future's value; then yield */
@@ -393,7 +359,7 @@ static int machine_step(coio_future *task, coio_future *awaited, int status, voi
     case 3: /* after the yield: sleep 5 s */
         assert_null(awaited);
         assert_status(status, COIO_OK);
-        m->sleep_f = new_sleep(p->loop, 5.0);
+        m->sleep_f = tu_sleep(p->loop, 5.0);
         m->sleep_started = coio_loop_time(p->loop);
         assert_status(coio_step_await(task, m->sleep_f), COIO_OK);
         return COIO_STEP_AWAIT;
@@ -401,8 +367,8 @@ static int machine_step(coio_future *task, coio_future *awaited, int status, voi
         assert_ptr_equal(awaited, m->sleep_f);
         assert_status(status, COIO_OK);
         p->g = new_future(p->loop);
-        m->c_err = (completer){p->g, NULL, 42, "boom", NULL, NULL};
-        assert_status(coio_call_soon(p->loop, complete_error, &m->c_err, NULL, NULL), COIO_OK);
+        m->c_err = (tu_completer){p->g, NULL, 42, "boom", NULL, NULL};
+        assert_status(coio_call_soon(p->loop, tu_complete_error, &m->c_err, NULL, NULL), COIO_OK);
         assert_status(coio_step_await(task, p->g), COIO_OK);
         return COIO_STEP_AWAIT;
     case 5: /* handle the failure and finish with a result */
@@ -737,9 +703,9 @@ static void test_step_failed_after_await_propagates_error_and_payload(void **sta
     prog_init(&p, loop);
     p.f = new_future(loop);
     int payload_drops = 0;
-    completer c = {p.f, NULL, 42, "awaited failed", &payload_drops, tu_count_drop};
+    tu_completer c = {p.f, NULL, 42, "awaited failed", &payload_drops, tu_count_drop};
     coio_future *t = new_task(loop, step_await_f_then_return_status, &p, prog_drop, NULL);
-    assert_status(coio_call_soon(loop, complete_error, &c, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_error, &c, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
     assert_int_equal(p.calls, 2);
     assert_ptr_equal(p.awaited[1], p.f);
@@ -1034,9 +1000,9 @@ static void test_cancel_of_awaited_future_by_others_reaches_step(void **state) {
     prog p;
     prog_init(&p, loop);
     p.f = new_future(loop);
-    completer c = {p.f, NULL, 0, "from outside", NULL, NULL};
+    tu_completer c = {p.f, NULL, 0, "from outside", NULL, NULL};
     coio_future *t = new_task(loop, step_await_f_then_return_status, &p, prog_drop, NULL);
-    assert_status(coio_call_soon(loop, complete_cancel, &c, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, tu_complete_cancel, &c, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
     assert_status(p.status[1], COIO_ECANCELLED);
     assert_int_equal(coio_task_cancelling(t), 0); /* the task itself was never cancelled */
@@ -1111,7 +1077,7 @@ static void test_cancelling_uncancel_einval_on_non_tasks(void **state) {
     assert_status(coio_task_uncancel(f), COIO_EINVAL);
     assert_status(coio_task_cancelling(NULL), COIO_EINVAL);
     assert_status(coio_task_uncancel(NULL), COIO_EINVAL);
-    coio_future *s = new_sleep(loop, 1.0);
+    coio_future *s = tu_sleep(loop, 1.0);
     assert_status(coio_task_cancelling(s), COIO_EINVAL);
     assert_int_equal(coio_future_is_task(s), 0);
     assert_int_equal(coio_future_is_task(f), 0);
@@ -1434,7 +1400,7 @@ static void test_sleep_zero_and_negative_cost_exactly_one_pass(void **state) {
 static void test_sleep_zero_future_alone_completes_next_pass(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
-    coio_future *s = new_sleep(loop, 0.0);
+    coio_future *s = tu_sleep(loop, 0.0);
     assert_int_equal(coio_future_done(s), 0);
     tu_run_one_pass(loop);
     assert_int_equal(coio_future_done(s), 1);
@@ -1448,11 +1414,11 @@ static void test_sleep_zero_future_alone_completes_next_pass(void **state) {
 static void test_sleep_positive_delay_completes_at_start_plus_delay(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
-    coio_future *s0 = new_sleep(loop, 2.5);
+    coio_future *s0 = tu_sleep(loop, 2.5);
     assert_status(coio_loop_run_until_complete(loop, s0), COIO_OK);
     assert_double_eq(coio_loop_time(loop), 2.5, 1e-9);
     double start = coio_loop_time(loop);
-    coio_future *s = new_sleep(loop, 1.25);
+    coio_future *s = tu_sleep(loop, 1.25);
     assert_int_equal(coio_future_is_task(s), 0);
     assert_int_equal(coio_future_done(s), 0);
     void *v = &v;
@@ -1469,7 +1435,7 @@ static void test_sleep_never_early_real_time(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_real();
     double t0 = coio_loop_time(loop);
-    coio_future *s = new_sleep(loop, 0.02);
+    coio_future *s = tu_sleep(loop, 0.02);
     assert_status(coio_loop_run_until_complete(loop, s), COIO_OK);
     assert_true(coio_loop_time(loop) >= t0 + 0.02);
     coio_future_release(s);
@@ -1503,7 +1469,7 @@ static void *waker_thread(void *arg) {
 static void test_cancelling_sleep_cancels_its_timer(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
-    coio_future *s = new_sleep(loop, 100.0);
+    coio_future *s = tu_sleep(loop, 100.0);
     tu_run_one_pass(loop);
     assert_int_equal(coio_future_cancel(s, NULL), 1);
     assert_int_equal(coio_future_cancelled(s), 1);
@@ -1515,7 +1481,7 @@ static void test_cancelling_sleep_cancels_its_timer(void **state) {
     assert_int_equal(w.ran, 1);
     assert_double_eq(w.seen, 0.0, 0.0); /* no jump to 100: the timer is gone */
     /* and a later far timer is reached directly */
-    coio_future *far = new_sleep(loop, 1000.0);
+    coio_future *far = tu_sleep(loop, 1000.0);
     assert_status(coio_loop_run_until_complete(loop, far), COIO_OK);
     assert_double_eq(coio_loop_time(loop), 1000.0, 1e-9);
     coio_future_release(far);
@@ -1526,9 +1492,9 @@ static void test_cancelling_sleep_cancels_its_timer(void **state) {
 static void test_cancelled_sleep_never_completes_with_result(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
-    coio_future *s = new_sleep(loop, 10.0);
+    coio_future *s = tu_sleep(loop, 10.0);
     assert_int_equal(coio_future_cancel(s, "stop"), 1);
-    coio_future *far = new_sleep(loop, 50.0);
+    coio_future *far = tu_sleep(loop, 50.0);
     assert_status(coio_loop_run_until_complete(loop, far), COIO_OK);
     assert_int_equal(coio_future_cancelled(s), 1);
     assert_string_equal(error_message(s), "stop");
@@ -1540,21 +1506,21 @@ static void test_cancelled_sleep_never_completes_with_result(void **state) {
 static void test_releasing_unawaited_sleep_before_it_fires_is_safe(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
-    coio_future *s1 = new_sleep(loop, 5.0);
-    coio_future *s2 = new_sleep(loop, 0.0);
-    coio_future *s3 = new_sleep(loop, 7.0);
+    coio_future *s1 = tu_sleep(loop, 5.0);
+    coio_future *s2 = tu_sleep(loop, 0.0);
+    coio_future *s3 = tu_sleep(loop, 7.0);
     coio_future_release(s1);
     coio_future_release(s2);
     tu_run_one_pass(loop);
-    coio_future *far = new_sleep(loop, 20.0);
+    coio_future *far = tu_sleep(loop, 20.0);
     assert_status(coio_loop_run_until_complete(loop, far), COIO_OK);
     assert_double_eq(coio_loop_time(loop), 20.0, 1e-9);
     assert_int_equal(coio_future_done(s3), 1);
     coio_future_release(far);
     coio_future_release(s3);
     /* and one still pending at close */
-    coio_future *s4 = new_sleep(loop, 3.0);
-    coio_future *s5 = new_sleep(loop, 0.0);
+    coio_future *s4 = tu_sleep(loop, 3.0);
+    coio_future *s5 = tu_sleep(loop, 0.0);
     tu_finish(loop);
     coio_future_release(s4);
     coio_future_release(s5);

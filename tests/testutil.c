@@ -54,3 +54,27 @@ void tu_finish(coio_loop *loop) {
     assert_int_equal(coio_loop_close(loop), COIO_OK);
     assert_int_equal(coio_loop_release(loop), COIO_OK);
 }
+
+coio_future *tu_sleep(coio_loop *loop, double delay) {
+    coio_future *f = NULL;
+    assert_status(coio_sleep(loop, delay, &f), COIO_OK);
+    assert_non_null(f);
+    return f;
+}
+
+void tu_complete_result(void *p) {
+    tu_completer *c = p;
+    assert_status(coio_future_set_result(c->f, c->value, NULL), COIO_OK);
+}
+
+void tu_complete_error(void *p) {
+    tu_completer *c = p;
+    assert_status(
+        coio_future_set_error_payload(c->f, c->code, c->message, c->payload, c->payload_drop),
+        COIO_OK);
+}
+
+void tu_complete_cancel(void *p) {
+    tu_completer *c = p;
+    assert_int_equal(coio_future_cancel(c->f, c->message), 1);
+}

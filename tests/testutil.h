@@ -68,4 +68,21 @@ typedef struct tu_reports {
 } tu_reports;
 void tu_capture_reports(coio_loop *loop, tu_reports *r);
 
+/* coio_sleep, asserting success. */
+coio_future *tu_sleep(coio_loop *loop, double delay);
+
+/* call_soon payloads that complete a future: with value, with (code, message, payload), or by
+ * cancelling it with message. */
+typedef struct tu_completer {
+    coio_future *f;
+    void *value;
+    int code;
+    const char *message;
+    void *payload;
+    coio_free_fn payload_drop;
+} tu_completer;
+void tu_complete_result(void *completer);
+void tu_complete_error(void *completer);
+void tu_complete_cancel(void *completer);
+
 #endif
