@@ -59,6 +59,16 @@ bool is_finite(double x) {
     return std::isfinite(x);
 }
 
+// Size-first structs (ABI rule): an older caller passes a smaller struct.  Copies the fields
+// the caller knows over *out, which holds the current defaults; false for a size below `min`
+// (the fields every version has) or larger than this library knows.
+template <class T> bool widen(const T *in, std::size_t min, T *out) {
+    if (in->size < min || in->size > sizeof(T)) return false;
+    std::memcpy(out, in, in->size);
+    out->size = sizeof(T);
+    return true;
+}
+
 } // namespace
 
 // ---- statuses ---------------------------------------------------------------------------
@@ -119,13 +129,7 @@ int coio_version_number(void) {
 int coio_loop_new(coio_loop **out, const coio_loop_options *opt) {
     if (!out) return COIO_EINVAL;
     coio_loop_options o = COIO_LOOP_OPTIONS_INIT;
-    if (opt) {
-        // Older callers pass a smaller struct: take the fields they know, default the rest.
-        if (opt->size < offsetof(coio_loop_options, backend) || opt->size > sizeof o)
-            return COIO_EINVAL;
-        std::memcpy(&o, opt, opt->size);
-        o.size = sizeof o;
-    }
+    if (opt && !widen(opt, offsetof(coio_loop_options, backend), &o)) return COIO_EINVAL;
     if (o.flags & ~(COIO_LOOP_DEBUG | COIO_LOOP_VIRTUAL_TIME)) return COIO_EINVAL;
     if (!(o.slow_callback_duration >= 0) || std::isinf(o.slow_callback_duration))
         return COIO_EINVAL;
@@ -242,26 +246,19 @@ int coio_loop_get_exception_handler(coio_loop *l, coio_exception_handler *fn, vo
     return COIO_OK;
 }
 
-static int check_context(const coio_exception_context *ctx) {
-    if (!ctx || ctx->size < offsetof(coio_exception_context, code) ||
-        ctx->size > sizeof(coio_exception_context) || !ctx->message)
+// Validates a caller's (possibly older, smaller) context into the current layout.
+static int check_context(const coio_exception_context *ctx, coio_exception_context *out) {
+    *out = coio_exception_context COIO_EXCEPTION_CONTEXT_INIT;
+    if (!ctx || !widen(ctx, offsetof(coio_exception_context, code), out) || !out->message)
         return COIO_EINVAL;
     return COIO_OK;
-}
-
-// Copies a caller's (possibly older, smaller) context into the current layout.
-static coio_exception_context widen(const coio_exception_context *ctx) {
-    coio_exception_context c = COIO_EXCEPTION_CONTEXT_INIT;
-    std::memcpy(&c, ctx, ctx->size);
-    c.size = sizeof c;
-    return c;
 }
 
 int coio_loop_call_exception_handler(coio_loop *l, const coio_exception_context *ctx) {
     Loop *loop = L(l);
     if (!loop) return COIO_EINVAL;
-    if (int rc = check_context(ctx)) return rc;
-    coio_exception_context c = widen(ctx);
+    coio_exception_context c;
+    if (int rc = check_context(ctx, &c)) return rc;
     return guarded([&] {
         loop_report(loop, &c);
         return COIO_OK;
@@ -270,8 +267,8 @@ int coio_loop_call_exception_handler(coio_loop *l, const coio_exception_context 
 
 int coio_loop_default_exception_handler(coio_loop *l, const coio_exception_context *ctx) {
     (void)l;
-    if (int rc = check_context(ctx)) return rc;
-    coio_exception_context c = widen(ctx);
+    coio_exception_context c;
+    if (int rc = check_context(ctx, &c)) return rc;
     default_exception_handler(&c);
     return COIO_OK;
 }
@@ -540,9 +537,7 @@ namespace {
 int check_task_options(const coio_task_options *opt, coio_task_options *o) {
     *o = coio_task_options COIO_TASK_OPTIONS_INIT;
     if (!opt) return COIO_OK;
-    if (opt->size < offsetof(coio_task_options, name) || opt->size > sizeof *o) return COIO_EINVAL;
-    std::memcpy(o, opt, opt->size);
-    o->size = sizeof *o;
+    if (!widen(opt, offsetof(coio_task_options, name), o)) return COIO_EINVAL;
     if (o->flags & ~COIO_TASK_EAGER) return COIO_EINVAL;
     if (!coroutine_stack_size_valid(o->stack_size)) return COIO_EINVAL;
     return COIO_OK;

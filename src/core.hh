@@ -116,6 +116,9 @@ void future_complete(Future *f, Future::State state);
 void future_complete_error(Future *f, Future::State state, int code, const char *message,
                            Future *cause);
 void future_free_error(FutureError *e);
+// A new error (message copied, cause referenced; both may be null).  Throws std::bad_alloc.
+FutureError *error_new(int code, const char *message, Future *cause);
+char *copy_string(const char *s); // malloc'd copy; null for null.  Throws std::bad_alloc.
 bool cancel_any(Future *f, const char *msg); // coio_future_cancel: a task's or a future's
 void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop);
 void future_run_callbacks(Future *f, std::uint32_t first, std::uint32_t count);

@@ -7,7 +7,7 @@
 
 namespace coio::detail {
 
-static char *copy_string(const char *s) {
+char *copy_string(const char *s) {
     if (!s) return nullptr;
     std::size_t n = std::strlen(s) + 1;
     char *p = static_cast<char *>(std::malloc(n));
@@ -103,22 +103,25 @@ static void prepare_completion(Future *f) {
     f->loop->ready.reserve(1);
 }
 
-void future_set_result(Future *f, void *value, coio_free_fn drop) {
-    prepare_completion(f);
-    f->value = value;
-    f->value_drop = drop;
-    future_complete(f, Future::Result);
-}
-
-void future_complete(Future *f, Future::State state) {
-    prepare_completion(f);
+// The last step of every completion, after prepare_completion and after the outcome is stored.
+static void mark_done(Future *f, Future::State state) {
     f->state = state;
     schedule_callbacks(f);
 }
 
-void future_complete_error(Future *f, Future::State state, int code, const char *message,
-                           Future *cause) {
+void future_set_result(Future *f, void *value, coio_free_fn drop) {
     prepare_completion(f);
+    f->value = value;
+    f->value_drop = drop;
+    mark_done(f, Future::Result);
+}
+
+void future_complete(Future *f, Future::State state) {
+    prepare_completion(f);
+    mark_done(f, state);
+}
+
+FutureError *error_new(int code, const char *message, Future *cause) {
     auto *e = static_cast<FutureError *>(std::calloc(1, sizeof(FutureError)));
     if (!e) throw std::bad_alloc();
     try {
@@ -132,10 +135,16 @@ void future_complete_error(Future *f, Future::State state, int code, const char 
         e->cause = cause;
         future_ref(cause);
     }
+    return e;
+}
+
+void future_complete_error(Future *f, Future::State state, int code, const char *message,
+                           Future *cause) {
+    prepare_completion(f);
+    FutureError *e = error_new(code, message, cause);
     future_free_error(f->error); // a task body may have set one it did not finish with
     f->error = e;
-    f->state = state;
-    schedule_callbacks(f);
+    mark_done(f, state);
 }
 
 void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {

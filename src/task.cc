@@ -12,14 +12,6 @@ namespace coio::detail {
 
 static std::atomic<std::uint64_t> g_task_counter{0}; // asyncio's _task_name_counter
 
-static char *copy_name(const char *s) {
-    std::size_t n = std::strlen(s) + 1;
-    char *p = static_cast<char *>(std::malloc(n));
-    if (!p) throw std::bad_alloc();
-    std::memcpy(p, s, n);
-    return p;
-}
-
 static void link(Loop *loop, Task *t) {
     t->prev = nullptr;
     t->next = loop->tasks;
@@ -62,7 +54,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
         ex = static_cast<TaskExtra *>(std::calloc(1, sizeof(TaskExtra)));
         if (!ex) throw std::bad_alloc();
         try {
-            ex->name = copy_name(opts->name);
+            ex->name = copy_string(opts->name);
         } catch (...) {
             std::free(ex);
             throw;
@@ -139,21 +131,7 @@ static void end_body(Task *t) {
 }
 
 void task_stash_error(Task *t, int code, const char *message, Future *cause) {
-    auto *e = static_cast<FutureError *>(std::calloc(1, sizeof(FutureError)));
-    if (!e) throw std::bad_alloc();
-    if (message) {
-        try {
-            e->message = copy_name(message);
-        } catch (...) {
-            std::free(e);
-            throw;
-        }
-    }
-    e->code = code;
-    if (cause) {
-        future_ref(cause);
-        e->cause = cause;
-    }
+    FutureError *e = error_new(code, message, cause);
     future_free_error(t->error);
     t->error = e;
 }
@@ -260,7 +238,7 @@ int task_cancel(Task *t, const char *msg) {
     if (t->fut_waiter && cancel_any(t->fut_waiter, msg)) return 1;
     if (msg || cancel_msg(t)) {
         TaskExtra &ex = extra(t);
-        char *copy = msg ? copy_name(msg) : nullptr;
+        char *copy = copy_string(msg);
         std::free(ex.cancel_msg);
         ex.cancel_msg = copy;
     }
@@ -273,19 +251,34 @@ int task_uncancel(Task *t) {
     return int(t->num_cancels);
 }
 
+// The name without allocating: the one set, else "Task-<id>" formatted into buf.
+static const char *name_into(const Task *t, char (&buf)[32]) {
+    if (t->extra && t->extra->name) return t->extra->name;
+    std::snprintf(buf, sizeof buf, "Task-%llu", static_cast<unsigned long long>(t->id));
+    return buf;
+}
+
 const char *task_name(Task *t) {
+    char buf[32];
     TaskExtra &ex = extra(t);
-    if (!ex.name) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "Task-%llu", static_cast<unsigned long long>(t->id));
-        ex.name = copy_name(buf);
-    }
+    if (!ex.name) ex.name = copy_string(name_into(t, buf));
     return ex.name;
+}
+
+// "Task was destroyed but it is pending!".  Runs while closing the loop or freeing the task,
+// so it does not allocate; `future` is null when the task is being freed.
+static void report_pending(Task *t, coio_future *future) {
+    char buf[32];
+    coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
+    ctx.message = "Task was destroyed but it is pending!";
+    ctx.error = name_into(t, buf);
+    ctx.future = future;
+    loop_report(t->loop, &ctx);
 }
 
 void task_set_name(Task *t, const char *name) {
     TaskExtra &ex = extra(t);
-    char *copy = copy_name(name);
+    char *copy = copy_string(name);
     std::free(ex.name);
     ex.name = copy;
 }
@@ -296,10 +289,7 @@ void task_abandon(Task *t) {
 
 void task_finalize(Task *t) {
     if (t->step) { // the loop is gone or never ran it: the body never will
-        coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
-        ctx.message = "Task was destroyed but it is pending!";
-        ctx.error = task_name(t);
-        loop_report(t->loop, &ctx);
+        report_pending(t, nullptr);
         end_body(t);
     }
     set_ref(t->fut_waiter, nullptr);
@@ -315,11 +305,7 @@ void task_finalize(Task *t) {
 void tasks_close(Loop *loop) {
     while (Task *t = loop->tasks) {
         future_ref(t);
-        coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
-        ctx.message = "Task was destroyed but it is pending!";
-        ctx.error = task_name(t);
-        ctx.future = reinterpret_cast<coio_future *>(t);
-        loop_report(loop, &ctx);
+        report_pending(t, reinterpret_cast<coio_future *>(t));
         if (Future *w = t->fut_waiter) {
             t->fut_waiter = nullptr;
             future_remove_done_callback(w, wakeup, t); // drops the registration's reference
