@@ -148,7 +148,7 @@ int coio_loop_new(coio_loop **out, const coio_loop_options *opt) {
     }
     return guarded([&] {
         Loop *loop = nullptr;
-        int rc = loop_new(&loop, &o);
+        int rc = loop_new(&loop, o);
         if (rc == COIO_OK) *out = reinterpret_cast<coio_loop *>(loop);
         return rc;
     });

@@ -254,7 +254,7 @@ struct Loop {
     ~Loop();
 };
 
-int loop_new(Loop **out, const coio_loop_options *opt);
+int loop_new(Loop **out, const coio_loop_options &opt); // opt: checked, current size
 int loop_close(Loop *loop);
 void loop_destroy(Loop *loop);
 void loop_run_forever(Loop *loop);

@@ -13,6 +13,11 @@
 
 #include "core.hh"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define COIO_HAVE_TICKS 1
+#endif
+
 namespace coio::detail {
 
 // Poll I/O at least this often even while callbacks are always ready.
@@ -22,9 +27,7 @@ static constexpr double kMaxPollInterval = 0.001;
 // costs ~25 ns there; the time-stamp counter (what the vDSO reads anyway) ~10 ns.  It is
 // calibrated once per process against CLOCK_MONOTONIC and used for that question only:
 // deadlines are always judged by the real clock.
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define COIO_HAVE_TICKS 1
+#ifdef COIO_HAVE_TICKS
 static inline std::uint64_t ticks() {
     return __rdtsc();
 }
@@ -124,8 +127,8 @@ int loop_stop(Loop *loop) {
 
 // ---- lifecycle -------------------------------------------------------------------------
 
-int loop_new(Loop **out, const coio_loop_options *opt) {
-    unsigned backend = opt ? opt->backend : 0;
+int loop_new(Loop **out, const coio_loop_options &opt) {
+    unsigned backend = opt.backend;
     if (backend && !(ev_supported_backends() & backend)) return COIO_ENOTSUP;
     auto *loop = new Loop;
     loop->ev = ev_loop_new(backend ? backend : unsigned(EVFLAG_AUTO));
@@ -133,11 +136,9 @@ int loop_new(Loop **out, const coio_loop_options *opt) {
         delete loop;
         return backend ? COIO_ENOTSUP : COIO_ESYS;
     }
-    if (opt) {
-        loop->debug = opt->flags & COIO_LOOP_DEBUG;
-        loop->virtual_time = opt->flags & COIO_LOOP_VIRTUAL_TIME;
-        loop->slow_callback_duration = opt->slow_callback_duration;
-    }
+    loop->debug = opt.flags & COIO_LOOP_DEBUG;
+    loop->virtual_time = opt.flags & COIO_LOOP_VIRTUAL_TIME;
+    loop->slow_callback_duration = opt.slow_callback_duration;
     ev_timer_init(
         &loop->wake, [](struct ev_loop *, ev_timer *, int) {}, 0., 0.);
     ev_async_init(&loop->async, on_async);
@@ -219,16 +220,17 @@ static void poll_io(Loop *loop) {
             loop->last_poll_ticks = t;
             return;
         }
-        calibrate(loop, real_clock());
 #endif
         double now = real_clock();
+#ifdef COIO_HAVE_TICKS
+        calibrate(loop, now);
+#endif
         if (now - loop->last_poll >= kMaxPollInterval) {
             ev_run(loop->ev, EVRUN_NOWAIT);
             loop->last_poll = now;
         }
         return;
     }
-    double now = real_clock();
     drop_cancelled_head(loop); // they must not decide the timeout (or the virtual jump)
     if (loop->virtual_time || loop->timers.empty()) {
         bool jump = loop->virtual_time && !loop->timers.empty();
@@ -239,7 +241,7 @@ static void poll_io(Loop *loop) {
             loop->vnow = loop->timers.top().when;
         return;
     }
-    double timeout = loop->timers.top().when - now;
+    double timeout = loop->timers.top().when - real_clock();
     if (timeout < 0) timeout = 0;
     ev_now_update(loop->ev);
     ev_timer_set(&loop->wake, timeout, 0.);
