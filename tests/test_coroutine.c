@@ -36,38 +36,6 @@ static void count_call(void *p) {
     ++*(int *)p;
 }
 
-static int error_code(coio_future *f) {
-    int code = 12345;
-    assert_status(coio_future_error(f, &code, NULL), COIO_OK);
-    return code;
-}
-
-static const char *error_message(coio_future *f) {
-    const char *msg = NULL;
-    assert_status(coio_future_error(f, NULL, &msg), COIO_OK);
-    return msg;
-}
-
-/* A pass counter: `tick` increments n and reschedules itself while n < limit. */
-typedef struct ticker {
-    coio_loop *loop;
-    int n;
-    int limit;
-} ticker;
-
-static void tick(void *p) {
-    ticker *t = p;
-    t->n++;
-    if (t->n < t->limit) assert_status(coio_call_soon(t->loop, tick, t, NULL, NULL), COIO_OK);
-}
-
-static void start_ticker(ticker *t, coio_loop *loop, int limit) {
-    t->loop = loop;
-    t->n = 0;
-    t->limit = limit;
-    assert_status(coio_call_soon(loop, tick, t, NULL, NULL), COIO_OK);
-}
-
 /* The state a coroutine body shares with its test. */
 typedef struct co {
     coio_loop *loop;
@@ -88,7 +56,7 @@ typedef struct co {
     int marker_at_return;
     int set_rc, set_rc2, set_rc3;
     int result_drops, other_drops, payload_drops;
-    ticker tk;
+    tu_ticker tk;
     int tick_at_return;
 } co;
 
@@ -525,8 +493,8 @@ static void test_efailed_after_failed_await_propagates_error_and_payload(void **
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
     assert_status(c.await_rc, COIO_EFAILED);
     assert_int_equal(coio_future_cancelled(t), 0);
-    assert_int_equal(error_code(t), 77);
-    assert_string_equal(error_message(t), "inner failure");
+    assert_int_equal(tu_error_code(t), 77);
+    assert_string_equal(tu_error_message(t), "inner failure");
     void *pl = NULL;
     assert_status(coio_future_error_payload(t, &pl), COIO_OK);
     assert_ptr_equal(pl, &payload);
@@ -561,8 +529,8 @@ static void test_efailed_uses_last_failed_await(void **state) {
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
     assert_status(c.await_rc, COIO_EFAILED);
     assert_status(c.await_rc2, COIO_OK);
-    assert_int_equal(error_code(t), 31);
-    assert_string_equal(error_message(t), "g failed");
+    assert_int_equal(tu_error_code(t), 31);
+    assert_string_equal(tu_error_message(t), "g failed");
     coio_future_release(c.f);
     coio_future_release(c.g);
     coio_future_release(t);
@@ -592,8 +560,8 @@ static void test_efailed_after_own_set_error_is_that_error(void **state) {
     assert_status(c.set_rc, COIO_OK);
     assert_status(c.set_rc2, COIO_ESTATE);
     assert_status(c.set_rc3, COIO_ESTATE);
-    assert_int_equal(error_code(t), 55);
-    assert_string_equal(error_message(t), "own");
+    assert_int_equal(tu_error_code(t), 55);
+    assert_string_equal(tu_error_message(t), "own");
     coio_future_release(c.f);
     coio_future_release(t);
     tu_finish(loop);
@@ -612,7 +580,7 @@ static void test_other_status_fails_task_with_that_code(void **state) {
         coio_future *t = spawn(loop, body_return, &c, &o);
         assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
         assert_int_equal(coio_future_cancelled(t), 0);
-        assert_int_equal(error_code(t), codes[i]);
+        assert_int_equal(tu_error_code(t), codes[i]);
         coio_future_release(t);
         tu_finish(loop);
         assert_int_equal(c.drops, 1);
@@ -631,7 +599,7 @@ static void test_step_values_returned_by_coroutine_fail_task(void **state) {
         coio_future *t = spawn(loop, body_return, &c, &o);
         assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
         assert_int_equal(c.runs, 1); /* not resumed again */
-        assert_int_not_equal(error_code(t), 0);
+        assert_int_not_equal(tu_error_code(t), 0);
         coio_future_release(t);
         tu_finish(loop);
         assert_int_equal(c.drops, 1);
@@ -646,7 +614,7 @@ static void test_efailed_without_any_error_is_generic_failure(void **state) {
     c.rc = COIO_EFAILED;
     coio_future *t = spawn(loop, body_return, &c, NULL);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
-    assert_int_not_equal(error_code(t), 0);
+    assert_int_not_equal(tu_error_code(t), 0);
     coio_future_release(t);
     tu_finish(loop);
 }
@@ -679,7 +647,7 @@ static void test_cancel_while_awaiting_cancels_future_and_task(void **state) {
     tu_run_one_pass(loop);
     assert_int_equal(coio_future_cancel(t, "bye"), 1);
     assert_int_equal(coio_future_cancelled(c.f), 1);
-    assert_string_equal(error_message(c.f), "bye");
+    assert_string_equal(tu_error_message(c.f), "bye");
     assert_int_equal(coio_task_cancelling(t), 1);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
     assert_status(c.await_rc, COIO_ECANCELLED);
@@ -723,7 +691,7 @@ static void test_cancel_while_yielded_delivered_at_next_step(void **state) {
     assert_status(c.await_rc, COIO_ECANCELLED);
     assert_ptr_equal(c.value, (void *)0); /* the sleep itself was not cancelled */
     assert_int_equal(coio_future_cancelled(t), 1);
-    assert_string_equal(error_message(t), "m2");
+    assert_string_equal(tu_error_message(t), "m2");
     coio_future_release(t);
     tu_finish(loop);
 }
@@ -740,7 +708,7 @@ static void test_cancel_before_first_step_body_never_runs(void **state) {
     assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
     assert_int_equal(c.runs, 0);
     assert_int_equal(c.drops, 1);
-    assert_string_equal(error_message(t), "early");
+    assert_string_equal(tu_error_message(t), "early");
     coio_future_release(t);
     tu_finish(loop);
     assert_int_equal(c.drops, 1);
@@ -971,7 +939,7 @@ static void test_failed_coroutine_freed_unread_is_reported(void **state) {
     coio_future *ta = spawn(loop, body_return, &a, NULL);
     coio_future *tb = spawn(loop, body_return, &b, NULL);
     tu_run_one_pass(loop);
-    assert_int_equal(error_code(tb), COIO_ETIMEDOUT); /* read */
+    assert_int_equal(tu_error_code(tb), COIO_ETIMEDOUT); /* read */
     coio_future_release(tb);
     assert_int_equal(rl.n, 0);
     coio_future_release(ta);
@@ -1017,7 +985,7 @@ static void test_sleep_in_coroutine_resumes_at_start_plus_delay(void **state) {
 static int body_sleep0_count_passes(coio_future *self, void *arg) {
     (void)self;
     co *c = arg;
-    start_ticker(&c->tk, c->loop, 10);
+    tu_start_ticker(&c->tk, c->loop, 10);
     coio_future *s = tu_sleep(c->loop, 0.0);
     c->await_rc = coio_await(s, NULL);
     coio_future_release(s);
@@ -1035,7 +1003,7 @@ static void test_sleep0_in_coroutine_costs_one_pass(void **state) {
     assert_status(c.await_rc, COIO_OK);
     assert_int_equal(c.tick_at_return, 1);
     coio_future_release(t);
-    tu_finish(loop); /* discards the rest of the ticker chain */
+    tu_finish(loop); /* discards the rest of the tu_ticker chain */
 }
 
 /* ---- bad input ---------------------------------------------------------------------------- */
@@ -1197,7 +1165,7 @@ static void test_spawn_bad_input(void **state) {
 
 typedef struct many {
     coio_loop *loop;
-    ticker tk;
+    tu_ticker tk;
     int iter[MANY];
     int max_finish_tick;
     int interleave_violations;
@@ -1257,7 +1225,7 @@ static void test_many_coroutines_interleave(void **state) {
         m->tasks[i] = spawn(loop, body_many, &g_many_args[i], NULL);
     }
     coio_future *g = spawn(loop, body_gather, m, NULL);
-    start_ticker(&m->tk, loop, 1000000);
+    tu_start_ticker(&m->tk, loop, 1000000);
     assert_status(coio_loop_run_until_complete(loop, g), COIO_OK);
     assert_int_equal(m->gather_rc, 0);
     assert_int_equal(m->sum, (long)MANY * (MANY + 1) / 2);

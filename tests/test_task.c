@@ -31,26 +31,6 @@ static coio_future *new_task(coio_loop *loop, coio_step_fn step, void *arg, coio
     return t;
 }
 
-/* A pass counter: `tick` increments *n and reschedules itself while *n < limit. */
-typedef struct ticker {
-    coio_loop *loop;
-    int n;
-    int limit;
-} ticker;
-
-static void tick(void *p) {
-    ticker *t = p;
-    t->n++;
-    if (t->n < t->limit) assert_status(coio_call_soon(t->loop, tick, t, NULL, NULL), COIO_OK);
-}
-
-static void start_ticker(ticker *t, coio_loop *loop, int limit) {
-    t->loop = loop;
-    t->n = 0;
-    t->limit = limit;
-    assert_status(coio_call_soon(loop, tick, t, NULL, NULL), COIO_OK);
-}
-
 /* What a step saw, call by call. */
 #define MAX_STEPS 16
 typedef struct prog {
@@ -68,7 +48,7 @@ typedef struct prog {
     int rc;    /* what the step returns (for the simple steps) */
     int check; /* a status a step recorded */
     int check2;
-    ticker tk;
+    tu_ticker tk;
     void *value;
 } prog;
 
@@ -115,20 +95,6 @@ static int step_await_f_then_return_status(coio_future *task, coio_future *await
         return COIO_STEP_AWAIT;
     }
     return status;
-}
-
-static int error_code(coio_future *f) {
-    int code = 12345;
-    const char *msg = NULL;
-    assert_status(coio_future_error(f, &code, &msg), COIO_OK);
-    return code;
-}
-
-static const char *error_message(coio_future *f) {
-    int code = 0;
-    const char *msg = NULL;
-    assert_status(coio_future_error(f, &code, &msg), COIO_OK);
-    return msg;
 }
 
 /* ---- scheduling and eager start ------------------------------------------------------- */
@@ -427,7 +393,7 @@ static void test_step_await_return_without_registration_fails_estate(void **stat
     coio_future *t = new_task(loop, step_await_nothing, &p, prog_drop, NULL);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
     assert_int_equal(p.calls, 1);
-    assert_status(error_code(t), COIO_ESTATE);
+    assert_status(tu_error_code(t), COIO_ESTATE);
     assert_int_equal(p.drops, 1);
     coio_future_release(t);
     tu_finish(loop);
@@ -460,7 +426,7 @@ static void test_step_await_registration_does_not_outlive_its_step(void **state)
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
     assert_int_equal(p.calls, 2);
     assert_null(p.awaited[1]);
-    assert_status(error_code(t), COIO_ESTATE);
+    assert_status(tu_error_code(t), COIO_ESTATE);
     coio_future_release(t);
     coio_future_release(p.f);
     tu_finish(loop);
@@ -531,7 +497,7 @@ static int step_await_done_future(coio_future *task, coio_future *awaited, int s
     prog *p = arg;
     record(p, task, awaited, status);
     if (p->calls == 1) {
-        start_ticker(&p->tk, p->loop, 5);
+        tu_start_ticker(&p->tk, p->loop, 5);
         assert_status(coio_step_await(task, p->f), COIO_OK);
         return COIO_STEP_AWAIT;
     }
@@ -557,7 +523,7 @@ static void test_step_awaiting_done_future_resumes_next_pass(void **state) {
     assert_status(p.status[1], COIO_OK);
     assert_int_equal(coio_future_done(t), 1);
     for (int i = 0; i < 5; i++)
-        tu_run_one_pass(loop); /* let the ticker finish */
+        tu_run_one_pass(loop); /* let the tu_ticker finish */
     coio_future_release(t);
     coio_future_release(p.f);
     tu_finish(loop);
@@ -633,8 +599,8 @@ static void test_step_failed_with_own_error(void **state) {
     assert_status(s.first_rc, COIO_OK);
     assert_status(s.second_rc, COIO_ESTATE);
     assert_status(s.third_rc, COIO_ESTATE);
-    assert_int_equal(error_code(t), 77);
-    assert_string_equal(error_message(t), "mine");
+    assert_int_equal(tu_error_code(t), 77);
+    assert_string_equal(tu_error_message(t), "mine");
     assert_int_equal(coio_future_cancelled(t), 0);
     coio_future_release(t);
     assert_int_equal(s.second_drops, 0);
@@ -658,7 +624,7 @@ static void test_step_own_error_payload(void **state) {
     coio_future *t = new_task(loop, step_set_error_payload, &s, prog_drop, NULL);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
     assert_status(s.first_rc, COIO_OK);
-    assert_int_equal(error_code(t), 9);
+    assert_int_equal(tu_error_code(t), 9);
     void *pl = NULL;
     assert_status(coio_future_error_payload(t, &pl), COIO_OK);
     assert_ptr_equal(pl, &s.payload_drops);
@@ -737,7 +703,7 @@ static void test_step_other_status_fails_with_that_code(void **state) {
         coio_future *t = new_task(loop, step_return, &p, prog_drop, NULL);
         assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
         assert_int_equal(coio_future_cancelled(t), 0);
-        assert_int_equal(error_code(t), codes[i]);
+        assert_int_equal(tu_error_code(t), codes[i]);
         coio_future_release(t);
         tu_finish(loop);
         assert_int_equal(p.drops, 1);
@@ -752,7 +718,7 @@ static void test_step_efailed_with_nothing_failed_is_generic_failure(void **stat
     p.rc = COIO_EFAILED;
     coio_future *t = new_task(loop, step_return, &p, prog_drop, NULL);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_EFAILED);
-    assert_int_not_equal(error_code(t), 0);
+    assert_int_not_equal(tu_error_code(t), 0);
     coio_future_release(t);
     tu_finish(loop);
 }
@@ -766,7 +732,7 @@ static void test_step_returning_ecancelled_cancels_task(void **state) {
     coio_future *t = new_task(loop, step_return, &p, prog_drop, NULL);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
     assert_int_equal(coio_future_cancelled(t), 1);
-    assert_int_equal(error_code(t), COIO_ECANCELLED);
+    assert_int_equal(tu_error_code(t), COIO_ECANCELLED);
     coio_future_release(t);
     tu_finish(loop);
     assert_int_equal(p.drops, 1);
@@ -831,7 +797,7 @@ static void test_cancel_task_waiting_on_future_cancels_that_future(void **state)
     assert_int_equal(coio_task_cancelling(t), 1);
     /* the awaited future is cancelled at once, with the message; the task not yet */
     assert_int_equal(coio_future_cancelled(p.f), 1);
-    assert_string_equal(error_message(p.f), "bye");
+    assert_string_equal(tu_error_message(p.f), "bye");
     assert_int_equal(coio_future_done(t), 0);
     assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
     assert_int_equal(p.calls, 2);
@@ -874,7 +840,7 @@ static void test_cancel_scheduled_task_delivered_at_next_step(void **state) {
     assert_null(p.awaited[1]);
     assert_status(p.status[1], COIO_ECANCELLED);
     assert_int_equal(coio_future_cancelled(t), 1);
-    assert_string_equal(error_message(t), "m2");
+    assert_string_equal(tu_error_message(t), "m2");
     coio_future_release(t);
     tu_finish(loop);
     assert_int_equal(p.drops, 1);
@@ -891,7 +857,7 @@ static void test_cancel_before_first_step_body_never_runs(void **state) {
     assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
     assert_int_equal(p.calls, 0);
     assert_int_equal(p.drops, 1);
-    assert_string_equal(error_message(t), "early");
+    assert_string_equal(tu_error_message(t), "early");
     coio_future_release(t);
     tu_finish(loop);
     assert_int_equal(p.drops, 1);
@@ -1006,7 +972,7 @@ static void test_cancel_of_awaited_future_by_others_reaches_step(void **state) {
     assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
     assert_status(p.status[1], COIO_ECANCELLED);
     assert_int_equal(coio_task_cancelling(t), 0); /* the task itself was never cancelled */
-    assert_string_equal(error_message(t), "from outside");
+    assert_string_equal(tu_error_message(t), "from outside");
     coio_future_release(p.f);
     coio_future_release(t);
     tu_finish(loop);
@@ -1364,7 +1330,7 @@ static int step_sleep_passes(coio_future *task, coio_future *awaited, int status
     prog *p = arg;
     record(p, task, awaited, status);
     if (p->calls == 1) {
-        start_ticker(&p->tk, p->loop, 10);
+        tu_start_ticker(&p->tk, p->loop, 10);
         coio_future *s = NULL;
         assert_status(coio_sleep(p->loop, p->rc ? -1.0 : 0.0, &s), COIO_OK);
         assert_status(coio_step_await(task, s), COIO_OK);
@@ -1497,7 +1463,7 @@ static void test_cancelled_sleep_never_completes_with_result(void **state) {
     coio_future *far = tu_sleep(loop, 50.0);
     assert_status(coio_loop_run_until_complete(loop, far), COIO_OK);
     assert_int_equal(coio_future_cancelled(s), 1);
-    assert_string_equal(error_message(s), "stop");
+    assert_string_equal(tu_error_message(s), "stop");
     coio_future_release(far);
     coio_future_release(s);
     tu_finish(loop);

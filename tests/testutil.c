@@ -78,3 +78,28 @@ void tu_complete_cancel(void *p) {
     tu_completer *c = p;
     assert_int_equal(coio_future_cancel(c->f, c->message), 1);
 }
+
+static void tick(void *p) {
+    tu_ticker *t = p;
+    t->n++;
+    if (t->n < t->limit) assert_status(coio_call_soon(t->loop, tick, t, NULL, NULL), COIO_OK);
+}
+
+void tu_start_ticker(tu_ticker *t, coio_loop *loop, int limit) {
+    t->loop = loop;
+    t->n = 0;
+    t->limit = limit;
+    assert_status(coio_call_soon(loop, tick, t, NULL, NULL), COIO_OK);
+}
+
+int tu_error_code(coio_future *f) {
+    int code = 12345;
+    assert_status(coio_future_error(f, &code, NULL), COIO_OK);
+    return code;
+}
+
+const char *tu_error_message(coio_future *f) {
+    const char *msg = NULL;
+    assert_status(coio_future_error(f, NULL, &msg), COIO_OK);
+    return msg;
+}

@@ -68,6 +68,18 @@ typedef struct tu_reports {
 } tu_reports;
 void tu_capture_reports(coio_loop *loop, tu_reports *r);
 
+/* A pass counter: counts one per pass (a call_soon chain) until n reaches limit. */
+typedef struct tu_ticker {
+    coio_loop *loop;
+    int n;
+    int limit;
+} tu_ticker;
+void tu_start_ticker(tu_ticker *t, coio_loop *loop, int limit);
+
+/* A done future's error code / message (coio_future_error asserted to succeed). */
+int tu_error_code(coio_future *f);
+const char *tu_error_message(coio_future *f);
+
 /* coio_sleep, asserting success. */
 coio_future *tu_sleep(coio_loop *loop, double delay);
 
