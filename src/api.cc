@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core.hh"
+#include "coroutine.hh"
 
 using namespace coio::detail;
 

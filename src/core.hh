@@ -58,7 +58,7 @@ void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg);
 void kRunHandle(void *);
 void kRunDone(void *);
 void kRunTask(void *); // (task, awaited): one step of a task; both references
-void ready_run(Loop *loop, const ReadyEntry &e);
+void kRunResolve(void *); // (future): set a NULL result unless done (sleep(0)); a reference
 void ready_discard(const ReadyEntry &e);
 void ready_push_done(Loop *loop, Future *f, std::uint32_t first, std::uint32_t count);
 
@@ -200,7 +200,6 @@ Coroutine *coroutine_new(Loop *loop, coio_coroutine_fn fn, void *arg, coio_free_
                          std::size_t stack_size);
 int coroutine_step(coio_future *task, coio_future *awaited, int status, void *co);
 void coroutine_free(void *co);
-int coroutine_await(Future *f, void **value);
 void coroutine_forget_arg(void *co); // the creating call failed: the caller keeps arg
 bool coroutine_stack_size_valid(std::size_t requested);
 void stacks_release_all(Loop *loop);
@@ -219,6 +218,7 @@ struct Loop {
     std::uint64_t last_poll_ticks = 0; // the same, in time-stamp-counter ticks (x86)
     double calib_time = 0.0;           // a (clock, ticks) pair to calibrate the ticks
     std::uint64_t calib_ticks = 0;
+    std::uint32_t ran_since_check = 0; // callbacks run since the poll clock was last read
     std::uint64_t seq = 0;            // scheduling sequence for timer ties
     std::size_t cancelled_timers = 0; // cancelled timers still in the heap or ready queue
     std::atomic<pthread_t> owner{};   // the thread running the loop
@@ -287,6 +287,27 @@ inline void loop_unref(Loop *loop) {
 
 inline void loop_ref(Loop *loop) {
     loop->refs++;
+}
+
+// Runs one popped ready-queue entry (inline in the pass: a frame less to return through
+// after a coroutine switch).
+inline void ready_run(Loop *loop, coio_callback fn, void *arg, void *aux) {
+    if (fn == kRunTask) {
+        task_run_entry(static_cast<Task *>(arg), static_cast<Future *>(aux));
+    } else if (fn == kRunResolve) {
+        auto *f = static_cast<Future *>(arg);
+        if (f->state == Future::Pending) future_set_result(f, nullptr, nullptr);
+        future_unref(f);
+    } else if (fn == kRunHandle) {
+        handle_run(static_cast<Handle *>(arg));
+    } else if (fn == kRunDone) {
+        auto range = reinterpret_cast<std::uintptr_t>(aux);
+        future_run_callbacks(static_cast<Future *>(arg), std::uint32_t(range >> 32),
+                             std::uint32_t(range));
+    } else {
+        invoke_callback(loop, fn, arg, nullptr);
+        if (aux) reinterpret_cast<coio_free_fn>(aux)(arg);
+    }
 }
 
 // Schedules a plain callback / a handle (the queue takes over the reference passed in).

@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core.hh"
+#include "coroutine.hh"
 
 // Valgrind must be told where coroutine stacks are, or it misreads switches between them.
 // The client requests are a few no-op instructions when not running under it.
@@ -34,30 +34,11 @@
 
 namespace coio::detail {
 
-namespace ctx = boost::context::detail;
-
 static constexpr std::size_t kDefaultStack = 64 * 1024;
 static constexpr std::size_t kMinStack = 16 * 1024;
 static constexpr std::size_t kMaxStack = std::size_t(1) << 30;
 static constexpr std::size_t kMaxPooledStacks = 1024; // per loop
 
-struct Coroutine {
-    coio_coroutine_fn fn;
-    void *arg;
-    coio_free_fn drop;
-    Task *task;
-    ctx::fcontext_t fctx;   // the suspended coroutine (null before its first resume)
-    ctx::fcontext_t caller; // the scheduler side, while it runs
-    char *stack;            // the mapping: guard page, then the usable stack
-    std::size_t stack_size; // usable bytes
-    Future *resume_awaited; // what the step resumes it with
-    Future *last_failed;    // the last awaited future that failed (a reference)
-    int resume_status;
-    int body_rc;
-    int yield_kind; // COIO_STEP_AWAIT / COIO_STEP_YIELD when it suspends
-    bool finished;
-    unsigned valgrind_stack; // the id of the registered stack
-};
 
 static std::size_t page_size() {
     static const std::size_t ps = std::size_t(sysconf(_SC_PAGESIZE));
@@ -66,9 +47,7 @@ static std::size_t page_size() {
 
 // ---- overflow reporting -----------------------------------------------------------------
 
-// The coroutine running on this thread.  initial-exec: the signal handler reads it, and
-// that TLS model needs no allocation on access.
-static thread_local Coroutine *tls_current __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local Coroutine *tls_current = nullptr;
 static thread_local bool tls_altstack __attribute__((tls_model("initial-exec"))) = false;
 static struct sigaction g_old_segv, g_old_bus;
 
@@ -248,27 +227,20 @@ bool coroutine_stack_size_valid(std::size_t requested) {
     return requested <= kMaxStack;
 }
 
-// The task's step: resume the fiber, then report what it did.
-int coroutine_step(coio_future *task, coio_future *awaited, int status, void *arg) {
-    auto *co = static_cast<Coroutine *>(arg);
-    Task *t = reinterpret_cast<Task *>(task);
-    if (!co->fctx) {
-        co->task = t;
-        if (!stack_alloc(t->loop, co)) {
-            task_stash_error(t, COIO_ENOMEM, "cannot map a coroutine stack", nullptr);
-            return COIO_EFAILED;
-        }
-        ensure_overflow_reporting();
-        co->fctx = ctx::make_fcontext(co->stack + co->stack_size, co->stack_size, entry);
+// The first resume: the stack and the fiber on it.
+int coroutine_start(Task *t, Coroutine *co) {
+    co->task = t;
+    if (!stack_alloc(t->loop, co)) {
+        task_stash_error(t, COIO_ENOMEM, "cannot map a coroutine stack", nullptr);
+        return COIO_EFAILED;
     }
-    co->resume_awaited = reinterpret_cast<Future *>(awaited);
-    co->resume_status = status;
-    Coroutine *prev = tls_current;
-    tls_current = co;
-    ctx::transfer_t r = ctx::jump_fcontext(co->fctx, co);
-    tls_current = prev;
-    co->fctx = r.fctx;
-    if (!co->finished) return co->yield_kind;
+    ensure_overflow_reporting();
+    co->fctx = ctx::make_fcontext(co->stack + co->stack_size, co->stack_size, entry);
+    return COIO_OK;
+}
+
+// The body returned: free its stack and turn what it returned into the step's result.
+int coroutine_finished(Task *t, Coroutine *co) {
     stack_release(t->loop, co);
     // COIO_EFAILED with no error of its own: the last failed await's error propagates.
     if (co->body_rc == COIO_EFAILED && !t->error && co->last_failed)
@@ -280,6 +252,10 @@ int coroutine_step(coio_future *task, coio_future *awaited, int status, void *ar
         return COIO_EFAILED;
     }
     return co->body_rc;
+}
+
+int coroutine_step(coio_future *task, coio_future *, int status, void *co) {
+    return coroutine_resume(reinterpret_cast<Task *>(task), status, static_cast<Coroutine *>(co));
 }
 
 void coroutine_forget_arg(void *arg) {
@@ -295,32 +271,10 @@ void coroutine_free(void *arg) {
     std::free(co);
 }
 
-int coroutine_await(Future *f, void **value) {
-    Coroutine *co = tls_current;
-    // Not on a coroutine, or inside something else running on its stack (a step-driven
-    // task started eagerly from the body): there is nothing here to suspend.
-    if (!co || co->task->loop->current_task != co->task) return COIO_ENOTSUP;
-    Task *t = co->task;
-    if (!f || f == t) return COIO_EINVAL;
-    if (f->loop != t->loop) return COIO_ELOOP;
-    if (f->state == Future::Pending) {
-        future_ref(f);
-        t->awaiting = f;
-        co->yield_kind = COIO_STEP_AWAIT;
-        ctx::transfer_t r = ctx::jump_fcontext(co->caller, nullptr);
-        co->caller = r.fctx;
-        // A cancellation delivered while f is not cancelled itself (asyncio throws it in).
-        if (co->resume_status == COIO_ECANCELLED && f->state != Future::Cancelled)
-            return COIO_ECANCELLED;
-    }
-    int rc = future_outcome(f);
-    if (rc == COIO_OK && value) *value = f->value;
-    if (rc == COIO_EFAILED) {
-        future_ref(f);
-        if (co->last_failed) future_unref(co->last_failed);
-        co->last_failed = f;
-    }
-    return rc;
+void coroutine_note_failed(Coroutine *co, Future *f) {
+    future_ref(f);
+    if (co->last_failed) future_unref(co->last_failed);
+    co->last_failed = f;
 }
 
 } // namespace coio::detail

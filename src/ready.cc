@@ -37,20 +37,8 @@ void kRunDone(void *) {
 void kRunTask(void *) {
     std::_Exit(72);
 }
-
-void ready_run(Loop *loop, const ReadyEntry &e) {
-    if (e.fn == kRunHandle) {
-        handle_run(static_cast<Handle *>(e.arg));
-    } else if (e.fn == kRunDone) {
-        auto range = reinterpret_cast<std::uintptr_t>(e.aux);
-        future_run_callbacks(static_cast<Future *>(e.arg), std::uint32_t(range >> 32),
-                             std::uint32_t(range));
-    } else if (e.fn == kRunTask) {
-        task_run_entry(static_cast<Task *>(e.arg), static_cast<Future *>(e.aux));
-    } else {
-        invoke_callback(loop, e.fn, e.arg, nullptr);
-        if (e.aux) reinterpret_cast<coio_free_fn>(e.aux)(e.arg);
-    }
+void kRunResolve(void *) {
+    std::_Exit(73);
 }
 
 void ready_discard(const ReadyEntry &e) {
@@ -65,6 +53,8 @@ void ready_discard(const ReadyEntry &e) {
     } else if (e.fn == kRunTask) {
         if (e.aux) future_unref(static_cast<Future *>(e.aux));
         future_unref(static_cast<Task *>(e.arg));
+    } else if (e.fn == kRunResolve) {
+        future_unref(static_cast<Future *>(e.arg));
     } else if (e.aux) {
         reinterpret_cast<coio_free_fn>(e.aux)(e.arg);
     }

@@ -39,6 +39,9 @@ class ReadyQueue {
             grow();
     }
     ReadyEntry pop() { return buf_[head_++ & (cap_ - 1)]; }
+    // The popped entry in place, valid until the next push: read its words one by one (a
+    // whole-entry copy is one wide load of three narrow stores, which stalls store forwarding).
+    const ReadyEntry &pop_ref() { return buf_[head_++ & (cap_ - 1)]; }
 
   private:
     void grow();

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "core.hh"
+#include "coroutine.hh"
 
 namespace coio::detail {
 
@@ -89,7 +90,7 @@ static void schedule_step(Task *t, Future *awaited) {
     t->loop->ready.push({kRunTask, t, awaited});
 }
 
-static void step(Task *t, Future *awaited);
+static inline __attribute__((always_inline)) void step(Task *t, Future *awaited);
 
 // The done callback a task registers on the future it waits for (asyncio's __wakeup).
 static void wakeup(coio_future *f, void *arg) {
@@ -170,7 +171,7 @@ static void finish(Task *t, int rc, Future *awaited) {
 }
 
 // asyncio's Task.__step: `awaited` is what the previous step waited for (or null).
-static void step(Task *t, Future *awaited) {
+static inline __attribute__((always_inline)) void step(Task *t, Future *awaited) {
     if (t->state != Future::Pending || !t->step) return;      // done, or killed at loop close
     int status = awaited ? future_outcome(awaited) : COIO_OK; // __wakeup's future.result()
     if (t->must_cancel) {
@@ -191,8 +192,11 @@ static void step(Task *t, Future *awaited) {
     set_ref(t->awaiting, nullptr); // only this step's coio_step_await counts
     int rc;
     try {
-        rc = t->step(reinterpret_cast<coio_future *>(t), reinterpret_cast<coio_future *>(awaited),
-                     status, t->arg);
+        if (t->step == coroutine_step) // resumed inline: one frame less to return through
+            rc = coroutine_resume(t, status, static_cast<Coroutine *>(t->arg));
+        else
+            rc = t->step(reinterpret_cast<coio_future *>(t),
+                         reinterpret_cast<coio_future *>(awaited), status, t->arg);
     } catch (...) { // a C++ exception thrown through a binding's step
         rc = COIO_EFAILED;
     }
@@ -346,26 +350,14 @@ static void sleep_free(void *arg) {
     std::free(s);
 }
 
-static void release_future(void *arg) {
-    future_unref(static_cast<Future *>(arg));
-}
-static void complete_now(void *arg) {
-    auto *f = static_cast<Future *>(arg);
-    if (f->state == Future::Pending) future_set_result(f, nullptr, nullptr);
-}
-
 Future *sleep_new(Loop *loop, double delay) {
     Future *f = future_new(loop);
     try {
         if (delay <= 0) {
             f->yield_once = true;
+            loop->ready.reserve(1);
             future_ref(f);
-            try {
-                ready_push_callback(loop, complete_now, f, release_future);
-            } catch (...) {
-                future_unref(f);
-                throw;
-            }
+            loop->ready.push({kRunResolve, f, nullptr});
             return f;
         }
         auto *s = static_cast<Sleep *>(std::calloc(1, sizeof(Sleep)));

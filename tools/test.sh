@@ -19,14 +19,14 @@ meson test -C build --setup valgrind --print-errorlogs
 
 step "ASan + UBSan build and test"
 [ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined \
-    -Db_lundef=false -Dpool=false
+    -Db_lundef=false -Dpool=false -Db_lto=false
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --no-suite golden --no-suite docs
 
 step "ThreadSanitizer build, unit suites (call_soon_threadsafe, stop from other threads)"
 [ -f build-tsan/build.ninja ] || meson setup build-tsan -Db_sanitize=thread -Db_lundef=false \
-    -Dpool=false
+    -Dpool=false -Db_lto=false
 ninja -C build-tsan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     meson test -C build-tsan --print-errorlogs --suite unit

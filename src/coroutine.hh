@@ -1,0 +1,80 @@
+// The hot half of stackful coroutines, inline: resuming a fiber and suspending it.
+//
+// Every switch between stacks leaves the CPU's return predictor holding the other stack's
+// return addresses, so each function that returns through a switch mispredicts.  Inlining the
+// resume into the task step and the suspend into coio_await keeps those frames few.
+#pragma once
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include "core.hh"
+
+namespace coio::detail {
+
+namespace ctx = boost::context::detail;
+
+struct Coroutine {
+    coio_coroutine_fn fn;
+    void *arg;
+    coio_free_fn drop;
+    Task *task;
+    ctx::fcontext_t fctx;   // the suspended coroutine (null before its first resume)
+    ctx::fcontext_t caller; // the scheduler side, while it runs
+    char *stack;            // the mapping: guard page, then the usable stack
+    std::size_t stack_size; // usable bytes
+    Future *last_failed;    // the last awaited future that failed (a reference)
+    int resume_status;      // what the step resumes it with
+    int body_rc;
+    bool finished;
+    unsigned valgrind_stack; // the id of the registered stack
+};
+
+// The coroutine running on this thread.  initial-exec: the overflow signal handler reads it,
+// and that TLS model needs no allocation on access.
+extern constinit thread_local Coroutine *tls_current __attribute__((tls_model("initial-exec")));
+
+int coroutine_start(Task *t, Coroutine *co);    // the first resume: map its stack
+int coroutine_finished(Task *t, Coroutine *co); // the body returned: its step's result
+void coroutine_note_failed(Coroutine *co, Future *f);
+
+// The task's step: resume the fiber until it awaits (COIO_STEP_AWAIT) or returns.
+inline int coroutine_resume(Task *t, int status, Coroutine *co) {
+    if (!co->fctx) [[unlikely]] {
+        if (int rc = coroutine_start(t, co)) return rc;
+    }
+    co->resume_status = status;
+    Coroutine *prev = tls_current;
+    tls_current = co;
+    ctx::transfer_t r = ctx::jump_fcontext(co->fctx, co);
+    tls_current = prev;
+    co->fctx = r.fctx;
+    if (!co->finished) [[likely]]
+        return COIO_STEP_AWAIT;
+    return coroutine_finished(t, co);
+}
+
+// coio_await: suspend until f is done (its step registers the wait), then read f's outcome.
+inline int coroutine_await(Future *f, void **value) {
+    Coroutine *co = tls_current;
+    // Not on a coroutine, or inside something else running on its stack (a step-driven
+    // task started eagerly from the body): there is nothing here to suspend.
+    if (!co || co->task->loop->current_task != co->task) return COIO_ENOTSUP;
+    Task *t = co->task;
+    if (!f || f == t) return COIO_EINVAL;
+    if (f->loop != t->loop) return COIO_ELOOP;
+    if (f->state == Future::Pending) {
+        future_ref(f);
+        t->awaiting = f;
+        ctx::transfer_t r = ctx::jump_fcontext(co->caller, nullptr);
+        co->caller = r.fctx;
+        // A cancellation delivered while f is not cancelled itself (asyncio throws it in).
+        if (co->resume_status == COIO_ECANCELLED && f->state != Future::Cancelled)
+            return COIO_ECANCELLED;
+    }
+    int rc = future_outcome(f);
+    if (rc == COIO_OK && value) *value = f->value;
+    if (rc == COIO_EFAILED) coroutine_note_failed(co, f);
+    return rc;
+}
+
+} // namespace coio::detail
