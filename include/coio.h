@@ -51,6 +51,10 @@ enum {
     COIO_ETHREAD = -10,   /* called from a thread that does not drive the loop (debug mode) */
     COIO_ENOTSUP = -11,   /* not supported here (backend not available, ...) */
     COIO_ESYS = -12,      /* a system call failed */
+    COIO_EFULL = -13,     /* _nowait put on a full queue (asyncio.QueueFull) */
+    COIO_EEMPTY = -14,    /* _nowait get on an empty queue (asyncio.QueueEmpty) */
+    COIO_ESHUTDOWN = -15, /* the queue was shut down (asyncio.QueueShutDown) */
+    COIO_EBROKEN = -16,   /* the barrier is broken (asyncio.BrokenBarrierError) */
 };
 
 /* A static, human-readable description of a status ("invalid argument"); never NULL. */
@@ -244,6 +248,11 @@ COIO_API int coio_future_cancel(coio_future *f, const char *msg);
  * ECANCELLED, or EFAILED (see coio_future_error).  Marks the error as retrieved (the const is
  * about the outcome, which never changes once set). */
 COIO_API int coio_future_result(const coio_future *f, void **value);
+/* Takes a done future's result out of it: *value and *drop become the caller's and the future
+ * keeps NULL (a result shared with another future, as wait_for's and shield's are, comes with
+ * a NULL drop: it stays that future's).  ESTATE if pending or not a result; EINVAL
+ * for NULL outs. */
+COIO_API int coio_future_take_result(coio_future *f, void **value, coio_free_fn *drop);
 /* The error of a done future: *code and *message (borrowed), or 0 and NULL if it succeeded;
  * on a cancelled future COIO_ECANCELLED and the cancel message.  ESTATE if pending.  Marks the
  * error as retrieved.  Either out may be NULL. */
@@ -348,6 +357,216 @@ COIO_API long coio_loop_all_tasks(coio_loop *loop, coio_future **out, size_t cap
  * delay <= 0 costs exactly one pass; cancelling the future cancels its timer.  EINVAL for NaN
  * or infinite delay; ECLOSED; ENOMEM. */
 COIO_API int coio_sleep(coio_loop *loop, double delay, coio_future **out);
+
+/* ---- Combinators (asyncio.gather / wait / as_completed / wait_for / shield) ------------- */
+
+/* Every combinator takes futures of one loop (tasks included) and returns a new future the
+ * caller owns.  Input arrays are read during the call only; the combinator keeps its own
+ * references.  Statuses common to all: EINVAL for NULL arrays (with n > 0), NULL elements,
+ * NULL out, NaN timeouts; ELOOP for a future of another loop; ECLOSED; ENOMEM. */
+
+#define COIO_RETURN_EXCEPTIONS 1u
+
+/* asyncio.gather: *out completes when every child is done; its value is NULL and each child's
+ * result is read from the child.  Without COIO_RETURN_EXCEPTIONS the first child to fail or
+ * be cancelled ends *out at once with that outcome (failed with the child's error, or
+ * cancelled) while the other children keep running.  Cancelling *out cancels every child
+ * that is not done; *out then ends cancelled once they all are, whatever the flags.  n = 0:
+ * *out is already done.  A future given twice counts once.  EINVAL also for unknown flags. */
+COIO_API int coio_gather(coio_loop *loop, coio_future *const *fs, size_t n, unsigned flags,
+                         coio_future **out);
+
+enum { COIO_FIRST_COMPLETED = 1, COIO_FIRST_EXCEPTION = 2, COIO_ALL_COMPLETED = 3 };
+
+/* The value of coio_wait's future (owned by it, valid while you hold the future): the done
+ * futures in completion order, then the pending ones in argument order.  Both arrays are
+ * borrowed from the wait future, which holds a reference to each. */
+typedef struct coio_wait_result {
+    size_t ndone;
+    coio_future *const *done;
+    size_t npending;
+    coio_future *const *pending;
+} coio_wait_result;
+
+/* asyncio.wait: *out completes (with a const coio_wait_result * value) when return_when is
+ * met or after `timeout` seconds (negative: no timeout).  Nothing is ever cancelled, also not
+ * on timeout or when *out is cancelled.  EINVAL for n = 0 (asyncio raises ValueError) and an
+ * unknown return_when.  Duplicates count once. */
+COIO_API int coio_wait(coio_loop *loop, coio_future *const *fs, size_t n, double timeout,
+                       int return_when, coio_future **out);
+
+typedef struct coio_as_completed_iter coio_as_completed_iter;
+
+/* asyncio.as_completed: an iterator whose coio_as_completed_next futures complete in
+ * completion order, each with the original coio_future * as value (the next-future holds a
+ * reference to it).  After `timeout` seconds (negative: none) every further next-future fails
+ * with COIO_ETIMEDOUT; nothing is cancelled.  Duplicates count once.  n = 0 is allowed. */
+COIO_API int coio_as_completed(coio_loop *loop, coio_future *const *fs, size_t n, double timeout,
+                               coio_as_completed_iter **out);
+/* The next completion as a new future (*next, the caller's).  ESTATE once it has been asked for
+ * as many times as there are (distinct) futures. */
+COIO_API int coio_as_completed_next(coio_as_completed_iter *it, coio_future **next);
+/* Frees the iterator: its registrations end and next-futures still pending are cancelled.
+ * NULL is a no-op. */
+COIO_API void coio_as_completed_free(coio_as_completed_iter *it);
+
+/* asyncio.wait_for: *out completes with f's outcome (a result is shared with f, which *out keeps
+ * alive).  After `timeout` seconds f is cancelled and *out waits for it to finish: if f ended
+ * cancelled, *out fails with COIO_ETIMEDOUT, otherwise it gets f's outcome (asyncio 3.12+).
+ * timeout <= 0 does that at once unless f is already done; a negative timeout waits forever.
+ * Cancelling *out cancels f and *out ends cancelled once f is done. */
+COIO_API int coio_wait_for(coio_future *f, double timeout, coio_future **out);
+/* asyncio.shield: *out gets f's outcome, but cancelling *out does not cancel f.  If f is done
+ * already, *out is f itself (a new reference). */
+COIO_API int coio_shield(coio_future *f, coio_future **out);
+
+/* ---- Timeout scopes (asyncio.timeout / timeout_at) -------------------------------------- */
+
+typedef struct coio_timeout coio_timeout;
+
+/* Enters a timeout scope for the task running now (asyncio's `async with timeout(delay)`):
+ * when it expires, the task is cancelled.  delay 0 expires on the next pass; a negative delay
+ * (COIO_NO_TIMEOUT) means no deadline, as everywhere in coio (asyncio's None; use
+ * coio_timeout_enter_at for a deadline already passed).  ESTATE outside a task; EINVAL for
+ * NaN. */
+COIO_API int coio_timeout_enter(coio_loop *loop, double delay, coio_timeout **out);
+/* As coio_timeout_enter with an absolute loop time (asyncio.timeout_at).  INFINITY: none;
+ * a time already passed expires on the next pass. */
+COIO_API int coio_timeout_enter_at(coio_loop *loop, double when, coio_timeout **out);
+/* Moves the deadline (INFINITY: none).  ESTATE once the scope has expired or exited. */
+COIO_API int coio_timeout_reschedule(coio_timeout *tm, double when);
+/* The deadline in loop time (INFINITY if none). */
+COIO_API int coio_timeout_when(const coio_timeout *tm, double *when);
+COIO_API int coio_timeout_expired(const coio_timeout *tm); /* 1 / 0 */
+/* Leaves the scope (asyncio's __aexit__) with the status the body ended with and returns the
+ * status to go on with: COIO_ETIMEDOUT when the scope expired and `status` is the cancellation
+ * it caused (COIO_ECANCELLED, with no other cancellation pending: Task.uncancel bookkeeping
+ * of 3.13), else `status` unchanged.  Frees tm.  Call it from the task that entered. */
+COIO_API int coio_timeout_exit(coio_timeout *tm, int status);
+
+/* ---- Task groups (asyncio.TaskGroup) ---------------------------------------------------- */
+
+typedef struct coio_task_group coio_task_group;
+
+/* Enters a task group in the task running now (ESTATE outside a task). */
+COIO_API int coio_task_group_new(coio_loop *loop, coio_task_group **out);
+/* Spawn a child into the group (as coio_spawn / coio_task_new).  task may be NULL.  ESTATE once
+ * the group is aborting after a failure or has finished exiting. */
+COIO_API int coio_task_group_spawn(coio_task_group *g, coio_coroutine_fn fn, void *arg,
+                                   const coio_task_options *opts, coio_future **task);
+COIO_API int coio_task_group_task_new(coio_task_group *g, coio_step_fn step, void *arg,
+                                      coio_free_fn drop, const coio_task_options *opts,
+                                      coio_future **task);
+/* Leaves the group (asyncio's __aexit__): `status` is what the body of the group ended with.
+ * *out completes once every child is done: with a NULL result, cancelled (the parent's
+ * cancellation goes on), or failed with COIO_EFAILED and "unhandled errors in a TaskGroup
+ * (N sub-exceptions)"; coio_task_group_errors lists them.  Await *out from the parent. */
+COIO_API int coio_task_group_exit(coio_task_group *g, int status, coio_future **out);
+/* The children that failed, in failure order: stores up to cap new references in out and
+ * returns how many there are (out may be NULL when cap is 0). */
+COIO_API long coio_task_group_errors(coio_task_group *g, coio_future **out, size_t cap);
+/* Frees the group (after its exit future is done; before, the group is abandoned: its children
+ * keep running).  NULL is a no-op. */
+COIO_API void coio_task_group_free(coio_task_group *g);
+
+/* ---- Synchronisation primitives (asyncio.Event, Lock, Semaphore, Condition, Barrier) ------
+ *
+ * Waits return futures; a wait future completing with a result means the thing waited for
+ * is granted (the lock is held, the permit taken, ...).  Waits are cancellation safe, as in
+ * asyncio: a waiter whose task is cancelled after it was woken but before it ran passes the
+ * wake-up on.  Objects are freed with *_free; waits still pending then are cancelled.  All
+ * belong to one loop; ECLOSED once it is closed. */
+
+typedef struct coio_event coio_event;
+COIO_API int coio_event_new(coio_loop *loop, coio_event **out);
+COIO_API void coio_event_free(coio_event *e);
+COIO_API int coio_event_set(coio_event *e);          /* wakes every waiter */
+COIO_API int coio_event_clear(coio_event *e);
+COIO_API int coio_event_is_set(const coio_event *e); /* 1 / 0 */
+COIO_API int coio_event_wait(coio_event *e, coio_future **out); /* done at once if set */
+
+typedef struct coio_lock coio_lock;
+COIO_API int coio_lock_new(coio_loop *loop, coio_lock **out);
+COIO_API void coio_lock_free(coio_lock *l);
+/* *out completes when the lock is acquired (at once if free and nobody waits; FIFO-fair). */
+COIO_API int coio_lock_acquire(coio_lock *l, coio_future **out);
+/* asyncio's release(): unlocks and wakes the first waiter.  ESTATE if not locked. */
+COIO_API int coio_lock_release(coio_lock *l);
+COIO_API int coio_lock_locked(const coio_lock *l); /* 1 / 0 */
+
+/* Semaphore and BoundedSemaphore (COIO_SEMAPHORE_BOUNDED: releasing above the initial value is
+ * ESTATE, asyncio's ValueError). */
+#define COIO_SEMAPHORE_BOUNDED 0x1u
+typedef struct coio_semaphore coio_semaphore;
+COIO_API int coio_semaphore_new(coio_loop *loop, unsigned value, unsigned flags,
+                                coio_semaphore **out);
+COIO_API void coio_semaphore_free(coio_semaphore *s);
+COIO_API int coio_semaphore_acquire(coio_semaphore *s, coio_future **out);
+COIO_API int coio_semaphore_release(coio_semaphore *s);
+COIO_API int coio_semaphore_locked(const coio_semaphore *s); /* 1 / 0: acquire would wait */
+COIO_API long coio_semaphore_value(const coio_semaphore *s);
+
+typedef struct coio_condition coio_condition;
+/* lock may be NULL (the condition makes its own); a given lock is shared, not owned. */
+COIO_API int coio_condition_new(coio_loop *loop, coio_lock *lock, coio_condition **out);
+COIO_API void coio_condition_free(coio_condition *c);
+COIO_API coio_lock *coio_condition_lock(coio_condition *c); /* borrowed */
+/* Releases the lock (ESTATE if not held), waits for a notify, re-acquires the lock, then
+ * completes.  Cancelled, it still re-acquires the lock before it ends cancelled (asyncio). */
+COIO_API int coio_condition_wait(coio_condition *c, coio_future **out);
+COIO_API int coio_condition_notify(coio_condition *c, size_t n); /* ESTATE if not held */
+COIO_API int coio_condition_notify_all(coio_condition *c);
+
+typedef struct coio_barrier coio_barrier;
+COIO_API int coio_barrier_new(coio_loop *loop, unsigned parties, coio_barrier **out);
+COIO_API void coio_barrier_free(coio_barrier *b);
+/* *out completes when `parties` tasks wait, with the wait index (0 .. parties-1) as value:
+ * (void *)(uintptr_t)index.  Fails with COIO_EBROKEN if the barrier breaks (abort, reset,
+ * a cancelled waiter), also for waits made while it is broken. */
+COIO_API int coio_barrier_wait(coio_barrier *b, coio_future **out);
+COIO_API int coio_barrier_reset(coio_barrier *b);
+COIO_API int coio_barrier_abort(coio_barrier *b);
+COIO_API long coio_barrier_parties(const coio_barrier *b);
+COIO_API long coio_barrier_n_waiting(const coio_barrier *b);
+COIO_API int coio_barrier_broken(const coio_barrier *b); /* 1 / 0 */
+
+/* ---- Queues (asyncio.Queue, PriorityQueue, LifoQueue) ----------------------------------- */
+
+enum { COIO_QUEUE_FIFO = 0, COIO_QUEUE_LIFO = 1, COIO_QUEUE_PRIORITY = 2 };
+typedef struct coio_queue coio_queue;
+/* maxsize 0: unbounded.  Items are (value, drop): the queue owns an item from a successful put
+ * until a get hands it on; items still queued are dropped by coio_queue_free.  PRIORITY: the
+ * smallest priority first, equal priorities FIFO. */
+COIO_API int coio_queue_new(coio_loop *loop, int kind, size_t maxsize, coio_queue **out);
+COIO_API void coio_queue_free(coio_queue *q);
+/* *out completes when the item is in the queue (at once if there is room).  The queue owns the
+ * item from this call on: if the put future is cancelled, or the queue shuts down first, the
+ * item is dropped.  ESHUTDOWN once shut down (drop is then not called). */
+COIO_API int coio_queue_put(coio_queue *q, void *value, coio_free_fn drop, coio_future **out);
+COIO_API int coio_queue_put_priority(coio_queue *q, double priority, void *value,
+                                     coio_free_fn drop, coio_future **out);
+COIO_API int coio_queue_put_nowait(coio_queue *q, void *value, coio_free_fn drop); /* EFULL */
+COIO_API int coio_queue_put_priority_nowait(coio_queue *q, double priority, void *value,
+                                            coio_free_fn drop);
+/* *out completes with the item as its value (owned by the future: drop runs when it is freed,
+ * use coio_future_take_result to keep it).  Fails with COIO_ESHUTDOWN when the queue is shut
+ * down and empty. */
+COIO_API int coio_queue_get(coio_queue *q, coio_future **out);
+/* Takes an item at once: *value and *drop become the caller's (both outs are required).
+ * EEMPTY; ESHUTDOWN when shut down and empty. */
+COIO_API int coio_queue_get_nowait(coio_queue *q, void **value, coio_free_fn *drop);
+COIO_API int coio_queue_task_done(coio_queue *q); /* ESTATE if called too often */
+/* *out completes when every item put has been marked done by coio_queue_task_done. */
+COIO_API int coio_queue_join(coio_queue *q, coio_future **out);
+/* asyncio 3.13's shutdown: puts fail with ESHUTDOWN; gets drain what is queued, then fail.
+ * immediate != 0: the queue is emptied too (items dropped, counted as done) and blocked gets
+ * fail at once. */
+COIO_API int coio_queue_shutdown(coio_queue *q, int immediate);
+COIO_API long coio_queue_size(const coio_queue *q);
+COIO_API long coio_queue_maxsize(const coio_queue *q);
+COIO_API int coio_queue_empty(const coio_queue *q); /* 1 / 0 */
+COIO_API int coio_queue_full(const coio_queue *q);  /* 1 / 0 */
+
 
 #ifdef __cplusplus
 }

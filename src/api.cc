@@ -7,70 +7,11 @@
 #include <cstring>
 #include <new>
 
-#include "core.hh"
+#include "api.hh"
 #include "coroutine.hh"
 
 using namespace coio::detail;
 
-namespace {
-
-Loop *L(coio_loop *l) {
-    return reinterpret_cast<Loop *>(l);
-}
-const Loop *L(const coio_loop *l) {
-    return reinterpret_cast<const Loop *>(l);
-}
-Future *F(coio_future *f) {
-    return reinterpret_cast<Future *>(f);
-}
-const Future *F(const coio_future *f) {
-    return reinterpret_cast<const Future *>(f);
-}
-Handle *H(coio_handle *h) {
-    return reinterpret_cast<Handle *>(h);
-}
-const Handle *H(const coio_handle *h) {
-    return reinterpret_cast<const Handle *>(h);
-}
-
-// Runs fn, mapping escaping C++ exceptions to statuses.
-template <class Fn> int guarded(Fn fn) noexcept {
-    try {
-        return fn();
-    } catch (const std::bad_alloc &) {
-        return COIO_ENOMEM;
-    } catch (...) {
-        return COIO_EFAILED;
-    }
-}
-
-// The checks every loop-thread entry point makes on an open loop.
-int check_loop(const Loop *loop) {
-    if (!loop) return COIO_EINVAL;
-    if (loop->closed) return COIO_ECLOSED;
-    if (loop_on_wrong_thread(loop)) return COIO_ETHREAD;
-    return COIO_OK;
-}
-
-int check_future(const Future *f) {
-    return f ? check_loop(f->loop) : COIO_EINVAL;
-}
-
-bool is_finite(double x) {
-    return std::isfinite(x);
-}
-
-// Size-first structs (ABI rule): an older caller passes a smaller struct.  Copies the fields
-// the caller knows over *out, which holds the current defaults; false for a size below `min`
-// (the fields every version has) or larger than this library knows.
-template <class T> bool widen(const T *in, std::size_t min, T *out) {
-    if (in->size < min || in->size > sizeof(T)) return false;
-    std::memcpy(out, in, in->size);
-    out->size = sizeof(T);
-    return true;
-}
-
-} // namespace
 
 // ---- statuses ---------------------------------------------------------------------------
 
@@ -94,6 +35,10 @@ constexpr StatusInfo kStatuses[] = {
     {COIO_ETHREAD, "COIO_ETHREAD", "called from a thread that does not run the loop"},
     {COIO_ENOTSUP, "COIO_ENOTSUP", "not supported"},
     {COIO_ESYS, "COIO_ESYS", "system call failed"},
+    {COIO_EFULL, "COIO_EFULL", "queue is full"},
+    {COIO_EEMPTY, "COIO_EEMPTY", "queue is empty"},
+    {COIO_ESHUTDOWN, "COIO_ESHUTDOWN", "queue is shut down"},
+    {COIO_EBROKEN, "COIO_EBROKEN", "barrier is broken"},
 };
 const StatusInfo *status_info(int status) {
     for (const StatusInfo &s : kStatuses)
@@ -486,6 +431,18 @@ int coio_future_result(const coio_future *fut, void **value) {
     return rc;
 }
 
+int coio_future_take_result(coio_future *fut, void **value, coio_free_fn *drop) {
+    Future *f = F(fut);
+    if (int rc = check_future(f)) return rc;
+    if (!value || !drop) return COIO_EINVAL;
+    if (f->state != Future::Result) return COIO_ESTATE;
+    *value = f->value;
+    *drop = f->value_drop;
+    f->value = nullptr;
+    f->value_drop = nullptr;
+    return COIO_OK;
+}
+
 int coio_future_error(const coio_future *fut, int *code, const char **message) {
     const Future *f = F(fut);
     if (!f) return COIO_EINVAL;
@@ -534,16 +491,6 @@ int coio_future_remove_done_callback(coio_future *fut, coio_done_fn fn, void *ar
 
 // ---- tasks ------------------------------------------------------------------------------
 
-namespace {
-int check_task_options(const coio_task_options *opt, coio_task_options *o) {
-    *o = coio_task_options COIO_TASK_OPTIONS_INIT;
-    if (!opt) return COIO_OK;
-    if (!widen(opt, offsetof(coio_task_options, name), o)) return COIO_EINVAL;
-    if (o->flags & ~COIO_TASK_EAGER) return COIO_EINVAL;
-    if (!coroutine_stack_size_valid(o->stack_size)) return COIO_EINVAL;
-    return COIO_OK;
-}
-} // namespace
 
 extern "C" {
 
@@ -554,25 +501,7 @@ int coio_spawn(coio_loop *l, coio_coroutine_fn fn, void *arg, const coio_task_op
     coio_task_options o;
     if (!fn || !out || check_task_options(opts, &o)) return COIO_EINVAL;
     return guarded([&] {
-        Coroutine *co = coroutine_new(loop, fn, arg, o.drop, o.stack_size);
-        Task *t;
-        try {
-            t = task_new(loop, coroutine_step, co, coroutine_free, &o);
-        } catch (...) {
-            coroutine_forget_arg(co);
-            coroutine_free(co);
-            throw;
-        }
-        future_ref(t); // the caller's
-        try {
-            task_start(t, o.flags & COIO_TASK_EAGER);
-        } catch (...) {
-            coroutine_forget_arg(co);
-            future_unref(t);
-            task_abandon(t);
-            throw;
-        }
-        *out = reinterpret_cast<coio_future *>(t);
+        *out = reinterpret_cast<coio_future *>(spawn_coroutine(loop, fn, arg, o));
         return COIO_OK;
     });
 }
@@ -584,17 +513,7 @@ int coio_task_new(coio_loop *l, coio_step_fn step, void *arg, coio_free_fn drop,
     coio_task_options o;
     if (!step || !out || check_task_options(opts, &o)) return COIO_EINVAL;
     return guarded([&] {
-        Task *t = task_new(loop, step, arg, drop, &o);
-        future_ref(t); // the caller's
-        try {
-            task_start(t, o.flags & COIO_TASK_EAGER);
-        } catch (...) {
-            t->drop = nullptr; // the caller keeps arg
-            future_unref(t);
-            task_abandon(t);
-            throw;
-        }
-        *out = reinterpret_cast<coio_future *>(t);
+        *out = reinterpret_cast<coio_future *>(spawn_step(loop, step, arg, drop, o));
         return COIO_OK;
     });
 }
@@ -620,12 +539,12 @@ coio_future *coio_current_task(coio_loop *l) {
 }
 
 int coio_future_is_task(const coio_future *f) {
-    return f && F(f)->is_task;
+    return f && F(f)->kind == Future::TaskKind;
 }
 
 int coio_task_cancelling(const coio_future *task) {
     const Future *f = F(task);
-    return f && f->is_task ? int(static_cast<const Task *>(f)->num_cancels) : COIO_EINVAL;
+    return f && f->kind == Future::TaskKind ? int(static_cast<const Task *>(f)->num_cancels) : COIO_EINVAL;
 }
 
 int coio_task_uncancel(coio_future *task) {

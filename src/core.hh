@@ -7,6 +7,7 @@
 #include <ev.h>
 
 #include <atomic>
+#include <type_traits>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
@@ -79,12 +80,13 @@ struct FutureError {
 
 struct Future {
     enum State : std::uint8_t { Pending, Result, Failed, Cancelled };
+    enum Kind : std::uint8_t { Plain, TaskKind, Custom };
 
     Loop *loop;
     std::uint32_t refs;
     State state;
     mutable bool retrieved; // the error was looked at (asyncio's __log_traceback = False)
-    bool is_task;           // a Task (below)
+    std::uint8_t kind;      // Kind: a plain future, a Task, or a CustomFuture (below)
     bool yield_once;        // coio_sleep(<= 0): awaiting it is one bare yield
     void *value;
     coio_free_fn value_drop;
@@ -98,6 +100,9 @@ struct Future {
 };
 
 Future *future_new(Loop *loop);
+// Completes dst (pending) with src's outcome (src done): a result is shared, not copied — dst
+// keeps src alive (through its error slot's cause) while it borrows src's value.
+void future_forward(Future *dst, Future *src);
 void future_init(Future *f, Loop *loop);
 void future_destroy_last(Future *f); // the last reference went
 inline void future_ref(Future *f) {
@@ -188,11 +193,44 @@ void task_abandon(Task *t);  // creation failed after task_new: undo it (runs t-
 // Stores the error a body finishes with when it returns COIO_EFAILED (replacing any); cause
 // (may be null) is the awaited future it propagates, referenced for its payload.
 void task_stash_error(Task *t, int code, const char *message, Future *cause);
+// Create and start a task (checked options); the returned reference is the caller's.  On
+// failure (they throw) arg stays the caller's: drop is not called.
+Task *spawn_step(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
+                 const coio_task_options &o);
+Task *spawn_coroutine(Loop *loop, coio_coroutine_fn fn, void *arg, const coio_task_options &o);
 void tasks_close(Loop *loop); // closing the loop: report and end every pending task
 Future *sleep_new(Loop *loop, double delay);
 inline Task *as_task(Future *f) {
-    return f && f->is_task ? static_cast<Task *>(f) : nullptr;
+    return f && f->kind == Future::TaskKind ? static_cast<Task *>(f) : nullptr;
 }
+
+// Futures with behaviour of their own (combinators, waiters of sync primitives): a derived
+// struct whose first member is a CustomFuture, allocated with custom_future_new.
+struct FutureOps {
+    // coio_future_cancel on it: true if a cancellation was done or requested (asyncio's
+    // overridden cancel(), e.g. _GatheringFuture's).  Null: a plain future's cancel.
+    bool (*cancel)(Future *f, const char *msg);
+    // The task that awaited f is cancelled after f completed with a result and before it saw
+    // it (asyncio throws CancelledError into the coroutine after the waiter's wake-up): give
+    // back what f granted (a lock, a permit, a queue item), so that nothing is lost.  f then
+    // reads as cancelled.  Null: nothing to give back.
+    void (*refused)(Future *f);
+    // The last reference went: free what the derived struct owns (not the struct itself).
+    void (*finalize)(Future *f);
+};
+
+struct CustomFuture : Future {
+    const FutureOps *ops;
+};
+
+// Allocates a T (derived from CustomFuture, default-constructible) as a pending future.
+void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops);
+template <class T> T *custom_future_new(Loop *loop, const FutureOps *ops) {
+    static_assert(std::is_base_of_v<CustomFuture, T>);
+    return static_cast<T *>(custom_future_alloc(loop, sizeof(T), ops));
+}
+// step(): a task is cancelled instead of seeing f's result (see FutureOps::refused).
+void future_refused(Future *f);
 
 // Stackful coroutines (coroutine.cc).
 struct Coroutine;

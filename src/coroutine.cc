@@ -258,6 +258,28 @@ int coroutine_step(coio_future *task, coio_future *, int status, void *co) {
     return coroutine_resume(reinterpret_cast<Task *>(task), status, static_cast<Coroutine *>(co));
 }
 
+Task *spawn_coroutine(Loop *loop, coio_coroutine_fn fn, void *arg, const coio_task_options &o) {
+    Coroutine *co = coroutine_new(loop, fn, arg, o.drop, o.stack_size);
+    Task *t;
+    try {
+        t = task_new(loop, coroutine_step, co, coroutine_free, &o);
+    } catch (...) {
+        coroutine_forget_arg(co);
+        coroutine_free(co);
+        throw;
+    }
+    future_ref(t); // the caller's
+    try {
+        task_start(t, o.flags & COIO_TASK_EAGER);
+    } catch (...) {
+        coroutine_forget_arg(co);
+        future_unref(t);
+        task_abandon(t);
+        throw;
+    }
+    return t;
+}
+
 void coroutine_forget_arg(void *arg) {
     static_cast<Coroutine *>(arg)->drop = nullptr;
 }

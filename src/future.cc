@@ -31,7 +31,7 @@ void future_init(Future *f, Loop *loop) {
     f->refs = 1;
     f->state = Future::Pending;
     f->retrieved = false;
-    f->is_task = false;
+    f->kind = Future::Plain;
     f->yield_once = false;
     f->value = nullptr;
     f->value_drop = nullptr;
@@ -57,7 +57,7 @@ static void future_destroy(Future *f) {
     Loop *loop = f->loop;
     if (f->state == Future::Failed && !f->retrieved) {
         coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
-        ctx.message = f->is_task ? "Task exception was never retrieved"
+        ctx.message = f->kind == Future::TaskKind ? "Task exception was never retrieved"
                                  : "Future exception was never retrieved";
         ctx.code = f->error->code;
         ctx.error = f->error->message;
@@ -75,9 +75,13 @@ static void future_destroy(Future *f) {
     if (f->more) std::free(f->more);
     if (f->value_drop) f->value_drop(f->value);
     if (f->error) future_free_error(f->error);
-    if (f->is_task) {
+    if (f->kind == Future::TaskKind) {
         task_finalize(static_cast<Task *>(f));
         loop->task_pool.release(f);
+    } else if (f->kind == Future::Custom) {
+        auto *c = static_cast<CustomFuture *>(f);
+        if (c->ops->finalize) c->ops->finalize(f);
+        std::free(f);
     } else {
         loop->future_pool.release(f);
     }
@@ -161,7 +165,57 @@ bool future_cancel(Future *f, const char *msg) {
 
 bool cancel_any(Future *f, const char *msg) {
     if (Task *t = as_task(f)) return task_cancel(t, msg) == 1;
+    if (f->kind == Future::Custom) {
+        if (auto cancel = static_cast<CustomFuture *>(f)->ops->cancel) return cancel(f, msg);
+    }
     return future_cancel(f, msg);
+}
+
+void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops) {
+    void *mem = std::calloc(1, size);
+    if (!mem) throw std::bad_alloc();
+    auto *c = static_cast<CustomFuture *>(mem);
+    future_init(c, loop);
+    c->kind = Future::Custom;
+    c->ops = ops;
+    return mem;
+}
+
+void future_refused(Future *f) {
+    if (f->kind != Future::Custom || f->state != Future::Result) return;
+    auto refused = static_cast<CustomFuture *>(f)->ops->refused;
+    if (!refused) return;
+    FutureError *e = error_new(COIO_ECANCELLED, nullptr, nullptr); // before: may throw
+    refused(f);
+    if (f->value_drop) f->value_drop(f->value);
+    f->value = nullptr;
+    f->value_drop = nullptr;
+    future_free_error(f->error);
+    f->error = e;
+    f->state = Future::Cancelled;
+}
+
+void future_forward(Future *dst, Future *src) {
+    switch (src->state) {
+    case Future::Result: {
+        FutureError *keep = error_new(0, nullptr, src); // holds src while dst borrows its value
+        prepare_completion(dst);
+        future_free_error(dst->error);
+        dst->error = keep;
+        dst->value = src->value;
+        dst->value_drop = nullptr;
+        mark_done(dst, Future::Result);
+        return;
+    }
+    case Future::Failed:
+        src->retrieved = true;
+        future_complete_error(dst, Future::Failed, src->error->code, src->error->message, src);
+        return;
+    default:
+        future_complete_error(dst, Future::Cancelled, COIO_ECANCELLED,
+                              src->error ? src->error->message : nullptr, nullptr);
+        return;
+    }
 }
 
 // Appends a registration (growing the array) and returns its index.

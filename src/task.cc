@@ -71,7 +71,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     }
     auto *t = new (mem) Task;
     future_init(t, loop);
-    t->is_task = true;
+    t->kind = Future::TaskKind;
     t->id = ++g_task_counter;
     t->extra = ex;
     t->step = step;
@@ -175,6 +175,7 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     if (t->state != Future::Pending || !t->step) return;      // done, or killed at loop close
     int status = awaited ? future_outcome(awaited) : COIO_OK; // __wakeup's future.result()
     if (t->must_cancel) {
+        if (status == COIO_OK && awaited) future_refused(awaited); // woken, but cancelled
         status = COIO_ECANCELLED;
         t->must_cancel = false;
     }
@@ -302,6 +303,21 @@ void task_finalize(Task *t) {
         std::free(t->extra->cancel_msg);
         std::free(t->extra);
     }
+}
+
+Task *spawn_step(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
+                 const coio_task_options &o) {
+    Task *t = task_new(loop, step, arg, drop, &o);
+    future_ref(t); // the caller's
+    try {
+        task_start(t, o.flags & COIO_TASK_EAGER);
+    } catch (...) {
+        t->drop = nullptr; // the caller keeps arg
+        future_unref(t);
+        task_abandon(t);
+        throw;
+    }
+    return t;
 }
 
 // Closing the loop: every task that is not done is reported and its body ended (its stack

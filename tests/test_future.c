@@ -177,6 +177,37 @@ static void test_set_result_drop_runs_once_at_free_not_before(void **state) {
     assert_int_equal(drops, 1);
 }
 
+static void test_take_result_moves_value_and_drop_out(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = new_future(loop);
+    int drops = 0;
+    void *v = NULL;
+    coio_free_fn d = NULL;
+    assert_int_equal(coio_future_take_result(f, &v, &d), COIO_ESTATE); /* pending */
+    assert_int_equal(coio_future_take_result(NULL, &v, &d), COIO_EINVAL);
+    assert_int_equal(coio_future_set_result(f, &drops, tu_count_drop), COIO_OK);
+    assert_int_equal(coio_future_take_result(f, NULL, &d), COIO_EINVAL);
+    assert_int_equal(coio_future_take_result(f, &v, NULL), COIO_EINVAL);
+    assert_int_equal(coio_future_take_result(f, &v, &d), COIO_OK);
+    assert_ptr_equal(v, &drops);
+    assert_ptr_equal(d, tu_count_drop);
+    void *left = &left;
+    assert_int_equal(coio_future_result(f, &left), COIO_OK);
+    assert_null(left);
+    coio_future_release(f);
+    assert_int_equal(drops, 0); /* the caller owns it now */
+    d(v);
+    assert_int_equal(drops, 1);
+
+    coio_future *failed = new_future(loop);
+    assert_int_equal(coio_future_set_error(failed, 5, "no"), COIO_OK);
+    assert_int_equal(coio_future_take_result(failed, &v, &d), COIO_ESTATE);
+    assert_int_equal(coio_future_error(failed, NULL, NULL), COIO_OK);
+    coio_future_release(failed);
+    tu_finish(loop);
+}
+
 static void test_set_result_on_done_future_is_estate_and_changes_nothing(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
@@ -1345,6 +1376,7 @@ int main(void) {
         cmocka_unit_test(test_never_retrieved_reported_once_when_handler_keeps_future),
         cmocka_unit_test(test_cancel_done_future_on_closed_loop_returns_0),
         cmocka_unit_test(test_set_null_exception_handler_runs_drop_at_once),
+        cmocka_unit_test(test_take_result_moves_value_and_drop_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

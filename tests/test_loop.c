@@ -926,6 +926,10 @@ static void test_status_names(void **state) {
         {COIO_ETHREAD, "COIO_ETHREAD"},
         {COIO_ENOTSUP, "COIO_ENOTSUP"},
         {COIO_ESYS, "COIO_ESYS"},
+        {COIO_EFULL, "COIO_EFULL"},
+        {COIO_EEMPTY, "COIO_EEMPTY"},
+        {COIO_ESHUTDOWN, "COIO_ESHUTDOWN"},
+        {COIO_EBROKEN, "COIO_EBROKEN"},
     };
     const size_t n = sizeof table / sizeof table[0];
     const char *unknown_desc = coio_strerror(-9999);
@@ -944,7 +948,7 @@ static void test_status_names(void **state) {
                 fail_msg("%s and %s share the description \"%s\"", table[i].name,
                          table[j].name, desc);
     }
-    static const int unknown[] = {1, 42, -13, -100, -9999, 2147483647, (-2147483647 - 1)};
+    static const int unknown[] = {1, 42, -17, -100, -9999, 2147483647, (-2147483647 - 1)};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         assert_non_null(coio_strerror(unknown[i]));
         assert_non_null(coio_status_name(unknown[i]));
