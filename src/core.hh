@@ -221,6 +221,7 @@ struct FutureOps {
 
 struct CustomFuture : Future {
     const FutureOps *ops;
+    std::uint32_t size; // of the derived struct (where its memory goes back to)
 };
 
 // Allocates a T (derived from CustomFuture, default-constructible) as a pending future.
@@ -241,6 +242,8 @@ void coroutine_free(void *co);
 void coroutine_forget_arg(void *co); // the creating call failed: the caller keeps arg
 bool coroutine_stack_size_valid(std::size_t requested);
 void stacks_release_all(Loop *loop);
+
+static constexpr std::size_t kSmallCustomFuture = 128;
 
 struct Loop {
     std::uint32_t refs = 1; // the creator's, plus one per live handle and future
@@ -281,6 +284,7 @@ struct Loop {
     Pool<sizeof(Handle), alignof(Handle)> handle_pool; // 56-byte slots
     Pool<sizeof(Future)> future_pool;
     Pool<sizeof(Task)> task_pool;
+    Pool<kSmallCustomFuture> custom_pool; // custom futures up to that size (waiters, ...)
 
     Task *current_task = nullptr; // the task whose body runs now
     Task *tasks = nullptr;        // tasks that are not done (asyncio.all_tasks)

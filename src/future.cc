@@ -80,8 +80,12 @@ static void future_destroy(Future *f) {
         loop->task_pool.release(f);
     } else if (f->kind == Future::Custom) {
         auto *c = static_cast<CustomFuture *>(f);
+        std::size_t size = c->size;
         if (c->ops->finalize) c->ops->finalize(f);
-        std::free(f);
+        if (size <= kSmallCustomFuture)
+            loop->custom_pool.release(f);
+        else
+            std::free(f);
     } else {
         loop->future_pool.release(f);
     }
@@ -172,12 +176,14 @@ bool cancel_any(Future *f, const char *msg) {
 }
 
 void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops) {
-    void *mem = std::calloc(1, size);
+    void *mem = size <= kSmallCustomFuture ? loop->custom_pool.alloc() : std::malloc(size);
     if (!mem) throw std::bad_alloc();
+    std::memset(mem, 0, size);
     auto *c = static_cast<CustomFuture *>(mem);
     future_init(c, loop);
     c->kind = Future::Custom;
     c->ops = ops;
+    c->size = std::uint32_t(size);
     return mem;
 }
 
