@@ -100,6 +100,7 @@ struct Future {
 };
 
 Future *future_new(Loop *loop);
+Future *future_new_done(Loop *loop); // already completed with a NULL result
 // Completes dst (pending) with src's outcome (src done): a result is shared, not copied — dst
 // keeps src alive (through its error slot's cause) while it borrows src's value.
 void future_forward(Future *dst, Future *src);
@@ -178,6 +179,9 @@ struct Task : Future {
     bool must_cancel;
     bool started;
     bool has_result; // the body set a result (kept in value / value_drop until it returns)
+    // With must_cancel: the next step still delivers what it awaited, and the cancellation
+    // waits for the body's next await or return (task_cancel_deferred).
+    bool cancel_deferred;
 };
 
 Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
@@ -186,6 +190,10 @@ void task_start(Task *t, bool eager);
 void task_run_entry(Task *t, Future *awaited); // a ready-queue step entry
 int task_cancel(Task *t, const char *msg);
 int task_uncancel(Task *t);
+// asyncio's cancel() of a task that is running, made on its behalf while it waits for the
+// current task (TaskGroup.__aexit__'s re-cancel, run by the group's exit task): the request
+// is counted, and delivered once the task has seen the outcome it is waiting for.
+void task_cancel_deferred(Task *t);
 const char *task_name(Task *t);
 void task_set_name(Task *t, const char *name);
 void task_finalize(Task *t); // the last reference went (future_destroy)
@@ -203,6 +211,26 @@ Future *sleep_new(Loop *loop, double delay);
 inline Task *as_task(Future *f) {
     return f && f->kind == Future::TaskKind ? static_cast<Task *>(f) : nullptr;
 }
+
+// Timeout scopes (timeout.cc) and task groups (taskgroup.cc); api_taskgroup.cc checks the
+// arguments.  A scope belongs to the task that entered it; a group is reference counted.
+struct Timeout;
+Timeout *timeout_enter(Loop *loop, Task *t, double when); // when: loop time; +INFINITY: none
+Loop *timeout_loop(const Timeout *tm);
+int timeout_reschedule(Timeout *tm, double when); // COIO_ESTATE unless entered and not expired
+double timeout_when(const Timeout *tm);
+bool timeout_expired(const Timeout *tm);
+int timeout_exit(Timeout *tm, int status); // COIO_ESTATE (nothing done) off the entering task
+struct TaskGroup;
+TaskGroup *task_group_new(Loop *loop, Task *parent);
+Loop *task_group_loop(const TaskGroup *g);
+int task_group_spawn_step(TaskGroup *g, coio_step_fn step, void *arg, coio_free_fn drop,
+                          const coio_task_options &o, Task **out);
+int task_group_spawn_coroutine(TaskGroup *g, coio_coroutine_fn fn, void *arg,
+                               const coio_task_options &o, Task **out);
+int task_group_exit(TaskGroup *g, int status, Task **out);
+long task_group_errors(const TaskGroup *g, Future **out, std::size_t cap);
+void task_group_free(TaskGroup *g);
 
 // Futures with behaviour of their own (combinators, waiters of sync primitives): a derived
 // struct whose first member is a CustomFuture, allocated with custom_future_new.

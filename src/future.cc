@@ -26,6 +26,17 @@ Future *future_new(Loop *loop) {
     return f;
 }
 
+Future *future_new_done(Loop *loop) {
+    Future *f = future_new(loop);
+    try {
+        future_set_result(f, nullptr, nullptr);
+    } catch (...) {
+        future_unref(f);
+        throw;
+    }
+    return f;
+}
+
 void future_init(Future *f, Loop *loop) {
     f->loop = loop;
     f->refs = 1;

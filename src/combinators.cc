@@ -1,0 +1,790 @@
+// Combinators: asyncio.gather, wait, as_completed, wait_for and shield (CPython 3.13's
+// Lib/asyncio/tasks.py), as futures with behaviour of their own (CustomFuture).
+//
+// Every combinator watches other futures through done callbacks that hold no reference to
+// the combinator ("weak" registrations), while the combinator holds a reference to each
+// future it watches.  So nothing forms a cycle: a combinator whose inputs never complete
+// (plain futures nobody resolves, tasks still pending when the loop closes) is freed with its
+// last reference, and its finalize ends every registration it still has.  A registration that
+// can no longer be removed, because its future is done and the call is already queued, is
+// neutralised in place instead (see unwatch): the queued call then runs a no-op.
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core.hh"
+
+namespace coio::detail {
+
+// ---- weak registrations ------------------------------------------------------------------
+
+// The drop of a live registration.  It does nothing, but the core clears a registration's
+// drop once it has ended (run, removed or discarded), so a non-null marker tells a done
+// future's queued call from one that already ran.
+static void live_marker(void *) {}
+
+static void noop_done(coio_future *, void *) {}
+
+// A failed future's error counts as looked at (asyncio calls fut.exception() for it, which
+// is what keeps "exception was never retrieved" quiet).
+static void mark_retrieved(Future *f) {
+    if (f->state == Future::Failed) f->retrieved = true;
+}
+
+static void retrieve_done(coio_future *f, void *) {
+    mark_retrieved(reinterpret_cast<Future *>(f));
+}
+
+static DoneCallback &slot_at(Future *f, std::uint32_t i) {
+    return i == 0 ? f->first : f->more[i - 1];
+}
+
+// The registration (fn, arg) on f that has not ended yet, or null.
+static DoneCallback *live_slot(Future *f, coio_done_fn fn, void *arg) {
+    for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
+        DoneCallback &cb = slot_at(f, i);
+        if (cb.fn == fn && cb.arg == arg && cb.drop == live_marker) return &cb;
+    }
+    return nullptr;
+}
+
+static void watch(Future *f, coio_done_fn fn, void *arg) {
+    future_add_done_callback(f, fn, arg, live_marker);
+}
+
+// A registration that has not run yet (pending, or queued on a done future) calls
+// `instead(f, nullptr)` rather than fn.
+static void retarget(Future *f, coio_done_fn fn, void *arg, coio_done_fn instead) {
+    if (DoneCallback *cb = live_slot(f, fn, arg)) {
+        cb->fn = instead;
+        cb->arg = nullptr;
+    }
+}
+
+// Ends the registration (fn, arg) on f.  A pending future simply loses it (nothing refers to
+// its slots by index before it completes); on a done future the queued call becomes a no-op.
+// Never allocates, never runs user code.
+static void unwatch(Future *f, coio_done_fn fn, void *arg) {
+    if (f->state != Future::Pending) {
+        retarget(f, fn, arg, noop_done);
+        return;
+    }
+    std::uint32_t k = 0;
+    for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
+        DoneCallback cb = slot_at(f, i);
+        if (!(cb.fn == fn && cb.arg == arg)) slot_at(f, k++) = cb;
+    }
+    f->ncallbacks = k;
+}
+
+static void unref_future_value(void *p) {
+    future_unref(static_cast<Future *>(p));
+}
+
+// A timer whose handle we keep (one reference of ours besides the heap's): it holds no
+// reference to its arg, so whoever owns it cancels it before the arg goes.
+static Handle *timer_new(Loop *loop, double delay, coio_callback fn, void *arg) {
+    Handle *h = loop_call_at(loop, loop_time(loop) + delay, fn, arg, nullptr);
+    h->refs++;
+    return h;
+}
+
+static void timer_cancel(Handle *h) {
+    if (h) handle_cancel(h);
+}
+
+static void timer_free(Handle *&h) {
+    if (!h) return;
+    handle_cancel(h);
+    handle_unref(h);
+    h = nullptr;
+}
+
+// A timeout argument (checked: not NaN) that arms a timer: negative and +inf mean none.
+static bool has_deadline(double timeout) {
+    return timeout >= 0 && timeout < HUGE_VAL;
+}
+
+// ---- duplicates --------------------------------------------------------------------------
+
+// Whether f already carries the registration (fn, arg) that the combinator being created
+// made: nothing else can register on f meanwhile and registrations never run synchronously,
+// so it is f's last slot.  This finds duplicates in O(1) each, with no memory and no extra
+// pass over the inputs (which may be far more than the cache holds).  The live marker tells
+// it from a slot that ran for an earlier combinator freed at the same address.
+static bool watched_last(Future *f, coio_done_fn fn, void *arg) {
+    if (f->ncallbacks == 0) return false;
+    const DoneCallback &cb = slot_at(f, f->ncallbacks - 1);
+    return cb.fn == fn && cb.arg == arg && cb.drop == live_marker;
+}
+
+// ---- gather ------------------------------------------------------------------------------
+//
+// asyncio's gather + _GatheringFuture.  The outer future holds a reference per argument
+// (duplicates included, as _children does: cancelling the gather cancels a duplicated task
+// twice) and one weak registration per distinct child with the outer itself as arg: a
+// child's first callback slot is inline, so gathering allocates nothing per child.
+
+namespace {
+struct Gather : CustomFuture {
+    Future **children; // the arguments, in order, a reference each
+    std::size_t n;
+    std::size_t nfuts;     // distinct children
+    std::size_t nfinished; // of those, how many reported
+    bool return_exceptions;
+    bool cancel_requested; // _GatheringFuture._cancel_requested
+    bool cancelling;       // inside gather_cancel (a child awaiting the gather comes back)
+};
+} // namespace
+
+static const char *cancel_message(const Future *f) {
+    return f->state == Future::Cancelled && f->error ? f->error->message : nullptr;
+}
+
+// _done_callback.
+static void gather_child_done(coio_future *cf, void *arg) {
+    auto *g = static_cast<Gather *>(arg);
+    Future *child = reinterpret_cast<Future *>(cf);
+    g->nfinished++;
+    if (g->state != Future::Pending) {
+        mark_retrieved(child); // "Mark exception retrieved."
+        return;
+    }
+    if (!g->return_exceptions) {
+        // The first child to fail or be cancelled ends the gather; the others keep running.
+        // asyncio sets the child's CancelledError as the outer's exception: the outer reads
+        // as cancelled here.
+        if (child->state == Future::Cancelled) {
+            future_complete_error(g, Future::Cancelled, COIO_ECANCELLED, cancel_message(child),
+                                  nullptr);
+            return;
+        }
+        if (child->state == Future::Failed) {
+            child->retrieved = true;
+            future_complete_error(g, Future::Failed, child->error->code, child->error->message,
+                                  child);
+            return;
+        }
+    }
+    if (g->nfinished < g->nfuts) return;
+    // All done: asyncio builds the result list with fut.exception(), which marks every error
+    // as retrieved.
+    for (std::size_t i = 0; i < g->n; i++)
+        mark_retrieved(g->children[i]);
+    if (g->cancel_requested) {
+        // "If gather is being cancelled we must propagate the cancellation regardless of
+        // *return_exceptions*" (bpo-32684); the message is that of the last child's
+        // cancellation (asyncio's fut._make_cancelled_error() after its loop).
+        future_complete_error(g, Future::Cancelled, COIO_ECANCELLED,
+                              cancel_message(g->children[g->n - 1]), nullptr);
+        return;
+    }
+    future_set_result(g, nullptr, nullptr);
+}
+
+// _GatheringFuture.cancel: cancel every child (each argument, duplicates too); the gather
+// itself ends once they are all done.
+static bool gather_cancel(Future *f, const char *msg) {
+    auto *g = static_cast<Gather *>(f);
+    // A child that awaits the gather itself would cancel it again, and again: asyncio dies of
+    // RecursionError there; here the inner call refuses (the task then delivers its
+    // cancellation at its next step).
+    if (g->state != Future::Pending || g->cancelling) return false;
+    bool ret = false;
+    future_ref(g);
+    g->cancelling = true;
+    try {
+        for (std::size_t i = 0; i < g->n; i++)
+            if (cancel_any(g->children[i], msg)) ret = true;
+    } catch (...) {
+        g->cancelling = false;
+        if (ret) g->cancel_requested = true;
+        future_unref(g);
+        throw;
+    }
+    g->cancelling = false;
+    if (ret) g->cancel_requested = true;
+    future_unref(g);
+    return ret;
+}
+
+static void gather_finalize(Future *f) {
+    auto *g = static_cast<Gather *>(f);
+    if (!g->children) return;
+    // Done early (a child failed or was cancelled): the callbacks still to come only mark
+    // the later errors as retrieved, as asyncio's do once outer.done().  Still pending (the
+    // gather was abandoned): nothing listens any more.
+    bool done = g->state != Future::Pending;
+    for (std::size_t i = 0; i < g->n && g->nfinished < g->nfuts; i++) {
+        if (done)
+            retarget(g->children[i], gather_child_done, g, retrieve_done);
+        else
+            unwatch(g->children[i], gather_child_done, g);
+    }
+    Future **children = g->children;
+    std::size_t n = g->n;
+    g->children = nullptr;
+    for (std::size_t i = 0; i < n; i++)
+        future_unref(children[i]);
+    std::free(children);
+}
+
+static const FutureOps kGatherOps = {gather_cancel, nullptr, gather_finalize};
+
+Future *gather_new(Loop *loop, Future *const *fs, std::size_t n, unsigned flags) {
+    if (n == 0) return future_new_done(loop); // asyncio: a plain future, already done with []
+    auto *g = custom_future_new<Gather>(loop, &kGatherOps);
+    try {
+        auto **children = static_cast<Future **>(std::malloc(n * sizeof(Future *)));
+        if (!children) throw std::bad_alloc();
+        g->children = children;
+        g->return_exceptions = flags & COIO_RETURN_EXCEPTIONS;
+        // One pass: each argument gets its reference and, the first time it occurs, the
+        // registration.  g->n counts the references taken, for finalize if one throws.
+        for (std::size_t i = 0; i < n; i++) {
+            Future *c = fs[i];
+            if (!watched_last(c, gather_child_done, g)) {
+                watch(c, gather_child_done, g);
+                g->nfuts++;
+            }
+            future_ref(c);
+            children[g->n++] = c;
+        }
+    } catch (...) {
+        future_unref(g); // finalize ends the registrations made so far
+        throw;
+    }
+    return g;
+}
+
+// ---- wait --------------------------------------------------------------------------------
+//
+// asyncio's wait / _wait.  The future's value is a coio_wait_result that lives in it; both
+// its arrays point into `fs`, whose first half holds the distinct inputs in argument order (a
+// reference each) and whose second half logs completions, then holds the result.
+
+namespace {
+struct Wait : CustomFuture {
+    Future **fs; // 2n slots: [0, n) inputs, [n, 2n) completion log / result
+    std::size_t n;
+    std::size_t nlog;    // completions logged while pending
+    std::size_t counter; // _wait's counter: completions still to come
+    Handle *timer;
+    int return_when;
+    coio_wait_result result;
+};
+} // namespace
+
+static void wait_finish(Wait *w);
+
+// _on_completion.
+static void wait_child_done(coio_future *cf, void *arg) {
+    auto *w = static_cast<Wait *>(arg);
+    Future *child = reinterpret_cast<Future *>(cf);
+    // The condition is evaluated as asyncio's `or` chain, also after the wait is over (its
+    // queued calls still run): under FIRST_EXCEPTION, f.exception() marks an error retrieved.
+    bool met = w->counter > 0 && --w->counter == 0;
+    if (!met && w->return_when == COIO_FIRST_COMPLETED) met = true;
+    if (!met && w->return_when == COIO_FIRST_EXCEPTION && child->state == Future::Failed) {
+        child->retrieved = true;
+        met = true; // a cancelled future is not an exception here
+    }
+    if (w->state != Future::Pending) return;
+    w->fs[w->n + w->nlog++] = child;
+    if (met) wait_finish(w);
+}
+
+static void wait_timeout(void *arg) {
+    auto *w = static_cast<Wait *>(arg);
+    if (w->state == Future::Pending) wait_finish(w);
+}
+
+// The `finally` of _wait: the timer goes and the registrations not yet triggered are
+// removed (queued calls still run, as asyncio's do).
+static void wait_stop(Wait *w) {
+    timer_cancel(w->timer);
+    for (std::size_t i = 0; i < w->n; i++)
+        if (w->fs[i]->state == Future::Pending) unwatch(w->fs[i], wait_child_done, w);
+}
+
+// Done in completion order (those whose completion is still queued after them, in argument
+// order), then the pending ones in argument order.
+static void wait_finish(Wait *w) {
+    Future **out = w->fs + w->n;
+    std::size_t k = w->nlog;
+    for (std::size_t i = 0; i < w->n; i++) {
+        Future *f = w->fs[i];
+        if (f->state != Future::Pending && live_slot(f, wait_child_done, w)) out[k++] = f;
+    }
+    std::size_t ndone = k;
+    for (std::size_t i = 0; i < w->n; i++)
+        if (w->fs[i]->state == Future::Pending) out[k++] = w->fs[i];
+    w->result.ndone = ndone;
+    w->result.done = reinterpret_cast<coio_future *const *>(out);
+    w->result.npending = w->n - ndone;
+    w->result.pending = reinterpret_cast<coio_future *const *>(out + ndone);
+    w->loop->ready.reserve(1); // so that completing cannot fail once the registrations went
+    wait_stop(w);
+    future_set_result(w, &w->result, nullptr);
+}
+
+// Cancelling the wait (its awaiting task's cancellation) ends the wait and nothing else.
+static bool wait_cancel(Future *f, const char *msg) {
+    auto *w = static_cast<Wait *>(f);
+    if (w->state != Future::Pending) return false;
+    future_cancel(w, msg);
+    wait_stop(w);
+    return true;
+}
+
+static void wait_finalize(Future *f) {
+    auto *w = static_cast<Wait *>(f);
+    timer_free(w->timer);
+    if (!w->fs) return;
+    for (std::size_t i = 0; i < w->n; i++)
+        unwatch(w->fs[i], wait_child_done, w);
+    Future **fs = w->fs;
+    w->fs = nullptr;
+    for (std::size_t i = 0; i < w->n; i++)
+        future_unref(fs[i]);
+    std::free(fs);
+}
+
+static const FutureOps kWaitOps = {wait_cancel, nullptr, wait_finalize};
+
+Future *wait_new(Loop *loop, Future *const *fs, std::size_t n, double timeout, int return_when) {
+    auto *w = custom_future_new<Wait>(loop, &kWaitOps);
+    try {
+        auto **arr = static_cast<Future **>(std::calloc(2 * n, sizeof(Future *)));
+        if (!arr) throw std::bad_alloc();
+        w->fs = arr;
+        w->return_when = return_when;
+        if (has_deadline(timeout)) w->timer = timer_new(loop, timeout, wait_timeout, w);
+        for (std::size_t i = 0; i < n; i++) {
+            Future *f = fs[i];
+            if (watched_last(f, wait_child_done, w)) continue; // a duplicate
+            watch(f, wait_child_done, w);
+            future_ref(f);
+            arr[w->n++] = f;
+            w->counter++;
+        }
+    } catch (...) {
+        future_unref(w);
+        throw;
+    }
+    return w;
+}
+
+// ---- as_completed ------------------------------------------------------------------------
+//
+// asyncio 3.13's _AsCompletedIterator iterated with `async for`: each next-future completes
+// with the next input to finish (asyncio's Queue of done futures, and its getters).  The
+// iterator is freed by its owner, but its memory lives on while next-futures refer to it.
+
+struct AsCompleted {
+    Loop *loop;
+    std::uint32_t refs; // the owner's (until freed) and one per next-future alive
+    bool freed;
+    bool timed_out;
+    std::size_t n;    // distinct inputs
+    std::size_t todo; // inputs whose completion is still to come (_todo)
+    std::size_t left; // next-futures still to hand out (_todo_left)
+    Handle *timer;
+    Future **inputs; // n, a reference each
+    // The done queue: a ring of n entries, each an input (a reference) or null (a timeout).
+    Future **queue;
+    std::size_t qhead, qlen;
+    // Next-futures waiting, in creation order (a reference each): at most n are ever made.
+    Future **waiters;
+    std::size_t whead, wtail;
+};
+
+namespace {
+struct NextFuture : CustomFuture {
+    AsCompleted *it; // a reference (AsCompleted::refs)
+};
+} // namespace
+
+static void as_completed_unref(AsCompleted *it) {
+    if (--it->refs) return;
+    Loop *loop = it->loop;
+    std::free(it);
+    loop_unref(loop);
+}
+
+static void queue_push(AsCompleted *it, Future *f, bool front) {
+    if (front) {
+        it->qhead = (it->qhead + it->n - 1) % it->n;
+        it->queue[it->qhead] = f;
+    } else {
+        it->queue[(it->qhead + it->qlen) % it->n] = f;
+    }
+    it->qlen++;
+}
+
+// Hands queued completions to waiting next-futures, oldest first (a waiter that is done
+// already — cancelled — is skipped, as Queue._wakeup_next skips done getters).
+static void as_completed_dispatch(AsCompleted *it) {
+    while (it->qlen > 0) {
+        while (it->whead < it->wtail && it->waiters[it->whead]->state != Future::Pending)
+            future_unref(it->waiters[it->whead++]);
+        if (it->whead == it->wtail) return;
+        Future *w = it->waiters[it->whead];
+        Future *item = it->queue[it->qhead];
+        if (item)
+            future_set_result(w, item, unref_future_value); // the queue's reference moves
+        else
+            future_complete_error(w, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
+        it->qhead = (it->qhead + 1) % it->n;
+        it->qlen--;
+        it->whead++;
+        future_unref(w);
+    }
+}
+
+// _handle_completion.
+static void as_completed_child_done(coio_future *cf, void *arg) {
+    auto *it = static_cast<AsCompleted *>(arg);
+    if (it->timed_out) return; // _handle_timeout() was here first
+    Future *f = reinterpret_cast<Future *>(cf);
+    future_ref(f);
+    queue_push(it, f, false);
+    if (--it->todo == 0) timer_cancel(it->timer);
+    as_completed_dispatch(it);
+}
+
+// _handle_timeout: every completion still to come becomes a timeout; nothing is cancelled.
+static void as_completed_timeout(void *arg) {
+    auto *it = static_cast<AsCompleted *>(arg);
+    it->timed_out = true;
+    for (std::size_t i = 0; i < it->n; i++)
+        unwatch(it->inputs[i], as_completed_child_done, it);
+    for (; it->todo > 0; it->todo--)
+        queue_push(it, nullptr, false);
+    as_completed_dispatch(it);
+}
+
+// A task was cancelled after its next-future was handed an input but before it saw it:
+// asyncio's Queue.get leaves the item in the queue and wakes the next getter.
+static void next_refused(Future *f) {
+    auto *nf = static_cast<NextFuture *>(f);
+    AsCompleted *it = nf->it;
+    if (!it || it->freed || !nf->value) return;
+    auto *item = static_cast<Future *>(nf->value);
+    future_ref(item); // the next-future's own reference goes with its value
+    queue_push(it, item, true);
+    try {
+        as_completed_dispatch(it);
+    } catch (...) { // out of memory: stays queued for the next completion or next-future
+    }
+}
+
+static void next_finalize(Future *f) {
+    auto *nf = static_cast<NextFuture *>(f);
+    if (nf->it) as_completed_unref(nf->it);
+}
+
+static const FutureOps kNextOps = {nullptr, next_refused, next_finalize};
+
+void as_completed_free(AsCompleted *it);
+
+AsCompleted *as_completed_new(Loop *loop, Future *const *fs, std::size_t n, double timeout) {
+    auto *it = static_cast<AsCompleted *>(std::calloc(1, sizeof(AsCompleted)));
+    if (!it) throw std::bad_alloc();
+    it->loop = loop;
+    it->refs = 1;
+    loop_ref(loop);
+    if (n == 0) return it;
+    auto **arr = static_cast<Future **>(std::calloc(3 * n, sizeof(Future *)));
+    if (!arr) {
+        as_completed_unref(it);
+        throw std::bad_alloc();
+    }
+    it->inputs = arr;
+    it->queue = arr + n;
+    it->waiters = arr + 2 * n;
+    try {
+        for (std::size_t i = 0; i < n; i++) {
+            Future *f = fs[i];
+            if (watched_last(f, as_completed_child_done, it)) continue; // a duplicate
+            watch(f, as_completed_child_done, it);
+            future_ref(f);
+            arr[it->n++] = f;
+        }
+        it->todo = it->left = it->n;
+        if (has_deadline(timeout)) it->timer = timer_new(loop, timeout, as_completed_timeout, it);
+    } catch (...) {
+        as_completed_free(it);
+        throw;
+    }
+    return it;
+}
+
+Loop *as_completed_loop(const AsCompleted *it) {
+    return it->loop;
+}
+
+// ESTATE once every next-future has been handed out, else COIO_OK with *out (the caller's).
+int as_completed_next(AsCompleted *it, Future **out) {
+    if (it->left == 0 || it->freed) return COIO_ESTATE;
+    auto *nf = custom_future_new<NextFuture>(it->loop, &kNextOps);
+    nf->it = it;
+    it->refs++;
+    try {
+        if (it->qlen > 0) { // a completion is queued: no waiting (Queue.get without suspending)
+            Future *item = it->queue[it->qhead];
+            if (item)
+                future_set_result(nf, item, unref_future_value); // the queue's reference moves
+            else
+                future_complete_error(nf, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
+            it->qhead = (it->qhead + 1) % it->n;
+            it->qlen--;
+        } else {
+            future_ref(nf); // the waiters' reference
+            it->waiters[it->wtail++] = nf;
+        }
+    } catch (...) {
+        future_unref(nf);
+        throw;
+    }
+    it->left--;
+    *out = nf;
+    return COIO_OK;
+}
+
+void as_completed_free(AsCompleted *it) {
+    it->freed = true;
+    timer_free(it->timer);
+    for (std::size_t i = 0; i < it->n; i++)
+        unwatch(it->inputs[i], as_completed_child_done, it);
+    // What is left to release (user code may run in the drops and reports of these).
+    for (std::size_t i = it->whead; i < it->wtail; i++) {
+        Future *w = it->waiters[i];
+        if (w->state == Future::Pending && !it->loop->closed) {
+            try {
+                future_cancel(w, nullptr);
+            } catch (...) { // out of memory: it stays pending
+            }
+        }
+    }
+    Future **inputs = it->inputs, **queue = it->queue, **waiters = it->waiters;
+    std::size_t n = it->n;
+    std::size_t whead = it->whead, wtail = it->wtail, qhead = it->qhead, qlen = it->qlen;
+    it->inputs = it->queue = it->waiters = nullptr;
+    it->n = it->qlen = it->whead = it->wtail = 0;
+    if (inputs) {
+        for (std::size_t i = whead; i < wtail; i++)
+            future_unref(waiters[i]);
+        for (std::size_t i = 0; i < qlen; i++)
+            if (Future *f = queue[(qhead + i) % n]) future_unref(f);
+        for (std::size_t i = 0; i < n; i++)
+            future_unref(inputs[i]);
+        std::free(inputs);
+    }
+    as_completed_unref(it);
+}
+
+// ---- wait_for ----------------------------------------------------------------------------
+//
+// asyncio 3.13's wait_for: `async with timeouts.timeout(t): return await fut`, and for
+// t <= 0 `await _cancel_and_wait(fut)`.  The coroutine is a future here: the timeout's
+// cancellation of the awaiting task becomes a cancellation of the inner future, and the
+// task's own cancellation is the wait_for future's cancel op.
+
+namespace {
+struct WaitFor : CustomFuture {
+    Future *inner; // a reference; the registration on it is weak
+    Handle *timer;
+    char *cancel_msg;      // the message of a cancellation that could not reach inner
+    bool zero;             // timeout 0: asyncio's _cancel_and_wait branch
+    bool timed_out;        // the timeout expired: inner was cancelled for it
+    bool cancel_requested; // wait_for itself was cancelled
+    bool must_cancel;      // a cancellation inner refused (it was done): the task's _must_cancel
+    bool cancelling;       // inside wait_for_cancel (inner awaiting wait_for comes back)
+};
+} // namespace
+
+static void wait_for_finish(WaitFor *w) {
+    Future *f = w->inner;
+    if (w->must_cancel) {
+        // The awaiting task would have been woken with inner's outcome (its __wakeup reads
+        // it: an error counts as retrieved) and had the cancellation thrown in instead.
+        mark_retrieved(f);
+        if (w->cancel_requested)
+            future_complete_error(w, Future::Cancelled, COIO_ECANCELLED, w->cancel_msg, nullptr);
+        else
+            future_complete_error(w, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
+        return;
+    }
+    // The timeout's cancellation ended inner: TimeoutError.  Inner swallowed it (a result or
+    // another error): that outcome (3.12+).  A cancellation of wait_for itself stays one.
+    if (w->timed_out && !w->cancel_requested && f->state == Future::Cancelled) {
+        future_complete_error(w, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
+        return;
+    }
+    future_forward(w, f);
+}
+
+static void wait_for_inner_done(coio_future *, void *arg) {
+    auto *w = static_cast<WaitFor *>(arg);
+    if (w->state != Future::Pending) return; // (completed by its owner with set_result)
+    timer_cancel(w->timer);
+    wait_for_finish(w);
+}
+
+// The timeout cancels inner and waits for it.  A cancel() that inner refuses (it is done
+// already, its outcome still on the way) leaves the awaiting task's _must_cancel set in
+// asyncio: wait_for then raises TimeoutError whatever inner's outcome.
+static void wait_for_timeout(void *arg) {
+    auto *w = static_cast<WaitFor *>(arg);
+    if (w->state != Future::Pending) return;
+    w->timed_out = true;
+    w->cancelling = true;
+    bool reached;
+    try {
+        reached = cancel_any(w->inner, nullptr);
+    } catch (...) {
+        w->cancelling = false;
+        throw;
+    }
+    w->cancelling = false;
+    if (!reached) w->must_cancel = true;
+}
+
+static bool wait_for_cancel(Future *f, const char *msg) {
+    auto *w = static_cast<WaitFor *>(f);
+    if (w->state != Future::Pending) return false;
+    if (w->zero) {
+        // Cancelled inside _cancel_and_wait: asyncio raises CancelledError at once, inner
+        // (already cancelled once) is left to finish alone.
+        future_cancel(w, msg);
+        unwatch(w->inner, wait_for_inner_done, w);
+        return true;
+    }
+    if (w->cancelling) return false; // inner awaits this very future (see gather_cancel)
+    char *copy = copy_string(msg);
+    timer_cancel(w->timer);
+    w->cancel_requested = true;
+    bool reached;
+    w->cancelling = true;
+    try {
+        reached = cancel_any(w->inner, msg);
+    } catch (...) {
+        w->cancelling = false;
+        std::free(copy);
+        throw;
+    }
+    w->cancelling = false;
+    if (!reached) {
+        w->must_cancel = true;
+        std::free(w->cancel_msg);
+        w->cancel_msg = copy;
+        copy = nullptr;
+    }
+    std::free(copy);
+    return true;
+}
+
+static void wait_for_finalize(Future *f) {
+    auto *w = static_cast<WaitFor *>(f);
+    timer_free(w->timer);
+    if (w->inner) {
+        unwatch(w->inner, wait_for_inner_done, w);
+        future_unref(w->inner);
+        w->inner = nullptr;
+    }
+    std::free(w->cancel_msg);
+}
+
+static const FutureOps kWaitForOps = {wait_for_cancel, nullptr, wait_for_finalize};
+
+Future *wait_for_new(Future *f, double timeout) {
+    Loop *loop = f->loop;
+    auto *w = custom_future_new<WaitFor>(loop, &kWaitForOps);
+    future_ref(f);
+    w->inner = f;
+    try {
+        if (f->state != Future::Pending) { // `await fut` / fut.result() without waiting
+            future_forward(w, f);
+            return w;
+        }
+        watch(f, wait_for_inner_done, w);
+        if (timeout == 0) {
+            w->zero = true;
+            w->timed_out = true;
+            cancel_any(f, nullptr);
+        } else if (has_deadline(timeout)) {
+            w->timer = timer_new(loop, timeout, wait_for_timeout, w);
+        }
+    } catch (...) {
+        future_unref(w);
+        throw;
+    }
+    return w;
+}
+
+// ---- shield ------------------------------------------------------------------------------
+
+namespace {
+struct Shield : CustomFuture {
+    Future *inner; // a reference; the registration on it is weak
+};
+} // namespace
+
+// _inner_done_callback.
+static void shield_inner_done(coio_future *cf, void *arg) {
+    auto *s = static_cast<Shield *>(arg);
+    Future *inner = reinterpret_cast<Future *>(cf);
+    if (s->state != Future::Pending) {
+        // "Mark inner's result as retrieved." (only when outer was cancelled in asyncio;
+        // outer can only be done otherwise if its owner completed it)
+        if (s->state == Future::Cancelled) mark_retrieved(inner);
+        return;
+    }
+    if (inner->state == Future::Cancelled)
+        future_cancel(s, nullptr); // outer.cancel(), without the message
+    else
+        future_forward(s, inner);
+}
+
+// Cancelling the outer future leaves inner alone; _outer_done_callback drops the registration
+// unless inner is done (then its queued call marks an error as retrieved).
+static bool shield_cancel(Future *f, const char *msg) {
+    auto *s = static_cast<Shield *>(f);
+    if (!future_cancel(s, msg)) return false;
+    if (s->inner->state == Future::Pending) unwatch(s->inner, shield_inner_done, s);
+    return true;
+}
+
+static void shield_finalize(Future *f) {
+    auto *s = static_cast<Shield *>(f);
+    if (!s->inner) return;
+    if (s->state == Future::Cancelled)
+        retarget(s->inner, shield_inner_done, s, retrieve_done);
+    else
+        unwatch(s->inner, shield_inner_done, s);
+    future_unref(s->inner);
+    s->inner = nullptr;
+}
+
+static const FutureOps kShieldOps = {shield_cancel, nullptr, shield_finalize};
+
+Future *shield_new(Future *f) {
+    if (f->state != Future::Pending) { // "Shortcut."
+        future_ref(f);
+        return f;
+    }
+    auto *s = custom_future_new<Shield>(f->loop, &kShieldOps);
+    future_ref(f);
+    s->inner = f;
+    try {
+        watch(f, shield_inner_done, s);
+    } catch (...) {
+        future_unref(s);
+        throw;
+    }
+    return s;
+}
+
+} // namespace coio::detail
