@@ -79,7 +79,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->drop = drop;
     t->fut_waiter = t->awaiting = nullptr;
     t->num_cancels = 0;
-    t->must_cancel = t->started = t->has_result = false;
+    t->must_cancel = t->started = t->has_result = t->cancel_deferred = false;
     link(loop, t);
     return t;
 }
@@ -147,7 +147,7 @@ static void finish_cancelled(Task *t, Future *awaited) {
 // The body returned `rc` (anything but COIO_STEP_YIELD / COIO_STEP_AWAIT): complete the task.
 static void finish(Task *t, int rc, Future *awaited) {
     if (rc == COIO_OK && t->must_cancel) rc = COIO_ECANCELLED; // cancelled right before it ended
-    t->must_cancel = false;
+    t->must_cancel = t->cancel_deferred = false;
     if (rc == COIO_OK) {
         future_free_error(t->error); // set by the body, which then succeeded anyway
         t->error = nullptr;
@@ -175,9 +175,13 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     if (t->state != Future::Pending || !t->step) return;      // done, or killed at loop close
     int status = awaited ? future_outcome(awaited) : COIO_OK; // __wakeup's future.result()
     if (t->must_cancel) {
-        if (status == COIO_OK && awaited) future_refused(awaited); // woken, but cancelled
-        status = COIO_ECANCELLED;
-        t->must_cancel = false;
+        if (t->cancel_deferred) { // this step sees `awaited`; the body's next await, the cancel
+            t->cancel_deferred = false;
+        } else {
+            if (status == COIO_OK && awaited) future_refused(awaited); // woken, but cancelled
+            status = COIO_ECANCELLED;
+            t->must_cancel = false;
+        }
     }
     set_ref(t->fut_waiter, nullptr);
     if (!t->started && status == COIO_ECANCELLED) { // cancelled before its first step
@@ -233,7 +237,8 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
         throw;
     }
     t->fut_waiter = next;
-    if (t->must_cancel && cancel_any(next, cancel_msg(t))) t->must_cancel = false;
+    if (t->must_cancel && cancel_any(next, cancel_msg(t)))
+        t->must_cancel = t->cancel_deferred = false;
 }
 
 int task_cancel(Task *t, const char *msg) {
@@ -251,8 +256,16 @@ int task_cancel(Task *t, const char *msg) {
     return 1;
 }
 
+void task_cancel_deferred(Task *t) {
+    if (t->state != Future::Pending) return;
+    t->num_cancels++;
+    if (!t->must_cancel) t->cancel_deferred = true; // a plain pending cancel stays plain
+    t->must_cancel = true;
+}
+
 int task_uncancel(Task *t) {
-    if (t->num_cancels > 0 && --t->num_cancels == 0) t->must_cancel = false; // 3.13
+    if (t->num_cancels > 0 && --t->num_cancels == 0)
+        t->must_cancel = t->cancel_deferred = false; // 3.13
     return int(t->num_cancels);
 }
 
