@@ -370,9 +370,11 @@ COIO_API int coio_sleep(coio_loop *loop, double delay, coio_future **out);
 /* asyncio.gather: *out completes when every child is done; its value is NULL and each child's
  * result is read from the child.  Without COIO_RETURN_EXCEPTIONS the first child to fail or
  * be cancelled ends *out at once with that outcome (failed with the child's error, or
- * cancelled) while the other children keep running.  Cancelling *out cancels every child
- * that is not done; *out then ends cancelled once they all are, whatever the flags.  n = 0:
- * *out is already done.  A future given twice counts once.  EINVAL also for unknown flags. */
+ * cancelled) while the other children keep running (their later errors count as retrieved).
+ * Cancelling *out cancels every child that is not done (1 if any accepted); *out then ends
+ * cancelled once they all are (or at the first cancelled child without the flag), whatever
+ * the flags.  n = 0: *out is already done.  A future given twice counts once.  EINVAL also
+ * for unknown flags. */
 COIO_API int coio_gather(coio_loop *loop, coio_future *const *fs, size_t n, unsigned flags,
                          coio_future **out);
 
@@ -389,9 +391,11 @@ typedef struct coio_wait_result {
 } coio_wait_result;
 
 /* asyncio.wait: *out completes (with a const coio_wait_result * value) when return_when is
- * met or after `timeout` seconds (negative: no timeout).  Nothing is ever cancelled, also not
- * on timeout or when *out is cancelled.  EINVAL for n = 0 (asyncio raises ValueError) and an
- * unknown return_when.  Duplicates count once. */
+ * met or after `timeout` seconds (negative or +inf: no timeout; on timeout it completes
+ * normally, with futures still pending).  Nothing is ever cancelled, also not on timeout or
+ * when *out is cancelled.  Futures already done count at once, but *out still completes
+ * through the loop.  EINVAL for n = 0 (asyncio raises ValueError) and an unknown return_when.
+ * Duplicates count once. */
 COIO_API int coio_wait(coio_loop *loop, coio_future *const *fs, size_t n, double timeout,
                        int return_when, coio_future **out);
 
@@ -399,8 +403,9 @@ typedef struct coio_as_completed_iter coio_as_completed_iter;
 
 /* asyncio.as_completed: an iterator whose coio_as_completed_next futures complete in
  * completion order, each with the original coio_future * as value (the next-future holds a
- * reference to it).  After `timeout` seconds (negative: none) every further next-future fails
- * with COIO_ETIMEDOUT; nothing is cancelled.  Duplicates count once.  n = 0 is allowed. */
+ * reference to it).  After `timeout` seconds (negative or +inf: none) every further
+ * next-future fails with COIO_ETIMEDOUT; nothing is cancelled.  Duplicates count once.  n = 0
+ * is allowed.  Free the iterator with coio_as_completed_free. */
 COIO_API int coio_as_completed(coio_loop *loop, coio_future *const *fs, size_t n, double timeout,
                                coio_as_completed_iter **out);
 /* The next completion as a new future (*next, the caller's).  ESTATE once it has been asked for
@@ -413,69 +418,89 @@ COIO_API void coio_as_completed_free(coio_as_completed_iter *it);
 /* asyncio.wait_for: *out completes with f's outcome (a result is shared with f, which *out keeps
  * alive).  After `timeout` seconds f is cancelled and *out waits for it to finish: if f ended
  * cancelled, *out fails with COIO_ETIMEDOUT, otherwise it gets f's outcome (asyncio 3.12+).
- * timeout <= 0 does that at once unless f is already done; a negative timeout waits forever.
- * Cancelling *out cancels f and *out ends cancelled once f is done. */
+ * timeout 0 does that at once unless f is already done; a negative timeout (COIO_NO_TIMEOUT)
+ * or +inf waits forever (asyncio's negative timeouts are coio's 0).  Cancelling *out cancels
+ * f and *out ends cancelled once f is done (with f's result if f swallowed it, as asyncio). */
 COIO_API int coio_wait_for(coio_future *f, double timeout, coio_future **out);
-/* asyncio.shield: *out gets f's outcome, but cancelling *out does not cancel f.  If f is done
- * already, *out is f itself (a new reference). */
+/* asyncio.shield: *out gets f's outcome, but cancelling *out does not cancel f (it then stops
+ * listening to f).  If f is done already, *out is f itself (a new reference). */
 COIO_API int coio_shield(coio_future *f, coio_future **out);
 
 /* ---- Timeout scopes (asyncio.timeout / timeout_at) -------------------------------------- */
 
 typedef struct coio_timeout coio_timeout;
 
-/* Enters a timeout scope for the task running now (asyncio's `async with timeout(delay)`):
- * when it expires, the task is cancelled.  delay 0 expires on the next pass; a negative delay
- * (COIO_NO_TIMEOUT) means no deadline, as everywhere in coio (asyncio's None; use
- * coio_timeout_enter_at for a deadline already passed).  ESTATE outside a task; EINVAL for
- * NaN. */
+/* Enters a timeout scope in the task running now (asyncio's `async with timeout(delay)`): at
+ * the deadline the task is cancelled (its coio_await returns COIO_ECANCELLED) and the scope
+ * has expired.  delay 0 expires on the next pass; a negative delay (COIO_NO_TIMEOUT) or
+ * INFINITY means no deadline, as everywhere in coio (asyncio's None; use
+ * coio_timeout_enter_at for a deadline already passed).  *out belongs to the task: leave it
+ * with coio_timeout_exit from that task (a task that ends without leaving it frees it).
+ * ESTATE outside a task (e.g. in a plain callback); EINVAL for NULL loop/out or NaN; ECLOSED;
+ * ENOMEM. */
 COIO_API int coio_timeout_enter(coio_loop *loop, double delay, coio_timeout **out);
 /* As coio_timeout_enter with an absolute loop time (asyncio.timeout_at).  INFINITY: none;
  * a time already passed expires on the next pass. */
 COIO_API int coio_timeout_enter_at(coio_loop *loop, double when, coio_timeout **out);
-/* Moves the deadline (INFINITY: none).  ESTATE once the scope has expired or exited. */
+/* Moves the deadline to loop time `when` (INFINITY: none; already passed: the next pass), from
+ * any code on the loop's thread.  ESTATE once the scope has expired; EINVAL for NaN; ECLOSED. */
 COIO_API int coio_timeout_reschedule(coio_timeout *tm, double when);
-/* The deadline in loop time (INFINITY if none). */
+/* The deadline in loop time (INFINITY if none).  EINVAL for NULL tm or when. */
 COIO_API int coio_timeout_when(const coio_timeout *tm, double *when);
-COIO_API int coio_timeout_expired(const coio_timeout *tm); /* 1 / 0 */
+COIO_API int coio_timeout_expired(const coio_timeout *tm); /* 1 / 0 (0 for NULL) */
 /* Leaves the scope (asyncio's __aexit__) with the status the body ended with and returns the
  * status to go on with: COIO_ETIMEDOUT when the scope expired and `status` is the cancellation
  * it caused (COIO_ECANCELLED, with no other cancellation pending: Task.uncancel bookkeeping
- * of 3.13), else `status` unchanged.  Frees tm.  Call it from the task that entered. */
+ * of 3.13, whose uncancel() runs whenever the scope expired), else `status` unchanged.  Frees
+ * tm.  Only from the task that entered: elsewhere ESTATE, and tm is neither changed nor freed.
+ * EINVAL for NULL. */
 COIO_API int coio_timeout_exit(coio_timeout *tm, int status);
 
 /* ---- Task groups (asyncio.TaskGroup) ---------------------------------------------------- */
 
 typedef struct coio_task_group coio_task_group;
 
-/* Enters a task group in the task running now (ESTATE outside a task). */
+/* Enters a task group (asyncio's `async with TaskGroup()`) whose parent is the task running
+ * now.  ESTATE outside a task; EINVAL, ECLOSED, ENOMEM. */
 COIO_API int coio_task_group_new(coio_loop *loop, coio_task_group **out);
-/* Spawn a child into the group (as coio_spawn / coio_task_new).  task may be NULL.  ESTATE once
- * the group is aborting after a failure or has finished exiting. */
+/* Spawn a child into the group (as coio_spawn / coio_task_new; task may be NULL), from any
+ * code on the loop's thread.  A child that fails cancels the other children and, once, the
+ * parent (the exit takes that back); a cancelled child is no error.  ESTATE (nothing started,
+ * no drop called) once the group is aborting after a failure or a body that did not end
+ * COIO_OK, or has finished exiting. */
 COIO_API int coio_task_group_spawn(coio_task_group *g, coio_coroutine_fn fn, void *arg,
                                    const coio_task_options *opts, coio_future **task);
 COIO_API int coio_task_group_task_new(coio_task_group *g, coio_step_fn step, void *arg,
                                       coio_free_fn drop, const coio_task_options *opts,
                                       coio_future **task);
-/* Leaves the group (asyncio's __aexit__): `status` is what the body of the group ended with.
- * *out completes once every child is done: with a NULL result, cancelled (the parent's
- * cancellation goes on), or failed with COIO_EFAILED and "unhandled errors in a TaskGroup
- * (N sub-exceptions)"; coio_task_group_errors lists them.  Await *out from the parent. */
+/* Leaves the group (asyncio's __aexit__), once, from the parent (ESTATE otherwise): `status`
+ * is what the body of the group ended with (COIO_OK, COIO_ECANCELLED, or a failure; not
+ * COIO_OK aborts the group; positive: EINVAL).  *out, a task the caller owns, completes once
+ * every child is done (at once if none is pending): with a NULL result, cancelled (the
+ * parent's cancellation goes on), or failed with COIO_EFAILED and "unhandled errors in a
+ * TaskGroup (N sub-exceptions)" ("(1 sub-exception)"), N counting the failed children and a
+ * failing body status; errors win over a cancellation, which then reaches the parent after
+ * it has seen the failure.  Await *out from the parent: cancelling the parent while it waits
+ * cancels *out, which cancels the children and goes on waiting for them. */
 COIO_API int coio_task_group_exit(coio_task_group *g, int status, coio_future **out);
 /* The children that failed, in failure order: stores up to cap new references in out and
- * returns how many there are (out may be NULL when cap is 0). */
+ * returns how many there are (out may be NULL when cap is 0).  The body's failure is not
+ * listed.  EINVAL for NULL g, or NULL out with cap > 0. */
 COIO_API long coio_task_group_errors(coio_task_group *g, coio_future **out, size_t cap);
-/* Frees the group (after its exit future is done; before, the group is abandoned: its children
- * keep running).  NULL is a no-op. */
+/* Frees the group: after or during its exit (which goes on).  Before the exit the group is
+ * abandoned: its children keep running, their failures stay their own and cancel nobody.
+ * NULL is a no-op. */
 COIO_API void coio_task_group_free(coio_task_group *g);
 
 /* ---- Synchronisation primitives (asyncio.Event, Lock, Semaphore, Condition, Barrier) ------
  *
- * Waits return futures; a wait future completing with a result means the thing waited for
- * is granted (the lock is held, the permit taken, ...).  Waits are cancellation safe, as in
- * asyncio: a waiter whose task is cancelled after it was woken but before it ran passes the
- * wake-up on.  Objects are freed with *_free; waits still pending then are cancelled.  All
- * belong to one loop; ECLOSED once it is closed. */
+ * Waits return futures (new references); a wait future completing with a result means the
+ * thing waited for is granted (the lock is held, the permit taken, ...).  Waits are
+ * cancellation safe, as in asyncio: a waiter whose task is cancelled after it was woken but
+ * before it ran passes the wake-up on; a waiter cancelled before it was woken is skipped.
+ * Objects are freed with *_free (NULL: no-op); waits still pending then are cancelled, and
+ * their futures stay valid.  All belong to one loop; EINVAL for NULL handles or outs,
+ * ECLOSED once the loop is closed, ENOMEM. */
 
 typedef struct coio_event coio_event;
 COIO_API int coio_event_new(coio_loop *loop, coio_event **out);
@@ -483,89 +508,120 @@ COIO_API void coio_event_free(coio_event *e);
 COIO_API int coio_event_set(coio_event *e);          /* wakes every waiter */
 COIO_API int coio_event_clear(coio_event *e);
 COIO_API int coio_event_is_set(const coio_event *e); /* 1 / 0 */
-COIO_API int coio_event_wait(coio_event *e, coio_future **out); /* done at once if set */
+/* *out completes with a NULL result once the event is set (done at once if it is). */
+COIO_API int coio_event_wait(coio_event *e, coio_future **out);
 
 typedef struct coio_lock coio_lock;
 COIO_API int coio_lock_new(coio_loop *loop, coio_lock **out);
+/* Pending acquires are cancelled.  A condition using the lock keeps it alive and usable. */
 COIO_API void coio_lock_free(coio_lock *l);
 /* *out completes when the lock is acquired (at once if free and nobody waits; FIFO-fair). */
 COIO_API int coio_lock_acquire(coio_lock *l, coio_future **out);
-/* asyncio's release(): unlocks and wakes the first waiter.  ESTATE if not locked. */
+/* asyncio's release(): hands the lock straight to the first waiter (it stays locked), else
+ * unlocks.  ESTATE if not locked. */
 COIO_API int coio_lock_release(coio_lock *l);
 COIO_API int coio_lock_locked(const coio_lock *l); /* 1 / 0 */
 
 /* Semaphore and BoundedSemaphore (COIO_SEMAPHORE_BOUNDED: releasing above the initial value is
- * ESTATE, asyncio's ValueError). */
+ * ESTATE, asyncio's ValueError).  EINVAL for unknown flags. */
 #define COIO_SEMAPHORE_BOUNDED 0x1u
 typedef struct coio_semaphore coio_semaphore;
 COIO_API int coio_semaphore_new(coio_loop *loop, unsigned value, unsigned flags,
                                 coio_semaphore **out);
 COIO_API void coio_semaphore_free(coio_semaphore *s);
+/* *out completes when a permit is taken (at once unless coio_semaphore_locked; FIFO-fair). */
 COIO_API int coio_semaphore_acquire(coio_semaphore *s, coio_future **out);
+/* Gives a permit back, straight to the first waiter if any.  ESTATE: bounded and at the
+ * initial value (or the value would overflow). */
 COIO_API int coio_semaphore_release(coio_semaphore *s);
-COIO_API int coio_semaphore_locked(const coio_semaphore *s); /* 1 / 0: acquire would wait */
-COIO_API long coio_semaphore_value(const coio_semaphore *s);
+/* 1 / 0: an acquire would wait (value 0, or waiters, woken ones included until they ran). */
+COIO_API int coio_semaphore_locked(const coio_semaphore *s);
+COIO_API long coio_semaphore_value(const coio_semaphore *s); /* EINVAL for NULL */
 
 typedef struct coio_condition coio_condition;
-/* lock may be NULL (the condition makes its own); a given lock is shared, not owned. */
+/* lock may be NULL (the condition makes its own); a given lock is shared, not owned (ELOOP if
+ * it belongs to another loop).  "Held" means locked: C has no owner task. */
 COIO_API int coio_condition_new(coio_loop *loop, coio_lock *lock, coio_condition **out);
+/* Waits not yet notified are cancelled (they still re-acquire the lock before they end). */
 COIO_API void coio_condition_free(coio_condition *c);
-COIO_API coio_lock *coio_condition_lock(coio_condition *c); /* borrowed */
+/* The condition's lock (borrowed: never free it; valid while the condition or a wait future
+ * of it lives).  NULL for NULL. */
+COIO_API coio_lock *coio_condition_lock(coio_condition *c);
 /* Releases the lock (ESTATE if not held), waits for a notify, re-acquires the lock, then
- * completes.  Cancelled, it still re-acquires the lock before it ends cancelled (asyncio). */
+ * completes with a NULL result.  Cancelled, it still re-acquires the lock before it ends
+ * cancelled (asyncio): whatever the outcome, the caller holds the lock afterwards. */
 COIO_API int coio_condition_wait(coio_condition *c, coio_future **out);
-COIO_API int coio_condition_notify(coio_condition *c, size_t n); /* ESTATE if not held */
+/* Wakes the first n waiters (ESTATE if the lock is not held). */
+COIO_API int coio_condition_notify(coio_condition *c, size_t n);
 COIO_API int coio_condition_notify_all(coio_condition *c);
 
 typedef struct coio_barrier coio_barrier;
+/* EINVAL for 0 parties. */
 COIO_API int coio_barrier_new(coio_loop *loop, unsigned parties, coio_barrier **out);
 COIO_API void coio_barrier_free(coio_barrier *b);
 /* *out completes when `parties` tasks wait, with the wait index (0 .. parties-1) as value:
- * (void *)(uintptr_t)index.  Fails with COIO_EBROKEN if the barrier breaks (abort, reset,
- * a cancelled waiter), also for waits made while it is broken. */
+ * (void *)(uintptr_t)index.  Fails with COIO_EBROKEN if the barrier is aborted or reset
+ * before, also for waits made while it is broken.  A cancelled wait just leaves (asyncio). */
 COIO_API int coio_barrier_wait(coio_barrier *b, coio_future **out);
+/* Waiters fail with COIO_EBROKEN; the barrier then fills again (also after an abort). */
 COIO_API int coio_barrier_reset(coio_barrier *b);
+/* Breaks the barrier: waiters and later waits fail with COIO_EBROKEN until a reset. */
 COIO_API int coio_barrier_abort(coio_barrier *b);
-COIO_API long coio_barrier_parties(const coio_barrier *b);
-COIO_API long coio_barrier_n_waiting(const coio_barrier *b);
-COIO_API int coio_barrier_broken(const coio_barrier *b); /* 1 / 0 */
+COIO_API long coio_barrier_parties(const coio_barrier *b);   /* EINVAL for NULL */
+COIO_API long coio_barrier_n_waiting(const coio_barrier *b); /* 0 unless filling */
+COIO_API int coio_barrier_broken(const coio_barrier *b);     /* 1 / 0 */
 
 /* ---- Queues (asyncio.Queue, PriorityQueue, LifoQueue) ----------------------------------- */
 
 enum { COIO_QUEUE_FIFO = 0, COIO_QUEUE_LIFO = 1, COIO_QUEUE_PRIORITY = 2 };
 typedef struct coio_queue coio_queue;
-/* maxsize 0: unbounded.  Items are (value, drop): the queue owns an item from a successful put
- * until a get hands it on; items still queued are dropped by coio_queue_free.  PRIORITY: the
- * smallest priority first, equal priorities FIFO. */
+/* maxsize 0: unbounded (EINVAL above LONG_MAX or for an unknown kind).  Items are (value,
+ * drop): the queue owns an item from a successful put until a get hands it on; items still
+ * queued are dropped by coio_queue_free, which also cancels the put/get/join futures still
+ * pending (futures may outlive the queue).  PRIORITY: the smallest priority first, equal
+ * priorities FIFO.  A put while a get waits hands the item straight to the first waiting get;
+ * if that get's task is cancelled before it ran, the item goes back (nothing is lost). */
 COIO_API int coio_queue_new(coio_loop *loop, int kind, size_t maxsize, coio_queue **out);
 COIO_API void coio_queue_free(coio_queue *q);
-/* *out completes when the item is in the queue (at once if there is room).  The queue owns the
- * item from this call on: if the put future is cancelled, or the queue shuts down first, the
- * item is dropped.  ESHUTDOWN once shut down (drop is then not called). */
+/* *out completes (NULL result) when the item is in the queue: at once if there is room, else
+ * as gets make room, blocked puts first come first served.  The queue owns the item from this
+ * call on: if the put future is cancelled (or released) while pending, or the queue shuts down
+ * first (it fails with COIO_ESHUTDOWN), the item is dropped.  Once *out completed the item is
+ * in, even if the putting task is cancelled before it runs.  ESHUTDOWN once shut down (drop is
+ * then not called).  On a PRIORITY queue the priority is 0. */
 COIO_API int coio_queue_put(coio_queue *q, void *value, coio_free_fn drop, coio_future **out);
+/* As coio_queue_put, with a priority: EINVAL for NaN or a queue that is not PRIORITY. */
 COIO_API int coio_queue_put_priority(coio_queue *q, double priority, void *value,
                                      coio_free_fn drop, coio_future **out);
-COIO_API int coio_queue_put_nowait(coio_queue *q, void *value, coio_free_fn drop); /* EFULL */
+/* EFULL, or ESHUTDOWN (checked first, as in 3.13): drop is then not called. */
+COIO_API int coio_queue_put_nowait(coio_queue *q, void *value, coio_free_fn drop);
 COIO_API int coio_queue_put_priority_nowait(coio_queue *q, double priority, void *value,
                                             coio_free_fn drop);
 /* *out completes with the item as its value (owned by the future: drop runs when it is freed,
- * use coio_future_take_result to keep it).  Fails with COIO_ESHUTDOWN when the queue is shut
- * down and empty. */
+ * use coio_future_take_result to keep it): at once if an item is there, else gets are served
+ * first come first served.  A get waiting when the queue shuts down fails with COIO_ESHUTDOWN;
+ * on a queue shut down and empty the call itself returns ESHUTDOWN (no future).  Releasing a
+ * pending get withdraws it. */
 COIO_API int coio_queue_get(coio_queue *q, coio_future **out);
 /* Takes an item at once: *value and *drop become the caller's (both outs are required).
  * EEMPTY; ESHUTDOWN when shut down and empty. */
 COIO_API int coio_queue_get_nowait(coio_queue *q, void **value, coio_free_fn *drop);
-COIO_API int coio_queue_task_done(coio_queue *q); /* ESTATE if called too often */
-/* *out completes when every item put has been marked done by coio_queue_task_done. */
+/* One item fewer unfinished.  ESTATE if called more often than items were put (ValueError). */
+COIO_API int coio_queue_task_done(coio_queue *q);
+/* *out completes when every item put has been marked done by coio_queue_task_done (at once if
+ * none is unfinished). */
 COIO_API int coio_queue_join(coio_queue *q, coio_future **out);
-/* asyncio 3.13's shutdown: puts fail with ESHUTDOWN; gets drain what is queued, then fail.
- * immediate != 0: the queue is emptied too (items dropped, counted as done) and blocked gets
- * fail at once. */
+/* asyncio 3.13's shutdown: puts fail with ESHUTDOWN; gets drain what is queued, then fail;
+ * blocked puts and gets fail with COIO_ESHUTDOWN (blocked puts' items dropped).  immediate != 0:
+ * the queue is emptied too (items dropped, each counted done, which may end join).  May be
+ * called again (immediate then empties what a plain shutdown left). */
 COIO_API int coio_queue_shutdown(coio_queue *q, int immediate);
+/* Items queued (not those already handed to a get); EINVAL for NULL. */
 COIO_API long coio_queue_size(const coio_queue *q);
-COIO_API long coio_queue_maxsize(const coio_queue *q);
-COIO_API int coio_queue_empty(const coio_queue *q); /* 1 / 0 */
-COIO_API int coio_queue_full(const coio_queue *q);  /* 1 / 0 */
+COIO_API long coio_queue_maxsize(const coio_queue *q); /* EINVAL for NULL */
+/* 1 / 0, and 0 for NULL; an unbounded queue is never full. */
+COIO_API int coio_queue_empty(const coio_queue *q);
+COIO_API int coio_queue_full(const coio_queue *q);
 
 
 #ifdef __cplusplus
