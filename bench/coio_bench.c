@@ -519,6 +519,334 @@ static void rss_workload(const char *name, int stackful) {
 static void coroutine_rss(void) { rss_workload("coroutine_rss", 1); }
 static void step_task_rss(void) { rss_workload("step_task_rss", 0); }
 
+/* ---- queue_ping_pong / queue_ping_pong_step: two tasks bounce N items through two queues -----
+ *
+ * reference_asyncio.py's ping_pong: two unbounded FIFO queues a and b; the main task does N x
+ * (a.put_nowait(i), await b.get()), a ponger task N x (await a.get(), b.put_nowait(item)); then
+ * the main task awaits the ponger.  Items are (void *)i with no drop.  Every round trip is two
+ * task wake-ups (each a loop pass).  As in asyncio, a get on a queue that has an item does not
+ * suspend: coio_await returns at once on a done future, and the step variant consumes a get
+ * future that is already done in the same step instead of awaiting it. */
+
+struct pingpong {
+    coio_queue *a, *b;     /* main -> ponger, ponger -> main */
+    coio_future *ponger;   /* the ponger task (the main task awaits it last) */
+    long sent, got, pongs; /* items put on a, taken from b, bounced by the ponger */
+};
+
+static struct pingpong pp;
+
+static coio_queue *queue_new(void) {
+    coio_queue *q = NULL;
+    check(coio_queue_new(L, COIO_QUEUE_FIFO, 0, &q), "coio_queue_new");
+    return q;
+}
+
+/* The item a done get future holds (borrowed: its drop is NULL anyway). */
+static long got_item(coio_future *get) {
+    void *v = NULL;
+    check(coio_future_result(get, &v), "coio_future_result(get)");
+    return (long)(intptr_t)v;
+}
+
+static void pingpong_check_item(long item) {
+    if (item != pp.got) fail("queue_ping_pong: items out of order");
+    pp.got++;
+}
+
+static int body_ponger(coio_future *self, void *arg) {
+    (void)self;
+    (void)arg;
+    for (long i = 0; i < N; i++) {
+        coio_future *g = NULL;
+        check(coio_queue_get(pp.a, &g), "coio_queue_get");
+        void *item = NULL;
+        check(coio_await(g, &item), "coio_await(get)");
+        check(coio_queue_put_nowait(pp.b, item, NULL), "coio_queue_put_nowait");
+        coio_future_release(g);
+        pp.pongs++;
+    }
+    return COIO_OK;
+}
+
+static int body_pinger(coio_future *self, void *arg) {
+    (void)self;
+    (void)arg;
+    pp.ponger = spawn(body_ponger, NULL, 0);
+    for (long i = 0; i < N; i++) {
+        check(coio_queue_put_nowait(pp.a, (void *)(intptr_t)i, NULL), "coio_queue_put_nowait");
+        pp.sent++;
+        coio_future *g = NULL;
+        check(coio_queue_get(pp.b, &g), "coio_queue_get");
+        void *item = NULL;
+        check(coio_await(g, &item), "coio_await(get)");
+        pingpong_check_item((long)(intptr_t)item);
+        coio_future_release(g);
+    }
+    check(coio_await(pp.ponger, NULL), "coio_await(ponger)");
+    return COIO_OK;
+}
+
+/* The ponger as steps: each step bounces what the awaited get brought, then takes items as
+ * long as gets complete at once, and awaits the first one that does not. */
+static int step_ponger(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)arg;
+    if (status != COIO_OK) return status;
+    if (awaited) { /* a.get() completed */
+        check(coio_queue_put_nowait(pp.b, (void *)(intptr_t)got_item(awaited), NULL),
+              "coio_queue_put_nowait");
+        pp.pongs++;
+    }
+    while (pp.pongs < N) {
+        coio_future *g = NULL;
+        check(coio_queue_get(pp.a, &g), "coio_queue_get");
+        if (!coio_future_done(g)) {
+            check(coio_step_await(task, g), "coio_step_await");
+            coio_future_release(g); /* the task holds its own reference while it waits */
+            return COIO_STEP_AWAIT;
+        }
+        check(coio_queue_put_nowait(pp.b, (void *)(intptr_t)got_item(g), NULL),
+              "coio_queue_put_nowait");
+        coio_future_release(g);
+        pp.pongs++;
+    }
+    return COIO_OK;
+}
+
+static int step_pinger(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)arg;
+    if (status != COIO_OK) return status;
+    if (!awaited) /* first step */
+        pp.ponger = task_new(step_ponger, NULL, 0);
+    else if (awaited == pp.ponger)
+        return COIO_OK; /* await t: done */
+    else
+        pingpong_check_item(got_item(awaited)); /* b.get() completed */
+    while (pp.got < N) {
+        check(coio_queue_put_nowait(pp.a, (void *)(intptr_t)pp.sent, NULL),
+              "coio_queue_put_nowait");
+        pp.sent++;
+        coio_future *g = NULL;
+        check(coio_queue_get(pp.b, &g), "coio_queue_get");
+        if (!coio_future_done(g)) {
+            check(coio_step_await(task, g), "coio_step_await");
+            coio_future_release(g);
+            return COIO_STEP_AWAIT;
+        }
+        pingpong_check_item(got_item(g));
+        coio_future_release(g);
+    }
+    check(coio_step_await(task, pp.ponger), "coio_step_await(ponger)");
+    return COIO_STEP_AWAIT;
+}
+
+static void ping_pong_workload(const char *name, int stackful) {
+    memset(&pp, 0, sizeof pp);
+    double t0 = now_s();
+    pp.a = queue_new();
+    pp.b = queue_new();
+    coio_future *t = stackful ? spawn(body_pinger, NULL, 0) : task_new(step_pinger, NULL, 0);
+    run_task(t, name);
+    double secs = now_s() - t0;
+    if (pp.got != N || pp.pongs != N || !coio_future_done(pp.ponger))
+        fail("queue_ping_pong: not every item came back");
+    report(name, N, secs);
+    coio_future_release(t);
+    coio_future_release(pp.ponger);
+    coio_queue_free(pp.a);
+    coio_queue_free(pp.b);
+}
+
+static void queue_ping_pong(void) {
+    ping_pong_workload("queue_ping_pong", 1);
+}
+static void queue_ping_pong_step(void) {
+    ping_pong_workload("queue_ping_pong_step", 0);
+}
+
+/* ---- task_spawn_gather / task_spawn_gather_step: M tasks, each awaits sleep(0) once and
+ * returns i; gather them all ----------------------------------------------------------------
+ *
+ * reference_asyncio.py's task_spawn_gather: a main task creates M child tasks (not eager),
+ * gathers them, and checks the results (every one here; the reference checks the last is
+ * M-1).  Each runs on a loop of its own (fresh object pools, no pooled stacks, as the *_rss
+ * workloads).  Time: from creating the main task until it is done and every child freed.
+ * bytes/op: the growth of the *peak* resident set (VmHWM, reset through /proc/self/clear_refs
+ * after trimming the heap) per task, as the reference's ru_maxrss delta: every child is alive
+ * and suspended at once after the first pass.
+ *
+ * All M stackful children hold a stack at once, and each stack takes two entries of
+ * vm.max_map_count: with the default 65,530 about 32,700 fit.  Since a child that cannot get a
+ * stack fails (and so does the gather), M is capped beforehand at what the free map entries
+ * allow, with a remark, as coroutine_rss reports the coroutines that fit. */
+
+static long gather_n;                /* children the running gather workload spawns */
+static unsigned char *child_yielded; /* step children: 1 once the yield is done */
+
+static int body_gather_child(coio_future *self, void *arg) {
+    coio_future *s = NULL;
+    check(coio_sleep(L, 0, &s), "coio_sleep");
+    check(coio_await(s, NULL), "coio_await(sleep)");
+    coio_future_release(s);
+    check(coio_future_set_result(self, arg, NULL), "coio_future_set_result"); /* return i */
+    return COIO_OK;
+}
+
+/* asyncio.sleep(0) is a bare `yield` (no future: Task.__step is simply scheduled again on the
+ * next pass), so a step child's "await asyncio.sleep(0)" is one COIO_STEP_YIELD; its second
+ * step returns i. */
+static int step_gather_child(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)awaited;
+    if (status != COIO_OK) return status;
+    long i = (long)(intptr_t)arg;
+    if (!child_yielded[i]) {
+        child_yielded[i] = 1;
+        return COIO_STEP_YIELD;
+    }
+    check(coio_future_set_result(task, arg, NULL), "coio_future_set_result"); /* return i */
+    return COIO_OK;
+}
+
+/* After the gather: r = the results in argument order; every r[i] == i (r[-1] == M - 1);
+ * then the children are released and the array freed. */
+static void gather_check_free(coio_future **ts) {
+    for (long i = 0; i < gather_n; i++) {
+        void *v = NULL;
+        check(coio_future_result(ts[i], &v), "coio_future_result(child)");
+        if ((long)(intptr_t)v != i) fail("task_spawn_gather: wrong result");
+        coio_future_release(ts[i]);
+    }
+    free(ts);
+}
+
+static coio_future **gather_tasks_alloc(void) {
+    coio_future **ts = malloc((size_t)gather_n * sizeof *ts);
+    if (!ts) fail("out of memory");
+    return ts;
+}
+
+static coio_future *gather(coio_future *const *ts) {
+    coio_future *g = NULL;
+    check(coio_gather(L, ts, (size_t)gather_n, 0, &g), "coio_gather");
+    return g;
+}
+
+static int body_spawn_gather(coio_future *self, void *arg) {
+    (void)self;
+    (void)arg;
+    coio_future **ts = gather_tasks_alloc();
+    for (long i = 0; i < gather_n; i++)
+        ts[i] = spawn(body_gather_child, (void *)(intptr_t)i, 0);
+    coio_future *g = gather(ts);
+    check(coio_await(g, NULL), "coio_await(gather)");
+    coio_future_release(g);
+    gather_check_free(ts);
+    return COIO_OK;
+}
+
+static coio_future **gather_ts; /* the step main task's children */
+
+static int step_spawn_gather(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)arg;
+    if (status != COIO_OK) return status;
+    if (!awaited) { /* first step: spawn, gather, await the gather */
+        gather_ts = gather_tasks_alloc();
+        child_yielded = calloc((size_t)gather_n, 1);
+        if (!child_yielded) fail("out of memory");
+        for (long i = 0; i < gather_n; i++)
+            gather_ts[i] = task_new(step_gather_child, (void *)(intptr_t)i, 0);
+        coio_future *g = gather(gather_ts);
+        check(coio_step_await(task, g), "coio_step_await(gather)");
+        coio_future_release(g); /* the task holds its own reference while it waits */
+        return COIO_STEP_AWAIT;
+    }
+    gather_check_free(gather_ts);
+    free(child_yielded);
+    gather_ts = NULL;
+    child_yielded = NULL;
+    return COIO_OK;
+}
+
+/* The peak resident set (VmHWM), in bytes; -1 if unknown. */
+static long peak_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) kib = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return kib < 0 ? -1 : kib * 1024;
+}
+
+/* Resets the peak resident set to the current one (Linux 4.0+); 0 if that failed. */
+static int reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return 0;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+/* Mappings the process has now (lines of /proc/self/maps); -1 if unknown. */
+static long map_count(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return -1;
+    long n = 0;
+    int c;
+    while ((c = getc(f)) != EOF)
+        if (c == '\n') n++;
+    fclose(f);
+    return n;
+}
+
+/* How many of NS new stackful tasks can hold a stack at once: two map entries each, less a
+ * margin for the main task's stack and the allocator's own mappings. */
+static long stacks_that_fit(void) {
+    long max = max_map_count(), now = map_count();
+    if (max < 0 || now < 0) return NS;
+    long fit = (max - now - 256) / 2;
+    if (fit < 1) fail("task_spawn_gather: no map entries left for coroutine stacks");
+    return fit < NS ? fit : NS;
+}
+
+static void spawn_gather_workload(const char *name, int stackful) {
+    coio_loop *main_loop = L;
+    check(coio_loop_new(&L, NULL), "coio_loop_new");
+    gather_n = stackful ? stacks_that_fit() : NS;
+#ifdef __GLIBC__
+    malloc_trim(0); /* as the *_rss workloads: freed memory counts again when reused */
+#endif
+    int reset = reset_peak_rss();
+    long peak0 = reset ? peak_rss_bytes() : rss_bytes();
+    double t0 = now_s();
+    coio_future *t =
+        stackful ? spawn(body_spawn_gather, NULL, 0) : task_new(step_spawn_gather, NULL, 0);
+    run_task(t, name);
+    double secs = now_s() - t0;
+    long peak1 = peak_rss_bytes();
+    coio_future_release(t);
+    printf("%-24s ops=%9ld secs=%8.4f ns/op=%9.1f bytes/op=%.0f\n", name, gather_n, secs,
+           secs * 1e9 / (double)gather_n, (double)(peak1 - peak0) / (double)gather_n);
+    if (gather_n < NS)
+        printf("  ! %s: only %ld of %ld coroutines fit (vm.max_map_count = %ld, two per stack); "
+               "measured at %ld\n",
+               name, gather_n, NS, max_map_count(), gather_n);
+    if (!reset)
+        printf("  ! %s: the peak resident set could not be reset (/proc/self/clear_refs); "
+               "bytes/op is measured from the current one\n",
+               name);
+    fflush(stdout);
+    check(coio_loop_release(L), "coio_loop_release");
+    L = main_loop;
+}
+
+static void task_spawn_gather(void) {
+    spawn_gather_workload("task_spawn_gather", 1);
+}
+static void task_spawn_gather_step(void) {
+    spawn_gather_workload("task_spawn_gather_step", 0);
+}
+
 /* ---- await_ready: one stackful task does N coio_await on a future that is already done ------- */
 
 static int body_await_ready(coio_future *self, void *arg) {
@@ -585,8 +913,12 @@ static const struct {
     {"task_yield_sleep0", task_yield_sleep0},
     {"task_yield_step", task_yield_step},
     {"task_yield_step_sleep0", task_yield_step_sleep0},
+    {"queue_ping_pong", queue_ping_pong},
+    {"queue_ping_pong_step", queue_ping_pong_step},
     {"task_spawn_stackful", task_spawn_stackful},
     {"task_spawn_step", task_spawn_step},
+    {"task_spawn_gather", task_spawn_gather},
+    {"task_spawn_gather_step", task_spawn_gather_step},
     {"coroutine_rss", coroutine_rss},
     {"step_task_rss", step_task_rss},
     {"await_ready", await_ready},

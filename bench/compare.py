@@ -24,9 +24,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The workloads coio implements, in print order, with the function in reference_asyncio.py
 # that runs the same workload and the name that function prints its result under (None, None:
-# Python has nothing comparable).  The step-driven yields are shown beside asyncio's
-# task_yield (`await asyncio.sleep(0)` is asyncio's bare yield); asyncio's task_spawn_gather
-# is not comparable with task_spawn_* (gather is a combinator coio does not have yet).
+# Python has nothing comparable).  The step-driven variants are shown beside asyncio's one
+# workload of that shape (`await asyncio.sleep(0)` is asyncio's bare yield); task_spawn_stackful
+# / task_spawn_step (fire and forget, no gather) have no Python counterpart.
 WORKLOADS = [
     ("call_soon_batch", "call_soon_batch", "call_soon_batch"),
     ("call_soon_chain", "call_soon_chain", "call_soon_chain"),
@@ -37,8 +37,12 @@ WORKLOADS = [
     ("task_yield_sleep0", "task_yield", "task_yield_sleep0"),
     ("task_yield_step", "task_yield", "task_yield_sleep0"),
     ("task_yield_step_sleep0", "task_yield", "task_yield_sleep0"),
+    ("queue_ping_pong", "ping_pong", "queue_ping_pong"),
+    ("queue_ping_pong_step", "ping_pong", "queue_ping_pong"),
     ("task_spawn_stackful", None, None),
     ("task_spawn_step", None, None),
+    ("task_spawn_gather", "task_spawn_gather", "task_spawn_gather"),
+    ("task_spawn_gather_step", "task_spawn_gather", "task_spawn_gather"),
     ("await_ready", None, None),
     ("switch_pair", None, None),
     ("coroutine_rss", None, None),
@@ -49,13 +53,19 @@ PY_RESULT = {w: r for w, _, r in WORKLOADS}
 FLOOR_HAS = {"call_soon_batch", "call_soon_chain", "timers_fire_ordered", "timers_schedule_cancel",
              "call_soon_threadsafe"}  # what floor_libev.c runs
 MEMORY = ["coroutine_rss", "step_task_rss"]  # reported as bytes/op, in a table of their own
+# Timed in the main table, and their peak-RSS bytes per task compared with asyncio's and
+# uvloop's in a table of their own.
+PEAK_MEMORY = ["task_spawn_gather", "task_spawn_gather_step"]
+# Python workloads that measure memory (ru_maxrss growth): each runs in a process of its own,
+# so that the peaks of the workloads before it do not hide its growth.
+PY_MEMORY = {"task_spawn_gather"}
 # Compared with switch_pair (a bare Boost.Context jump there and back) in a table of their own.
 VS_SWITCH = ["await_ready", "task_yield_sleep0", "task_yield_step", "task_yield_step_sleep0"]
 
 # Targets (from the performance issues).  ("floor", x): coio ns/op <= x * floor ns/op.
 # ("uvloop", x): coio at least x times faster than uvloop.  ("switch", x): coio ns/op <= x *
 # coio's switch_pair ns/op.  ("bytes", b): coio bytes/op <= b.  Workloads without an entry
-# are shown for information.
+# are shown for information.  BYTES_VS_UVLOOP: coio's peak bytes per task <= x * uvloop's.
 TARGETS = {
     "call_soon_batch": ("floor", 2.0),
     "call_soon_chain": ("floor", 0.25),
@@ -64,10 +74,14 @@ TARGETS = {
     "future_resolve_cb": ("uvloop", 20.0),
     "call_soon_threadsafe": ("floor", 1.5),
     "task_yield_sleep0": ("uvloop", 20.0),
+    "queue_ping_pong": ("uvloop", 20.0),
+    "task_spawn_gather": ("uvloop", 30.0),
+    "task_spawn_gather_step": ("uvloop", 30.0),
     "await_ready": ("switch", 3.0),
     "coroutine_rss": ("bytes", 8 * 1024),
     "step_task_rss": ("bytes", 200),
 }
+BYTES_VS_UVLOOP = {"task_spawn_gather_step": 0.25}
 
 CONTENDERS = ["coio", "floor", "asyncio", "uvloop"]
 
@@ -185,7 +199,8 @@ def main():
     ap.add_argument("--n", type=int, default=1_000_000, help="N for the C programs (default 1,000,000)")
     ap.add_argument("--n-py", type=int, default=200_000, help="N for asyncio/uvloop (default 200,000)")
     ap.add_argument("--n-spawn", type=int, default=100_000, metavar="M",
-                    help="tasks kept by coio's task_spawn_* and *_rss workloads (default 100,000)")
+                    help="tasks kept by coio's task_spawn_* and *_rss workloads (default 100,000;"
+                         " asyncio's task_spawn_gather uses N_PY)")
     ap.add_argument("--repeat", type=int, default=1, metavar="K",
                     help="run each contender K times, keep the best ns/op per workload (default 1)")
     ap.add_argument("--coio", metavar="PATH",
@@ -238,19 +253,24 @@ def main():
             if not have_uvloop:
                 notes.append(f"uvloop: not importable by {args.uvloop_python}, skipped")
 
-        cmds = {}
+        cmds = {}  # contender: the commands it runs, one process each
         if coio:
-            cmds["coio"] = [coio, str(args.n), "--spawn-n", str(args.n_spawn)] + names
+            cmds["coio"] = [[coio, str(args.n), "--spawn-n", str(args.n_spawn)] + names]
         if floor and FLOOR_HAS.intersection(names):
-            cmds["floor"] = [floor, str(args.n)]  # runs all its workloads; it takes no names
+            cmds["floor"] = [[floor, str(args.n)]]  # runs all its workloads; it takes no names
         py_names = []
         for w in names:
             if PY_FUNC[w] and PY_FUNC[w] not in py_names:
                 py_names.append(PY_FUNC[w])
-        if ref_py and py_names:
-            cmds["asyncio"] = [args.python, ref_py, "--n", str(args.n_py)] + py_names
+        # the memory workloads each in a process of their own, the others together
+        py_groups = [[f for f in py_names if f not in PY_MEMORY]]
+        py_groups += [[f] for f in py_names if f in PY_MEMORY]
+        py_groups = [g for g in py_groups if g]
+        if ref_py and py_groups:
+            cmds["asyncio"] = [[args.python, ref_py, "--n", str(args.n_py)] + g for g in py_groups]
             if have_uvloop:
-                cmds["uvloop"] = [args.uvloop_python, ref_py, "--uvloop", "--n", str(args.n_py)] + py_names
+                cmds["uvloop"] = [[args.uvloop_python, ref_py, "--uvloop", "--n", str(args.n_py)] + g
+                                  for g in py_groups]
 
         # Interleave the repeats (coio, floor, asyncio, uvloop, coio, ...) so that a noisy
         # moment on the machine does not hit a single contender; keep the best per workload.
@@ -261,9 +281,12 @@ def main():
                 if c not in cmds:
                     continue
                 label = c if args.repeat == 1 else f"{c} [{r + 1}/{args.repeat}]"
-                hdr, res = run(label, cmds[c], args.timeout, notes)
-                if hdr:
-                    headers[c] = hdr[0]
+                res = {}
+                for cmd in cmds[c]:
+                    hdr, part = run(label, cmd, args.timeout, notes)
+                    if hdr:
+                        headers[c] = hdr[0]
+                    res.update(part)
                 for w, v in res.items():
                     old = best[c].get(w)
                     if old is None or v["ns"] < old["ns"]:
@@ -292,8 +315,12 @@ def main():
     print(f"- compare.py under Python {platform.python_version()}")
     for c in CONTENDERS:
         if c in cmds:
-            print(f"- {c}: {headers.get(c, '?')} — `{' '.join(os.path.relpath(a) if os.path.isabs(a) and a.startswith(REPO) else a for a in cmds[c])}`")
+            shown = " + ".join(
+                "`" + " ".join(os.path.relpath(a) if os.path.isabs(a) and a.startswith(REPO) else a
+                               for a in cmd) + "`" for cmd in cmds[c])
+            print(f"- {c}: {headers.get(c, '?')} — {shown}")
     print(f"- N = {args.n:,} for coio and the floor, {args.n_py:,} for asyncio and uvloop; "
+          f"M = {args.n_spawn:,} tasks for coio's task_spawn_* and *_rss; "
           f"best of {args.repeat} run{'s' if args.repeat > 1 else ''}")
     print()
 
@@ -347,7 +374,7 @@ def main():
         else:
             target = "— (for information)"
             if w.startswith("task_spawn_"):
-                target = "— (not comparable with asyncio's task_spawn_gather)"
+                target = "— (fire and forget: no Python counterpart)"
             ok = None
         if w == "timers_fire_ordered":
             target += ", 0 violations"
@@ -361,7 +388,9 @@ def main():
     print("coio/floor: lower is better (1× = as fast as the raw-libev floor).  asyncio/coio and "
           "uvloop/coio: how many times faster coio is.  — : the contender has no such workload "
           "or did not run.  The asyncio/uvloop numbers on the task_yield_* rows are all "
-          "reference_asyncio.py's task_yield (`await asyncio.sleep(0)`).")
+          "reference_asyncio.py's task_yield (`await asyncio.sleep(0)`), on the queue_ping_pong* "
+          "rows its ping_pong, on the task_spawn_gather* rows its task_spawn_gather (with "
+          "N_PY tasks; coio's with M).")
 
     sw_rows = [w for w in VS_SWITCH if w in names and ns("coio", w) is not None]
     if switch and sw_rows:
@@ -402,6 +431,41 @@ def main():
         print()
         print("coroutine_rss: stackful tasks (64 KiB `mmap`'d stacks, touched pages only); "
               "step_task_rss: step-driven tasks.  All suspended on one shared pending future.")
+
+    peak_rows = [w for w in PEAK_MEMORY if w in names]
+    if peak_rows:
+        print()
+        print("### Peak memory per task: spawn, sleep(0), gather (peak resident-set growth / "
+              "tasks)\n")
+        print("| workload | coio tasks | coio bytes/task | asyncio bytes/task | uvloop bytes/task "
+              "| uvloop/coio | target | met |")
+        print("|---|---:|---:|---:|---:|---:|---|---|")
+
+        def peak_bytes(c, w):
+            v = best[c].get(w if c == "coio" else PY_RESULT[w])
+            return v["bytes"] if v else None
+
+        for w in peak_rows:
+            v = best["coio"].get(w)
+            co, ai, uv = (peak_bytes(c, w) for c in ("coio", "asyncio", "uvloop"))
+            tasks = "—" if v is None else (f"{v['ops']:,}" + ("" if v["ops"] >= args.n_spawn
+                                                               else f" of {args.n_spawn:,}"))
+            ratio = uv / co if co and uv else None
+            x = BYTES_VS_UVLOOP.get(w)
+            if x is None:
+                target, met = "— (for information)", "—"
+            else:
+                target = f"≤ {x:g}× uvloop's"
+                ok = None if co is None or uv is None else co <= x * uv
+                met = verdict(ok, None if ok in (None, True) else f"{co / (x * uv):.2f}× over")
+            fmt_b = lambda b: "—" if b is None else f"{b:.0f}"
+            print(f"| {w} | {tasks} | {fmt_b(co)} | {fmt_b(ai)} | {fmt_b(uv)} | {fmt_x(ratio)} "
+                  f"| {target} | {met} |")
+        print()
+        print("coio: growth of the peak resident set (VmHWM, reset before the run) on a fresh "
+              "loop; asyncio/uvloop: growth of ru_maxrss in a process of its own.  "
+              "task_spawn_gather: stackful tasks (a 64 KiB stack each, touched pages only); "
+              "task_spawn_gather_step: step-driven tasks.")
 
     viol = [f"{c} {best[c]['timers_fire_ordered']['bad']:,}" for c in CONTENDERS
             if best[c].get("timers_fire_ordered", {}).get("bad")]
