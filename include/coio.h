@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -622,6 +623,117 @@ COIO_API long coio_queue_maxsize(const coio_queue *q); /* EINVAL for NULL */
 /* 1 / 0, and 0 for NULL; an unbounded queue is never full. */
 COIO_API int coio_queue_empty(const coio_queue *q);
 COIO_API int coio_queue_full(const coio_queue *q);
+
+/* ---- Readiness and socket futures ------------------------------------------------------- */
+
+/* asyncio's loop.sock_* as futures, on non-blocking sockets the caller owns (set O_NONBLOCK
+ * first: EINVAL otherwise).  Each call first tries the system call at once, as asyncio 3.13
+ * does, and returns an already completed future when it succeeds or fails for good; only on
+ * EAGAIN does it wait for readiness.  A failed system call fails the future with code
+ * COIO_ESYS, message strerror(errno), and the errno kept for coio_future_errno.  Cancelling
+ * a pending socket future stops its watch at once: afterwards the library touches neither the
+ * fd nor the buffer.  One pending operation per fd and direction (reads: recv, recv_into,
+ * accept, wait_readable; writes: sendall, connect, wait_writable): a second one, or one on an
+ * fd that has a coio_add_reader / coio_add_writer callback, is COIO_EBUSY, and
+ * coio_add_reader / coio_add_writer on an fd with a pending operation is COIO_EBUSY too.
+ * Common statuses: EINVAL (NULL loop/out/buffer, fd < 0 or not open, blocking fd),
+ * ECLOSED, ENOMEM, EBUSY. */
+
+/* Completes (NULL result) once fd is readable / writable (asyncio has these only as
+ * add_reader/add_writer callbacks; here they are futures). */
+COIO_API int coio_wait_readable(coio_loop *loop, int fd, coio_future **out);
+COIO_API int coio_wait_writable(coio_loop *loop, int fd, coio_future **out);
+
+/* The errno of a future that failed with COIO_ESYS (0 if it did not).  EINVAL for NULL
+ * arguments; ESTATE while f is pending. */
+COIO_API int coio_future_errno(const coio_future *f, int *err);
+
+/* What a coio_sock_recv future holds: len bytes in data (the future owns it). */
+typedef struct coio_bytes {
+    size_t len;
+    unsigned char data[];
+} coio_bytes;
+
+/* sock_recv: up to n bytes (n > 0) as a const coio_bytes * value; len 0 at end of stream.
+ * Take it with coio_future_take_result to keep it (free it with free()). */
+COIO_API int coio_sock_recv(coio_loop *loop, int fd, size_t n, coio_future **out);
+/* sock_recv_into: reads into buf[0, len) (len > 0; buf must stay valid until *out is done);
+ * the count comes from coio_future_result_size (0: end of stream). */
+COIO_API int coio_sock_recv_into(coio_loop *loop, int fd, void *buf, size_t len,
+                                 coio_future **out);
+/* sock_sendall: sends all of buf[0, len) (partial writes are continued; buf must stay valid
+ * until *out is done); a NULL result.  A peer that resets fails it with COIO_ESYS
+ * (ECONNRESET or EPIPE; SIGPIPE is never raised). */
+COIO_API int coio_sock_sendall(coio_loop *loop, int fd, const void *buf, size_t len,
+                               coio_future **out);
+
+/* What a coio_sock_accept future holds: the accepted socket (non-blocking, close-on-exec)
+ * and the peer's address.  The future owns fd: it closes it when freed unless the result was
+ * taken (coio_future_take_result; then close it yourself and free() the struct). */
+typedef struct coio_accepted {
+    int fd;
+    socklen_t addrlen; /* bytes of addr used */
+    struct sockaddr_storage addr;
+} coio_accepted;
+
+/* sock_accept on a listening non-blocking socket: a const coio_accepted * value. */
+COIO_API int coio_sock_accept(coio_loop *loop, int fd, coio_future **out);
+/* sock_connect: connects fd to addr (addrlen bytes, copied); an in-progress connect is
+ * waited for and its SO_ERROR reported.  A NULL result. */
+COIO_API int coio_sock_connect(coio_loop *loop, int fd, const struct sockaddr *addr,
+                               socklen_t addrlen, coio_future **out);
+
+/* The count a coio_sock_recv_into future completed with.  The statuses of
+ * coio_future_result; EINVAL also for a future whose result is not a count. */
+COIO_API int coio_future_result_size(const coio_future *f, size_t *n);
+
+/* The same operations for the body of a stackful task (coio_spawn): each returns when done,
+ * without making a future when the system call succeeds at once.  The loop is the running
+ * task's.  ENOTSUP outside a coroutine; ESYS with the errno in *err (err may be NULL);
+ * ECANCELLED when the task is cancelled while it waits (the operation is then abandoned);
+ * the other statuses as above. */
+COIO_API int coio_co_recv_into(int fd, void *buf, size_t len, size_t *n, int *err);
+COIO_API int coio_co_sendall(int fd, const void *buf, size_t len, int *err);
+/* addr / addrlen may be NULL; otherwise *addrlen is addr's size in, the address's out. */
+COIO_API int coio_co_accept(int fd, int *conn, struct sockaddr *addr, socklen_t *addrlen,
+                            int *err);
+COIO_API int coio_co_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int *err);
+
+/* ---- Signals ---------------------------------------------------------------------------- */
+
+/* loop.add_signal_handler: fn(arg) runs through the ready queue after signum arrives
+ * (several arrivals before it runs may run it once).  Adding another handler for signum
+ * replaces this one (its drop runs).  As in asyncio: only from the main thread (ETHREAD
+ * otherwise); EINVAL for an invalid signal number, SIGKILL, SIGSTOP or NULL fn; EBUSY if
+ * another loop handles signum; ECLOSED; ENOMEM. */
+COIO_API int coio_add_signal_handler(coio_loop *loop, int signum, coio_callback fn, void *arg,
+                                     coio_free_fn drop);
+/* Removes signum's handler (its drop runs, after its callback if called from inside it) and
+ * restores the default disposition (SIG_DFL), as asyncio.  1 if one was removed, 0 if none;
+ * EINVAL, ETHREAD, ECLOSED.  Closing the loop removes every handler the same way. */
+COIO_API int coio_remove_signal_handler(coio_loop *loop, int signum);
+
+/* ---- Executor --------------------------------------------------------------------------- */
+
+typedef void *(*coio_work_fn)(void *arg);
+
+/* loop.run_in_executor(None, fn, arg): runs fn(arg) on the loop's thread pool and completes
+ * *out on the loop thread with fn's return value as result (result_drop frees it with the
+ * future; it also frees a result nobody will see).  drop(arg) runs exactly once, on the loop
+ * thread, after fn ran or once the job is known never to run.  Cancelling *out before fn
+ * starts removes the job; once started, fn runs to the end and its result is dropped.  The
+ * pool starts its threads on demand, up to the executor size (default: the CPU count + 4, at
+ * most 32, as asyncio).  coio_loop_close removes the jobs not started (their futures are
+ * cancelled) and waits for the running ones to return (their results are dropped).  EINVAL,
+ * ECLOSED, ENOMEM, ESYS (no thread could be started). */
+COIO_API int coio_run_in_executor(coio_loop *loop, coio_work_fn fn, void *arg, coio_free_fn drop,
+                                  coio_free_fn result_drop, coio_future **out);
+/* Sets the maximum number of executor threads (n >= 1; 0 restores the default).  Threads
+ * already running above a lower limit exit when idle.  EINVAL, ECLOSED. */
+COIO_API int coio_loop_set_executor_size(coio_loop *loop, unsigned n);
+/* The executor's maximum thread count. 0 for NULL. */
+COIO_API unsigned coio_loop_executor_size(const coio_loop *loop);
+
 
 
 #ifdef __cplusplus

@@ -76,6 +76,7 @@ struct FutureError {
     void *payload;
     coio_free_fn payload_drop;
     Future *cause; // a propagated error: the future it came from (a reference), for its payload
+    int sys_errno; // code COIO_ESYS: the errno of the failed system call
 };
 
 struct Future {
@@ -114,6 +115,10 @@ inline void future_unref(Future *f) {
 }
 void future_set_result(Future *f, void *value, coio_free_fn drop);
 void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop);
+// Fails f with COIO_ESYS, strerror(err) as message and err kept (coio_future_errno).
+void future_set_sys_error(Future *f, int err);
+// The errno of a COIO_ESYS error, following propagated errors to their cause; 0 if none.
+int future_sys_errno(const Future *f);
 bool future_cancel(Future *f, const char *msg); // the Future part only (see cancel_any)
 // Completes a pending future with what is already stored in it (value or error): a task body
 // stores its outcome before it returns.
@@ -317,6 +322,8 @@ struct Loop {
     Task *current_task = nullptr; // the task whose body runs now
     Task *tasks = nullptr;        // tasks that are not done (asyncio.all_tasks)
     std::vector<void *> stacks;   // free default-size coroutine stacks
+    struct SignalHandlers *signals = nullptr; // signal.cc: this loop's signal handlers
+    struct Executor *executor = nullptr;      // executor.cc: the thread pool, once used
 
     Loop() = default;
     Loop(const Loop &) = delete;
@@ -326,6 +333,9 @@ struct Loop {
 
 int loop_new(Loop **out, const coio_loop_options &opt); // opt: checked, current size
 int loop_close(Loop *loop);
+// Parts of loop_close owned by their subsystems.
+void executor_close(Loop *loop); // jobs not started: cancelled; running ones: waited for
+void signals_close(Loop *loop);  // every handler removed, SIG_DFL restored
 void loop_destroy(Loop *loop);
 void loop_run_forever(Loop *loop);
 int loop_run_until_complete(Loop *loop, Future *f);

@@ -172,6 +172,20 @@ void future_set_error(Future *f, int code, const char *message, void *payload, c
     f->error->payload_drop = drop;
 }
 
+void future_set_sys_error(Future *f, int err) {
+    future_complete_error(f, Future::Failed, COIO_ESYS, std::strerror(err), nullptr);
+    f->error->sys_errno = err;
+}
+
+int future_sys_errno(const Future *f) {
+    const FutureError *e = f->error;
+    while (e && e->code == 0 && e->cause) // a shared result (future_forward) has code 0
+        e = e->cause->error;
+    while (e && e->code == COIO_ESYS && !e->sys_errno && e->cause) // propagated through tasks
+        e = e->cause->error;
+    return e && e->code == COIO_ESYS ? e->sys_errno : 0;
+}
+
 bool future_cancel(Future *f, const char *msg) {
     if (f->state != Future::Pending) return false;
     future_complete_error(f, Future::Cancelled, COIO_ECANCELLED, msg, nullptr);

@@ -180,6 +180,9 @@ static void discard_all(Loop *loop, std::vector<ReadyEntry> &items) {
 int loop_close(Loop *loop) {
     if (loop->running.load(std::memory_order_relaxed)) return COIO_EBUSY;
     if (loop->closed) return COIO_OK;
+    // Executor jobs still running finish first: their completions then arrive while the
+    // loop can still take them (and drop them below).
+    executor_close(loop);
     loop->closed = true;
     std::vector<ReadyEntry> pending;
     {
@@ -191,6 +194,7 @@ int loop_close(Loop *loop) {
     loop_ref(loop);
     tasks_close(loop);
     discard_all(loop, pending);
+    signals_close(loop);
     io_close_all(loop);
     stacks_release_all(loop);
     ev_async_stop(loop->ev, &loop->async);
