@@ -701,16 +701,18 @@ COIO_API int coio_co_connect(int fd, const struct sockaddr *addr, socklen_t addr
 
 /* ---- Signals ---------------------------------------------------------------------------- */
 
-/* loop.add_signal_handler: fn(arg) runs through the ready queue after signum arrives
- * (several arrivals before it runs may run it once).  Adding another handler for signum
- * replaces this one (its drop runs).  As in asyncio: only from the main thread (ETHREAD
- * otherwise); EINVAL for an invalid signal number, SIGKILL, SIGSTOP or NULL fn; EBUSY if
- * another loop handles signum; ECLOSED; ENOMEM. */
+/* loop.add_signal_handler: fn(arg) runs through the ready queue after signum arrives, never
+ * from the signal handler itself (several arrivals before it runs may run it once).  A
+ * signal is watched by one loop at a time.  Adding another handler for signum replaces this
+ * one (its drop runs).  As in asyncio: only from the main thread (ETHREAD otherwise); EINVAL
+ * for NULL loop/fn, a signal number outside signal.valid_signals(), SIGKILL or SIGSTOP; EBUSY
+ * if another loop handles signum; ECLOSED; ENOMEM.  On failure drop is not called. */
 COIO_API int coio_add_signal_handler(coio_loop *loop, int signum, coio_callback fn, void *arg,
                                      coio_free_fn drop);
-/* Removes signum's handler (its drop runs, after its callback if called from inside it) and
- * restores the default disposition (SIG_DFL), as asyncio.  1 if one was removed, 0 if none;
- * EINVAL, ETHREAD, ECLOSED.  Closing the loop removes every handler the same way. */
+/* Removes signum's handler (its drop runs, after its callback if called from inside it; a
+ * call already queued does not run) and restores the default disposition (SIG_DFL), as
+ * asyncio.  1 if one was removed, 0 if none; EINVAL, ETHREAD, ECLOSED.  Closing the loop
+ * removes every handler the same way. */
 COIO_API int coio_remove_signal_handler(coio_loop *loop, int signum);
 
 /* ---- Executor --------------------------------------------------------------------------- */
@@ -721,17 +723,23 @@ typedef void *(*coio_work_fn)(void *arg);
  * *out on the loop thread with fn's return value as result (result_drop frees it with the
  * future; it also frees a result nobody will see).  drop(arg) runs exactly once, on the loop
  * thread, after fn ran or once the job is known never to run.  Cancelling *out before fn
- * starts removes the job; once started, fn runs to the end and its result is dropped.  The
- * pool starts its threads on demand, up to the executor size (default: the CPU count + 4, at
- * most 32, as asyncio).  coio_loop_close removes the jobs not started (their futures are
- * cancelled) and waits for the running ones to return (their results are dropped).  EINVAL,
- * ECLOSED, ENOMEM, ESYS (no thread could be started). */
+ * starts removes the job (fn never runs; drop runs inside the cancel); once started, fn runs
+ * to the end and its result is dropped.  Releasing *out does not cancel the job.  fn runs on
+ * another thread: it may use the loop only through coio_call_soon_threadsafe and
+ * coio_loop_stop.  The pool starts its threads on demand, up to the executor size (default:
+ * the CPU count + 4, at most 32, as asyncio).  coio_loop_close removes the jobs not started
+ * (their futures are cancelled, drops run) and waits for the running ones to return (their
+ * results are dropped, their futures cancelled): a fn that waits for the loop deadlocks the
+ * close.  On failure nothing is taken: drop is not called, *out is left untouched.  EINVAL
+ * (NULL loop, fn or out), ECLOSED, ETHREAD (debug mode), ENOMEM, ESYS (no thread could be
+ * started and none is running). */
 COIO_API int coio_run_in_executor(coio_loop *loop, coio_work_fn fn, void *arg, coio_free_fn drop,
                                   coio_free_fn result_drop, coio_future **out);
-/* Sets the maximum number of executor threads (n >= 1; 0 restores the default).  Threads
- * already running above a lower limit exit when idle.  EINVAL, ECLOSED. */
+/* Sets the maximum number of executor threads (n >= 1; 0 restores the default).  Raising it
+ * starts threads for jobs that wait; threads above a lower limit exit once their job ends or
+ * at once if idle.  Starts no thread otherwise.  EINVAL, ECLOSED, ETHREAD (debug mode). */
 COIO_API int coio_loop_set_executor_size(coio_loop *loop, unsigned n);
-/* The executor's maximum thread count. 0 for NULL. */
+/* The executor's maximum thread count. 0 for NULL or a closed loop. */
 COIO_API unsigned coio_loop_executor_size(const coio_loop *loop);
 
 

@@ -336,6 +336,22 @@ int loop_close(Loop *loop);
 // Parts of loop_close owned by their subsystems.
 void executor_close(Loop *loop); // jobs not started: cancelled; running ones: waited for
 void signals_close(Loop *loop);  // every handler removed, SIG_DFL restored
+// The executor (executor.cc), for api_executor.cc: arguments checked, loop open.  Submitting
+// throws std::bad_alloc or returns a status; on failure the caller keeps arg.  executor_close
+// sets `closed` before it runs any drop, and leaves a marker (never dereferenced) in
+// Loop::executor.
+int executor_submit(Loop *loop, coio_work_fn fn, void *arg, coio_free_fn drop,
+                    coio_free_fn result_drop, Future **out);
+int executor_set_size(Loop *loop, unsigned n); // 0: the default
+unsigned executor_size(const Loop *loop);      // 0 once closed
+// Signal handlers (signal.cc); api_signal.cc checks the arguments (and the thread) first.
+bool signal_number_valid(int signum); // asyncio's signal.valid_signals()
+bool signal_catchable(int signum);    // valid, and neither SIGKILL nor SIGSTOP
+bool signal_on_main_thread();
+// COIO_OK, or COIO_EBUSY (another loop owns signum; arg stays the caller's).  Throws
+// std::bad_alloc before taking arg.
+int signal_add(Loop *loop, int signum, coio_callback fn, void *arg, coio_free_fn drop);
+bool signal_remove(Loop *loop, int signum); // true if there was a handler
 void loop_destroy(Loop *loop);
 void loop_run_forever(Loop *loop);
 int loop_run_until_complete(Loop *loop, Future *f);
