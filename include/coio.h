@@ -629,23 +629,28 @@ COIO_API int coio_queue_full(const coio_queue *q);
 /* asyncio's loop.sock_* as futures, on non-blocking sockets the caller owns (set O_NONBLOCK
  * first: EINVAL otherwise).  Each call first tries the system call at once, as asyncio 3.13
  * does, and returns an already completed future when it succeeds or fails for good; only on
- * EAGAIN does it wait for readiness.  A failed system call fails the future with code
- * COIO_ESYS, message strerror(errno), and the errno kept for coio_future_errno.  Cancelling
- * a pending socket future stops its watch at once: afterwards the library touches neither the
- * fd nor the buffer.  One pending operation per fd and direction (reads: recv, recv_into,
- * accept, wait_readable; writes: sendall, connect, wait_writable): a second one, or one on an
- * fd that has a coio_add_reader / coio_add_writer callback, is COIO_EBUSY, and
- * coio_add_reader / coio_add_writer on an fd with a pending operation is COIO_EBUSY too.
- * Common statuses: EINVAL (NULL loop/out/buffer, fd < 0 or not open, blocking fd),
- * ECLOSED, ENOMEM, EBUSY. */
+ * EAGAIN does it wait for readiness (EINTR is retried).  One exception: a read on a socket
+ * that gave a short read earlier in the same loop pass waits for the next poll instead of
+ * trying (it would only find EAGAIN; see coio_sock_recv(3)).  A failed system call fails the
+ * future with code COIO_ESYS, message strerror(errno), and the errno kept for
+ * coio_future_errno.  Cancelling a pending socket future stops its watch at once: afterwards
+ * the library touches neither the fd nor the buffer.  Releasing it does not (as in asyncio,
+ * the operation goes on).  coio_loop_close cancels the pending ones.  One pending operation
+ * per fd and direction (reads: recv, recv_into, accept, wait_readable; writes: sendall,
+ * connect, wait_writable): a second one, or one on an fd that has a coio_add_reader /
+ * coio_add_writer callback, is COIO_EBUSY, and coio_add_reader / coio_add_writer on an fd
+ * with a pending operation is COIO_EBUSY too.  Do not close an fd with a pending operation:
+ * cancel it first.  Common statuses: EINVAL (NULL loop/out/buffer, fd < 0 or not open,
+ * blocking fd), ECLOSED, ENOMEM, EBUSY. */
 
 /* Completes (NULL result) once fd is readable / writable (asyncio has these only as
- * add_reader/add_writer callbacks; here they are futures). */
+ * add_reader/add_writer callbacks; here they are futures).  Any open fd, blocking or not. */
 COIO_API int coio_wait_readable(coio_loop *loop, int fd, coio_future **out);
 COIO_API int coio_wait_writable(coio_loop *loop, int fd, coio_future **out);
 
-/* The errno of a future that failed with COIO_ESYS (0 if it did not).  EINVAL for NULL
- * arguments; ESTATE while f is pending. */
+/* The errno of a future that failed with COIO_ESYS, also when that error was propagated
+ * (a task that returned COIO_EFAILED after awaiting it); 0 otherwise.  Marks the error as
+ * retrieved.  EINVAL for NULL arguments; ESTATE while f is pending. */
 COIO_API int coio_future_errno(const coio_future *f, int *err);
 
 /* What a coio_sock_recv future holds: len bytes in data (the future owns it). */
@@ -658,7 +663,7 @@ typedef struct coio_bytes {
  * Take it with coio_future_take_result to keep it (free it with free()). */
 COIO_API int coio_sock_recv(coio_loop *loop, int fd, size_t n, coio_future **out);
 /* sock_recv_into: reads into buf[0, len) (len > 0; buf must stay valid until *out is done);
- * the count comes from coio_future_result_size (0: end of stream). */
+ * the value is NULL, the count comes from coio_future_result_size (0: end of stream). */
 COIO_API int coio_sock_recv_into(coio_loop *loop, int fd, void *buf, size_t len,
                                  coio_future **out);
 /* sock_sendall: sends all of buf[0, len) (partial writes are continued; buf must stay valid
@@ -678,20 +683,22 @@ typedef struct coio_accepted {
 
 /* sock_accept on a listening non-blocking socket: a const coio_accepted * value. */
 COIO_API int coio_sock_accept(coio_loop *loop, int fd, coio_future **out);
-/* sock_connect: connects fd to addr (addrlen bytes, copied); an in-progress connect is
- * waited for and its SO_ERROR reported.  A NULL result. */
+/* sock_connect: connects fd to addr (addrlen bytes, only read during the call); an
+ * in-progress (or interrupted) connect is waited for and its SO_ERROR reported.  A NULL
+ * result. */
 COIO_API int coio_sock_connect(coio_loop *loop, int fd, const struct sockaddr *addr,
                                socklen_t addrlen, coio_future **out);
 
-/* The count a coio_sock_recv_into future completed with.  The statuses of
- * coio_future_result; EINVAL also for a future whose result is not a count. */
+/* The count a coio_sock_recv_into future completed with (also read through a future that
+ * shares its result: coio_shield, coio_wait_for).  The statuses of coio_future_result;
+ * EINVAL also for NULL arguments or a future whose result is not a count. */
 COIO_API int coio_future_result_size(const coio_future *f, size_t *n);
 
 /* The same operations for the body of a stackful task (coio_spawn): each returns when done,
  * without making a future when the system call succeeds at once.  The loop is the running
  * task's.  ENOTSUP outside a coroutine; ESYS with the errno in *err (err may be NULL);
- * ECANCELLED when the task is cancelled while it waits (the operation is then abandoned);
- * the other statuses as above. */
+ * ECANCELLED when the task is cancelled while it waits (the watch has stopped; bytes sendall
+ * had sent stay sent); the other statuses as above. */
 COIO_API int coio_co_recv_into(int fd, void *buf, size_t len, size_t *n, int *err);
 COIO_API int coio_co_sendall(int fd, const void *buf, size_t len, int *err);
 /* addr / addrlen may be NULL; otherwise *addrlen is addr's size in, the address's out. */

@@ -298,6 +298,7 @@ static int add_fd_callback(coio_loop *l, int fd, bool write, coio_callback fn, v
     Loop *loop = L(l);
     if (int rc = check_loop(loop)) return rc;
     if (!fn || fd < 0 || (fcntl(fd, F_GETFD) == -1 && errno == EBADF)) return COIO_EINVAL;
+    if (io_busy(loop, fd, write)) return COIO_EBUSY; // a socket operation holds that side
     return guarded([&] {
         Handle *h = handle_new(loop, Handle::Io, fn, arg, drop);
         try {

@@ -1,11 +1,43 @@
-// File descriptor readiness: asyncio's add_reader / add_writer.  One ev_io per fd, level
-// triggered; a ready fd puts its reader / writer handle on the ready queue, so fd callbacks
-// run in the same FIFO order as everything else.
+// File descriptor readiness: asyncio's add_reader / add_writer, and the watch behind the socket
+// operations of sock.cc.  One FdWatcher per fd, made on first use and kept until the loop
+// closes (an operation then costs no allocation here), with one ev_io, level triggered.  A
+// ready fd puts its reader / writer handle on the ready queue, so fd callbacks run in the same
+// FIFO order as everything else; a pending socket operation makes its system call right there
+// in the poll (sock_ready), and only its completion goes through the ready queue.
+//
+// Arming without epoll_ctl churn.  libev tells the kernel about an fd at its next fd_reify,
+// and only if the fd's event mask differs from what it last told it (or ev_io_set marked the
+// watcher as set anew).  A request/response exchange stops its read watch when a read
+// completes and starts it again, with the same mask, before the loop polls again: left to
+// libev that costs no system call.  But it is only right if the number still names the same
+// open file.  The caller owns its fds: it may close one between two operations, and a new
+// descriptor may get the number before the next poll; the kernel dropped the registration
+// with the old file, the new one is registered by nobody, and an operation on it would wait
+// for ever.  coio cannot see a close, so:
+//  - a watch that comes back, before the next poll, to the very mask libev gave the kernel
+//    at this pass's poll costs nothing (the re-arm within a pass), unless the number was just
+//    handed out by accept or used for a connect (io_fresh_fd); any other change, e.g. a side
+//    armed from idle, is registered again (ev_io_set: one epoll_ctl, which fails cheaply with
+//    EEXIST when nothing changed);
+//  - a watcher re-armed that way after being idle is "unverified": if it is still armed after
+//    one to two ticks of kVerifyInterval, on_verify checks that its fd is open (F_GETFD) and
+//    registers it again.  A descriptor replaced within a pass is then seen at most two ticks
+//    late instead of never, and a closed one fails its operations with EBADF.  In a busy
+//    exchange the next request comes long before that, and nothing is ever checked.  (While
+//    a side stays armed the fd is under watch, and the caller must not close it.)
+// Everything that arms through the kernel (a changed mask, ev_io_set) is preceded, in the
+// same call, by a system call on the fd that proved it open (the operation's own attempt,
+// F_GETFD for add_reader and readiness waits): libev aborts the process when epoll_ctl
+// reports a closed fd.  Only a close while a side is armed — which the caller must not do —
+// can get there.
+#include <fcntl.h>
 #include <new>
 
 #include "core.hh"
 
 namespace coio::detail {
+
+static constexpr double kVerifyInterval = 0.010;
 
 static void schedule(Loop *loop, Handle *h) {
     if (!h || h->state != Handle::Scheduled) return;
@@ -21,22 +53,139 @@ static void on_io(struct ev_loop *, ev_io *w, int revents) {
     auto *fw = reinterpret_cast<FdWatcher *>(w);
     // EV_ERROR (libev gave up on the fd, e.g. it was closed under it): wake both sides so
     // their callbacks see the error from their own I/O call.
-    if (revents & (EV_READ | EV_ERROR)) schedule(fw->loop, fw->reader);
-    if (revents & (EV_WRITE | EV_ERROR)) schedule(fw->loop, fw->writer);
+    if (revents & (EV_READ | EV_ERROR)) {
+        fw->drained = false; // readable again (see sock.cc)
+        if (fw->reader)
+            schedule(fw->loop, fw->reader);
+        else if (fw->rop)
+            sock_ready(fw, false);
+    }
+    if (revents & (EV_WRITE | EV_ERROR)) {
+        if (fw->writer)
+            schedule(fw->loop, fw->writer);
+        else if (fw->wop)
+            sock_ready(fw, true);
+    }
 }
 
-// Restarts the ev_io with the events its handles want; frees the watcher when none is left.
-static void update(Loop *loop, FdWatcher *fw) {
-    int fd = fw->io.fd;
-    ev_io_stop(loop->ev, &fw->io);
-    int events = (fw->reader ? EV_READ : 0) | (fw->writer ? EV_WRITE : 0);
-    if (!events) {
-        loop->fds.erase(fd);
-        delete fw;
+// ---- the unverified list ------------------------------------------------------------------
+
+static void unverified_remove(Loop *loop, FdWatcher *fw) {
+    if (!fw->unverified) return;
+    (fw->uprev ? fw->uprev->unext : loop->unverified) = fw->unext;
+    (fw->unext ? fw->unext->uprev : loop->unverified_tail) = fw->uprev;
+    fw->uprev = fw->unext = nullptr;
+    fw->unverified = false;
+}
+
+static void unverified_add(Loop *loop, FdWatcher *fw) {
+    unverified_remove(loop, fw); // to the tail: the list stays oldest first
+    fw->uepoch = loop->verify_epoch;
+    fw->uprev = loop->unverified_tail;
+    (loop->unverified_tail ? loop->unverified_tail->unext : loop->unverified) = fw;
+    loop->unverified_tail = fw;
+    fw->unverified = true;
+    if (!ev_is_active(&loop->io_verify)) ev_timer_again(loop->ev, &loop->io_verify);
+}
+
+// Every kVerifyInterval while the list is not empty: watchers that joined it before the
+// previous tick are checked and registered again.
+static void on_verify(struct ev_loop *, ev_timer *w, int) {
+    Loop *loop = static_cast<Loop *>(w->data);
+    while (FdWatcher *fw = loop->unverified) {
+        if (fw->uepoch == loop->verify_epoch) break; // (and all after it): too young
+        unverified_remove(loop, fw);
+        int fd = fw->io.fd;
+        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+            // Closed under the watch: its operations fail (libev would abort on it).
+            if (fw->rop) sock_closed(fw, false);
+            if (fw->wop) sock_closed(fw, true);
+            continue;
+        }
+        if (!ev_is_active(&fw->io)) continue;
+        ev_io_stop(loop->ev, &fw->io);
+        ev_io_set(&fw->io, fd, fw->io.events & (EV_READ | EV_WRITE));
+        ev_io_start(loop->ev, &fw->io);
+    }
+    loop->verify_epoch++;
+    if (!loop->unverified) ev_timer_stop(loop->ev, w);
+}
+
+// ---- watchers -----------------------------------------------------------------------------
+
+FdWatcher *io_watcher(Loop *loop, int fd) {
+    return std::size_t(fd) < loop->fds.size() ? loop->fds[std::size_t(fd)] : nullptr;
+}
+
+FdWatcher *io_watcher_make(Loop *loop, int fd) {
+    if (FdWatcher *fw = io_watcher(loop, fd)) return fw;
+    if (!loop->io_verify.data) {
+        ev_timer_init(&loop->io_verify, on_verify, 0., kVerifyInterval);
+        loop->io_verify.data = loop;
+    }
+    if (std::size_t(fd) >= loop->fds.size()) loop->fds.resize(std::size_t(fd) + 1, nullptr);
+    auto *fw = new FdWatcher{};
+    fw->loop = loop;
+    ev_io_init(&fw->io, on_io, fd, 0);
+    loop->fds[std::size_t(fd)] = fw;
+    return fw;
+}
+
+static int wanted(const FdWatcher *fw) {
+    return (fw->reader || fw->rop ? EV_READ : 0) | (fw->writer || fw->wop ? EV_WRITE : 0);
+}
+
+static int armed(const FdWatcher *fw) {
+    return ev_is_active(&fw->io) ? fw->io.events & (EV_READ | EV_WRITE) : 0;
+}
+
+// The mask libev last gave the kernel for fd, i.e. the one armed when this poll's pass began
+// (all earlier changes were reified before the poll).  Recorded at the first change of a pass.
+static int reified(Loop *loop, FdWatcher *fw) {
+    unsigned iter = ev_iteration(loop->ev);
+    if (fw->reified_iter != iter) {
+        fw->reified_iter = iter;
+        fw->reified_mask = std::uint8_t(armed(fw));
+    }
+    return fw->reified_mask;
+}
+
+bool io_arm_free(Loop *loop, const FdWatcher *fw, bool write) {
+    if (!fw || fw->fresh || fw->reified_iter != ev_iteration(loop->ev)) return false;
+    return (wanted(fw) | (write ? EV_WRITE : EV_READ)) == fw->reified_mask;
+}
+
+void io_update(Loop *loop, FdWatcher *fw) {
+    int want = wanted(fw);
+    int have = armed(fw);
+    if (want == have) return;
+    unsigned iter = ev_iteration(loop->ev);
+    int before = reified(loop, fw);
+    if (have) ev_io_stop(loop->ev, &fw->io);
+    if (!want) { // idle: kept for the next operation (the kernel is told nothing)
+        fw->idle_iter = iter;
+        unverified_remove(loop, fw);
         return;
     }
-    ev_io_set(&fw->io, fd, events);
+    if (want == before && !fw->fresh) {
+        // Back to the mask the kernel has had since this pass's poll: nothing to tell it.
+        // Idle in between, the fd may have been closed and its number reused: unverified.
+        ev_io_modify(&fw->io, want);
+        ev_io_start(loop->ev, &fw->io);
+        if (fw->idle_iter == iter) unverified_add(loop, fw);
+        return;
+    }
+    ev_io_set(&fw->io, fw->io.fd, want); // registered anew at the next fd_reify
     ev_io_start(loop->ev, &fw->io);
+    fw->fresh = false;
+    unverified_remove(loop, fw);
+}
+
+void io_fresh_fd(Loop *loop, int fd) {
+    if (FdWatcher *fw = io_watcher(loop, fd)) {
+        fw->fresh = true;
+        fw->drained = false;
+    }
 }
 
 // Ends a reader/writer registration: its drop runs (after its callback, if it is running).
@@ -45,50 +194,69 @@ static void end(Handle *h) {
     handle_unref(h);
 }
 
+bool io_busy(Loop *loop, int fd, bool write) {
+    FdWatcher *fw = io_watcher(loop, fd);
+    return fw && (write ? fw->wop : fw->rop);
+}
+
+namespace {
+struct IoBusy {}; // io_set on a side with a pending socket operation (api.cc checks first)
+} // namespace
+
 void io_set(Loop *loop, int fd, bool write, Handle *h) {
-    FdWatcher *&slot = loop->fds[fd]; // may throw: nothing changed yet
-    if (!slot) {
-        slot = new (std::nothrow) FdWatcher{};
-        if (!slot) {
-            loop->fds.erase(fd);
-            throw std::bad_alloc();
-        }
-        slot->loop = loop;
-        ev_io_init(&slot->io, on_io, fd, 0);
-    }
-    FdWatcher *fw = slot;
+    if (h && io_busy(loop, fd, write)) throw IoBusy();
+    FdWatcher *fw = io_watcher_make(loop, fd); // may throw: nothing changed yet
     Handle *&side = write ? fw->writer : fw->reader;
     Handle *old = side;
     side = h;
-    update(loop, fw);
+    // add_reader / add_writer register the fd anew whatever was armed: the callback may be
+    // added after a close and reuse of the number (asyncio registers with the selector too).
+    if (h) fw->fresh = true;
+    if (h && ev_is_active(&fw->io)) {
+        reified(loop, fw);
+        ev_io_stop(loop->ev, &fw->io);
+    }
+    io_update(loop, fw);
     if (old) end(old); // asyncio: the new callback replaces the old one
 }
 
 bool io_remove(Loop *loop, int fd, bool write) {
-    auto it = loop->fds.find(fd);
-    if (it == loop->fds.end()) return false;
-    FdWatcher *fw = it->second;
+    FdWatcher *fw = io_watcher(loop, fd);
+    if (!fw) return false;
     Handle *&side = write ? fw->writer : fw->reader;
     Handle *old = side;
     if (!old) return false;
     side = nullptr;
-    update(loop, fw);
+    io_update(loop, fw);
     end(old);
     return true;
 }
 
 void io_close_all(Loop *loop) {
-    auto fds = std::move(loop->fds);
-    loop->fds.clear();
-    for (auto &[fd, fw] : fds) {
+    if (loop->io_verify.data) ev_timer_stop(loop->ev, &loop->io_verify);
+    loop->unverified = loop->unverified_tail = nullptr;
+    for (FdWatcher *fw : loop->fds) {
+        if (!fw) continue;
         ev_io_stop(loop->ev, &fw->io);
         for (Handle *h : {fw->reader, fw->writer}) {
             if (!h) continue;
             handle_discard(h);
             handle_unref(h);
         }
-        delete fw;
+        fw->reader = fw->writer = nullptr;
+        // Pending socket operations end cancelled; their futures stay their holders'.
+        for (SockOp *op : {fw->rop, fw->wop})
+            if (op) sock_abandon(op);
+        fw->rop = fw->wop = nullptr;
     }
+    for (FdWatcher *fw : loop->fds)
+        delete fw;
+    loop->fds.clear();
+    loop->fds.shrink_to_fit();
+    // The cancellations scheduled the done callbacks of those futures: the loop will not run
+    // them any more, so they end here (their drops run), as the rest of the queue did.
+    while (!loop->ready.empty())
+        ready_discard(loop->ready.pop());
 }
 
 } // namespace coio::detail
