@@ -378,8 +378,7 @@ void executor_close(Loop *loop); // jobs not started: cancelled; running ones: w
 void signals_close(Loop *loop);  // every handler removed, SIG_DFL restored
 // The executor (executor.cc), for api_executor.cc: arguments checked, loop open.  Submitting
 // throws std::bad_alloc or returns a status; on failure the caller keeps arg.  executor_close
-// sets `closed` before it runs any drop, and leaves a marker (never dereferenced) in
-// Loop::executor.
+// sets `closed` before it runs any drop.
 int executor_submit(Loop *loop, coio_work_fn fn, void *arg, coio_free_fn drop,
                     coio_free_fn result_drop, Future **out);
 int executor_set_size(Loop *loop, unsigned n); // 0: the default

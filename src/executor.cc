@@ -88,17 +88,6 @@ struct Executor {
 
 namespace {
 
-// The loop's executor after executor_close: never dereferenced.  Later calls see ECLOSED.
-char closed_tag;
-Executor *closed_marker() {
-    return reinterpret_cast<Executor *>(&closed_tag);
-}
-
-Executor *live(Loop *loop) {
-    Executor *ex = loop->executor;
-    return ex == closed_marker() ? nullptr : ex;
-}
-
 // asyncio: min(32, (os.process_cpu_count() or 1) + 4).
 unsigned default_size() {
     static const unsigned n = [] {
@@ -199,7 +188,7 @@ bool exec_cancel(Future *fut, const char *msg) {
     f->job = nullptr;
     if (!j) return true;
     bool removed = false;
-    if (Executor *ex = live(f->loop)) {
+    if (Executor *ex = f->loop->executor) { // (none once executor_close began)
         std::lock_guard<std::mutex> g(ex->mu);
         if (j->state == Job::Queued) {
             unlink_job(ex, j);
@@ -349,7 +338,7 @@ Executor *get(Loop *loop) {
 
 int executor_submit(Loop *loop, coio_work_fn fn, void *arg, coio_free_fn drop,
                     coio_free_fn result_drop, Future **out) {
-    if (loop->executor == closed_marker()) return COIO_ECLOSED;
+    if (loop->closed) return COIO_ECLOSED;
     Executor *ex = get(loop);
     auto *f = custom_future_new<ExecFuture>(loop, &kExecOps);
     Job *j;
@@ -409,7 +398,7 @@ int executor_submit(Loop *loop, coio_work_fn fn, void *arg, coio_free_fn drop,
 }
 
 int executor_set_size(Loop *loop, unsigned n) {
-    if (loop->executor == closed_marker()) return COIO_ECLOSED;
+    if (loop->closed) return COIO_ECLOSED;
     Executor *ex = get(loop);
     Worker *exited;
     {
@@ -436,15 +425,15 @@ int executor_set_size(Loop *loop, unsigned n) {
 }
 
 unsigned executor_size(const Loop *loop) {
+    if (loop->closed) return 0;
     const Executor *ex = loop->executor;
-    if (ex == closed_marker()) return 0;
     return ex ? ex->size : default_size();
 }
 
 void executor_close(Loop *loop) {
     Executor *ex = loop->executor;
-    loop->executor = closed_marker();
-    if (!ex || ex == closed_marker()) return;
+    loop->executor = nullptr; // for good: the loop reads as closed before any drop runs
+    if (!ex) return;
     Job *queued;
     Worker *workers;
     {
