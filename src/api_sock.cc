@@ -1,5 +1,7 @@
 // The extern "C" boundary of readiness and socket futures (asyncio's loop.sock_*) and their
 // coroutine forms: argument checks, then sock.cc.
+#include <cstdint>
+
 #include "api.hh"
 
 namespace {
@@ -40,6 +42,7 @@ int coio_future_errno(const coio_future *fut, int *err) {
 
 int coio_sock_recv(coio_loop *l, int fd, size_t n, coio_future **out) {
     if (n == 0) return COIO_EINVAL;
+    if (n > SIZE_MAX - sizeof(coio_bytes)) return COIO_ENOMEM; // no such coio_bytes fits
     return into(l, fd, out, [&](Loop *loop, Future **f) { return sock_recv(loop, fd, n, f); });
 }
 

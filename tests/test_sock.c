@@ -587,6 +587,10 @@ static void test_bad_arguments(void **state) {
     assert_status(coio_sock_recv(NULL, sv[0], 4, &f), COIO_EINVAL);
     assert_status(coio_sock_recv(loop, sv[0], 0, &f), COIO_EINVAL);
     assert_status(coio_sock_recv(loop, sv[0], 4, NULL), COIO_EINVAL);
+    /* n so large that no coio_bytes can hold it (its size would wrap): ENOMEM, nothing made */
+    f = NULL;
+    assert_status(coio_sock_recv(loop, sv[0], SIZE_MAX, &f), COIO_ENOMEM);
+    assert_null(f);
     assert_status(coio_sock_recv(loop, -3, 4, &f), COIO_EINVAL);
     assert_status(coio_sock_recv_into(loop, sv[0], NULL, 4, &f), COIO_EINVAL);
     assert_status(coio_sock_recv_into(loop, sv[0], buf, 0, &f), COIO_EINVAL);
