@@ -423,6 +423,17 @@ static void queue_push(AsCompleted *it, Future *f, bool front) {
     it->qlen++;
 }
 
+// Completes `to` (pending) with the oldest queued entry, which leaves the queue: a completed
+// future (the queue's reference moves into the result) or, null, the timeout.
+static void queue_pop_into(AsCompleted *it, Future *to) {
+    if (Future *item = it->queue[it->qhead])
+        future_set_result(to, item, unref_future_value);
+    else
+        future_complete_error(to, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
+    it->qhead = (it->qhead + 1) % it->n;
+    it->qlen--;
+}
+
 // Hands queued completions to waiting next-futures, oldest first (a waiter that is done
 // already — cancelled — is skipped, as Queue._wakeup_next skips done getters).
 static void as_completed_dispatch(AsCompleted *it) {
@@ -431,13 +442,7 @@ static void as_completed_dispatch(AsCompleted *it) {
             future_unref(it->waiters[it->whead++]);
         if (it->whead == it->wtail) return;
         Future *w = it->waiters[it->whead];
-        Future *item = it->queue[it->qhead];
-        if (item)
-            future_set_result(w, item, unref_future_value); // the queue's reference moves
-        else
-            future_complete_error(w, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
-        it->qhead = (it->qhead + 1) % it->n;
-        it->qlen--;
+        queue_pop_into(it, w);
         it->whead++;
         future_unref(w);
     }
@@ -533,13 +538,7 @@ int as_completed_next(AsCompleted *it, Future **out) {
     it->refs++;
     try {
         if (it->qlen > 0) { // a completion is queued: no waiting (Queue.get without suspending)
-            Future *item = it->queue[it->qhead];
-            if (item)
-                future_set_result(nf, item, unref_future_value); // the queue's reference moves
-            else
-                future_complete_error(nf, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
-            it->qhead = (it->qhead + 1) % it->n;
-            it->qlen--;
+            queue_pop_into(it, nf);
         } else {
             future_ref(nf); // the waiters' reference
             it->waiters[it->wtail++] = nf;
