@@ -178,10 +178,10 @@ void future_set_sys_error(Future *f, int err) {
 }
 
 int future_sys_errno(const Future *f) {
+    // A failure passed on (a task's propagated error, future_forward) keeps its code and
+    // names where it came from; the errno stays with the failed system call's future.
     const FutureError *e = f->error;
-    while (e && e->code == 0 && e->cause) // a shared result (future_forward) has code 0
-        e = e->cause->error;
-    while (e && e->code == COIO_ESYS && !e->sys_errno && e->cause) // propagated through tasks
+    while (e && e->code == COIO_ESYS && !e->sys_errno && e->cause)
         e = e->cause->error;
     return e && e->code == COIO_ESYS ? e->sys_errno : 0;
 }

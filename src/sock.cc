@@ -56,7 +56,7 @@ struct SockOp : CustomFuture {
     void *buf;        // Recv: its coio_bytes, Accept: its coio_accepted (owned until they are the
                       // result); RecvInto / Send: the caller's buffer
     std::size_t len;  // Recv / RecvInto: bytes asked; Send: bytes to send
-    std::size_t done; // RecvInto: bytes received; Send: bytes sent so far
+    std::size_t done; // Recv / RecvInto: bytes received; Send: bytes sent so far
 };
 
 static_assert(sizeof(SockOp) <= kSmallCustomFuture, "keep SockOp pooled");
@@ -149,29 +149,26 @@ int attempt(SockOp *op) {
         switch (op->kind) {
         case OpKind::Wait:
             return 0;
-        case OpKind::Recv: {
-            auto *b = static_cast<coio_bytes *>(op->buf);
-            if (!b) {
-                b = static_cast<coio_bytes *>(std::malloc(sizeof(coio_bytes) + op->len));
-                if (!b) throw std::bad_alloc();
-                op->buf = b;
+        case OpKind::Recv:
+        case OpKind::RecvInto: {
+            void *into = op->buf; // RecvInto: the caller's buffer
+            if (op->kind == OpKind::Recv) {
+                auto *b = static_cast<coio_bytes *>(op->buf);
+                if (!b) {
+                    b = static_cast<coio_bytes *>(std::malloc(sizeof(coio_bytes) + op->len));
+                    if (!b) throw std::bad_alloc();
+                    op->buf = b;
+                }
+                into = b->data;
             }
-            r = recv(op->fd, b->data, op->len, MSG_DONTWAIT);
+            r = recv(op->fd, into, op->len, MSG_DONTWAIT);
             if (r >= 0) {
-                b->len = std::size_t(r);
-                note_read(op->loop, op->fd, std::size_t(r), op->len);
+                op->done = std::size_t(r);
+                note_read(op->loop, op->fd, op->done, op->len);
                 return 0;
             }
             break;
         }
-        case OpKind::RecvInto:
-            r = recv(op->fd, op->buf, op->len, MSG_DONTWAIT);
-            if (r >= 0) {
-                op->done = std::size_t(r);
-                note_read(op->loop, op->fd, std::size_t(r), op->len);
-                return 0;
-            }
-            break;
         case OpKind::Send:
             r = send(op->fd, static_cast<const char *>(op->buf) + op->done, op->len - op->done,
                      MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -220,6 +217,7 @@ void complete(SockOp *op) {
     coio_free_fn drop = nullptr;
     if (op->kind == OpKind::Recv) {
         auto *b = static_cast<coio_bytes *>(op->buf);
+        b->len = op->done;
         // Give back most of a large buffer a short read left unused (as CPython resizes).
         if (op->len - b->len > 1024 && b->len < op->len / 2)
             if (void *s = std::realloc(b, sizeof(coio_bytes) + b->len))
