@@ -99,18 +99,6 @@ static void assert_shut_down(coio_future *f) {
     assert_int_equal(tu_error_code(f), COIO_ESHUTDOWN);
 }
 
-static void assert_pending(coio_future *f) {
-    assert_int_equal(coio_future_done(f), 0);
-}
-
-/* A done future with a NULL result (put and join futures). */
-static void assert_done_null(coio_future *f) {
-    void *v = &v;
-    assert_int_equal(coio_future_done(f), 1);
-    assert_status(coio_future_result(f, &v), COIO_OK);
-    assert_null(v);
-}
-
 static coio_future *spawn(coio_loop *loop, coio_coroutine_fn fn, void *arg, coio_free_fn drop) {
     coio_task_options o = COIO_TASK_OPTIONS_INIT;
     o.drop = drop;
@@ -621,7 +609,7 @@ static void test_put_hands_item_to_waiting_getter(void **state) {
     coio_queue *q = new_queue(loop, COIO_QUEUE_FIFO, 1);
     item it = {0, 0};
     coio_future *g = get_future(q);
-    assert_pending(g);
+    tu_assert_pending(g);
     put_ok(q, &it);
     assert_ptr_equal(take_item(g), &it);
     assert_int_equal(coio_queue_size(q), 0);
@@ -642,9 +630,9 @@ static void test_getters_served_in_fifo_order(void **state) {
         g[i] = get_future(q);
     put_ok(q, &it[0]);
     assert_ptr_equal(take_item(g[0]), &it[0]);
-    assert_pending(g[1]);
+    tu_assert_pending(g[1]);
     coio_future *pf = put_future(q, &it[1]); /* a put future hands off too */
-    assert_done_null(pf);
+    tu_assert_done_null(pf);
     assert_ptr_equal(take_item(g[1]), &it[1]);
     put_ok(q, &it[2]);
     assert_ptr_equal(take_item(g[2]), &it[2]);
@@ -693,7 +681,7 @@ static void test_put_with_room_is_done_at_once(void **state) {
     coio_queue *q = new_queue(loop, COIO_QUEUE_FIFO, 1);
     item it = {0, 0};
     coio_future *f = put_future(q, &it);
-    assert_done_null(f);
+    tu_assert_done_null(f);
     assert_int_equal(coio_queue_size(q), 1);
     coio_future_release(f);
     coio_queue_free(q);
@@ -711,22 +699,22 @@ static void test_blocked_puts_fifo(void **state) {
     coio_future *p[4];
     for (int i = 0; i < 4; i++)
         p[i] = put_future(q, &it[i]);
-    assert_done_null(p[0]);
+    tu_assert_done_null(p[0]);
     for (int i = 1; i < 4; i++)
-        assert_pending(p[i]);
+        tu_assert_pending(p[i]);
     assert_int_equal(coio_queue_size(q), 1);
     assert_int_equal(coio_queue_full(q), 1);
     assert_status(coio_queue_put_nowait(q, &it[0], item_drop), COIO_EFULL);
     assert_int_equal(get_id(q), 0);
-    assert_done_null(p[1]); /* its item moved into the room */
-    assert_pending(p[2]);
+    tu_assert_done_null(p[1]); /* its item moved into the room */
+    tu_assert_pending(p[2]);
     assert_int_equal(coio_queue_size(q), 1);
     coio_future *g = get_future(q); /* a get future frees room too */
     assert_ptr_equal(take_item(g), &it[1]);
-    assert_done_null(p[2]);
-    assert_pending(p[3]);
+    tu_assert_done_null(p[2]);
+    tu_assert_pending(p[3]);
     assert_int_equal(get_id(q), 2);
-    assert_done_null(p[3]);
+    tu_assert_done_null(p[3]);
     assert_int_equal(get_id(q), 3);
     assert_int_equal(coio_queue_empty(q), 1);
     for (int i = 0; i < 4; i++) {
@@ -749,9 +737,9 @@ static void test_blocked_put_priority(void **state) {
     put_prio_ok(q, 3.0, &it[1]);
     coio_future *p = NULL;
     assert_status(coio_queue_put_priority(q, 1.0, &it[2], item_drop, &p), COIO_OK);
-    assert_pending(p);
+    tu_assert_pending(p);
     assert_int_equal(get_id(q), 1);
-    assert_done_null(p);
+    tu_assert_done_null(p);
     assert_int_equal(get_id(q), 2);
     assert_int_equal(get_id(q), 0);
     coio_future_release(p);
@@ -829,7 +817,7 @@ static void test_cancelled_putter_item_dropped_once(void **state) {
     assert_int_equal(it[1].drops, 1);
     assert_int_equal(coio_future_cancel(p1, NULL), 0);
     assert_int_equal(get_id(q), 0);
-    assert_done_null(p2); /* p1 was skipped */
+    tu_assert_done_null(p2); /* p1 was skipped */
     assert_int_equal(get_id(q), 2);
     assert_int_equal(coio_queue_empty(q), 1);
     coio_future_release(p1);
@@ -1151,7 +1139,7 @@ static void test_join_with_nothing_unfinished_is_done(void **state) {
     coio_loop *loop = tu_loop_virtual();
     coio_queue *q = new_queue(loop, COIO_QUEUE_FIFO, 0);
     coio_future *j = join_future(q);
-    assert_done_null(j);
+    tu_assert_done_null(j);
     coio_future_release(j);
     assert_status(coio_queue_task_done(q), COIO_ESTATE); /* asyncio: ValueError */
     coio_queue_free(q);
@@ -1170,22 +1158,22 @@ static void test_task_done_and_join(void **state) {
     put_ok(q, &it[1]);
     coio_future *j1 = join_future(q);
     coio_future *j2 = join_future(q);
-    assert_pending(j1);
+    tu_assert_pending(j1);
     /* Getting is not finishing: join waits for task_done. */
     assert_int_equal(coio_queue_size(q), 0);
     assert_status(coio_queue_task_done(q), COIO_OK);
-    assert_pending(j1);
+    tu_assert_pending(j1);
     assert_status(coio_queue_task_done(q), COIO_OK);
-    assert_done_null(j1);
-    assert_done_null(j2);
+    tu_assert_done_null(j1);
+    tu_assert_done_null(j2);
     assert_status(coio_queue_task_done(q), COIO_ESTATE);
     /* A new put makes join wait again. */
     put_ok(q, &it[0]);
     coio_future *j3 = join_future(q);
-    assert_pending(j3);
+    tu_assert_pending(j3);
     assert_ptr_equal(get_ok(q), &it[0]);
     assert_status(coio_queue_task_done(q), COIO_OK);
-    assert_done_null(j3);
+    tu_assert_done_null(j3);
     take_item(g);
     take_item(gw);
     coio_future_release(g);
@@ -1227,9 +1215,9 @@ static void test_join_waiters_wake_in_order_and_cancel(void **state) {
     assert_int_equal(log.n, 3);
     assert_int_equal(log.tags[1], 1);
     assert_int_equal(log.tags[2], 3);
-    assert_done_null(j[0]);
+    tu_assert_done_null(j[0]);
     assert_int_equal(coio_future_cancelled(j[1]), 1);
-    assert_done_null(j[2]);
+    tu_assert_done_null(j[2]);
     for (int i = 0; i < 3; i++)
         coio_future_release(j[i]);
     coio_queue_free(q);
@@ -1287,7 +1275,7 @@ static void test_worker_pool_join_then_shutdown(void **state) {
     coio_future *j = join_future(q);
     assert_status(run_until(loop, j), COIO_OK);
     for (int i = 0; i < 20; i++) {
-        assert_done_null(p[i]);
+        tu_assert_done_null(p[i]);
         assert_int_equal(it[i].drops, 1); /* handled once, by a worker */
         coio_future_release(p[i]);
     }
@@ -1333,10 +1321,10 @@ static void test_shutdown_puts_fail_gets_drain(void **state) {
     assert_null(g2);
     /* task_done and join still work (3.13 does not check the shutdown there). */
     coio_future *j = join_future(q);
-    assert_pending(j);
+    tu_assert_pending(j);
     assert_status(coio_queue_task_done(q), COIO_OK);
     assert_status(coio_queue_task_done(q), COIO_OK);
-    assert_done_null(j);
+    tu_assert_done_null(j);
     assert_status(coio_queue_shutdown(q, 0), COIO_OK); /* again: nothing to do */
     coio_future_release(g);
     coio_future_release(j);
@@ -1429,12 +1417,12 @@ static void test_shutdown_immediate_empties_and_counts_done(void **state) {
     for (int i = 0; i < 3; i++)
         assert_int_equal(it[i].drops, 1);
     assert_int_equal(it[3].drops, 0);
-    assert_pending(j); /* one unfinished left: the item gotten */
+    tu_assert_pending(j); /* one unfinished left: the item gotten */
     void *v = NULL;
     coio_free_fn d = NULL;
     assert_status(coio_queue_get_nowait(q, &v, &d), COIO_ESHUTDOWN);
     assert_status(coio_queue_task_done(q), COIO_OK);
-    assert_done_null(j);
+    tu_assert_done_null(j);
     assert_status(coio_queue_task_done(q), COIO_ESTATE);
     coio_future_release(j);
     coio_queue_free(q);
@@ -1453,13 +1441,13 @@ static void test_shutdown_immediate_ends_join(void **state) {
     put_prio_ok(q, 2.0, &it[0]);
     put_prio_ok(q, 1.0, &it[1]);
     coio_future *j = join_future(q);
-    assert_pending(j);
+    tu_assert_pending(j);
     assert_status(coio_queue_shutdown(q, 1), COIO_OK);
-    assert_done_null(j);
+    tu_assert_done_null(j);
     /* The drops already counted the items done: task_done is one too many now. */
     assert_status(coio_queue_task_done(q), COIO_ESTATE);
     coio_future *j2 = join_future(q);
-    assert_done_null(j2);
+    tu_assert_done_null(j2);
     coio_future_release(j);
     coio_future_release(j2);
     coio_queue_free(q);
@@ -1483,7 +1471,7 @@ static void test_shutdown_immediate_count_stops_at_zero(void **state) {
     assert_status(coio_queue_shutdown(q, 1), COIO_OK);
     assert_status(coio_queue_task_done(q), COIO_ESTATE);
     coio_future *j = join_future(q);
-    assert_done_null(j);
+    tu_assert_done_null(j);
     coio_future_release(j);
     coio_queue_free(q);
     for (int i = 0; i < 3; i++)
@@ -1550,12 +1538,12 @@ static void test_refused_after_immediate_shutdown_drops_item(void **state) {
     put_ok(q, &it);
     coio_future *j = join_future(q);
     assert_status(coio_queue_shutdown(q, 1), COIO_OK);
-    assert_pending(j); /* the handed item is unfinished */
+    tu_assert_pending(j); /* the handed item is unfinished */
     assert_int_equal(coio_future_cancel(t, NULL), 1);
     tu_run_one_pass(loop);
     assert_int_equal(coio_future_cancelled(t), 1);
     assert_int_equal(it.drops, 1);
-    assert_done_null(j);
+    tu_assert_done_null(j);
     assert_int_equal(coio_queue_size(q), 0);
     coio_future_release(t);
     coio_future_release(j);
@@ -1738,13 +1726,13 @@ static void run_close_with_pending(int free_after_release) {
     assert_int_equal(c.dropped, 1);
     if (free_after_release) assert_status(coio_loop_release(loop), COIO_OK);
     /* Nothing may complete any more: the queue only lets go. */
-    assert_pending(pf);
-    assert_pending(gf);
+    tu_assert_pending(pf);
+    tu_assert_pending(gf);
     coio_queue_free(e);
     coio_queue_free(q);
-    assert_pending(pf);
-    assert_pending(gf);
-    assert_pending(j);
+    tu_assert_pending(pf);
+    tu_assert_pending(gf);
+    tu_assert_pending(j);
     assert_int_equal(it[0].drops, 1);
     assert_int_equal(it[1].drops, 1); /* the task's put: its future went with the task */
     assert_int_equal(it[2].drops, 1);

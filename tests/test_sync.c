@@ -155,17 +155,6 @@ static void run_passes(coio_loop *loop, int n) {
         tu_run_one_pass(loop);
 }
 
-static void assert_pending(coio_future *f) {
-    assert_int_equal(coio_future_done(f), 0);
-}
-
-static void assert_done_null(coio_future *f) {
-    void *v = &v;
-    assert_int_equal(coio_future_done(f), 1);
-    assert_status(coio_future_result(f, &v), COIO_OK);
-    assert_null(v);
-}
-
 static void assert_broken(coio_future *f, const char *msg) {
     assert_int_equal(coio_future_done(f), 1);
     assert_status(coio_future_result(f, NULL), COIO_EFAILED);
@@ -272,7 +261,7 @@ static coio_future *lock_acquire(coio_lock *l) {
 /* Acquires a free lock from outside a task (done at once). */
 static void lock_now(coio_lock *l) {
     coio_future *f = lock_acquire(l);
-    assert_done_null(f);
+    tu_assert_done_null(f);
     coio_future_release(f);
 }
 
@@ -323,7 +312,7 @@ static void test_event_wait_when_set_is_done(void **state) {
     coio_event *e = new_event(loop);
     assert_status(coio_event_set(e), COIO_OK);
     coio_future *f = event_wait(e);
-    assert_done_null(f);
+    tu_assert_done_null(f);
     coio_future_release(f);
     coio_event_free(e);
     tu_finish(loop);
@@ -346,7 +335,7 @@ static void test_event_set_wakes_all_in_order(void **state) {
         assert_int_equal(a[i].order, 0);
     coio_future *f = event_wait(e);
     assert_status(coio_event_set(e), COIO_OK);
-    assert_done_null(f); /* woken by set() itself */
+    tu_assert_done_null(f); /* woken by set() itself */
     tu_run_one_pass(loop);
     for (int i = 0; i < 3; i++) {
         assert_status(a[i].await_rc, COIO_OK);
@@ -368,12 +357,12 @@ static void test_event_clear_after_set(void **state) {
     coio_future *f1 = event_wait(e);
     assert_status(coio_event_set(e), COIO_OK);
     assert_status(coio_event_clear(e), COIO_OK);
-    assert_done_null(f1);
+    tu_assert_done_null(f1);
     coio_future *f2 = event_wait(e);
     run_passes(loop, 2);
-    assert_pending(f2);
+    tu_assert_pending(f2);
     assert_status(coio_event_set(e), COIO_OK);
-    assert_done_null(f2);
+    tu_assert_done_null(f2);
     coio_future_release(f1);
     coio_future_release(f2);
     coio_event_free(e);
@@ -391,7 +380,7 @@ static void test_event_cancelled_waiter_skipped(void **state) {
     assert_int_equal(coio_future_cancelled(f1), 1);
     assert_status(coio_event_set(e), COIO_OK);
     assert_int_equal(coio_future_cancelled(f1), 1);
-    assert_done_null(f2);
+    tu_assert_done_null(f2);
     coio_future_release(f1);
     coio_future_release(f2);
     coio_event_free(e);
@@ -433,7 +422,7 @@ static void test_event_released_pending_wait(void **state) {
     coio_future *f2 = event_wait(e);
     coio_future_release(f1);
     assert_status(coio_event_set(e), COIO_OK);
-    assert_done_null(f2);
+    tu_assert_done_null(f2);
     coio_future_release(f2);
     coio_event_free(e);
     tu_finish(loop);
@@ -505,12 +494,12 @@ static void test_lock_acquire_release(void **state) {
     coio_lock *l = new_lock(loop);
     assert_int_equal(coio_lock_locked(l), 0);
     coio_future *f = lock_acquire(l);
-    assert_done_null(f); /* free and nobody waiting: at once */
+    tu_assert_done_null(f); /* free and nobody waiting: at once */
     assert_int_equal(coio_lock_locked(l), 1);
     coio_future *g = lock_acquire(l);
-    assert_pending(g);
+    tu_assert_pending(g);
     assert_status(coio_lock_release(l), COIO_OK);
-    assert_done_null(g); /* handed over */
+    tu_assert_done_null(g); /* handed over */
     assert_int_equal(coio_lock_locked(l), 1);
     assert_status(coio_lock_release(l), COIO_OK);
     assert_int_equal(coio_lock_locked(l), 0);
@@ -569,10 +558,10 @@ static void test_lock_handoff_no_barging(void **state) {
     assert_status(coio_lock_release(l), COIO_OK);
     assert_int_equal(coio_lock_locked(l), 1);
     coio_future *g = lock_acquire(l);
-    assert_pending(g);
+    tu_assert_pending(g);
     tu_run_one_pass(loop); /* the actor runs, holds, releases: g's turn */
     assert_int_equal(a.order, 1);
-    assert_done_null(g);
+    tu_assert_done_null(g);
     assert_int_equal(coio_lock_locked(l), 1);
     assert_status(coio_lock_release(l), COIO_OK);
     assert_int_equal(coio_lock_locked(l), 0);
@@ -593,7 +582,7 @@ static void test_lock_cancelled_waiter_skipped(void **state) {
     assert_int_equal(coio_future_cancel(f1, NULL), 1);
     assert_status(coio_lock_release(l), COIO_OK);
     assert_int_equal(coio_future_cancelled(f1), 1);
-    assert_done_null(f2);
+    tu_assert_done_null(f2);
     assert_int_equal(coio_lock_locked(l), 1);
     assert_status(coio_lock_release(l), COIO_OK);
     coio_future_release(f1);
@@ -665,7 +654,7 @@ static void test_lock_step_task_refuses_grant(void **state) {
     coio_future *t = spawn_stepper(loop, &s, OP_LOCK, l);
     tu_run_one_pass(loop);
     assert_int_equal(s.steps, 1);
-    assert_done_null(s.f);
+    tu_assert_done_null(s.f);
     assert_int_equal(coio_lock_locked(l), 1);
     assert_int_equal(coio_future_cancel(t, NULL), 1);
     tu_run_one_pass(loop);
@@ -689,7 +678,7 @@ static void test_lock_released_pending_wait(void **state) {
     coio_future *f2 = lock_acquire(l);
     coio_future_release(f1);
     assert_status(coio_lock_release(l), COIO_OK);
-    assert_done_null(f2);
+    tu_assert_done_null(f2);
     assert_status(coio_lock_release(l), COIO_OK);
     assert_int_equal(coio_lock_locked(l), 0);
     coio_future_release(f2);
@@ -708,13 +697,13 @@ static void test_waits_completed_by_hand(void **state) {
     coio_future *f2 = lock_acquire(l);
     assert_status(coio_future_set_result(f1, NULL, NULL), COIO_OK);
     assert_status(coio_lock_release(l), COIO_OK);
-    assert_done_null(f2);
+    tu_assert_done_null(f2);
     coio_semaphore *s = new_sem(loop, 0, 0);
     coio_future *g1 = sem_acquire(s);
     coio_future *g2 = sem_acquire(s);
     assert_status(coio_future_set_result(g1, NULL, NULL), COIO_OK);
     assert_status(coio_semaphore_release(s), COIO_OK);
-    assert_done_null(g2);
+    tu_assert_done_null(g2);
     assert_int_equal(coio_semaphore_value(s), 0);
     coio_condition *c = new_cond(loop, l); /* l is held (for f2) */
     coio_future *w1 = cond_wait(c);
@@ -728,7 +717,7 @@ static void test_waits_completed_by_hand(void **state) {
     assert_status(coio_future_set_result(w2, NULL, NULL), COIO_OK); /* while resuming */
     assert_status(coio_lock_release(l), COIO_OK);
     tu_run_one_pass(loop);
-    assert_done_null(w3);
+    tu_assert_done_null(w3);
     assert_int_equal(coio_lock_locked(l), 1); /* w3 re-acquired it; w2 did not */
     assert_status(coio_lock_release(l), COIO_OK);
     assert_int_equal(coio_lock_locked(l), 0);
@@ -806,16 +795,16 @@ static void test_sem_acquire_release_value(void **state) {
     assert_int_equal(coio_semaphore_value(s), 2);
     assert_int_equal(coio_semaphore_locked(s), 0);
     coio_future *f1 = sem_acquire(s);
-    assert_done_null(f1);
+    tu_assert_done_null(f1);
     assert_int_equal(coio_semaphore_value(s), 1);
     coio_future *f2 = sem_acquire(s);
-    assert_done_null(f2);
+    tu_assert_done_null(f2);
     assert_int_equal(coio_semaphore_value(s), 0);
     assert_int_equal(coio_semaphore_locked(s), 1);
     coio_future *f3 = sem_acquire(s);
-    assert_pending(f3);
+    tu_assert_pending(f3);
     assert_status(coio_semaphore_release(s), COIO_OK);
-    assert_done_null(f3); /* the permit went straight to the waiter */
+    tu_assert_done_null(f3); /* the permit went straight to the waiter */
     assert_int_equal(coio_semaphore_value(s), 0);
     tu_run_one_pass(loop); /* f3's wake-up delivered */
     assert_status(coio_semaphore_release(s), COIO_OK);
@@ -836,7 +825,7 @@ static void test_sem_zero_is_locked(void **state) {
     assert_int_equal(coio_semaphore_locked(s), 1);
     assert_int_equal(coio_semaphore_value(s), 0);
     coio_future *f = sem_acquire(s);
-    assert_pending(f);
+    tu_assert_pending(f);
     coio_future_release(f);
     coio_semaphore_free(s);
     tu_finish(loop);
@@ -878,14 +867,14 @@ static void test_sem_new_acquire_does_not_jump_woken(void **state) {
     coio_semaphore *s = new_sem(loop, 0, 0);
     coio_future *w = sem_acquire(s);
     assert_status(coio_semaphore_release(s), COIO_OK);
-    assert_done_null(w);
+    tu_assert_done_null(w);
     assert_status(coio_semaphore_release(s), COIO_OK);
     assert_int_equal(coio_semaphore_value(s), 1);
     assert_int_equal(coio_semaphore_locked(s), 1); /* w has not run yet */
     coio_future *d = sem_acquire(s);
-    assert_pending(d);
+    tu_assert_pending(d);
     tu_run_one_pass(loop); /* w's wake-up is delivered: it wakes d */
-    assert_done_null(d);
+    tu_assert_done_null(d);
     assert_int_equal(coio_semaphore_value(s), 0);
     tu_run_one_pass(loop);
     assert_int_equal(coio_semaphore_locked(s), 1); /* value 0 */
@@ -908,7 +897,7 @@ static void test_sem_unlocked_after_woken_ran(void **state) {
     assert_int_equal(coio_semaphore_locked(s), 0);
     assert_int_equal(coio_semaphore_value(s), 1);
     coio_future *d = sem_acquire(s);
-    assert_done_null(d);
+    tu_assert_done_null(d);
     coio_future_release(w);
     coio_future_release(d);
     coio_semaphore_free(s);
@@ -924,7 +913,7 @@ static void test_sem_cancelled_waiter_skipped(void **state) {
     assert_int_equal(coio_future_cancel(f1, NULL), 1);
     assert_status(coio_semaphore_release(s), COIO_OK);
     assert_int_equal(coio_future_cancelled(f1), 1);
-    assert_done_null(f2);
+    tu_assert_done_null(f2);
     assert_int_equal(coio_semaphore_value(s), 0);
     run_passes(loop, 2);
     assert_int_equal(coio_semaphore_value(s), 0);
@@ -974,7 +963,7 @@ static void test_sem_step_task_refuses_grant(void **state) {
     stepper st;
     coio_future *t = spawn_stepper(loop, &st, OP_SEM, s);
     tu_run_one_pass(loop);
-    assert_done_null(st.f);
+    tu_assert_done_null(st.f);
     assert_int_equal(coio_semaphore_value(s), 0);
     assert_int_equal(coio_future_cancel(t, NULL), 1);
     tu_run_one_pass(loop);
@@ -999,9 +988,9 @@ static void test_sem_bounded_over_release(void **state) {
     f[0] = sem_acquire(s);
     f[1] = sem_acquire(s);
     f[2] = sem_acquire(s);
-    assert_pending(f[2]);
+    tu_assert_pending(f[2]);
     assert_status(coio_semaphore_release(s), COIO_OK); /* to f[2] */
-    assert_done_null(f[2]);
+    tu_assert_done_null(f[2]);
     assert_int_equal(coio_semaphore_value(s), 0);
     assert_status(coio_semaphore_release(s), COIO_OK);
     assert_status(coio_semaphore_release(s), COIO_OK);
@@ -1114,15 +1103,15 @@ static void test_cond_shared_lock(void **state) {
     assert_status(coio_condition_notify(c2, 1), COIO_OK); /* c2's waiter only */
     assert_status(coio_lock_release(l), COIO_OK);
     tu_run_one_pass(loop);
-    assert_done_null(w2);
-    assert_pending(w1);
+    tu_assert_done_null(w2);
+    tu_assert_pending(w1);
     assert_int_equal(coio_lock_locked(l), 1); /* w2 holds it */
     coio_lock_free(l);                        /* the conditions keep it alive and usable */
     coio_lock *kept = coio_condition_lock(c1);
     assert_status(coio_condition_notify(c1, 1), COIO_OK);
     assert_status(coio_lock_release(kept), COIO_OK);
     tu_run_one_pass(loop);
-    assert_done_null(w1);
+    tu_assert_done_null(w1);
     assert_status(coio_lock_release(kept), COIO_OK);
     coio_future_release(w1);
     coio_future_release(w2);
@@ -1294,7 +1283,7 @@ static void test_cond_cancel_future_directly(void **state) {
     coio_future *w = cond_wait(c);
     assert_int_equal(coio_lock_locked(l), 0);
     assert_int_equal(coio_future_cancel(w, "first"), 1);
-    assert_pending(w);
+    tu_assert_pending(w);
     assert_int_equal(coio_future_cancel(w, "second"), 1); /* the latest message wins */
     tu_run_one_pass(loop);
     assert_int_equal(coio_future_cancelled(w), 1);
@@ -1419,8 +1408,8 @@ static void test_cond_cancel_while_reacquiring_requeues(void **state) {
     assert_int_equal(coio_future_cancel(w, NULL), 1);
     tu_run_one_pass(loop); /* w queues again, behind g */
     assert_status(coio_lock_release(l), COIO_OK);
-    assert_done_null(g);
-    assert_pending(w);
+    tu_assert_done_null(g);
+    tu_assert_pending(w);
     assert_status(coio_lock_release(l), COIO_OK);
     assert_int_equal(coio_future_cancelled(w), 1);
     assert_int_equal(coio_lock_locked(l), 1);
@@ -1530,7 +1519,7 @@ static void test_barrier_new_and_queries(void **state) {
     coio_future *f3 = barrier_wait(b); /* trips it: done at once */
     assert_int_equal(index_of(f3), 2);
     assert_int_equal(coio_barrier_n_waiting(b), 0); /* draining */
-    assert_pending(f1);
+    tu_assert_pending(f1);
     tu_run_one_pass(loop);
     assert_int_equal(index_of(f1), 0);
     assert_int_equal(index_of(f2), 1);
@@ -1612,13 +1601,13 @@ static void test_barrier_wait_while_draining(void **state) {
     coio_future *f2 = barrier_wait(b);
     assert_int_equal(index_of(f2), 1);
     coio_future *f3 = barrier_wait(b);
-    assert_pending(f3);
+    tu_assert_pending(f3);
     assert_int_equal(coio_barrier_n_waiting(b), 0);
     tu_run_one_pass(loop); /* f1 leaves; the barrier fills again */
     assert_int_equal(index_of(f1), 0);
-    assert_pending(f3);
+    tu_assert_pending(f3);
     tu_run_one_pass(loop); /* f3 enters */
-    assert_pending(f3);
+    tu_assert_pending(f3);
     assert_int_equal(coio_barrier_n_waiting(b), 1);
     coio_future *f4 = barrier_wait(b);
     assert_int_equal(index_of(f4), 1);
@@ -1689,7 +1678,7 @@ static void test_barrier_reset_with_waiters(void **state) {
     tu_run_one_pass(loop);
     assert_broken(f1, "Abort or reset of barrier");
     assert_broken(f2, "Abort or reset of barrier");
-    assert_pending(blocked);
+    tu_assert_pending(blocked);
     tu_run_one_pass(loop);
     assert_int_equal(coio_barrier_n_waiting(b), 1);
     coio_future *f3 = barrier_wait(b);
@@ -1803,7 +1792,7 @@ static void test_barrier_cancel_future_directly(void **state) {
     coio_barrier *b = new_barrier(loop, 2);
     coio_future *f = barrier_wait(b);
     assert_int_equal(coio_future_cancel(f, "bye"), 1);
-    assert_pending(f);
+    tu_assert_pending(f);
     tu_run_one_pass(loop);
     assert_int_equal(coio_future_cancelled(f), 1);
     assert_string_equal(tu_error_message(f), "bye");
@@ -1898,7 +1887,7 @@ static void run_close_with_pending(int free_first) {
     run_passes(loop, 2);
     /* a condition wait re-acquiring the lock (held for fs[1], to which the wait passed it) */
     fs[4] = cond_wait(c);
-    assert_done_null(fs[1]);
+    tu_assert_done_null(fs[1]);
     assert_status(coio_condition_notify_all(c), COIO_OK);
     fs[5] = lock_acquire(l);
     tu_run_one_pass(loop);
@@ -1915,11 +1904,11 @@ static void run_close_with_pending(int free_first) {
         coio_condition_free(c);
         coio_barrier_free(b);
     }
-    assert_pending(fs[0]);
-    assert_pending(fs[2]);
-    assert_pending(fs[3]);
-    assert_pending(fs[4]);
-    assert_pending(fs[5]);
+    tu_assert_pending(fs[0]);
+    tu_assert_pending(fs[2]);
+    tu_assert_pending(fs[3]);
+    tu_assert_pending(fs[4]);
+    tu_assert_pending(fs[5]);
     release_all(fs, 6);
     release_all(t, 5);
     if (!free_first) {

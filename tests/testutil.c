@@ -98,6 +98,17 @@ int tu_error_code(coio_future *f) {
     return code;
 }
 
+void tu_assert_pending(coio_future *f) {
+    assert_int_equal(coio_future_done(f), 0);
+}
+
+void tu_assert_done_null(coio_future *f) {
+    void *v = &v;
+    assert_int_equal(coio_future_done(f), 1);
+    assert_status(coio_future_result(f, &v), COIO_OK);
+    assert_null(v);
+}
+
 const char *tu_error_message(coio_future *f) {
     const char *msg = NULL;
     assert_status(coio_future_error(f, NULL, &msg), COIO_OK);

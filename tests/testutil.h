@@ -80,6 +80,10 @@ void tu_start_ticker(tu_ticker *t, coio_loop *loop, int limit);
 int tu_error_code(coio_future *f);
 const char *tu_error_message(coio_future *f);
 
+/* f is still pending / done with a NULL result. */
+void tu_assert_pending(coio_future *f);
+void tu_assert_done_null(coio_future *f);
+
 /* coio_sleep, asserting success. */
 coio_future *tu_sleep(coio_loop *loop, double delay);
 
