@@ -9,7 +9,7 @@ static int foo(coio_future *self, void *arg) {
 }
 
 int main(void) {
-    coio_loop *loop; /* asyncio.new_event_loop(), in virtual time */
+    coio_loop *loop = NULL; /* asyncio.new_event_loop(), in virtual time */
     coio_loop_new(&loop, &(coio_loop_options){.size = sizeof(coio_loop_options),
                                               .flags = COIO_LOOP_VIRTUAL_TIME});
     printf("开始运行协程\n");

@@ -9,10 +9,11 @@
 static const char *result1(void);
 static char *result2(const char *arg);
 
+/* the tuple (res1, res2) */
 struct result {
     const char *res1;
     char *res2;
-}; /* the tuple (res1, res2) */
+};
 
 static void result_free(void *p) {
     free(((struct result *)p)->res2);
@@ -46,7 +47,7 @@ static char *result2(const char *arg) {
 }
 
 int main(void) {
-    coio_loop *loop; /* asyncio.new_event_loop(), in virtual time */
+    coio_loop *loop = NULL; /* asyncio.new_event_loop(), in virtual time */
     coio_loop_new(&loop, &(coio_loop_options){.size = sizeof(coio_loop_options),
                                               .flags = COIO_LOOP_VIRTUAL_TIME});
     coio_future *task = NULL;

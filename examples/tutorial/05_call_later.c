@@ -17,7 +17,7 @@ static int main_(coio_future *self, void *loop) {
 }
 
 int main(void) {
-    coio_loop *loop; /* asyncio.new_event_loop(), in virtual time */
+    coio_loop *loop = NULL; /* asyncio.new_event_loop(), in virtual time */
     coio_loop_new(&loop, &(coio_loop_options){.size = sizeof(coio_loop_options),
                                               .flags = COIO_LOOP_VIRTUAL_TIME});
     coio_future *task = NULL;

@@ -9,10 +9,11 @@ static const char *shown(coio_future *future) {
     return repr;
 }
 
+/* foo(future, result) */
 struct args {
     coio_future *future;
     const char *result;
-}; /* foo(future, result) */
+};
 
 static void foo(void *arg) {
     const struct args *a = arg;
@@ -23,7 +24,7 @@ static void foo(void *arg) {
 }
 
 int main(void) {
-    coio_loop *loop; /* asyncio.new_event_loop(), in virtual time */
+    coio_loop *loop = NULL; /* asyncio.new_event_loop(), in virtual time */
     coio_loop_new(&loop, &(coio_loop_options){.size = sizeof(coio_loop_options),
                                               .flags = COIO_LOOP_VIRTUAL_TIME});
     coio_future *all_done = NULL;

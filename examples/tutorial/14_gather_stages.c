@@ -8,10 +8,11 @@
 
 static coio_loop *loop;
 
+/* step1(n, start), step2(n, start) */
 struct args {
     int n;
     double start;
-}; /* step1(n, start), step2(n, start) */
+};
 
 /* async def step1(n, start): */
 static int step1(coio_future *self, void *arg) {
