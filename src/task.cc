@@ -80,6 +80,23 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->fut_waiter = t->awaiting = nullptr;
     t->num_cancels = 0;
     t->must_cancel = t->started = t->has_result = t->cancel_deferred = false;
+    if (__builtin_expect(loop->observed, 0)) {
+        try {
+            observe_task_prepare(t);
+        } catch (...) {
+            if (t->extra) {
+                std::free(t->extra->name);
+                std::free(t->extra);
+            }
+            t->~Task();
+            loop->task_pool.release(t);
+            loop_unref(loop);
+            throw;
+        }
+        link(loop, t);
+        observe_task_created(t, loop->current_task);
+        return t;
+    }
     link(loop, t);
     return t;
 }
@@ -93,7 +110,7 @@ static void schedule_step(Task *t, Future *awaited) {
 static inline __attribute__((always_inline)) void step(Task *t, Future *awaited);
 
 // The done callback a task registers on the future it waits for (asyncio's __wakeup).
-static void wakeup(coio_future *f, void *arg) {
+void task_wakeup(coio_future *f, void *arg) {
     step(static_cast<Task *>(arg), reinterpret_cast<Future *>(f));
 }
 
@@ -125,6 +142,10 @@ static void end_body(Task *t) {
     coio_free_fn drop = t->drop;
     t->step = nullptr;
     t->drop = nullptr;
+    // Observers first, while the task is still listed (an observer removed from inside a
+    // hook then finds its data here).
+    if (__builtin_expect(t->loop->observed, 0) || (t->extra && t->extra->obs_data))
+        observe_task_done(t);
     unlink(t);
     set_ref(t->awaiting, nullptr);
     if (drop) drop(t->arg);
@@ -195,6 +216,7 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     Task *prev = loop->current_task;
     loop->current_task = t;
     set_ref(t->awaiting, nullptr); // only this step's coio_step_await counts
+    if (__builtin_expect(loop->observed, 0)) observe_step_begin(t);
     int rc;
     try {
         if (t->step == coroutine_step) // resumed inline: one frame less to return through
@@ -206,6 +228,7 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
         rc = COIO_EFAILED;
     }
     loop->current_task = prev;
+    if (__builtin_expect(loop->observed, 0)) observe_step_end(t, rc);
 
     if (rc == COIO_STEP_YIELD) {
         schedule_step(t, nullptr);
@@ -230,7 +253,7 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     }
     future_ref(t); // the wakeup registration's
     try {
-        future_add_done_callback(next, wakeup, t, release_task);
+        future_add_done_callback(next, task_wakeup, t, release_task);
     } catch (...) {
         future_unref(t);
         future_unref(next);
@@ -269,8 +292,7 @@ int task_uncancel(Task *t) {
     return int(t->num_cancels);
 }
 
-// The name without allocating: the one set, else "Task-<id>" formatted into buf.
-static const char *name_into(const Task *t, char (&buf)[32]) {
+const char *task_name_into(const Task *t, char (&buf)[32]) {
     if (t->extra && t->extra->name) return t->extra->name;
     std::snprintf(buf, sizeof buf, "Task-%llu", static_cast<unsigned long long>(t->id));
     return buf;
@@ -279,7 +301,7 @@ static const char *name_into(const Task *t, char (&buf)[32]) {
 const char *task_name(Task *t) {
     char buf[32];
     TaskExtra &ex = extra(t);
-    if (!ex.name) ex.name = copy_string(name_into(t, buf));
+    if (!ex.name) ex.name = copy_string(task_name_into(t, buf));
     return ex.name;
 }
 
@@ -289,7 +311,7 @@ static void report_pending(Task *t, coio_future *future) {
     char buf[32];
     coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
     ctx.message = "Task was destroyed but it is pending!";
-    ctx.error = name_into(t, buf);
+    ctx.error = task_name_into(t, buf);
     ctx.future = future;
     loop_report(t->loop, &ctx);
 }
@@ -314,6 +336,7 @@ void task_finalize(Task *t) {
     if (t->extra) {
         std::free(t->extra->name);
         std::free(t->extra->cancel_msg);
+        std::free(t->extra->obs_data);
         std::free(t->extra);
     }
 }
@@ -341,7 +364,7 @@ void tasks_close(Loop *loop) {
         report_pending(t, reinterpret_cast<coio_future *>(t));
         if (Future *w = t->fut_waiter) {
             t->fut_waiter = nullptr;
-            future_remove_done_callback(w, wakeup, t); // drops the registration's reference
+            future_remove_done_callback(w, task_wakeup, t); // drops the registration's reference
             future_unref(w);
         }
         end_body(t);
