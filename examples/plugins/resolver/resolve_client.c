@@ -33,8 +33,8 @@ static void print_addresses(const char *name, const struct addrinfo *list) {
     printf("%s:", name);
     for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
         char host[INET6_ADDRSTRLEN];
-        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof host, NULL, 0,
-                        NI_NUMERICHOST) != 0)
+        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof host, NULL, 0, NI_NUMERICHOST) !=
+            0)
             continue;
         int dup = 0;
         for (int i = 0; i < nseen; i++)

@@ -80,8 +80,8 @@ static void job_done(coio_future *job, void *arg) {
     if (o->rc == 0) {
         if (H->future_set_result(f, o->res, addrinfo_free) == COIO_OK) o->res = NULL;
     } else {
-        H->future_set_error_payload(f, COIO_EFAILED, gai_strerror(o->rc),
-                                    (void *)(intptr_t)o->rc, NULL);
+        H->future_set_error_payload(f, COIO_EFAILED, gai_strerror(o->rc), (void *)(intptr_t)o->rc,
+                                    NULL);
     }
     outcome_free(o);
 }

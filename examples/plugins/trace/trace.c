@@ -35,11 +35,11 @@ typedef struct trace {
     coio_loop *loop;
     FILE *out;
     int pid;
-    long tid;             /* the loop's thread: callbacks, passes */
-    long next_track;      /* a synthetic thread id per task */
-    double slow;          /* seconds; < 0: no warnings */
-    long last_ready;      /* the counter's last value (-1: none yet) */
-    int events;           /* written so far (for the commas) */
+    long tid;        /* the loop's thread: callbacks, passes */
+    long next_track; /* a synthetic thread id per task */
+    double slow;     /* seconds; < 0: no warnings */
+    long last_ready; /* the counter's last value (-1: none yet) */
+    int events;      /* written so far (for the commas) */
 } trace;
 
 typedef struct task_track {
@@ -115,8 +115,8 @@ static void on_callback(void *arg, coio_loop *loop, int kind, double start, doub
     trace *t = arg;
     (void)loop;
     begin_event(t, "i", "callback", t->tid, start);
-    fprintf(t->out, ",\"s\":\"t\",\"args\":{\"kind\":\"%s\",\"dur_us\":%.3f}}",
-            callback_kind(kind), us(duration));
+    fprintf(t->out, ",\"s\":\"t\",\"args\":{\"kind\":\"%s\",\"dur_us\":%.3f}}", callback_kind(kind),
+            us(duration));
     if (t->slow >= 0 && duration >= t->slow)
         warn_slow(t,
                   kind == COIO_CALLBACK_DONE    ? "<Future done callback>"
@@ -169,8 +169,8 @@ static void on_step_end(void *arg, coio_future *task, const char *name, void *da
     if (t->slow >= 0 && dt >= t->slow) {
         /* asyncio's repr of the task after the step (the step that ends it: finished). */
         const char *state = status == COIO_STEP_AWAIT || status == COIO_STEP_YIELD ? "pending"
-                            : status == COIO_ECANCELLED                          ? "cancelled"
-                                                                                 : "finished";
+                            : status == COIO_ECANCELLED                            ? "cancelled"
+                                                                                   : "finished";
         char what[160];
         snprintf(what, sizeof what, "<Task %s name='%s'>", state, name);
         warn_slow(t, what, dt);
