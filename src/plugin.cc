@@ -363,10 +363,9 @@ struct PublicFuture : CustomFuture {
     bool cancel_called; // the cancel hook ran: a later cancel is plain
 };
 
-template <class F> F hook(const coio_future_ops *ops, std::size_t offset, F field) {
-    return ops->size >= offset + sizeof(F) ? field : nullptr;
-}
-#define COIO_OPS_HOOK(ops, name) hook((ops), offsetof(coio_future_ops, name), (ops)->name)
+// A hook of the caller's ops, or null when its struct is too old to have it (read only then).
+#define COIO_OPS_HOOK(ops, name)                                                                   \
+    ((ops)->size >= offsetof(coio_future_ops, name) + sizeof((ops)->name) ? (ops)->name : nullptr)
 
 bool public_cancel(Future *f, const char *msg) {
     auto *p = static_cast<PublicFuture *>(f);
