@@ -88,20 +88,11 @@ static int callback_kind(const Handle *h, const Future *f) {
     return h->kind == Handle::Timer ? COIO_CALLBACK_TIMER : COIO_CALLBACK_IO;
 }
 
-// The one place user callbacks are called from.  `call` is the bare call.  C++ exceptions
-// thrown through it are reported; in debug mode so are slow callbacks, and observers see
-// every callback (`observe` false: a task's wake-up, whose step they see instead).  Both
-// take the slow path, behind the one `instrumented` test.
+// The slow path of guarded_call (kept out of line, so that the common path stays as small as
+// it was before observers existed): debug mode's slow-callback report and the observers.
 template <class Call>
-static void guarded_call(Loop *loop, Call call, Handle *h, Future *f, bool observe) {
-    if (!loop->instrumented) {
-        try {
-            call();
-        } catch (...) {
-            report(loop, "Exception in callback", h, f, COIO_EFAILED);
-        }
-        return;
-    }
+__attribute__((noinline)) static void guarded_call_slow(Loop *loop, Call call, Handle *h, Future *f,
+                                                        bool observe) {
     int kind = callback_kind(h, f); // h may be reused once the callback returns
     const char *what = f                               ? "Future done callback"
                        : h && h->kind == Handle::Timer ? "TimerHandle"
@@ -118,6 +109,23 @@ static void guarded_call(Loop *loop, Call call, Handle *h, Future *f, bool obser
     char msg[128];
     std::snprintf(msg, sizeof msg, "Executing <%s> took %.3f seconds", what, dt);
     report(loop, msg, h, f, 0);
+}
+
+// The one place user callbacks are called from.  `call` is the bare call.  C++ exceptions
+// thrown through it are reported; in debug mode so are slow callbacks, and observers see
+// every callback (`observe` false: a task's wake-up, whose step they see instead).  Both
+// take the slow path, behind the one `instrumented` test.
+template <class Call>
+static inline void guarded_call(Loop *loop, Call call, Handle *h, Future *f, bool observe) {
+    if (__builtin_expect(loop->instrumented, 0)) {
+        guarded_call_slow(loop, call, h, f, observe);
+        return;
+    }
+    try {
+        call();
+    } catch (...) {
+        report(loop, "Exception in callback", h, f, COIO_EFAILED);
+    }
 }
 
 void invoke_callback(Loop *loop, coio_callback fn, void *arg, Handle *h) {

@@ -48,6 +48,26 @@ static const char *cancel_msg(const Task *t) {
     return t->extra ? t->extra->cancel_msg : nullptr;
 }
 
+// task_new's end with observers attached (out of line: without them it costs one branch).
+// Makes room for their data, links the task and reports it; undoes the task if that fails.
+__attribute__((noinline)) static void observed_link(Loop *loop, Task *t) {
+    Task *parent = loop->current_task;
+    try {
+        observe_task_prepare(t);
+    } catch (...) {
+        if (t->extra) {
+            std::free(t->extra->name);
+            std::free(t->extra);
+        }
+        t->~Task();
+        loop->task_pool.release(t);
+        loop_unref(loop);
+        throw;
+    }
+    link(loop, t);
+    observe_task_created(t, parent);
+}
+
 Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
                const coio_task_options *opts) {
     TaskExtra *ex = nullptr;
@@ -80,24 +100,10 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->fut_waiter = t->awaiting = nullptr;
     t->num_cancels = 0;
     t->must_cancel = t->started = t->has_result = t->cancel_deferred = false;
-    if (__builtin_expect(loop->observed, 0)) {
-        try {
-            observe_task_prepare(t);
-        } catch (...) {
-            if (t->extra) {
-                std::free(t->extra->name);
-                std::free(t->extra);
-            }
-            t->~Task();
-            loop->task_pool.release(t);
-            loop_unref(loop);
-            throw;
-        }
+    if (__builtin_expect(loop->observed, 0))
+        observed_link(loop, t);
+    else
         link(loop, t);
-        observe_task_created(t, loop->current_task);
-        return t;
-    }
-    link(loop, t);
     return t;
 }
 
@@ -143,9 +149,9 @@ static void end_body(Task *t) {
     t->step = nullptr;
     t->drop = nullptr;
     // Observers first, while the task is still listed (an observer removed from inside a
-    // hook then finds its data here).
-    if (__builtin_expect(t->loop->observed, 0) || (t->extra && t->extra->obs_data))
-        observe_task_done(t);
+    // hook then finds its data here).  Without observers the task holds no data of theirs
+    // (removing one drops it), and task_finalize frees the array.
+    if (__builtin_expect(t->loop->observed, 0)) observe_task_done(t);
     unlink(t);
     set_ref(t->awaiting, nullptr);
     if (drop) drop(t->arg);
@@ -191,6 +197,21 @@ static void finish(Task *t, int rc, Future *awaited) {
     end_body(t);
 }
 
+// One step of the body with observers attached (out of line: without them a step pays one
+// branch), between their step hooks.
+__attribute__((noinline)) static int observed_body(Task *t, Future *awaited, int status) {
+    observe_step_begin(t);
+    int rc;
+    try {
+        rc = t->step(reinterpret_cast<coio_future *>(t), reinterpret_cast<coio_future *>(awaited),
+                     status, t->arg);
+    } catch (...) {
+        rc = COIO_EFAILED;
+    }
+    observe_step_end(t, rc);
+    return rc;
+}
+
 // asyncio's Task.__step: `awaited` is what the previous step waited for (or null).
 static inline __attribute__((always_inline)) void step(Task *t, Future *awaited) {
     if (t->state != Future::Pending || !t->step) return;      // done, or killed at loop close
@@ -216,19 +237,21 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     Task *prev = loop->current_task;
     loop->current_task = t;
     set_ref(t->awaiting, nullptr); // only this step's coio_step_await counts
-    if (__builtin_expect(loop->observed, 0)) observe_step_begin(t);
     int rc;
-    try {
-        if (t->step == coroutine_step) // resumed inline: one frame less to return through
-            rc = coroutine_resume(t, status, static_cast<Coroutine *>(t->arg));
-        else
-            rc = t->step(reinterpret_cast<coio_future *>(t),
-                         reinterpret_cast<coio_future *>(awaited), status, t->arg);
-    } catch (...) { // a C++ exception thrown through a binding's step
-        rc = COIO_EFAILED;
+    if (__builtin_expect(loop->observed, 0)) {
+        rc = observed_body(t, awaited, status);
+    } else {
+        try {
+            if (t->step == coroutine_step) // resumed inline: one frame less to return through
+                rc = coroutine_resume(t, status, static_cast<Coroutine *>(t->arg));
+            else
+                rc = t->step(reinterpret_cast<coio_future *>(t),
+                             reinterpret_cast<coio_future *>(awaited), status, t->arg);
+        } catch (...) { // a C++ exception thrown through a binding's step
+            rc = COIO_EFAILED;
+        }
     }
     loop->current_task = prev;
-    if (__builtin_expect(loop->observed, 0)) observe_step_end(t, rc);
 
     if (rc == COIO_STEP_YIELD) {
         schedule_step(t, nullptr);
