@@ -583,6 +583,44 @@ static void test_observer_bad_input(void **state) {
     assert_status(coio_loop_release(loop), COIO_OK);
 }
 
+/* An observer added from inside a hook sees the next event, not the current one; one removed
+ * by another observer's hook gets nothing more. */
+static obs_rec *second_rec;
+static int second_added;
+
+static void o_add_second(void *arg, coio_loop *loop, size_t ready) {
+    (void)arg;
+    (void)ready;
+    if (!second_added++)
+        assert_status(coio_loop_add_observer(loop, &full_observer, second_rec, o_drop), COIO_OK);
+}
+
+static void test_observer_added_in_hook(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    static obs_rec first, second;
+    memset(&first, 0, sizeof first);
+    memset(&second, 0, sizeof second);
+    first.loop = second.loop = loop;
+    second_rec = &second;
+    second_added = 0;
+    coio_observer adder = COIO_OBSERVER_INIT;
+    adder.pass_begin = o_add_second;
+    assert_status(coio_loop_add_observer(loop, &adder, &first, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, noop, NULL, NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_int_equal(second.passes, 0);                        /* added during this pass's begin */
+    assert_int_equal(second.callbacks[COIO_CALLBACK_SOON], 1); /* but it saw the callback */
+    assert_status(coio_call_soon(loop, noop, NULL, NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_int_equal(second.passes, 1);
+    assert_status(coio_loop_remove_observer(loop, &adder, &first), 1);
+    assert_status(coio_loop_remove_observer(loop, &full_observer, &second), 1);
+    assert_int_equal(second.drops, 1);
+    tu_finish(loop);
+    assert_int_equal(second.drops, 1);
+}
+
 static void test_observer_via_plugin(void **state) {
     (void)state;
     coio_loop *loop = loop_with_log();
@@ -813,6 +851,7 @@ int main(void) {
         cmocka_unit_test(test_observer_removed_with_tasks_running),
         cmocka_unit_test(test_observer_sees_tasks_destroyed_at_close),
         cmocka_unit_test(test_observer_bad_input),
+        cmocka_unit_test(test_observer_added_in_hook),
         cmocka_unit_test(test_observer_via_plugin),
         cmocka_unit_test(test_provide_query),
         cmocka_unit_test(test_custom_future_cancel_now),

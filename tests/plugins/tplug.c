@@ -145,7 +145,7 @@ static int attach(coio_loop *loop, const char *config, void **state) {
 static void detach(coio_loop *loop, void *state) {
     struct state *s = state;
     (void)loop;
-    say(s, "detach", NULL);
+    say(s, "detach", H->loop_is_closed(loop) ? "on a closed loop" : NULL); /* open: expected */
     H->loop_remove_observer(loop, &observer, s);
     for (int i = 0; i < 16; i++)
         if (instances[i] == s) instances[i] = NULL;
