@@ -240,6 +240,8 @@ static int parse_config(trace *t, const char *config, char *path, size_t size) {
 }
 
 static int attach(coio_loop *loop, const char *config, void **state) {
+    /* How a plugin checks for a slot its header has and an older host might not. */
+    if (!COIO_HOST_HAS(H, loop_add_observer)) return COIO_ENOTSUP;
     trace *t = calloc(1, sizeof *t);
     if (!t) return COIO_ENOMEM;
     char path[1024] = "";
