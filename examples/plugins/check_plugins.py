@@ -135,6 +135,9 @@ def check_resolver(plugin, client):
                                          p.stdout),
           'through COIO_PLUGINS: a failed lookup is an error with getaddrinfo\'s message (%r)'
           % p.stdout)
+    p = run([client, '--plugin', plugin, '--cancel', 'localhost', '127.0.0.1'], {})
+    check(p.returncode == 0 and p.stdout == 'localhost: cancelled\n127.0.0.1: cancelled\n',
+          'cancelled lookups end cancelled (%r %r)' % (p.stdout, p.stderr))
     p = run([client, '--plugin', '/nonexistent/coio-resolver.so', 'localhost'], {})
     check(p.returncode == 1 and 'No such file or directory' in p.stderr,
           'a missing plugin: the client says why (%r)' % p.stderr)

@@ -1,12 +1,13 @@
 /* resolve_client — looks names up through the "resolver" service of the coio-resolver plugin.
  *
- *     resolve_client [--plugin PATH_OR_NAME] [-n] NAME...
+ *     resolve_client [--plugin PATH_OR_NAME] [-n] [--cancel] NAME...
  *
  * The service comes from COIO_PLUGINS if that loaded the plugin already, else the program
  * loads it (default: by name, "resolver", from $COIO_PLUGIN_PATH or the installed plugin
  * directory).  All lookups run at once on the executor; each name's addresses are printed in
  * argument order, one line per name: "NAME: ADDR ADDR ..." or "NAME: error: MESSAGE".  -n
- * asks for numeric hosts only (AI_NUMERICHOST: no lookup leaves the machine). */
+ * asks for numeric hosts only (AI_NUMERICHOST: no lookup leaves the machine); --cancel cancels
+ * every lookup right after starting it (each line then says "NAME: cancelled"). */
 #define _GNU_SOURCE
 #include <coio.h>
 
@@ -24,6 +25,7 @@ typedef struct job {
     char **names;
     struct addrinfo *hints;
     const coio_resolver_v1 *resolver;
+    int cancel;
 } job;
 
 /* "a b c": the distinct numeric addresses of a list, in order. */
@@ -56,6 +58,8 @@ static int main_coro(coio_future *self, void *arg) {
         if (rc != COIO_OK) {
             printf("%s: error: %s\n", j->names[i], coio_strerror(rc));
             fs[i] = NULL;
+        } else if (j->cancel) {
+            coio_future_cancel(fs[i], "not needed");
         }
     }
     for (int i = 0; i < j->argc; i++) {
@@ -64,6 +68,8 @@ static int main_coro(coio_future *self, void *arg) {
         int rc = coio_await(fs[i], &value);
         if (rc == COIO_OK) {
             print_addresses(j->names[i], value);
+        } else if (rc == COIO_ECANCELLED) {
+            printf("%s: cancelled\n", j->names[i]);
         } else {
             const char *msg = NULL;
             coio_future_error(fs[i], NULL, &msg);
@@ -78,10 +84,12 @@ static int main_coro(coio_future *self, void *arg) {
 int main(int argc, char **argv) {
     const char *plugin = "resolver";
     struct addrinfo hints, *hintsp = NULL;
-    int i = 1;
+    int i = 1, cancel = 0;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--plugin") == 0 && i + 1 < argc) {
             plugin = argv[++i];
+        } else if (strcmp(argv[i], "--cancel") == 0) {
+            cancel = 1;
         } else if (strcmp(argv[i], "-n") == 0) {
             memset(&hints, 0, sizeof hints);
             hints.ai_flags = AI_NUMERICHOST;
@@ -92,7 +100,7 @@ int main(int argc, char **argv) {
         }
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: %s [--plugin PATH_OR_NAME] [-n] NAME...\n", argv[0]);
+        fprintf(stderr, "usage: %s [--plugin PATH_OR_NAME] [-n] [--cancel] NAME...\n", argv[0]);
         return 2;
     }
     coio_loop *loop;
@@ -116,7 +124,7 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    job j = {argc - i, argv + i, hintsp, iface};
+    job j = {argc - i, argv + i, hintsp, iface, cancel};
     coio_future *task;
     coio_task_options opt = COIO_TASK_OPTIONS_INIT;
     opt.stack_size = 256 * 1024; /* getaddrinfo's results are printed from the task's stack */
