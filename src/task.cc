@@ -48,6 +48,26 @@ static const char *cancel_msg(const Task *t) {
     return t->extra ? t->extra->cancel_msg : nullptr;
 }
 
+// task_new's end with observers attached (out of line: without them it costs one branch).
+// Makes room for their data, links the task and reports it; undoes the task if that fails.
+__attribute__((noinline)) static void observed_link(Loop *loop, Task *t) {
+    Task *parent = loop->current_task;
+    try {
+        observe_task_prepare(t);
+    } catch (...) {
+        if (t->extra) {
+            std::free(t->extra->name);
+            std::free(t->extra);
+        }
+        t->~Task();
+        loop->task_pool.release(t);
+        loop_unref(loop);
+        throw;
+    }
+    link(loop, t);
+    observe_task_created(t, parent);
+}
+
 Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
                const coio_task_options *opts) {
     TaskExtra *ex = nullptr;
@@ -81,7 +101,10 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->fut_waiter = t->awaiting = nullptr;
     t->num_cancels = 0;
     t->must_cancel = t->started = t->has_result = t->cancel_deferred = false;
-    link(loop, t);
+    if (__builtin_expect(loop->observed, 0))
+        observed_link(loop, t);
+    else
+        link(loop, t);
     return t;
 }
 
@@ -94,7 +117,7 @@ static void schedule_step(Task *t, Future *awaited) {
 static inline __attribute__((always_inline)) void step(Task *t, Future *awaited);
 
 // The done callback a task registers on the future it waits for (asyncio's __wakeup).
-static void wakeup(coio_future *f, void *arg) {
+void task_wakeup(coio_future *f, void *arg) {
     step(static_cast<Task *>(arg), reinterpret_cast<Future *>(f));
 }
 
@@ -126,6 +149,10 @@ static void end_body(Task *t) {
     coio_free_fn drop = t->drop;
     t->step = nullptr;
     t->drop = nullptr;
+    // Observers first, while the task is still listed (an observer removed from inside a
+    // hook then finds its data here).  Without observers the task holds no data of theirs
+    // (removing one drops it), and task_finalize frees the array.
+    if (__builtin_expect(t->loop->observed, 0)) observe_task_done(t);
     unlink(t);
     set_ref(t->awaiting, nullptr);
     if (drop) drop(t->arg);
@@ -171,6 +198,21 @@ static void finish(Task *t, int rc, Future *awaited) {
     end_body(t);
 }
 
+// One step of the body with observers attached (out of line: without them a step pays one
+// branch), between their step hooks.
+__attribute__((noinline)) static int observed_body(Task *t, Future *awaited, int status) {
+    observe_step_begin(t);
+    int rc;
+    try {
+        rc = t->step(reinterpret_cast<coio_future *>(t), reinterpret_cast<coio_future *>(awaited),
+                     status, t->arg);
+    } catch (...) {
+        rc = COIO_EFAILED;
+    }
+    observe_step_end(t, rc);
+    return rc;
+}
+
 // asyncio's Task.__step: `awaited` is what the previous step waited for (or null).
 static inline __attribute__((always_inline)) void step(Task *t, Future *awaited) {
     if (t->state != Future::Pending || !t->step) return;      // done, or killed at loop close
@@ -197,14 +239,18 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     loop->current_task = t;
     set_ref(t->awaiting, nullptr); // only this step's coio_step_await counts
     int rc;
-    try {
-        if (t->step == coroutine_step) // resumed inline: one frame less to return through
-            rc = coroutine_resume(t, status, static_cast<Coroutine *>(t->arg));
-        else
-            rc = t->step(reinterpret_cast<coio_future *>(t),
-                         reinterpret_cast<coio_future *>(awaited), status, t->arg);
-    } catch (...) { // a C++ exception thrown through a binding's step
-        rc = COIO_EFAILED;
+    if (__builtin_expect(loop->observed, 0)) {
+        rc = observed_body(t, awaited, status);
+    } else {
+        try {
+            if (t->step == coroutine_step) // resumed inline: one frame less to return through
+                rc = coroutine_resume(t, status, static_cast<Coroutine *>(t->arg));
+            else
+                rc = t->step(reinterpret_cast<coio_future *>(t),
+                             reinterpret_cast<coio_future *>(awaited), status, t->arg);
+        } catch (...) { // a C++ exception thrown through a binding's step
+            rc = COIO_EFAILED;
+        }
     }
     loop->current_task = prev;
 
@@ -231,7 +277,7 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     }
     future_ref(t); // the wakeup registration's
     try {
-        future_add_done_callback(next, wakeup, t, release_task);
+        future_add_done_callback(next, task_wakeup, t, release_task);
     } catch (...) {
         future_unref(t);
         future_unref(next);
@@ -270,8 +316,7 @@ int task_uncancel(Task *t) {
     return int(t->num_cancels);
 }
 
-// The name without allocating: the one set, else "Task-<id>" formatted into buf.
-static const char *name_into(const Task *t, char (&buf)[32]) {
+const char *task_name_into(const Task *t, char (&buf)[32]) {
     if (t->extra && t->extra->name) return t->extra->name;
     std::snprintf(buf, sizeof buf, "Task-%llu", static_cast<unsigned long long>(t->id));
     return buf;
@@ -280,7 +325,7 @@ static const char *name_into(const Task *t, char (&buf)[32]) {
 const char *task_name(Task *t) {
     char buf[32];
     TaskExtra &ex = extra(t);
-    if (!ex.name) ex.name = copy_string(name_into(t, buf));
+    if (!ex.name) ex.name = copy_string(task_name_into(t, buf));
     return ex.name;
 }
 
@@ -290,7 +335,7 @@ static void report_pending(Task *t, coio_future *future) {
     char buf[32];
     coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
     ctx.message = "Task was destroyed but it is pending!";
-    ctx.error = name_into(t, buf);
+    ctx.error = task_name_into(t, buf);
     ctx.future = future;
     loop_report(t->loop, &ctx);
 }
@@ -315,6 +360,7 @@ void task_finalize(Task *t) {
     if (t->extra) {
         std::free(t->extra->name);
         std::free(t->extra->cancel_msg);
+        std::free(t->extra->obs_data);
         std::free(t->extra);
     }
 }
@@ -342,7 +388,7 @@ void tasks_close(Loop *loop) {
         report_pending(t, reinterpret_cast<coio_future *>(t));
         if (Future *w = t->fut_waiter) {
             t->fut_waiter = nullptr;
-            future_remove_done_callback(w, wakeup, t); // drops the registration's reference
+            future_remove_done_callback(w, task_wakeup, t); // drops the registration's reference
             future_unref(w);
         }
         end_body(t);
@@ -411,7 +457,7 @@ Future *sleep_new(Loop *loop, double delay) {
 
 CallbackNames task_callback_names() {
     // asyncio.sleep's future has no done callback: coio's timer bookkeeping is not shown.
-    static const CallbackName names[] = {{any_fn(wakeup), "Task.task_wakeup"},
+    static const CallbackName names[] = {{any_fn(task_wakeup), "Task.task_wakeup"},
                                          {any_fn(sleep_done), nullptr}};
     return {names, sizeof names / sizeof names[0]};
 }
