@@ -653,11 +653,20 @@ COIO_API int coio_wait_writable(coio_loop *loop, int fd, coio_future **out);
  * retrieved.  EINVAL for NULL arguments; ESTATE while f is pending. */
 COIO_API int coio_future_errno(const coio_future *f, int *err);
 
-/* What a coio_sock_recv future holds: len bytes in data (the future owns it). */
+/* What a coio_sock_recv future holds: len bytes in data (the future owns it).  data is a C99
+ * flexible array member; C++ has none, and GCC and Clang accept it there as an extension, so
+ * -pedantic is silenced for it alone (the layout is the same in both languages). */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#endif
 typedef struct coio_bytes {
     size_t len;
     unsigned char data[];
 } coio_bytes;
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /* sock_recv: up to n bytes (n > 0) as a const coio_bytes * value; len 0 at end of stream.
  * Take it with coio_future_take_result to keep it (free it with free()). */
