@@ -251,8 +251,8 @@ COIO_API int coio_future_cancel(coio_future *f, const char *msg);
 COIO_API int coio_future_result(const coio_future *f, void **value);
 /* Takes a done future's result out of it: *value and *drop become the caller's and the future
  * keeps NULL (a result shared with another future, as wait_for's and shield's are, comes with
- * a NULL drop: it stays that future's).  ESTATE if pending or not a result; EINVAL
- * for NULL outs. */
+ * a NULL drop: it stays that future's).  ESTATE if pending or not a result (also on a closed
+ * loop); EINVAL for NULL outs. */
 COIO_API int coio_future_take_result(coio_future *f, void **value, coio_free_fn *drop);
 /* The error of a done future: *code and *message (borrowed), or 0 and NULL if it succeeded;
  * on a cancelled future COIO_ECANCELLED and the cancel message.  ESTATE if pending.  Marks the
