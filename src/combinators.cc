@@ -639,20 +639,24 @@ static void wait_for_inner_done(coio_future *, void *arg) {
 // The timeout cancels inner and waits for it.  A cancel() that inner refuses (it is done
 // already, its outcome still on the way) leaves the awaiting task's _must_cancel set in
 // asyncio: wait_for then raises TimeoutError whatever inner's outcome.
+// Cancelling inner may run a drop that releases w's last reference: w is held meanwhile.
 static void wait_for_timeout(void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
     if (w->state != Future::Pending) return;
     w->timed_out = true;
     w->cancelling = true;
+    future_ref(w);
     bool reached;
     try {
         reached = cancel_any(w->inner, nullptr);
     } catch (...) {
         w->cancelling = false;
+        future_unref(w);
         throw;
     }
     w->cancelling = false;
     if (!reached) w->must_cancel = true;
+    future_unref(w);
 }
 
 static bool wait_for_cancel(Future *f, const char *msg) {
