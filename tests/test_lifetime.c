@@ -632,6 +632,38 @@ static void test_payload_through_gather_with_released_sibling(void **state) {
     }
 }
 
+/* A task awaits a wait_for of itself (through a slot filled after the spawn), and the caller
+ * completes that wait_for by hand with an error payload: the task fails with the wait_for as
+ * its error's cause while the wait_for still holds the task.  After close and release nothing
+ * may stay allocated and the payload has been dropped once. */
+static void test_task_failing_through_own_wait_for_freed_at_release(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        coio_loop *loop = tu_loop_virtual();
+        awaiter a = {0};
+        int payload_drops = 0;
+        coio_future *t = spawn(loop, body_await_target, &a);
+        coio_future *c = NULL;
+        if (kind == 0)
+            assert_status(coio_wait_for(t, 5.0, &c), COIO_OK);
+        else if (kind == 1)
+            assert_status(coio_gather(loop, &t, 1, 0, &c), COIO_OK);
+        else
+            assert_status(coio_shield(t, &c), COIO_OK);
+        a.target = c;
+        run_passes(loop, 2); /* t awaits c */
+        assert_status(coio_future_set_error_payload(c, 3, "by hand", &payload_drops,
+                                                    tu_count_drop),
+                      COIO_OK);
+        run_until(loop, t);
+        assert_int_equal(tu_error_code(t), 3);
+        coio_future_release(c);
+        coio_future_release(t);
+        tu_finish(loop);
+        assert_int_equal(payload_drops, 1);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_mutual_await_cycle_terminates),
@@ -651,6 +683,7 @@ int main(void) {
         cmocka_unit_test(test_await_survives_release_in_done_callback),
         cmocka_unit_test(test_payload_through_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_with_released_sibling),
+        cmocka_unit_test(test_task_failing_through_own_wait_for_freed_at_release),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
