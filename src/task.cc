@@ -265,6 +265,7 @@ static void wake_cancelled(Task *t) {
     Future *w = t->fut_waiter;
     t->loop->ready.reserve(1);
     t->fut_waiter = nullptr;
+    t->cancel_deferred = false; // w will not deliver an outcome first: the cancel goes now
     t->loop->ready.push({kRunTask, t, w});
     // The wakeup registration's reference on t moves to the step entry.
     if (!future_unlink_callback(w, wakeup, t)) future_ref(t);
