@@ -50,11 +50,11 @@ struct Input {
 };
 
 Input in;
-int budget;                  // ops left for this input (nested ones included)
-int g_depth;                 // nesting of harness entry points on the current stack
-bool g_teardown;             // no new loops once teardown started
-bool g_quiet_nested;         // last teardown passes: callbacks and drops run no ops
-bool g_in_co;                // the current stack is a coroutine's (drops there must not await)
+int budget;          // ops left for this input (nested ones included)
+int g_depth;         // nesting of harness entry points on the current stack
+bool g_teardown;     // no new loops once teardown started
+bool g_quiet_nested; // last teardown passes: callbacks and drops run no ops
+bool g_in_co;        // the current stack is a coroutine's (drops there must not await)
 pthread_t g_main;
 constexpr int kMaxDepth = 4;
 constexpr unsigned kMagic = 0xC0105EEDu;
@@ -66,8 +66,20 @@ constexpr unsigned kMagic = 0xC0105EEDu;
 
 // ---- tokens -------------------------------------------------------------------------------
 
-enum TokKind { TK_VALUE, TK_PAYLOAD, TK_CB, TK_DONE, TK_STEP, TK_CO, TK_ITEM, TK_EXARG, TK_EXRES,
-               TK_EXC, TK_READER, TK_SIGNAL };
+enum TokKind {
+    TK_VALUE,
+    TK_PAYLOAD,
+    TK_CB,
+    TK_DONE,
+    TK_STEP,
+    TK_CO,
+    TK_ITEM,
+    TK_EXARG,
+    TK_EXRES,
+    TK_EXC,
+    TK_READER,
+    TK_SIGNAL
+};
 
 struct Token {
     unsigned magic = kMagic;
@@ -115,7 +127,8 @@ void tok_drop(void *p) {
     Token *t = tok_check(p);
     if (!pthread_equal(pthread_self(), g_main)) die("drop ran on another thread", t->id);
     if (t->drops.fetch_add(1) + 1 > 1) die("drop ran twice", t->id);
-    if (g_trace) std::fprintf(stderr, "%*sdrop token %d kind %d\n", 2 * g_depth, "", t->id, t->kind);
+    if (g_trace)
+        std::fprintf(stderr, "%*sdrop token %d kind %d\n", 2 * g_depth, "", t->id, t->kind);
     run_nested(2);
 }
 
@@ -203,7 +216,7 @@ void run_ops(Ctx &c, int maxops) {
     for (int k = 0; k < maxops && budget > 0 && !in.done(); k++) {
         budget--;
         exec_op(c);
-        if (c.step_decided || c.co_return) break;
+        if (c.step_decided || c.co_return ) break;
     }
 }
 
@@ -318,7 +331,7 @@ int co_body(coio_future *self, void *arg) {
     c.st = t;
     c.tm = &t->tm;
     co_enter(c);
-    while (budget > 0 && !in.done() && !c.co_return) {
+    while (budget > 0 && !in.done() && !c.co_return ) {
         budget--;
         exec_op(c);
     }
@@ -360,7 +373,7 @@ int step_body(coio_future *task, coio_future *awaited, int resume_status, void *
 
 // Await in a stackful body: the body leaves the stack it was entered from and is entered
 // again from wherever the loop resumes it.
-int co_await(Ctx &c, coio_future *f) {
+int co_await (Ctx &c, coio_future *f) {
     co_leave(c);
     int rc = coio_await(f, nullptr);
     co_enter(c);
@@ -472,35 +485,81 @@ void op_misuse(Ctx &c) {
     int rc = 0;
     coio_future *out = nullptr;
     switch (in.pick(24)) {
-    case 0: rc = coio_call_soon(nullptr, cb_soon, t, tok_drop, nullptr); break;
-    case 1: rc = coio_future_set_result(nullptr, t, tok_drop); break;
-    case 2: rc = coio_future_add_done_callback(nullptr, cb_done, t, tok_drop); break;
-    case 3: rc = coio_call_later(loops[0], NAN, cb_soon, t, tok_drop, nullptr); break;
-    case 4: rc = coio_call_at(loops[1], INFINITY, cb_soon, t, tok_drop, nullptr); break;
-    case 5: rc = coio_spawn(nullptr, co_body, t, nullptr, &out); break;
-    case 6: rc = coio_task_new(loops[0], nullptr, t, tok_drop, nullptr, &out); break;
-    case 7: rc = coio_queue_put_nowait(nullptr, t, tok_drop); break;
-    case 8: rc = coio_run_in_executor(loops[0], nullptr, t, tok_drop, nullptr, &out); break;
-    case 9: rc = coio_future_set_error_payload(nullptr, 1, "x", t, tok_drop); break;
+    case 0:
+        rc = coio_call_soon(nullptr, cb_soon, t, tok_drop, nullptr);
+        break;
+    case 1:
+        rc = coio_future_set_result(nullptr, t, tok_drop);
+        break;
+    case 2:
+        rc = coio_future_add_done_callback(nullptr, cb_done, t, tok_drop);
+        break;
+    case 3:
+        rc = coio_call_later(loops[0], NAN, cb_soon, t, tok_drop, nullptr);
+        break;
+    case 4:
+        rc = coio_call_at(loops[1], INFINITY, cb_soon, t, tok_drop, nullptr);
+        break;
+    case 5:
+        rc = coio_spawn(nullptr, co_body, t, nullptr, &out);
+        break;
+    case 6:
+        rc = coio_task_new(loops[0], nullptr, t, tok_drop, nullptr, &out);
+        break;
+    case 7:
+        rc = coio_queue_put_nowait(nullptr, t, tok_drop);
+        break;
+    case 8:
+        rc = coio_run_in_executor(loops[0], nullptr, t, tok_drop, nullptr, &out);
+        break;
+    case 9:
+        rc = coio_future_set_error_payload(nullptr, 1, "x", t, tok_drop);
+        break;
     // Only where no body runs on this stack: elsewhere these would really await.
-    case 10: rc = c.kind == CX_TOP ? coio_await(pick_fut(), nullptr) : -1; break;
+    case 10:
+        rc = c.kind == CX_TOP ? coio_await(pick_fut(), nullptr) : -1;
+        break;
     case 11: {
         coio_future *a = pick_fut(), *b = pick_fut();
         rc = c.kind == CX_TOP ? coio_step_await(a, b) : -1;
         break;
     }
-    case 12: rc = coio_gather(loops[0], nullptr, 2, 0, &out); break;
-    case 13: rc = coio_wait(loops[1], nullptr, 0, -1, COIO_ALL_COMPLETED, &out); break;
-    case 14: rc = coio_wait_for(nullptr, 1.0, &out); break;
-    case 15: rc = coio_shield(nullptr, &out); break;
-    case 16: rc = coio_sleep(loops[0], NAN, &out); break;
-    case 17: rc = coio_timeout_enter(nullptr, 1.0, nullptr); break;
-    case 18: rc = coio_task_group_spawn(nullptr, co_body, t, nullptr, nullptr); break;
-    case 19: rc = coio_add_reader(loops[0], -1, cb_soon, t, tok_drop); break;
-    case 20: rc = coio_queue_new(loops[0], 7, 0, nullptr); break;
-    case 21: rc = coio_barrier_new(loops[1], 0, nullptr); break;
-    case 22: rc = c.kind == CX_TOP ? coio_co_sendall(-1, sbuf, 1, nullptr) : -1; break;
-    default: rc = coio_loop_run_until_complete(nullptr, nullptr); break;
+    case 12:
+        rc = coio_gather(loops[0], nullptr, 2, 0, &out);
+        break;
+    case 13:
+        rc = coio_wait(loops[1], nullptr, 0, -1, COIO_ALL_COMPLETED, &out);
+        break;
+    case 14:
+        rc = coio_wait_for(nullptr, 1.0, &out);
+        break;
+    case 15:
+        rc = coio_shield(nullptr, &out);
+        break;
+    case 16:
+        rc = coio_sleep(loops[0], NAN, &out);
+        break;
+    case 17:
+        rc = coio_timeout_enter(nullptr, 1.0, nullptr);
+        break;
+    case 18:
+        rc = coio_task_group_spawn(nullptr, co_body, t, nullptr, nullptr);
+        break;
+    case 19:
+        rc = coio_add_reader(loops[0], -1, cb_soon, t, tok_drop);
+        break;
+    case 20:
+        rc = coio_queue_new(loops[0], 7, 0, nullptr);
+        break;
+    case 21:
+        rc = coio_barrier_new(loops[1], 0, nullptr);
+        break;
+    case 22:
+        rc = c.kind == CX_TOP ? coio_co_sendall(-1, sbuf, 1, nullptr) : -1;
+        break;
+    default:
+        rc = coio_loop_run_until_complete(nullptr, nullptr);
+        break;
     }
     if (rc >= 0) die("misuse accepted", t->id);
     if (out) die("misuse wrote an out-parameter", t->id);
@@ -514,14 +573,18 @@ void exec_op(Ctx &c) {
                      c.kind);
     switch (op % 96) {
     // ---- loops
-    case 0: new_loop(in.pick(NL)); break;
+    case 0:
+        new_loop(in.pick(NL));
+        break;
     case 1: {
         coio_loop *l = pick_loop();
         Busy b(l);
         coio_loop_close(l); // EBUSY while running; drops may call back in
         break;
     }
-    case 2: release_loop(in.pick(NL)); break;
+    case 2:
+        release_loop(in.pick(NL));
+        break;
     case 3:
     case 4: {
         unsigned i = in.pick(NL);
@@ -534,7 +597,9 @@ void exec_op(Ctx &c) {
         }
         break;
     }
-    case 5: coio_loop_stop(pick_loop()); break;
+    case 5:
+        coio_loop_stop(pick_loop());
+        break;
     case 6: {
         coio_loop *l = pick_loop();
         coio_loop_set_debug(l, in.u8() & 1);
@@ -547,7 +612,8 @@ void exec_op(Ctx &c) {
         (void)coio_loop_get_debug(l);
         coio_future *ts[4] = {};
         long n = coio_loop_all_tasks(l, ts, 4);
-        for (long k = 0; k < n && k < 4; k++) coio_future_release(ts[k]);
+        for (long k = 0; k < n && k < 4; k++)
+            coio_future_release(ts[k]);
         break;
     }
     // ---- handles
@@ -606,7 +672,9 @@ void exec_op(Ctx &c) {
         break;
     }
     case 17:
-    case 18: fut_put(in.pick(NF), nullptr); break;
+    case 18:
+        fut_put(in.pick(NF), nullptr);
+        break;
     case 19: {
         coio_future *f = pick_fut();
         Token *t = tok_new(TK_VALUE);
@@ -692,9 +760,13 @@ void exec_op(Ctx &c) {
     }
     // ---- tasks
     case 29:
-    case 30: op_spawn(c, 0, nullptr); break;
+    case 30:
+        op_spawn(c, 0, nullptr);
+        break;
     case 31:
-    case 32: op_spawn(c, 1, nullptr); break;
+    case 32:
+        op_spawn(c, 1, nullptr);
+        break;
     case 33: {
         coio_future *f = pick_fut();
         (void)coio_task_cancelling(f);
@@ -717,7 +789,7 @@ void exec_op(Ctx &c) {
     case 37: {
         coio_future *f = pick_fut();
         if (c.kind == CX_CO) {
-            co_await(c, f); // f may be freed meanwhile: not touched afterwards
+            co_await (c, f); // f may be freed meanwhile: not touched afterwards
         } else if (c.kind == CX_STEP) {
             if (coio_step_await(c.task, f) == COIO_OK) {
                 c.step_ret = COIO_STEP_AWAIT;
@@ -729,8 +801,14 @@ void exec_op(Ctx &c) {
         break;
     }
     case 38: {
-        static const int st[] = {COIO_OK, COIO_ECANCELLED, COIO_EFAILED, COIO_ETIMEDOUT,
-                                 COIO_STEP_YIELD, COIO_STEP_AWAIT, 7, COIO_EINVAL};
+        static const int st[] = {COIO_OK,
+                                 COIO_ECANCELLED,
+                                 COIO_EFAILED,
+                                 COIO_ETIMEDOUT,
+                                 COIO_STEP_YIELD,
+                                 COIO_STEP_AWAIT,
+                                 7,
+                                 COIO_EINVAL};
         int s = st[in.pick(8)];
         if (c.kind == CX_CO) {
             c.co_return = true;
@@ -762,8 +840,13 @@ void exec_op(Ctx &c) {
         } else {
             double w = 0;
             switch (in.pick(4)) {
-            case 0: coio_timeout_reschedule(*c.tm, in.delay()); break;
-            case 1: coio_timeout_when(*c.tm, &w); (void)coio_timeout_expired(*c.tm); break;
+            case 0:
+                coio_timeout_reschedule(*c.tm, in.delay());
+                break;
+            case 1:
+                coio_timeout_when(*c.tm, &w);
+                (void)coio_timeout_expired(*c.tm);
+                break;
             default: {
                 static const int st[] = {COIO_OK, COIO_ECANCELLED, COIO_EFAILED, 5};
                 int rc = coio_timeout_exit(*c.tm, st[in.pick(4)]);
@@ -779,8 +862,7 @@ void exec_op(Ctx &c) {
         unsigned gi = in.pick(NP);
         if (!groups[gi]) {
             coio_task_group *g = nullptr;
-            if (coio_task_group_new(c.task ? coio_future_loop(c.task) : pick_loop(), &g) ==
-                COIO_OK)
+            if (coio_task_group_new(c.task ? coio_future_loop(c.task) : pick_loop(), &g) == COIO_OK)
                 groups[gi] = g;
         } else {
             unsigned slot = in.pick(NF);
@@ -796,7 +878,7 @@ void exec_op(Ctx &c) {
                 if (c.kind == CX_CO && (in.u8() & 1)) {
                     coio_future_ref(out);
                     fut_put(slot, out);
-                    co_await(c, out);
+                    co_await (c, out);
                     coio_future_release(out);
                 } else {
                     fut_put(slot, out);
@@ -817,7 +899,8 @@ void exec_op(Ctx &c) {
         if (in.u8() & 1) {
             coio_future *errs[3] = {};
             long n = coio_task_group_errors(g, errs, 3);
-            for (long k = 0; k < n && k < 3; k++) coio_future_release(errs[k]);
+            for (long k = 0; k < n && k < 3; k++)
+                coio_future_release(errs[k]);
         } else if (g) {
             groups[gi] = nullptr;
             coio_task_group_free(g); // allowed from anywhere (#6: even from an eager child)
@@ -829,7 +912,8 @@ void exec_op(Ctx &c) {
     case 46: {
         coio_future *fs[4];
         unsigned n = in.pick(5);
-        for (unsigned k = 0; k < n; k++) fs[k] = pick_fut();
+        for (unsigned k = 0; k < n; k++)
+            fs[k] = pick_fut();
         coio_loop *l = pick_loop();
         unsigned slot = in.pick(NF);
         coio_future *out = nullptr;
@@ -839,7 +923,8 @@ void exec_op(Ctx &c) {
     case 47: {
         coio_future *fs[4];
         unsigned n = in.pick(5);
-        for (unsigned k = 0; k < n; k++) fs[k] = pick_fut();
+        for (unsigned k = 0; k < n; k++)
+            fs[k] = pick_fut();
         coio_loop *l = pick_loop();
         unsigned slot = in.pick(NF);
         double to = in.delay();
@@ -850,7 +935,8 @@ void exec_op(Ctx &c) {
     case 48: {
         coio_future *fs[4];
         unsigned n = in.pick(5);
-        for (unsigned k = 0; k < n; k++) fs[k] = pick_fut();
+        for (unsigned k = 0; k < n; k++)
+            fs[k] = pick_fut();
         unsigned i = in.pick(NP);
         if (iters[i] || is_busy(iters[i])) break;
         coio_as_completed_iter *it = nullptr;
@@ -905,8 +991,12 @@ void exec_op(Ctx &c) {
         coio_event *e = evs[in.pick(NP)];
         Busy b(e);
         switch (in.pick(3)) {
-        case 0: coio_event_set(e); break;
-        case 1: coio_event_clear(e); break;
+        case 0:
+            coio_event_set(e);
+            break;
+        case 1:
+            coio_event_clear(e);
+            break;
         default: {
             unsigned slot = in.pick(NF);
             coio_future *f = nullptr;
@@ -985,8 +1075,12 @@ void exec_op(Ctx &c) {
         coio_condition *cd = conds[in.pick(NP)];
         Busy b(cd);
         switch (in.pick(5)) {
-        case 0: coio_condition_notify(cd, in.pick(3)); break;
-        case 1: coio_condition_notify_all(cd); break;
+        case 0:
+            coio_condition_notify(cd, in.pick(3));
+            break;
+        case 1:
+            coio_condition_notify_all(cd);
+            break;
         case 2: {
             coio_lock *l = coio_condition_lock(cd);
             unsigned slot = in.pick(NF);
@@ -994,7 +1088,9 @@ void exec_op(Ctx &c) {
             if (l && coio_lock_acquire(l, &f) == COIO_OK) fut_put(slot, f);
             break;
         }
-        case 3: coio_lock_release(coio_condition_lock(cd)); break;
+        case 3:
+            coio_lock_release(coio_condition_lock(cd));
+            break;
         default: {
             unsigned slot = in.pick(NF);
             coio_future *f = nullptr;
@@ -1020,8 +1116,12 @@ void exec_op(Ctx &c) {
         coio_barrier *br = bars[in.pick(NP)];
         Busy b(br);
         switch (in.pick(4)) {
-        case 0: coio_barrier_reset(br); break;
-        case 1: coio_barrier_abort(br); break;
+        case 0:
+            coio_barrier_reset(br);
+            break;
+        case 1:
+            coio_barrier_abort(br);
+            break;
         default: {
             unsigned slot = in.pick(NF);
             coio_future *f = nullptr;
@@ -1057,10 +1157,18 @@ void exec_op(Ctx &c) {
         coio_future *f = nullptr;
         int rc;
         switch (in.pick(4)) {
-        case 0: rc = coio_queue_put(q, t, tok_drop, &f); break;
-        case 1: rc = coio_queue_put_priority(q, double(in.pick(4)), t, tok_drop, &f); break;
-        case 2: rc = coio_queue_put_nowait(q, t, tok_drop); break;
-        default: rc = coio_queue_put_priority_nowait(q, double(in.pick(4)), t, tok_drop); break;
+        case 0:
+            rc = coio_queue_put(q, t, tok_drop, &f);
+            break;
+        case 1:
+            rc = coio_queue_put_priority(q, double(in.pick(4)), t, tok_drop, &f);
+            break;
+        case 2:
+            rc = coio_queue_put_nowait(q, t, tok_drop);
+            break;
+        default:
+            rc = coio_queue_put_priority_nowait(q, double(in.pick(4)), t, tok_drop);
+            break;
         }
         tok_reg(t, rc);
         if (f) fut_put(slot, f);
@@ -1085,14 +1193,18 @@ void exec_op(Ctx &c) {
         coio_queue *q = queues[in.pick(NP)];
         Busy b(q);
         switch (in.pick(4)) {
-        case 0: coio_queue_task_done(q); break;
+        case 0:
+            coio_queue_task_done(q);
+            break;
         case 1: {
             unsigned slot = in.pick(NF);
             coio_future *f = nullptr;
             if (coio_queue_join(q, &f) == COIO_OK) fut_put(slot, f);
             break;
         }
-        case 2: coio_queue_shutdown(q, in.u8() & 1); break;
+        case 2:
+            coio_queue_shutdown(q, in.u8() & 1);
+            break;
         default:
             (void)coio_queue_size(q);
             (void)coio_queue_empty(q);
@@ -1111,12 +1223,24 @@ void exec_op(Ctx &c) {
         coio_future *f = nullptr;
         int rc;
         switch (in.pick(6)) {
-        case 0: rc = coio_sock_recv(l, sv[side], 1 + in.pick(32), &f); break;
-        case 1: rc = coio_sock_recv_into(l, sv[side], rbuf[side], sizeof rbuf[side], &f); break;
-        case 2: rc = coio_sock_sendall(l, sv[side], sbuf, (in.u8() & 1) ? sizeof sbuf : 5, &f); break;
-        case 3: rc = coio_wait_readable(l, sv[side], &f); break;
-        case 4: rc = coio_wait_writable(l, sv[side], &f); break;
-        default: rc = coio_sock_accept(l, sv[side], &f); break;
+        case 0:
+            rc = coio_sock_recv(l, sv[side], 1 + in.pick(32), &f);
+            break;
+        case 1:
+            rc = coio_sock_recv_into(l, sv[side], rbuf[side], sizeof rbuf[side], &f);
+            break;
+        case 2:
+            rc = coio_sock_sendall(l, sv[side], sbuf, (in.u8() & 1) ? sizeof sbuf : 5, &f);
+            break;
+        case 3:
+            rc = coio_wait_readable(l, sv[side], &f);
+            break;
+        case 4:
+            rc = coio_wait_writable(l, sv[side], &f);
+            break;
+        default:
+            rc = coio_sock_accept(l, sv[side], &f);
+            break;
         }
         if (rc == COIO_OK) fut_put(slot, f);
         break;
@@ -1208,7 +1332,9 @@ void exec_op(Ctx &c) {
         coio_loop_call_exception_handler(l, &x);
         break;
     }
-    case 78: op_misuse(c); break;
+    case 78:
+        op_misuse(c);
+        break;
     case 79: {
         // Wrong loop on purpose: a future of one loop into the other's combinators.
         coio_future *f = pick_fut();
@@ -1216,20 +1342,26 @@ void exec_op(Ctx &c) {
         coio_loop *other = coio_future_loop(f) == loops[0] ? loops[1] : loops[0];
         coio_future *out = nullptr;
         int rc = coio_gather(other, &f, 1, 0, &out);
-        if (rc == COIO_OK && other != coio_future_loop(f)) die("gather accepted a foreign future", -1);
+        if (rc == COIO_OK && other != coio_future_loop(f))
+            die("gather accepted a foreign future", -1);
         if (rc == COIO_OK) fut_put(in.pick(NF), out);
         break;
     }
     default: {
         // The rest of the op space: the most bug-prone ops again (weights).
         switch (op % 8) {
-        case 0: case 1: {
+        case 0:
+        case 1: {
             Token *t = tok_new(TK_DONE);
             tok_reg(t, coio_future_add_done_callback(pick_fut(), cb_done, t, tok_drop));
             break;
         }
-        case 2: coio_future_cancel(pick_fut(), "again"); break;
-        case 3: fut_put(in.pick(NF), nullptr); break;
+        case 2:
+            coio_future_cancel(pick_fut(), "again");
+            break;
+        case 3:
+            fut_put(in.pick(NF), nullptr);
+            break;
         case 4: {
             coio_future *f = pick_fut();
             unsigned slot = in.pick(NF);
@@ -1239,7 +1371,7 @@ void exec_op(Ctx &c) {
         }
         case 5: {
             coio_future *f = pick_fut();
-            if (c.kind == CX_CO) co_await(c, f);
+            if (c.kind == CX_CO) co_await (c, f);
             break;
         }
         case 6: {
@@ -1339,23 +1471,30 @@ void teardown(int order) {
         if (pass > 50) die("teardown does not converge", -1);
         switch (order) {
         case 0: // close every loop, then free objects, then release loops
-            for (auto *l : loops) coio_loop_close(l);
+            for (auto *l : loops)
+                coio_loop_close(l);
             free_objects();
-            for (unsigned i = 0; i < NL; i++) release_loop(i);
+            for (unsigned i = 0; i < NL; i++)
+                release_loop(i);
             break;
         case 1: // objects first, loops still open
             free_objects();
-            for (unsigned i = 0; i < NL; i++) release_loop(i);
+            for (unsigned i = 0; i < NL; i++)
+                release_loop(i);
             break;
         case 2: // release loops first (release closes), objects after
-            for (unsigned i = 0; i < NL; i++) release_loop(i);
+            for (unsigned i = 0; i < NL; i++)
+                release_loop(i);
             free_objects();
             break;
         default: // drain each loop a little (virtual time), then as 0
             if (pass == 0)
-                for (unsigned i = 0; i < NL; i++) run_loop(i, 1);
-            for (auto *l : loops) coio_loop_close(l);
-            for (unsigned i = NL; i-- > 0;) release_loop(i);
+                for (unsigned i = 0; i < NL; i++)
+                    run_loop(i, 1);
+            for (auto *l : loops)
+                coio_loop_close(l);
+            for (unsigned i = NL; i-- > 0;)
+                release_loop(i);
             free_objects();
             break;
         }
@@ -1379,7 +1518,8 @@ void check_tokens() {
             die(d > want ? "drop ran for a failed registration" : "drop never ran (leak)", t->id);
         }
     }
-    for (Token *t : toks) delete t;
+    for (Token *t : toks)
+        delete t;
     toks.clear();
 }
 

@@ -54,7 +54,8 @@ static void collect(const char *arg) {
 }
 
 int main(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) collect(argv[i]);
+    for (int i = 1; i < argc; i++)
+        collect(argv[i]);
     printf("1..%zu\n", npaths);
     fflush(stdout);
     for (size_t i = 0; i < npaths; i++) {
