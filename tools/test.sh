@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds coio and runs every test: the plain build, the same tests under valgrind, an
 # ASan+UBSan build (object pools off, so use-after-free is visible) and a ThreadSanitizer build
-# for the threaded suites.  Exits non-zero if anything fails.
+# for the threaded suites, plus a short libFuzzer campaign (tests/fuzz).  Exits non-zero if
+# anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -23,6 +24,9 @@ step "ASan + UBSan build and test"
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --no-suite golden --no-suite docs
+
+step "libFuzzer (clang, ASan+UBSan): a short campaign from the committed corpus"
+tests/fuzz/run.sh "${COIO_FUZZ_SECONDS:-180}"
 
 step "ThreadSanitizer build, unit suites (call_soon_threadsafe, stop from other threads)"
 [ -f build-tsan/build.ninja ] || meson setup build-tsan -Db_sanitize=thread -Db_lundef=false \
