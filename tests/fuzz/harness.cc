@@ -56,7 +56,8 @@ bool g_teardown;     // no new loops once teardown started
 bool g_quiet_nested; // last teardown passes: callbacks and drops run no ops
 bool g_in_co;        // the current stack is a coroutine's (drops there must not await)
 pthread_t g_main;
-constexpr int kMaxDepth = 4;
+constexpr int kMaxDepth = 4;     // callbacks and drops
+constexpr int kMaxBodyDepth = 6; // task bodies (eager ones nest)
 constexpr unsigned kMagic = 0xC0105EEDu;
 
 [[noreturn]] void die(const char *what, int id) {
@@ -331,7 +332,8 @@ int co_body(coio_future *self, void *arg) {
     c.st = t;
     c.tm = &t->tm;
     co_enter(c);
-    while (budget > 0 && !in.done() && !c.co_return ) {
+    // Eager bodies started from bodies nest on one stack: past kMaxBodyDepth they do nothing.
+    while (g_depth <= kMaxBodyDepth && budget > 0 && !in.done() && !c.co_return ) {
         budget--;
         exec_op(c);
     }
@@ -354,7 +356,7 @@ int step_body(coio_future *task, coio_future *awaited, int resume_status, void *
     c.tm = &t->tm;
     int saved = g_depth;
     g_depth = saved + 1;
-    run_ops(c, 1 + int(in.pick(4)));
+    if (g_depth <= kMaxBodyDepth) run_ops(c, 1 + int(in.pick(4)));
     int ret;
     if (c.step_decided) {
         ret = c.step_ret;
@@ -1515,7 +1517,9 @@ void check_tokens() {
         if (d != want) {
             std::fprintf(stderr, "coio fuzz: token %d kind %d registered %d: %d drops\n", t->id,
                          t->kind, int(t->registered), d);
-            die(d > want ? "drop ran for a failed registration" : "drop never ran (leak)", t->id);
+            if (!getenv("COIO_FUZZ_NO_TOKEN_ABORT"))
+                die(d > want ? "drop ran for a failed registration" : "drop never ran (leak)",
+                    t->id);
         }
     }
     for (Token *t : toks)
