@@ -251,8 +251,8 @@ COIO_API int coio_future_cancel(coio_future *f, const char *msg);
 COIO_API int coio_future_result(const coio_future *f, void **value);
 /* Takes a done future's result out of it: *value and *drop become the caller's and the future
  * keeps NULL (a result shared with another future, as wait_for's and shield's are, comes with
- * a NULL drop: it stays that future's).  ESTATE if pending or not a result; EINVAL
- * for NULL outs. */
+ * a NULL drop: it stays that future's).  ESTATE if pending or not a result (also on a closed
+ * loop); EINVAL for NULL outs. */
 COIO_API int coio_future_take_result(coio_future *f, void **value, coio_free_fn *drop);
 /* The error of a done future: *code and *message (borrowed), or 0 and NULL if it succeeded;
  * on a cancelled future COIO_ECANCELLED and the cancel message.  ESTATE if pending.  Marks the
@@ -653,11 +653,20 @@ COIO_API int coio_wait_writable(coio_loop *loop, int fd, coio_future **out);
  * retrieved.  EINVAL for NULL arguments; ESTATE while f is pending. */
 COIO_API int coio_future_errno(const coio_future *f, int *err);
 
-/* What a coio_sock_recv future holds: len bytes in data (the future owns it). */
+/* What a coio_sock_recv future holds: len bytes in data (the future owns it).  data is a C99
+ * flexible array member; C++ has none, and GCC and Clang accept it there as an extension, so
+ * -pedantic is silenced for it alone (the layout is the same in both languages). */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#endif
 typedef struct coio_bytes {
     size_t len;
     unsigned char data[];
 } coio_bytes;
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /* sock_recv: up to n bytes (n > 0) as a const coio_bytes * value; len 0 at end of stream.
  * Take it with coio_future_take_result to keep it (free it with free()). */

@@ -432,10 +432,11 @@ int coio_future_result(const coio_future *fut, void **value) {
     return rc;
 }
 
+// A read that moves ownership out: like coio_future_result, it does not depend on the loop's
+// state (a pending future of a closed loop is ESTATE, as its man page says).
 int coio_future_take_result(coio_future *fut, void **value, coio_free_fn *drop) {
     Future *f = F(fut);
-    if (int rc = check_future(f)) return rc;
-    if (!value || !drop) return COIO_EINVAL;
+    if (!f || !value || !drop) return COIO_EINVAL;
     if (f->state != Future::Result) return COIO_ESTATE;
     *value = f->value;
     *drop = f->value_drop;
