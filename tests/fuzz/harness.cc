@@ -681,8 +681,12 @@ void exec_op(Ctx &c) {
         coio_future *f = pick_fut();
         Token *t = tok_new(TK_VALUE);
         coio_free_fn d = (in.u8() & 3) ? tok_drop : nullptr;
-        tok_reg(t, coio_future_set_result(f, t, d));
+        int done = f && coio_future_done(f);
+        int rc = coio_future_set_result(f, t, d);
+        tok_reg(t, rc);
         if (t->registered && !f) die("set_result on NULL accepted", t->id);
+        if (done && rc != COIO_ESTATE && rc != COIO_ECLOSED) // closed: either answer
+            die("set_result on a done future is accepted", rc);
         if (!d) t->registered = false; // nothing to drop
         break;
     }
@@ -704,7 +708,10 @@ void exec_op(Ctx &c) {
     case 23: {
         static const char *msgs[] = {nullptr, "stop", "a longer cancellation message"};
         coio_future *f = pick_fut();
-        coio_future_cancel(f, msgs[in.pick(3)]);
+        int done = f && coio_future_done(f);
+        int rc = coio_future_cancel(f, msgs[in.pick(3)]);
+        if (done && rc != 0) die("cancel of a done future is not 0", rc);
+        if (!f && rc != COIO_EINVAL) die("cancel of NULL is not EINVAL", rc);
         break;
     }
     case 24: {
@@ -714,7 +721,11 @@ void exec_op(Ctx &c) {
         const char *msg = nullptr;
         size_t n = 0;
         int err = 0;
-        coio_future_result(f, (in.u8() & 1) ? &v : nullptr);
+        int pending = f && !coio_future_done(f);
+        int rc = coio_future_result(f, (in.u8() & 1) ? &v : nullptr);
+        if (pending && rc != COIO_ESTATE) die("result of a pending future is not ESTATE", rc);
+        if (!pending && f && rc == COIO_ESTATE) die("result of a done future is ESTATE", rc);
+        if (!f && rc != COIO_EINVAL) die("result of NULL is not EINVAL", rc);
         coio_future_error(f, &code, &msg);
         coio_future_error_payload(f, &v);
         coio_future_result_size(f, &n);
@@ -729,7 +740,11 @@ void exec_op(Ctx &c) {
         coio_future *f = pick_fut();
         void *v = nullptr;
         coio_free_fn d = nullptr;
-        if (coio_future_take_result(f, &v, &d) == COIO_OK && d) d(v); // now ours to drop
+        int pending = f && !coio_future_done(f);
+        int rc = coio_future_take_result(f, &v, &d);
+        // Its man page: ESTATE for a pending future, also on a closed loop (issue 11 #9).
+        if (pending && rc != COIO_ESTATE) die("take_result of a pending future is not ESTATE", rc);
+        if (rc == COIO_OK && d) d(v); // now ours to drop
         break;
     }
     case 26:
