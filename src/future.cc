@@ -152,6 +152,15 @@ FutureError *error_new(int code, const char *message, Future *cause) {
         throw;
     }
     e->code = code;
+    // A propagated failure keeps its cause for the payload and the errno only (the message is
+    // copied): a future that merely passed the same error on (a gather, a wait_for, a task)
+    // and carries neither is skipped, so the reference goes to where they are.  Lookups give
+    // the same answers (they skip such links too), and no cycle forms through a combinator
+    // that holds the task failing with its error (a task awaiting a gather of itself).  A
+    // result's keep-alive link (code 0) is left as it is.
+    while (cause && code != 0 && cause->error && cause->error->cause &&
+           cause->error->code == code && !cause->error->payload && !cause->error->sys_errno)
+        cause = cause->error->cause;
     if (cause) {
         e->cause = cause;
         future_ref(cause);

@@ -632,6 +632,75 @@ static void test_payload_through_gather_with_released_sibling(void **state) {
     }
 }
 
+/* A task awaits a wait_for of itself (through a slot filled after the spawn), and the caller
+ * completes that wait_for by hand with an error payload: the task fails with the wait_for as
+ * its error's cause while the wait_for still holds the task.  After close and release nothing
+ * may stay allocated and the payload has been dropped once. */
+static void test_task_failing_through_own_wait_for_freed_at_release(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        coio_loop *loop = tu_loop_virtual();
+        awaiter a = {0};
+        int payload_drops = 0;
+        coio_future *t = spawn(loop, body_await_target, &a);
+        coio_future *c = NULL;
+        if (kind == 0)
+            assert_status(coio_wait_for(t, 5.0, &c), COIO_OK);
+        else if (kind == 1)
+            assert_status(coio_gather(loop, &t, 1, 0, &c), COIO_OK);
+        else
+            assert_status(coio_shield(t, &c), COIO_OK);
+        a.target = c;
+        run_passes(loop, 2); /* t awaits c */
+        assert_status(coio_future_set_error_payload(c, 3, "by hand", &payload_drops, tu_count_drop),
+                      COIO_OK);
+        run_until(loop, t);
+        assert_int_equal(tu_error_code(t), 3);
+        coio_future_release(c);
+        coio_future_release(t);
+        tu_finish(loop);
+        assert_int_equal(payload_drops, 1);
+    }
+}
+
+/* A task awaits a gather of (a future that fails with a payload, a future whose last caller
+ * reference went while pending, the task itself): the gather fails, the task fails with it,
+ * and the pending sibling keeps the gather from ever letting go of its children.  After
+ * close and release the payload has been dropped and nothing stays allocated. */
+static void test_payload_through_gather_of_awaiting_task_with_pending_sibling(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        coio_loop *loop = tu_loop_virtual();
+        awaiter a = {0};
+        int payload_drops = 0;
+        coio_future *fs[3], *g = NULL;
+        assert_status(coio_future_new(loop, &fs[0]), COIO_OK);
+        assert_status(coio_future_new(loop, &fs[1]), COIO_OK);
+        fs[2] = spawn(loop, body_await_target, &a);
+        assert_status(coio_gather(loop, fs, 3, 0, &g), COIO_OK);
+        if (kind == 0) {
+            a.target = g;
+        } else { /* through a wait_for of the gather */
+            assert_status(coio_wait_for(g, 50.0, &a.target), COIO_OK);
+        }
+        coio_future_release(fs[1]); /* pending for ever; only the gather holds it */
+        run_passes(loop, 2);        /* the task awaits */
+        assert_status(coio_future_set_error_payload(fs[0], 9, "p", &payload_drops, tu_count_drop),
+                      COIO_OK);
+        run_until(loop, fs[2]);
+        assert_int_equal(tu_error_code(fs[2]), 9);
+        void *payload = NULL;
+        assert_status(coio_future_error_payload(fs[2], &payload), COIO_OK);
+        assert_ptr_equal(payload, &payload_drops);
+        if (kind == 1) coio_future_release(a.target);
+        coio_future_release(fs[0]);
+        coio_future_release(fs[2]);
+        coio_future_release(g);
+        tu_finish(loop);
+        assert_int_equal(payload_drops, 1);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_mutual_await_cycle_terminates),
@@ -651,6 +720,8 @@ int main(void) {
         cmocka_unit_test(test_await_survives_release_in_done_callback),
         cmocka_unit_test(test_payload_through_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_with_released_sibling),
+        cmocka_unit_test(test_task_failing_through_own_wait_for_freed_at_release),
+        cmocka_unit_test(test_payload_through_gather_of_awaiting_task_with_pending_sibling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
