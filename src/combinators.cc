@@ -188,9 +188,13 @@ static void gather_child_done(coio_future *cf, void *arg) {
 static bool gather_cancel(Future *f, const char *msg) {
     auto *g = static_cast<Gather *>(f);
     // A child that awaits the gather itself would cancel it again, and again: asyncio dies of
-    // RecursionError there; here the inner call refuses (the task then delivers its
-    // cancellation at its next step).
-    if (g->state != Future::Pending || g->cancelling) return false;
+    // RecursionError there; here the inner call refuses, and the task whose waiter refused
+    // wakes with the cancellation (task_cancel: the cycle would never end otherwise).
+    if (g->state != Future::Pending) return false;
+    if (g->cancelling) {
+        g->loop->cancel_cycle = true;
+        return false;
+    }
     bool ret = false;
     future_ref(g);
     g->cancelling = true;
@@ -661,7 +665,10 @@ static bool wait_for_cancel(Future *f, const char *msg) {
         unwatch(w->inner, wait_for_inner_done, w);
         return true;
     }
-    if (w->cancelling) return false; // inner awaits this very future (see gather_cancel)
+    if (w->cancelling) { // inner awaits this very future (see gather_cancel)
+        w->loop->cancel_cycle = true;
+        return false;
+    }
     char *copy = copy_string(msg);
     timer_cancel(w->timer);
     w->cancel_requested = true;

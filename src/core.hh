@@ -132,6 +132,9 @@ FutureError *error_new(int code, const char *message, Future *cause);
 char *copy_string(const char *s); // malloc'd copy; null for null.  Throws std::bad_alloc.
 bool cancel_any(Future *f, const char *msg); // coio_future_cancel: a task's or a future's
 void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop);
+// Removes the first registration (fn, arg) of a pending future without running its drop (the
+// caller ends it); false if there is none.  Never allocates, never runs user code.
+bool future_unlink_callback(Future *f, coio_done_fn fn, void *arg);
 void future_run_callbacks(Future *f, std::uint32_t first, std::uint32_t count);
 void future_discard_callbacks(Future *f, std::uint32_t first, std::uint32_t count);
 int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg);
@@ -223,6 +226,9 @@ struct Task : Future {
     // With must_cancel: the next step still delivers what it awaited, and the cancellation
     // waits for the body's next await or return (task_cancel_deferred).
     bool cancel_deferred;
+    // Inside task_cancel, cancelling fut_waiter: a cancel that comes back round a cycle of
+    // awaits (A awaits B awaits A) is refused instead of recursing without end.
+    bool cancelling_waiter;
 };
 
 Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
@@ -359,6 +365,9 @@ struct Loop {
     Pool<sizeof(Task)> task_pool;
     Pool<kSmallCustomFuture> custom_pool; // custom futures up to that size (waiters, ...)
 
+    // A cancel was refused because the object was being cancelled already (a cycle of
+    // awaits): the task whose waiter refused wakes with the cancellation (task_cancel).
+    bool cancel_cycle = false;
     Task *current_task = nullptr; // the task whose body runs now
     Task *tasks = nullptr;        // tasks that are not done (asyncio.all_tasks)
     std::vector<void *> stacks;   // free default-size coroutine stacks

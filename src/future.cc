@@ -298,6 +298,19 @@ void future_discard_callbacks(Future *f, std::uint32_t first, std::uint32_t coun
     future_unref(f);
 }
 
+bool future_unlink_callback(Future *f, coio_done_fn fn, void *arg) {
+    if (f->state != Future::Pending) return false;
+    for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
+        DoneCallback cb = callback_at(f, i);
+        if (cb.fn != fn || cb.arg != arg) continue;
+        for (std::uint32_t j = i + 1; j < f->ncallbacks; j++)
+            callback_at(f, j - 1) = callback_at(f, j);
+        f->ncallbacks--;
+        return true;
+    }
+    return false;
+}
+
 int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg) {
     // Once done, every registration is already scheduled: nothing left to remove (asyncio).
     if (f->state != Future::Pending) return 0;

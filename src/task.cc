@@ -80,6 +80,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->fut_waiter = t->awaiting = nullptr;
     t->num_cancels = 0;
     t->must_cancel = t->started = t->has_result = t->cancel_deferred = false;
+    t->cancelling_waiter = false;
     link(loop, t);
     return t;
 }
@@ -241,11 +242,48 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
         t->must_cancel = t->cancel_deferred = false;
 }
 
+// t waits on a future that refused the cancellation because it is being cancelled already:
+// the awaits form a cycle (A awaits B awaits A) that nothing else would ever end.  t stops
+// waiting and its next step delivers the cancellation (must_cancel is set); the step entry
+// takes over the fut_waiter reference, so the waiter outlives the cancel calls still running
+// on it.
+static void wake_cancelled(Task *t) {
+    Future *w = t->fut_waiter;
+    t->loop->ready.reserve(1);
+    t->fut_waiter = nullptr;
+    t->loop->ready.push({kRunTask, t, w});
+    // The wakeup registration's reference on t moves to the step entry.
+    if (!future_unlink_callback(w, wakeup, t)) future_ref(t);
+}
+
 int task_cancel(Task *t, const char *msg) {
     if (t->state != Future::Pending) return 0;
+    if (t->cancelling_waiter) { // come back round a cycle of awaits: see wake_cancelled
+        t->loop->cancel_cycle = true;
+        return 0;
+    }
     t->num_cancels++;
     // Leave fut_waiter set: it may be a task that swallows the cancellation.
-    if (t->fut_waiter && cancel_any(t->fut_waiter, msg)) return 1;
+    bool cycle = false;
+    if (Future *w = t->fut_waiter) {
+        bool outer_cycle = t->loop->cancel_cycle;
+        t->loop->cancel_cycle = false;
+        t->cancelling_waiter = true;
+        bool reached;
+        try {
+            reached = cancel_any(w, msg);
+        } catch (...) {
+            t->cancelling_waiter = false;
+            t->loop->cancel_cycle = outer_cycle;
+            throw;
+        }
+        t->cancelling_waiter = false;
+        cycle = !reached && t->loop->cancel_cycle && t->fut_waiter == w &&
+                w->state == Future::Pending && t->state == Future::Pending;
+        t->loop->cancel_cycle = outer_cycle;
+        if (reached) return 1;
+        if (t->state != Future::Pending) return 1; // (ended meanwhile by the cycle)
+    }
     if (msg || cancel_msg(t)) {
         TaskExtra &ex = extra(t);
         char *copy = copy_string(msg);
@@ -253,6 +291,7 @@ int task_cancel(Task *t, const char *msg) {
         ex.cancel_msg = copy;
     }
     t->must_cancel = true; // delivered at the next step
+    if (cycle) wake_cancelled(t);
     return 1;
 }
 
