@@ -594,6 +594,13 @@ class CoioRuntime(Runtime):
 
     def close(self):
         self.closing = True
+        # Suspended bodies are closed while every coio object still lives (their finally
+        # blocks and __aexit__s call into coio; outside a step those calls just fail).
+        for rec in list(self.tasks.values()):
+            try:
+                rec.coro.close()
+            except BaseException:  # noqa: BLE001
+                pass
         _lib.coio_loop_close(self.loop)
         for it in self.iters:
             _lib.coio_as_completed_free(it)
