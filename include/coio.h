@@ -374,8 +374,9 @@ COIO_API int coio_sleep(coio_loop *loop, double delay, coio_future **out);
  * cancelled) while the other children keep running (their later errors count as retrieved).
  * Cancelling *out cancels every child that is not done (1 if any accepted); *out then ends
  * cancelled once they all are (or at the first cancelled child without the flag), whatever
- * the flags.  n = 0: *out is already done.  A future given twice counts once.  EINVAL also
- * for unknown flags. */
+ * the flags.  Children already done count inside the call, as in asyncio 3.12+: *out may be
+ * done when coio_gather returns (n = 0: it always is).  A future given twice counts once.
+ * EINVAL also for unknown flags. */
 COIO_API int coio_gather(coio_loop *loop, coio_future *const *fs, size_t n, unsigned flags,
                          coio_future **out);
 

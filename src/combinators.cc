@@ -255,6 +255,16 @@ Future *gather_new(Loop *loop, Future *const *fs, std::size_t n, unsigned flags)
             future_ref(c);
             children[g->n++] = c;
         }
+        // asyncio 3.12+ runs _done_callback for the children done already inside the call,
+        // once the outer future exists ("in the special case that *all* futures finished
+        // eagerly, this will effectively complete the gather eagerly"): their queued calls
+        // become no-ops, and a duplicate is found by its slot having been retargeted.
+        for (std::size_t i = 0; i < g->n; i++) {
+            Future *c = children[i];
+            if (c->state == Future::Pending || !live_slot(c, gather_child_done, g)) continue;
+            retarget(c, gather_child_done, g, noop_done);
+            gather_child_done(reinterpret_cast<coio_future *>(c), g);
+        }
     } catch (...) {
         future_unref(g); // finalize ends the registrations made so far
         throw;
