@@ -422,7 +422,9 @@ COIO_API void coio_as_completed_free(coio_as_completed_iter *it);
  * cancelled, *out fails with COIO_ETIMEDOUT, otherwise it gets f's outcome (asyncio 3.12+).
  * timeout 0 does that at once unless f is already done; a negative timeout (COIO_NO_TIMEOUT)
  * or +inf waits forever (asyncio's negative timeouts are coio's 0).  Cancelling *out cancels
- * f and *out ends cancelled once f is done (with f's result if f swallowed it, as asyncio). */
+ * f and *out ends cancelled once f is done (with f's result if f swallowed it, as asyncio).
+ * As 3.12+'s wait_for runs in the caller (`async with timeout(): await f`), *out completes
+ * inside f's completion, not a pass later (timeout 0: from a done callback of f, as asyncio). */
 COIO_API int coio_wait_for(coio_future *f, double timeout, coio_future **out);
 /* asyncio.shield: *out gets f's outcome, but cancelling *out does not cancel f (it then stops
  * listening to f).  If f is done already, *out is f itself (a new reference). */

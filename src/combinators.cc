@@ -44,7 +44,8 @@ static DoneCallback &slot_at(Future *f, std::uint32_t i) {
 static DoneCallback *live_slot(Future *f, coio_done_fn fn, void *arg) {
     for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
         DoneCallback &cb = slot_at(f, i);
-        if (cb.fn == fn && cb.arg == arg && cb.drop == live_marker) return &cb;
+        if (cb.fn == fn && cb.arg == arg && (cb.drop == live_marker || cb.drop == inline_marker))
+            return &cb;
     }
     return nullptr;
 }
@@ -615,6 +616,7 @@ struct WaitFor : CustomFuture {
     bool cancel_requested; // wait_for itself was cancelled
     bool must_cancel;      // a cancellation inner refused (it was done): the task's _must_cancel
     bool cancelling;       // inside wait_for_cancel (inner awaiting wait_for comes back)
+    bool unseen;           // completed, with the timer still armed until its awaiter ran
 };
 } // namespace
 
@@ -639,11 +641,47 @@ static void wait_for_finish(WaitFor *w) {
     future_forward(w, f);
 }
 
+// Queued when wait_for completes with its timer still armed, ahead of its own callbacks: the
+// awaiting task has seen the outcome once this ran, so the timeout can no longer change it.
+static void wait_for_disarm(void *arg) {
+    auto *w = static_cast<WaitFor *>(arg);
+    w->unseen = false;
+    timer_cancel(w->timer);
+}
+
 static void wait_for_inner_done(coio_future *, void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
     if (w->state != Future::Pending) return; // (completed by its owner with set_result)
-    timer_cancel(w->timer);
-    wait_for_finish(w);
+    bool armed = w->timer && !w->timed_out && !w->cancel_requested;
+    if (!armed) {
+        timer_cancel(w->timer);
+        wait_for_finish(w);
+        return;
+    }
+    Loop *loop = w->loop;
+    loop->ready.reserve(2); // before anything changes: the disarm entry and the completion
+    future_ref(w);
+    ready_push_callback(loop, wait_for_disarm, w, unref_future_value);
+    w->unseen = true;
+    wait_for_finish(w); // cannot fail now that room is reserved (it fails before completing)
+}
+
+// In asyncio the timeout cancels the awaiting task itself; when that happens after inner
+// completed but before the task resumed, the task's _must_cancel turns the outcome into
+// CancelledError, which the timeout makes TimeoutError.  Here the completed wait_for future
+// has not been seen yet (its callbacks are queued behind wait_for_disarm): its outcome
+// becomes that TimeoutError.
+static void wait_for_expire_unseen(WaitFor *w) {
+    FutureError *e = error_new(COIO_ETIMEDOUT, "timed out", nullptr); // may throw: nothing changed
+    mark_retrieved(w->inner);
+    if (w->value_drop) w->value_drop(w->value);
+    w->value = nullptr;
+    w->value_drop = nullptr;
+    future_free_error(w->error);
+    w->error = e;
+    w->retrieved = false;
+    w->state = Future::Failed;
+    w->unseen = false;
 }
 
 // The timeout cancels inner and waits for it.  A cancel() that inner refuses (it is done
@@ -651,7 +689,10 @@ static void wait_for_inner_done(coio_future *, void *arg) {
 // asyncio: wait_for then raises TimeoutError whatever inner's outcome.
 static void wait_for_timeout(void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
-    if (w->state != Future::Pending) return;
+    if (w->state != Future::Pending) {
+        if (w->unseen) wait_for_expire_unseen(w);
+        return;
+    }
     w->timed_out = true;
     w->cancelling = true;
     bool reached;
@@ -725,7 +766,14 @@ Future *wait_for_new(Future *f, double timeout) {
             future_forward(w, f);
             return w;
         }
-        watch(f, wait_for_inner_done, w);
+        // `async with timeout(t): return await fut` awaits fut itself: fut's outcome reaches
+        // the awaiting task one pass after fut completes, so wait_for completes with it, not
+        // from a done callback a pass later.  The timeout 0 branch (_cancel_and_wait) waits
+        // for a done callback of fut, as here.
+        if (timeout == 0)
+            watch(f, wait_for_inner_done, w);
+        else
+            future_watch_inline(f, wait_for_inner_done, w);
         if (timeout == 0) {
             w->zero = true;
             w->timed_out = true;

@@ -58,7 +58,7 @@ void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg);
 // Ready-queue entry tags (compared by address) and dispatch.
 void kRunHandle(void *);
 void kRunDone(void *);
-void kRunTask(void *); // (task, awaited): one step of a task; both references
+void kRunTask(void *);    // (task, awaited): one step of a task; both references
 void kRunResolve(void *); // (future): set a NULL result unless done (sleep(0)); a reference
 void ready_discard(const ReadyEntry &e);
 void ready_push_done(Loop *loop, Future *f, std::uint32_t first, std::uint32_t count);
@@ -88,7 +88,8 @@ struct Future {
     State state;
     mutable bool retrieved; // the error was looked at (asyncio's __log_traceback = False)
     std::uint8_t kind;      // Kind: a plain future, a Task, or a CustomFuture (below)
-    bool yield_once;        // coio_sleep(<= 0): awaiting it is one bare yield
+    bool yield_once : 1;    // coio_sleep(<= 0): awaiting it is one bare yield
+    bool inline_watch : 1;  // has a registration that runs at completion (future_watch_inline)
     void *value;
     coio_free_fn value_drop;
     FutureError *error; // Failed and Cancelled (the cancel message)
@@ -132,6 +133,15 @@ FutureError *error_new(int code, const char *message, Future *cause);
 char *copy_string(const char *s); // malloc'd copy; null for null.  Throws std::bad_alloc.
 bool cancel_any(Future *f, const char *msg); // coio_future_cancel: a task's or a future's
 void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop);
+// An internal registration that runs when f completes, inside the completion, instead of
+// through the ready queue (asyncio code that awaits f directly sees it one pass earlier than
+// a done callback would: wait_for).  It runs in its place among f's callbacks: those before
+// it are queued first, those after it once it ran.  fn must not run user code; whatever it
+// completes schedules its own callbacks.  Nested inside another inline run, or when room in
+// the ready queue cannot be made, it runs as an ordinary done callback.  Its slot's drop is
+// inline_marker (a no-op) until it ran.  Throws std::bad_alloc.
+void future_watch_inline(Future *f, coio_done_fn fn, void *arg);
+void inline_marker(void *);
 // Removes the first registration (fn, arg) of a pending future without running its drop (the
 // caller ends it); false if there is none.  Never allocates, never runs user code.
 bool future_unlink_callback(Future *f, coio_done_fn fn, void *arg);
@@ -335,9 +345,9 @@ struct Loop {
     double calib_time = 0.0;           // a (clock, ticks) pair to calibrate the ticks
     std::uint64_t calib_ticks = 0;
     std::uint32_t ran_since_check = 0; // callbacks run since the poll clock was last read
-    std::uint64_t seq = 0;            // scheduling sequence for timer ties
-    std::size_t cancelled_timers = 0; // cancelled timers still in the heap or ready queue
-    std::atomic<pthread_t> owner{};   // the thread running the loop
+    std::uint64_t seq = 0;             // scheduling sequence for timer ties
+    std::size_t cancelled_timers = 0;  // cancelled timers still in the heap or ready queue
+    std::atomic<pthread_t> owner{};    // the thread running the loop
 
     struct ev_loop *ev = nullptr;
     ev_timer wake;  // the next timer deadline, while blocked in the poll
@@ -368,9 +378,10 @@ struct Loop {
     // A cancel was refused because the object was being cancelled already (a cycle of
     // awaits): the task whose waiter refused wakes with the cancellation (task_cancel).
     bool cancel_cycle = false;
-    Task *current_task = nullptr; // the task whose body runs now
-    Task *tasks = nullptr;        // tasks that are not done (asyncio.all_tasks)
-    std::vector<void *> stacks;   // free default-size coroutine stacks
+    Task *current_task = nullptr;   // the task whose body runs now
+    std::uint32_t inline_depth = 0; // future.cc: inside a completion's inline registrations
+    Task *tasks = nullptr;          // tasks that are not done (asyncio.all_tasks)
+    std::vector<void *> stacks;     // free default-size coroutine stacks
     struct SignalHandlers *signals = nullptr; // signal.cc: this loop's signal handlers
     struct Executor *executor = nullptr;      // executor.cc: the thread pool, once used
 

@@ -1715,6 +1715,47 @@ static void test_wait_for_timeout_races_completion(void **state) {
     tu_finish(loop);
 }
 
+/* wait_for runs in the caller, as 3.12+'s `async with timeout(): await fut`: the awaiting
+ * task sees inner's outcome one pass after inner completes (the task awaiting inner itself
+ * would), and the timeout the pass after it fired. */
+static void test_wait_for_result_same_pass_as_inner(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = new_future(loop);
+    coio_future *out = NULL;
+    assert_status(coio_wait_for(f, 5.0, &out), COIO_OK);
+    awaiter a;
+    coio_future *t = spawn_awaiter(loop, &a, out);
+    tu_run_one_pass(loop); /* the task awaits */
+    assert_status(coio_future_set_result(f, (void *)7, NULL), COIO_OK);
+    assert_int_equal(coio_future_done(out), 1); /* with inner, not a pass later */
+    tu_run_one_pass(loop);
+    assert_int_equal(a.done, 1);
+    assert_status(a.rc, COIO_OK);
+    assert_ptr_equal(a.value, (void *)7);
+    coio_future_release(t);
+    coio_future_release(out);
+
+    /* Timeout: inner (a plain future) is cancelled at the deadline and the caller sees
+     * COIO_ETIMEDOUT in the next pass. */
+    coio_future *g = new_future(loop);
+    assert_status(coio_wait_for(g, 1.0, &out), COIO_OK);
+    t = spawn_awaiter(loop, &a, out);
+    run_to(loop, 1);
+    assert_int_equal(coio_future_cancelled(g), 1);
+    assert_int_equal(coio_future_done(out), 1);
+    assert_int_equal(a.done, 0);
+    tu_run_one_pass(loop);
+    assert_int_equal(a.done, 1);
+    assert_status(a.rc, COIO_EFAILED);
+    assert_int_equal(tu_error_code(out), COIO_ETIMEDOUT);
+    coio_future_release(t);
+    coio_future_release(out);
+    coio_future_release(f);
+    coio_future_release(g);
+    tu_finish(loop);
+}
+
 /* Freed before inner finishes: the registration and the timer go, inner runs on. */
 static void test_wait_for_released_early(void **state) {
     (void)state;
@@ -2062,6 +2103,7 @@ int main(void) {
         cmocka_unit_test(test_wait_for_cancel_swallowed),
         cmocka_unit_test(test_wait_for_awaiting_task_cancelled),
         cmocka_unit_test(test_wait_for_timeout_races_completion),
+        cmocka_unit_test(test_wait_for_result_same_pass_as_inner),
         cmocka_unit_test(test_wait_for_released_early),
         cmocka_unit_test(test_wait_for_bad_input),
         cmocka_unit_test(test_shield_done_is_itself),
