@@ -383,7 +383,10 @@ COIO_API int coio_gather(coio_loop *loop, coio_future *const *fs, size_t n, unsi
 enum { COIO_FIRST_COMPLETED = 1, COIO_FIRST_EXCEPTION = 2, COIO_ALL_COMPLETED = 3 };
 
 /* The value of coio_wait's future (owned by it, valid while you hold the future): the done
- * futures in completion order, then the pending ones in argument order.  Both arrays are
+ * futures in completion order, then the pending ones in argument order.  As asyncio's _wait
+ * splits them once the awaiting task resumes, the split is made again right before the
+ * wait future's first done callback (the awaiting task's wake-up) runs: futures done by then
+ * move to the done part (argument order).  Both arrays are
  * borrowed from the wait future, which holds a reference to each. */
 typedef struct coio_wait_result {
     size_t ndone;

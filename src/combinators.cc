@@ -8,6 +8,7 @@
 // last reference, and its finalize ends every registration it still has.  A registration that
 // can no longer be removed, because its future is done and the call is already queued, is
 // neutralised in place instead (see unwatch): the queued call then runs a no-op.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -344,6 +345,24 @@ static void wait_finish(Wait *w) {
     future_set_result(w, &w->result, nullptr);
 }
 
+// _wait computes done/pending after `await waiter` returns, in the awaiting task: a future
+// that completed between the wake-up and the resume is done.  This registration on the wait
+// future itself, made first, runs right before the awaiting task's wake-up: the futures of
+// the pending part that are done by then move to the done part (argument order).
+static void wait_resplit(coio_future *f, void *) {
+    auto *w = reinterpret_cast<Wait *>(f);
+    if (w->state != Future::Result || !w->fs) return;
+    auto **pending = const_cast<Future **>(reinterpret_cast<Future *const *>(w->result.pending));
+    std::size_t np = w->result.npending;
+    // Both parts keep argument order (the temporary buffer is optional: it cannot throw).
+    Future **mid = std::stable_partition(pending, pending + np,
+                                         [](Future *x) { return x->state != Future::Pending; });
+    std::size_t k = std::size_t(mid - pending);
+    w->result.ndone += k;
+    w->result.npending -= k;
+    w->result.pending = reinterpret_cast<coio_future *const *>(pending + k);
+}
+
 // Cancelling the wait (its awaiting task's cancellation) ends the wait and nothing else.
 static bool wait_cancel(Future *f, const char *msg) {
     auto *w = static_cast<Wait *>(f);
@@ -375,6 +394,7 @@ Future *wait_new(Loop *loop, Future *const *fs, std::size_t n, double timeout, i
         if (!arr) throw std::bad_alloc();
         w->fs = arr;
         w->return_when = return_when;
+        future_add_done_callback(w, wait_resplit, nullptr, nullptr);
         if (has_deadline(timeout)) w->timer = timer_new(loop, timeout, wait_timeout, w);
         for (std::size_t i = 0; i < n; i++) {
             Future *f = fs[i];

@@ -1715,6 +1715,36 @@ static void test_wait_for_timeout_races_completion(void **state) {
     tu_finish(loop);
 }
 
+/* asyncio's _wait splits done/pending when the awaiting task resumes: a future completing
+ * after the wake-up but before the resume is done. */
+static void test_wait_split_when_caller_resumes(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f[3] = {new_future(loop), new_future(loop), new_future(loop)};
+    coio_future *w = NULL;
+    assert_status(coio_wait(loop, f, 3, COIO_NO_TIMEOUT, COIO_FIRST_COMPLETED, &w), COIO_OK);
+    awaiter a;
+    coio_future *t = spawn_awaiter(loop, &a, w);
+    tu_run_one_pass(loop); /* the task awaits */
+    assert_status(coio_future_set_result(f[0], NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop); /* wait's callback: the waiter is done, the task resumes next */
+    assert_int_equal(coio_future_done(w), 1);
+    assert_status(coio_future_set_result(f[2], NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_int_equal(a.done, 1);
+    const coio_wait_result *r = a.value;
+    assert_int_equal(r->ndone, 2);
+    assert_ptr_equal(r->done[0], f[0]);
+    assert_ptr_equal(r->done[1], f[2]);
+    assert_int_equal(r->npending, 1);
+    assert_ptr_equal(r->pending[0], f[1]);
+    coio_future_release(t);
+    coio_future_release(w);
+    for (int i = 0; i < 3; i++)
+        coio_future_release(f[i]);
+    tu_finish(loop);
+}
+
 /* wait_for runs in the caller, as 3.12+'s `async with timeout(): await fut`: the awaiting
  * task sees inner's outcome one pass after inner completes (the task awaiting inner itself
  * would), and the timeout the pass after it fired. */
@@ -2104,6 +2134,7 @@ int main(void) {
         cmocka_unit_test(test_wait_for_awaiting_task_cancelled),
         cmocka_unit_test(test_wait_for_timeout_races_completion),
         cmocka_unit_test(test_wait_for_result_same_pass_as_inner),
+        cmocka_unit_test(test_wait_split_when_caller_resumes),
         cmocka_unit_test(test_wait_for_released_early),
         cmocka_unit_test(test_wait_for_bad_input),
         cmocka_unit_test(test_shield_done_is_itself),
