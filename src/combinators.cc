@@ -144,10 +144,32 @@ static const char *cancel_message(const Future *f) {
     return f->state == Future::Cancelled && f->error ? f->error->message : nullptr;
 }
 
+// Once every child has reported and the gather is done, nothing needs the children any
+// more: they are let go at once rather than with the gather.  A child may hold the gather
+// (a task that awaited it and failed with it as its error's cause): kept, the pair would
+// keep each other, and their loop, alive for ever.
+static void gather_release_children(Gather *g) {
+    Future **children = g->children;
+    std::size_t n = g->n;
+    g->children = nullptr;
+    g->n = 0;
+    future_ref(g); // a child's last release may run a drop that releases the gather
+    for (std::size_t i = 0; i < n; i++)
+        future_unref(children[i]);
+    std::free(children);
+    future_unref(g);
+}
+
+static void gather_child_report(Gather *g, Future *child);
+
 // _done_callback.
 static void gather_child_done(coio_future *cf, void *arg) {
     auto *g = static_cast<Gather *>(arg);
-    Future *child = reinterpret_cast<Future *>(cf);
+    gather_child_report(g, reinterpret_cast<Future *>(cf));
+    if (g->nfinished == g->nfuts && g->state != Future::Pending) gather_release_children(g);
+}
+
+static void gather_child_report(Gather *g, Future *child) {
     g->nfinished++;
     if (g->state != Future::Pending) {
         mark_retrieved(child); // "Mark exception retrieved."
@@ -669,21 +691,32 @@ static void wait_for_disarm(void *arg) {
     timer_cancel(w->timer);
 }
 
+// Inner is done and its registration has run: wait_for needs it no more (a result it
+// forwarded is kept through its error slot's cause).  Inner may hold the wait_for (a task
+// that awaited it and failed with it as its error's cause): it is let go now, or the pair
+// would keep each other, and their loop, alive for ever.
 static void wait_for_inner_done(coio_future *, void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
-    if (w->state != Future::Pending) return; // (completed by its owner with set_result)
-    bool armed = w->timer && !w->timed_out && !w->cancel_requested;
-    if (!armed) {
-        timer_cancel(w->timer);
-        wait_for_finish(w);
-        return;
+    if (w->state == Future::Pending) { // (else completed by its owner by hand)
+        if (w->timer && !w->timed_out && !w->cancel_requested) {
+            // The timer stays armed until the awaiting task has seen the outcome.
+            Loop *loop = w->loop;
+            loop->ready.reserve(2); // before anything changes: the disarm entry, completion
+            future_ref(w);
+            ready_push_callback(loop, wait_for_disarm, w, unref_future_value);
+            w->unseen = true;
+            wait_for_finish(w); // cannot fail now (it fails before completing, if at all)
+        } else {
+            timer_cancel(w->timer);
+            wait_for_finish(w);
+        }
     }
-    Loop *loop = w->loop;
-    loop->ready.reserve(2); // before anything changes: the disarm entry and the completion
-    future_ref(w);
-    ready_push_callback(loop, wait_for_disarm, w, unref_future_value);
-    w->unseen = true;
-    wait_for_finish(w); // cannot fail now that room is reserved (it fails before completing)
+    if (Future *inner = w->inner) {
+        w->inner = nullptr;
+        future_ref(w); // inner's last release may run a drop that releases w
+        future_unref(inner);
+        future_unref(w);
+    }
 }
 
 // In asyncio the timeout cancels the awaiting task itself; when that happens after inner
@@ -693,7 +726,7 @@ static void wait_for_inner_done(coio_future *, void *arg) {
 // becomes that TimeoutError.
 static void wait_for_expire_unseen(WaitFor *w) {
     FutureError *e = error_new(COIO_ETIMEDOUT, "timed out", nullptr); // may throw: nothing changed
-    mark_retrieved(w->inner);
+    if (w->inner) mark_retrieved(w->inner);
     if (w->value_drop) w->value_drop(w->value);
     w->value = nullptr;
     w->value_drop = nullptr;
@@ -707,6 +740,7 @@ static void wait_for_expire_unseen(WaitFor *w) {
 // The timeout cancels inner and waits for it.  A cancel() that inner refuses (it is done
 // already, its outcome still on the way) leaves the awaiting task's _must_cancel set in
 // asyncio: wait_for then raises TimeoutError whatever inner's outcome.
+// Cancelling inner may run a drop that releases w's last reference: w is held meanwhile.
 static void wait_for_timeout(void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
     if (w->state != Future::Pending) {
@@ -715,15 +749,18 @@ static void wait_for_timeout(void *arg) {
     }
     w->timed_out = true;
     w->cancelling = true;
+    future_ref(w);
     bool reached;
     try {
         reached = cancel_any(w->inner, nullptr);
     } catch (...) {
         w->cancelling = false;
+        future_unref(w);
         throw;
     }
     w->cancelling = false;
     if (!reached) w->must_cancel = true;
+    future_unref(w);
 }
 
 static bool wait_for_cancel(Future *f, const char *msg) {
@@ -817,9 +854,7 @@ struct Shield : CustomFuture {
 } // namespace
 
 // _inner_done_callback.
-static void shield_inner_done(coio_future *cf, void *arg) {
-    auto *s = static_cast<Shield *>(arg);
-    Future *inner = reinterpret_cast<Future *>(cf);
+static void shield_inner_report(Shield *s, Future *inner) {
     if (s->state != Future::Pending) {
         // "Mark inner's result as retrieved." (only when outer was cancelled in asyncio;
         // outer can only be done otherwise if its owner completed it)
@@ -830,6 +865,18 @@ static void shield_inner_done(coio_future *cf, void *arg) {
         future_cancel(s, nullptr); // outer.cancel(), without the message
     else
         future_forward(s, inner);
+}
+
+// Inner is then let go, as wait_for's is (see wait_for_inner_done).
+static void shield_inner_done(coio_future *cf, void *arg) {
+    auto *s = static_cast<Shield *>(arg);
+    shield_inner_report(s, reinterpret_cast<Future *>(cf));
+    if (Future *inner = s->inner) {
+        s->inner = nullptr;
+        future_ref(s);
+        future_unref(inner);
+        future_unref(s);
+    }
 }
 
 // Cancelling the outer future leaves inner alone; _outer_done_callback drops the registration

@@ -171,9 +171,23 @@ static void finish(Task *t, int rc, Future *awaited) {
     end_body(t);
 }
 
+// Releases the future a task waited on once its step is over: a stackful body reads the
+// future it awaited after it resumed, and the last other reference to it may have gone while
+// the task waited (released in a done callback or a drop).
+namespace {
+struct WaiterHold {
+    Future *f;
+    ~WaiterHold() {
+        if (f) future_unref(f);
+    }
+};
+} // namespace
+
 // asyncio's Task.__step: `awaited` is what the previous step waited for (or null).
 static inline __attribute__((always_inline)) void step(Task *t, Future *awaited) {
     if (t->state != Future::Pending || !t->step) return;      // done, or killed at loop close
+    WaiterHold hold{t->fut_waiter}; // fut_waiter's reference, until the step is over
+    t->fut_waiter = nullptr;
     int status = awaited ? future_outcome(awaited) : COIO_OK; // __wakeup's future.result()
     if (t->must_cancel) {
         if (t->cancel_deferred) { // this step sees `awaited`; the body's next await, the cancel
@@ -184,7 +198,6 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
             t->must_cancel = false;
         }
     }
-    set_ref(t->fut_waiter, nullptr);
     if (!t->started && status == COIO_ECANCELLED) { // cancelled before its first step
         finish_cancelled(t, awaited);
         end_body(t);
@@ -256,14 +269,9 @@ static void wake_cancelled(Task *t) {
     if (!future_unlink_callback(w, wakeup, t)) future_ref(t);
 }
 
-int task_cancel(Task *t, const char *msg) {
-    if (t->state != Future::Pending) return 0;
-    if (t->cancelling_waiter) { // come back round a cycle of awaits: see wake_cancelled
-        t->loop->cancel_cycle = true;
-        return 0;
-    }
-    t->num_cancels++;
-    // Leave fut_waiter set: it may be a task that swallows the cancellation.
+// asyncio's Task.cancel past its first checks: the waiter first (it may be a task that
+// swallows the cancellation, so fut_waiter stays set), else a cancellation for the next step.
+static int cancel_pending(Task *t, const char *msg) {
     bool cycle = false;
     if (Future *w = t->fut_waiter) {
         bool outer_cycle = t->loop->cancel_cycle;
@@ -281,8 +289,7 @@ int task_cancel(Task *t, const char *msg) {
         cycle = !reached && t->loop->cancel_cycle && t->fut_waiter == w &&
                 w->state == Future::Pending && t->state == Future::Pending;
         t->loop->cancel_cycle = outer_cycle;
-        if (reached) return 1;
-        if (t->state != Future::Pending) return 1; // (ended meanwhile by the cycle)
+        if (reached || t->state != Future::Pending) return 1;
     }
     if (msg || cancel_msg(t)) {
         TaskExtra &ex = extra(t);
@@ -293,6 +300,26 @@ int task_cancel(Task *t, const char *msg) {
     t->must_cancel = true; // delivered at the next step
     if (cycle) wake_cancelled(t);
     return 1;
+}
+
+int task_cancel(Task *t, const char *msg) {
+    if (t->state != Future::Pending) return 0;
+    if (t->cancelling_waiter) { // come back round a cycle of awaits: see wake_cancelled
+        t->loop->cancel_cycle = true;
+        return 0;
+    }
+    t->num_cancels++;
+    // Cancelling the waiter may run user code (drops) that ends t's body or releases t.
+    future_ref(t);
+    int rc;
+    try {
+        rc = cancel_pending(t, msg);
+    } catch (...) {
+        future_unref(t);
+        throw;
+    }
+    future_unref(t);
+    return rc;
 }
 
 void task_cancel_deferred(Task *t) {
