@@ -185,7 +185,7 @@ struct WaiterHold {
 
 // asyncio's Task.__step: `awaited` is what the previous step waited for (or null).
 static inline __attribute__((always_inline)) void step(Task *t, Future *awaited) {
-    if (t->state != Future::Pending || !t->step) return;      // done, or killed at loop close
+    if (t->state != Future::Pending || !t->step) return; // done, or killed at loop close
     WaiterHold hold{t->fut_waiter}; // fut_waiter's reference, until the step is over
     t->fut_waiter = nullptr;
     int status = awaited ? future_outcome(awaited) : COIO_OK; // __wakeup's future.result()
@@ -253,6 +253,18 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     t->fut_waiter = next;
     if (t->must_cancel && cancel_any(next, cancel_msg(t)))
         t->must_cancel = t->cancel_deferred = false;
+}
+
+bool task_take_wakeup(Task *t, Future *awaited) {
+    if (t->fut_waiter != awaited || awaited->state != Future::Pending || !t->step) return false;
+    return future_unlink_callback(awaited, wakeup, t);
+}
+
+void task_step_now(Task *t, Future *awaited) {
+    future_ref(awaited); // the step may release the last other reference
+    step(t, awaited);
+    future_unref(awaited);
+    future_unref(t); // the wakeup registration's, taken over by task_take_wakeup
 }
 
 // t waits on a future that refused the cancellation because it is being cancelled already:

@@ -27,6 +27,7 @@ struct TaskGroup {
     std::size_t npending = 0;       // len(_tasks): children whose done callback has not run
     std::vector<Task *> errors;     // _errors: failed children, in failure order (references)
     Future *on_completed = nullptr; // _on_completed_fut (a reference)
+    Task *exit_task = nullptr;      // the exit task while its body runs (borrowed)
     std::uint32_t refs = 1;         // the user's, each child registration's, the exit task's
     int body_status = COIO_OK;      // what the body of the group ended with (__aexit__'s et)
     bool exiting = false;           // _exiting: the exit task has started
@@ -104,13 +105,31 @@ static void report_orphan_error(TaskGroup *g, Task *child) {
     loop_report(g->loop, &ctx);
 }
 
-// _on_task_done.
+static void record_failure(TaskGroup *g, Task *child);
+
+// _on_task_done.  The last child done while the exit waits: in asyncio the parent runs
+// __aexit__ itself and resumes in the next pass; here the exit task (which the parent awaits)
+// resumes inline, after this callback did all it does, so that it completes now and its
+// awaiting parent resumes in the next pass too.
 static void on_task_done(coio_future *f, void *arg) {
     auto *g = static_cast<TaskGroup *>(arg);
     auto *child = reinterpret_cast<Task *>(f);
     g->npending--;
-    if (g->on_completed && g->npending == 0 && g->on_completed->state == Future::Pending)
-        future_set_result(g->on_completed, nullptr, nullptr);
+    Future *completed = nullptr;
+    Task *resume = nullptr;
+    if (g->on_completed && g->npending == 0 && g->on_completed->state == Future::Pending) {
+        completed = g->on_completed;
+        future_ref(completed);
+        g->loop->ready.reserve(1); // set_result cannot fail once the wakeup is taken
+        if (g->exit_task && task_take_wakeup(g->exit_task, completed)) resume = g->exit_task;
+        future_set_result(completed, nullptr, nullptr);
+    }
+    record_failure(g, child);
+    if (resume) task_step_now(resume, completed);
+    if (completed) future_unref(completed);
+}
+
+static void record_failure(TaskGroup *g, Task *child) {
     if (child->state != Future::Failed || abandoned(g)) return; // cancelled, or no exception
     child->retrieved = true;                                    // task.exception()
     future_ref(child);
@@ -302,6 +321,7 @@ static void await_future(Task *self, Future *f) {
 static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
     auto *g = static_cast<TaskGroup *>(arg);
     auto *self = reinterpret_cast<Task *>(task);
+    g->exit_task = self;
     if (!g->exiting) {
         begin_exit(g);
     } else {
@@ -328,6 +348,7 @@ static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
 // closed during the exit, the children (ended too) are let go here.
 static void exit_ended(void *arg) {
     auto *g = static_cast<TaskGroup *>(arg);
+    g->exit_task = nullptr;
     release_children(g);
     group_unref(g);
 }
