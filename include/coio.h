@@ -346,6 +346,25 @@ COIO_API int coio_task_cancelling(const coio_future *task);
 /* asyncio's Task.uncancel() (3.13): decrements the count and returns it; at 0 a cancellation
  * not yet delivered is withdrawn.  EINVAL if not a task. */
 COIO_API int coio_task_uncancel(coio_future *task);
+/* Cancel messages (asyncio's CancelledError(msg)).  The message of the last cancellation
+ * delivered to the body of task: read it in a step whose resume_status is COIO_ECANCELLED, or
+ * after coio_await returned COIO_ECANCELLED.  It is the message of the cancelled future the
+ * body awaited (a task waiting on a future is cancelled by cancelling that future), else the
+ * message of the coio_future_cancel that is delivered at this step (after a yield, or when the
+ * awaited future completed first).  *msg is borrowed (valid until the next delivery or until
+ * the task is freed) and NULL for a cancellation without message.  The message stays readable
+ * after the delivery (also once the task is done).  ESTATE if no cancellation was ever
+ * delivered to task; EINVAL for a NULL msg or a task that is not one. */
+COIO_API int coio_task_cancel_message(const coio_future *task, const char **msg);
+/* From inside the body of task (a step of it, or its coroutine): the message (copied; NULL for
+ * none) the task ends cancelled with when the body returns COIO_ECANCELLED: asyncio's
+ * `raise CancelledError(msg)`.  A body that returns COIO_ECANCELLED without it re-raises the
+ * last cancellation delivered to it (asyncio's bare `raise`): the task's final message is that
+ * one's, not that of an earlier cancel() the body swallowed.  Called again, the message is
+ * replaced; a body that returns anything else ignores it.  A body that returns COIO_OK while a
+ * cancellation is pending ends cancelled with that cancel()'s message, as asyncio.  ESTATE
+ * outside the task's body or once it is done; EINVAL for NULL or not a task; ENOMEM. */
+COIO_API int coio_task_set_cancelled(coio_future *task, const char *msg);
 /* The task's name (borrowed, valid until renamed or freed): "Task-N" unless set; NULL if f is
  * not a task. */
 COIO_API const char *coio_task_name(const coio_future *task);

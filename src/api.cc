@@ -12,7 +12,6 @@
 
 using namespace coio::detail;
 
-
 // ---- statuses ---------------------------------------------------------------------------
 
 namespace {
@@ -493,7 +492,6 @@ int coio_future_remove_done_callback(coio_future *fut, coio_done_fn fn, void *ar
 
 // ---- tasks ------------------------------------------------------------------------------
 
-
 extern "C" {
 
 int coio_spawn(coio_loop *l, coio_coroutine_fn fn, void *arg, const coio_task_options *opts,
@@ -546,12 +544,29 @@ int coio_future_is_task(const coio_future *f) {
 
 int coio_task_cancelling(const coio_future *task) {
     const Future *f = F(task);
-    return f && f->kind == Future::TaskKind ? int(static_cast<const Task *>(f)->num_cancels) : COIO_EINVAL;
+    return f && f->kind == Future::TaskKind ? int(static_cast<const Task *>(f)->num_cancels)
+                                            : COIO_EINVAL;
 }
 
 int coio_task_uncancel(coio_future *task) {
     Task *t = as_task(F(task));
     return t ? task_uncancel(t) : COIO_EINVAL;
+}
+
+int coio_task_cancel_message(const coio_future *task, const char **msg) {
+    const Task *t = as_task(const_cast<Future *>(F(task)));
+    if (!t || !msg) return COIO_EINVAL;
+    return task_cancel_message(t, msg);
+}
+
+int coio_task_set_cancelled(coio_future *task, const char *msg) {
+    Task *t = as_task(F(task));
+    if (!t) return COIO_EINVAL;
+    if (t->state != Future::Pending || t->loop->current_task != t) return COIO_ESTATE;
+    return guarded([&] {
+        task_set_final_cancel(t, msg);
+        return COIO_OK;
+    });
 }
 
 const char *coio_task_name(const coio_future *task) {

@@ -218,6 +218,10 @@ int co_connect(int fd, const struct sockaddr *addr, socklen_t len, int *err);
 struct TaskExtra {
     char *name;       // set by the options or coio_task_set_name, or formatted on request
     char *cancel_msg; // the message of the last cancel() not yet delivered
+    char *delivered;  // the message of the last cancellation delivered to the body
+    char *final_msg;  // coio_task_set_cancelled: what the body ends cancelled with
+    bool has_delivered;
+    bool has_final;
 };
 
 struct Task : Future {
@@ -258,6 +262,13 @@ void task_cancel_deferred(Task *t);
 // then task_step_now runs t's step inline and drops the registration's reference on t.
 bool task_take_wakeup(Task *t, Future *awaited);
 void task_step_now(Task *t, Future *awaited);
+// Cancel messages (asyncio's CancelledError(msg) as it travels): the message of the
+// cancellation delivered to the body now (copied; out of memory: no message), and the one a
+// body that returns COIO_ECANCELLED ends with (coio_task_set_cancelled; throws bad_alloc).
+void task_note_delivered(Task *t, const char *msg) noexcept;
+int task_cancel_message(const Task *t, const char **msg); // COIO_ESTATE before any delivery
+void task_set_final_cancel(Task *t, const char *msg);
+const char *task_delivered_message(const Task *t); // null if none
 const char *task_name(Task *t);
 void task_set_name(Task *t, const char *name);
 void task_finalize(Task *t); // the last reference went (future_destroy)

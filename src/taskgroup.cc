@@ -324,6 +324,13 @@ static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
     g->exit_task = self;
     if (!g->exiting) {
         begin_exit(g);
+        // propagate_cancellation_error = exc: the body's CancelledError, whose message is
+        // that of the cancellation the parent's body was delivered.
+        if (g->propagate_cancel) {
+            const char *m;
+            task_set_final_cancel(self,
+                                  task_cancel_message(g->parent, &m) == COIO_OK ? m : nullptr);
+        }
     } else {
         // The await returned, or raised:
         //     except exceptions.CancelledError as ex:
@@ -331,7 +338,9 @@ static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
         //             propagate_cancellation_error = ex
         //             self._abort()
         if (status == COIO_ECANCELLED && !g->aborting) {
-            g->propagate_cancel = true;
+            g->propagate_cancel = true; // this CancelledError (its message) is re-raised
+            const char *m;
+            task_set_final_cancel(self, task_cancel_message(self, &m) == COIO_OK ? m : nullptr);
             abort_children(g);
         }
         Future *f = g->on_completed; // self._on_completed_fut = None
