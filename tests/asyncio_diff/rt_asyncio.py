@@ -173,9 +173,28 @@ class _Timeout:
         return self._cm.expired()
 
 
+class _OrderedAsCompleted(tasks._AsCompletedIterator):
+    """asyncio 3.13's as_completed iterator, registering on its inputs in argument order
+    instead of the order of a set (which follows object addresses: inputs done already would
+    be reported in an unspecified order; coio reports them in argument order)."""
+
+    def __init__(self, aws, timeout):
+        from asyncio import queues
+        self._done = queues.Queue()
+        self._timeout_handle = None
+        loop = events.get_event_loop()
+        todo = list(dict.fromkeys(tasks.ensure_future(aw, loop=loop) for aw in aws))
+        for f in todo:
+            f.add_done_callback(self._handle_completion)
+        if todo and timeout is not None:
+            self._timeout_handle = loop.call_later(timeout, self._handle_timeout)
+        self._todo = set(todo)
+        self._todo_left = len(todo)
+
+
 class _AsCompleted:
     def __init__(self, fs, timeout):
-        self._it = asyncio.as_completed(fs, timeout=timeout)
+        self._it = _OrderedAsCompleted(fs, timeout)
 
     def __aiter__(self):
         return self
