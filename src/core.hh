@@ -261,6 +261,8 @@ void task_cancel_deferred(Task *t);
 // fut_waiter, still pending; false and nothing done otherwise), the caller completes awaited,
 // then task_step_now runs t's step inline and drops the registration's reference on t.
 bool task_take_wakeup(Task *t, Future *awaited);
+// The same once awaited is done and t's wakeup call is queued: that call is neutralised.
+bool task_take_queued_wakeup(Task *t, Future *awaited);
 void task_step_now(Task *t, Future *awaited);
 // Cancel messages (asyncio's CancelledError(msg) as it travels): the message of the
 // cancellation delivered to the body now (copied; out of memory: no message), and the one a

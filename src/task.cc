@@ -316,6 +316,21 @@ bool task_take_wakeup(Task *t, Future *awaited) {
     return future_unlink_callback(awaited, wakeup, t);
 }
 
+static void noop_wakeup(coio_future *, void *) {}
+
+bool task_take_queued_wakeup(Task *t, Future *awaited) {
+    if (t->fut_waiter != awaited || awaited->state == Future::Pending || !t->step) return false;
+    for (std::uint32_t i = 0; i < awaited->ncallbacks; i++) {
+        DoneCallback &cb = i == 0 ? awaited->first : awaited->more[i - 1];
+        if (cb.fn == wakeup && cb.arg == t && cb.drop == release_task) {
+            cb.fn = noop_wakeup; // the queued call runs nothing; its reference is the caller's
+            cb.drop = nullptr;
+            return true;
+        }
+    }
+    return false;
+}
+
 void task_step_now(Task *t, Future *awaited) {
     future_ref(awaited); // the step may release the last other reference
     step(t, awaited);

@@ -28,6 +28,8 @@ struct TaskGroup {
     std::vector<Task *> errors;     // _errors: failed children, in failure order (references)
     Future *on_completed = nullptr; // _on_completed_fut (a reference)
     Task *exit_task = nullptr;      // the exit task while its body runs (borrowed)
+    Task *resume_parent = nullptr;  // the parent to resume once the exit ended (a reference)
+    bool stepping_now = false;      // on_task_done runs the exit task's step inline
     std::uint32_t refs = 1;         // the user's, each child registration's, the exit task's
     int body_status = COIO_OK;      // what the body of the group ended with (__aexit__'s et)
     bool exiting = false;           // _exiting: the exit task has started
@@ -125,7 +127,11 @@ static void on_task_done(coio_future *f, void *arg) {
         future_set_result(completed, nullptr, nullptr);
     }
     record_failure(g, child);
-    if (resume) task_step_now(resume, completed);
+    if (resume) {
+        g->stepping_now = true;
+        task_step_now(resume, completed);
+        g->stepping_now = false;
+    }
     if (completed) future_unref(completed);
 }
 
@@ -306,6 +312,15 @@ static int end_exit(TaskGroup *g, Task *self) {
         rc = COIO_ECANCELLED;
     }
     g->finished = true;
+    // The exit ends in a step of its own (it was woken by a cancellation of the parent, whose
+    // own step runs __aexit__ in asyncio): the parent waiting for it resumes now, in this pass,
+    // not from a done callback in the next (exit_ended).  Not when the exit ends inside the
+    // call (the parent is running) or inside the last child's done callback (asyncio's parent
+    // resumes in the next pass there).
+    if (!g->exit_inline && !g->stepping_now && g->parent->fut_waiter == self) {
+        future_ref(g->parent);
+        g->resume_parent = g->parent;
+    }
     release_children(g); // all done
     release_parent(g);   // not needed any more (later asyncio clears _parent_task here too)
     return rc;
@@ -357,7 +372,13 @@ static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
 // closed during the exit, the children (ended too) are let go here.
 static void exit_ended(void *arg) {
     auto *g = static_cast<TaskGroup *>(arg);
+    Task *self = g->exit_task;
     g->exit_task = nullptr;
+    if (Task *p = g->resume_parent) {
+        g->resume_parent = nullptr;
+        if (self && task_take_queued_wakeup(p, self)) task_step_now(p, self);
+        future_unref(p);
+    }
     release_children(g);
     group_unref(g);
 }
