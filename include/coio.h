@@ -371,7 +371,9 @@ COIO_API const char *coio_task_name(const coio_future *task);
 COIO_API int coio_task_set_name(coio_future *task, const char *name); /* copied */
 /* asyncio.all_tasks(): stores up to cap not-done tasks of loop in out (new references the
  * caller releases) and returns how many there are in all (call again with a larger array if
- * that is more than cap).  out may be NULL when cap is 0.  Negative status on bad input. */
+ * that is more than cap).  out may be NULL when cap is 0.  A task group's exit task, which
+ * asyncio does not have (its parent runs __aexit__ itself), is not listed.  Negative status on
+ * bad input. */
 COIO_API long coio_loop_all_tasks(coio_loop *loop, coio_future **out, size_t cap);
 /* A future that completes with a NULL result `delay` seconds from now (asyncio.sleep).  A
  * delay <= 0 costs exactly one pass; cancelling the future cancels its timer.  EINVAL for NaN

@@ -592,10 +592,11 @@ long coio_loop_all_tasks(coio_loop *l, coio_future **out, size_t cap) {
     Loop *loop = L(l);
     if (!loop || (cap && !out)) return COIO_EINVAL;
     long n = 0;
-    for (Task *t = loop->tasks; t; t = t->next, n++) {
-        if (size_t(n) < cap) {
+    for (Task *t = loop->tasks; t; t = t->next) {
+        if (t->internal) continue; // asyncio has no such task (a task group's exit)
+        if (size_t(n++) < cap) {
             future_ref(t);
-            out[n] = reinterpret_cast<coio_future *>(t);
+            out[n - 1] = reinterpret_cast<coio_future *>(t);
         }
     }
     return n;

@@ -240,6 +240,7 @@ struct Task : Future {
     // With must_cancel: the next step still delivers what it awaited, and the cancellation
     // waits for the body's next await or return (task_cancel_deferred).
     bool cancel_deferred;
+    bool internal; // coio's own (a task group's exit): not in coio_loop_all_tasks
     // Inside task_cancel, cancelling fut_waiter: a cancel that comes back round a cycle of
     // awaits (A awaits B awaits A) is refused instead of recursing without end.
     bool cancelling_waiter;

@@ -80,6 +80,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->fut_waiter = t->awaiting = nullptr;
     t->num_cancels = 0;
     t->must_cancel = t->started = t->has_result = t->cancel_deferred = false;
+    t->internal = false;
     t->cancelling_waiter = false;
     link(loop, t);
     return t;

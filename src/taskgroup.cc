@@ -392,6 +392,7 @@ int task_group_exit(TaskGroup *g, int status, Task **out) {
     g->exit_inline = true;
     try {
         *out = spawn_step(g->loop, exit_step, g, exit_ended, o);
+        (*out)->internal = true;
     } catch (...) {
         g->exit_inline = false;
         g->refs--; // spawn_step failed: exit_ended will not run

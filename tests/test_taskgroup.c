@@ -1373,6 +1373,8 @@ static int timed_parent_step(coio_future *task, coio_future *awaited, int status
                       COIO_OK);
         assert_status(coio_task_group_exit(p->g, COIO_OK, &p->exit), COIO_OK);
         assert_int_equal(coio_future_done(p->exit), 0);
+        /* The parent and the child: the exit task is coio's own, not asyncio's. */
+        assert_int_equal(coio_loop_all_tasks(p->loop, NULL, 0), 2);
         assert_status(coio_step_await(task, p->exit), COIO_OK);
         return COIO_STEP_AWAIT;
     }
