@@ -272,6 +272,9 @@ void task_note_delivered(Task *t, const char *msg) noexcept;
 int task_cancel_message(const Task *t, const char **msg); // COIO_ESTATE before any delivery
 void task_set_final_cancel(Task *t, const char *msg);
 const char *task_delivered_message(const Task *t); // null if none
+// What a body returning COIO_ECANCELLED now would end with: the message it set, else the
+// last delivered one (null if none).
+const char *task_ending_message(const Task *t);
 const char *task_name(Task *t);
 void task_set_name(Task *t, const char *name);
 void task_finalize(Task *t); // the last reference went (future_destroy)

@@ -166,6 +166,11 @@ const char *task_delivered_message(const Task *t) {
     return t->extra ? t->extra->delivered : nullptr;
 }
 
+const char *task_ending_message(const Task *t) {
+    if (!t->extra) return nullptr;
+    return t->extra->has_final ? t->extra->final_msg : t->extra->delivered;
+}
+
 void task_set_final_cancel(Task *t, const char *msg) {
     TaskExtra &ex = extra(t);
     char *copy = copy_string(msg);

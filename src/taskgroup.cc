@@ -339,13 +339,10 @@ static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
     g->exit_task = self;
     if (!g->exiting) {
         begin_exit(g);
-        // propagate_cancellation_error = exc: the body's CancelledError, whose message is
-        // that of the cancellation the parent's body was delivered.
-        if (g->propagate_cancel) {
-            const char *m;
-            task_set_final_cancel(self,
-                                  task_cancel_message(g->parent, &m) == COIO_OK ? m : nullptr);
-        }
+        // propagate_cancellation_error = exc: the body's CancelledError, with the message
+        // the parent's body set (coio_task_set_cancelled), else that of the cancellation it
+        // was delivered.
+        if (g->propagate_cancel) task_set_final_cancel(self, task_ending_message(g->parent));
     } else {
         // The await returned, or raised:
         //     except exceptions.CancelledError as ex:

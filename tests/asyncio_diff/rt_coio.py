@@ -283,6 +283,10 @@ class _Group:
     async def __aexit__(self, et, exc, tb):
         rt = self._rt
         status = rt.status_of(exc)
+        if status == ECANCELLED:  # the body's CancelledError, with its message
+            _check(_lib.coio_task_set_cancelled(_lib.coio_current_task(rt.loop),
+                                                _enc(exc.args[0] if exc.args else None)),
+                   "task_set_cancelled")
         out = vp()
         rc = _lib.coio_task_group_exit(self._g, status, C.byref(out))
         _check(rc, "task_group_exit")
