@@ -17,6 +17,9 @@ import traceback
 import warnings
 
 warnings.simplefilter("ignore", RuntimeWarning)
+import logging  # noqa: E402
+
+logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # destroyed-pending reports at close
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -112,8 +115,8 @@ def main():
         if args.only:
             rand = [p for p in rand if p[0] == args.only]
 
-    ntests = len(progs) + (1 if rand else 0)
-    print("1..%d" % ntests)
+    if not rand:  # with random programs the plan comes last (known-open ones get a line each)
+        print("1..%d" % len(progs))
     failed = 0
     n = 0
     for name, src, documented in progs:
@@ -137,25 +140,40 @@ def main():
         else:
             print("ok %d - %s (%d trace lines)" % (n, name, len(a)))
     if rand:
-        n += 1
-        bad = []
+        bad, todo, fixed = [], 0, []
         for name, src in rand:
+            seed = int(name.split("-")[1])
             a, c = compare(src)
             d = first_diff(a, c)
             if args.show:
                 print(report(name, src, a, c, d or (0, "", "")))
+            if seed in randprog.OPEN:
+                n += 1
+                if d:
+                    todo += 1
+                    print("not ok %d - %s # TODO %s" % (n, name, randprog.OPEN[seed]))
+                    print(report(name, src, a, c, d))
+                else:
+                    fixed.append(name)
+                    print("ok %d - %s # TODO matches now: remove it from randprog.OPEN"
+                          % (n, name))
+                continue
             if d:
                 bad.append(name)
                 if len(bad) <= 3:
                     print(report(name, src, a, c, d))
+        n += 1
+        lo, hi = args.random[0], args.random[0] + args.random[1] - 1
+        nmatch = len(rand) - len(bad) - todo
         if bad:
             failed += 1
-            print("not ok %d - random programs %d..%d: %d of %d differ: %s" % (
-                n, args.random[0], args.random[0] + args.random[1] - 1, len(bad), len(rand),
-                " ".join(bad[:50])))
+            print("not ok %d - random programs %d..%d: %d differ: %s" % (
+                n, lo, hi, len(bad), " ".join(bad[:50])))
         else:
-            print("ok %d - random programs %d..%d: all %d match" % (
-                n, args.random[0], args.random[0] + args.random[1] - 1, len(rand)))
+            print("ok %d - random programs %d..%d: %d of %d match (%d known open, listed)" % (
+                n, lo, hi, nmatch, len(rand), todo))
+    if rand:
+        print("1..%d" % n)
     return 1 if failed else 0
 
 
