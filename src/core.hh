@@ -90,6 +90,7 @@ struct Future {
     std::uint8_t kind;      // Kind: a plain future, a Task, or a CustomFuture (below)
     bool yield_once : 1;    // coio_sleep(<= 0): awaiting it is one bare yield
     bool inline_watch : 1;  // has a registration that runs at completion (future_watch_inline)
+    bool has_repr : 1;      // loop->reprs holds the function that formats value (repr.cc)
     void *value;
     coio_free_fn value_drop;
     FutureError *error; // Failed and Cancelled (the cancel message)
@@ -226,6 +227,7 @@ struct TaskExtra {
 
 struct Task : Future {
     std::uint64_t id;  // "Task-<id>"
+    void (*body)();    // the coroutine or step function, kept for the repr (coro=<name()>)
     TaskExtra *extra;  // null until a name or a cancel message is stored
     Task *prev, *next; // the loop's list of tasks that are not done
     coio_step_fn step; // null once the body has finished or will never run
@@ -313,6 +315,14 @@ int task_group_exit(TaskGroup *g, int status, Task **out);
 long task_group_errors(const TaskGroup *g, Future **out, std::size_t cap);
 void task_group_free(TaskGroup *g);
 
+// The value's formatter (repr.cc): set (throws bad_alloc), forget (with the value), copy.
+void value_repr_set(Future *f, coio_repr_fn repr);
+void value_repr_erase(Future *f);
+inline void value_repr_forget(Future *f) {
+    if (f->has_repr) value_repr_erase(f);
+}
+coio_repr_fn value_repr_get(const Future *f);
+
 // Futures with behaviour of their own (combinators, waiters of sync primitives): a derived
 // struct whose first member is a CustomFuture, allocated with custom_future_new.
 struct FutureOps {
@@ -353,6 +363,27 @@ bool coroutine_stack_size_valid(std::size_t requested);
 void stacks_release_all(Loop *loop);
 
 static constexpr std::size_t kSmallCustomFuture = 128;
+
+// repr.cc: the names asyncio gives the done callbacks coio registers itself, so that a repr
+// shows `cb=[_run_until_complete_cb()]` where asyncio does.  A null name: asyncio has no such
+// callback (coio's own bookkeeping), and the repr leaves it out.  Each subsystem lists its own.
+struct CallbackName {
+    void (*fn)(); // a coio_done_fn, or a task's step function
+    const char *name;
+};
+template <class Fn> inline void (*any_fn(Fn fn))() {
+    return reinterpret_cast<void (*)()>(fn);
+}
+struct CallbackNames {
+    const CallbackName *names;
+    std::size_t n;
+};
+CallbackNames loop_callback_names();
+CallbackNames task_callback_names();
+CallbackNames combinator_callback_names();
+CallbackNames sync_callback_names();
+CallbackNames taskgroup_callback_names();
+CallbackNames timeout_callback_names();
 
 struct Loop {
     std::uint32_t refs = 1; // the creator's, plus one per live handle and future
@@ -408,6 +439,9 @@ struct Loop {
     std::vector<void *> stacks;     // free default-size coroutine stacks
     struct SignalHandlers *signals = nullptr; // signal.cc: this loop's signal handlers
     struct Executor *executor = nullptr;      // executor.cc: the thread pool, once used
+    // coio_future_set_result_repr's formatters, by future (Future::has_repr): rare, so kept
+    // out of every future.
+    std::unordered_map<const Future *, coio_repr_fn> reprs;
 
     Loop() = default;
     Loop(const Loop &) = delete;

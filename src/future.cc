@@ -45,6 +45,7 @@ void future_init(Future *f, Loop *loop) {
     f->kind = Future::Plain;
     f->yield_once = false;
     f->inline_watch = false;
+    f->has_repr = false;
     f->value = nullptr;
     f->value_drop = nullptr;
     f->error = nullptr;
@@ -91,6 +92,7 @@ static void future_destroy(Future *f) {
     }
     if (f->more) std::free(f->more);
     if (f->value_drop) f->value_drop(f->value);
+    value_repr_forget(f);
     if (f->error) future_free_error(f->error);
     if (f->kind == Future::TaskKind) {
         task_finalize(static_cast<Task *>(f));
@@ -298,6 +300,7 @@ void future_refused(Future *f) {
     if (f->value_drop) f->value_drop(f->value);
     f->value = nullptr;
     f->value_drop = nullptr;
+    value_repr_forget(f);
     future_free_error(f->error);
     f->error = e;
     f->state = Future::Cancelled;
@@ -306,12 +309,14 @@ void future_refused(Future *f) {
 void future_forward(Future *dst, Future *src) {
     switch (src->state) {
     case Future::Result: {
+        if (src->has_repr) value_repr_set(dst, value_repr_get(src)); // may throw: nothing done
         FutureError *keep = error_new(0, nullptr, src); // holds src while dst borrows its value
         prepare_completion(dst);
         future_free_error(dst->error);
         dst->error = keep;
         dst->value = src->value;
         dst->value_drop = nullptr;
+
         mark_done(dst, Future::Result);
         return;
     }

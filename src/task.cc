@@ -75,6 +75,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->id = ++g_task_counter;
     t->extra = ex;
     t->step = step;
+    t->body = reinterpret_cast<void (*)()>(step);
     t->arg = arg;
     t->drop = drop;
     t->fut_waiter = t->awaiting = nullptr;
@@ -353,6 +354,7 @@ static void wake_cancelled(Task *t) {
     Future *w = t->fut_waiter;
     t->loop->ready.reserve(1);
     t->fut_waiter = nullptr;
+    t->cancel_deferred = false; // w will not deliver an outcome first: the cancel goes now
     t->loop->ready.push({kRunTask, t, w});
     // The wakeup registration's reference on t moves to the step entry.
     if (!future_unlink_callback(w, wakeup, t)) future_ref(t);
@@ -563,6 +565,13 @@ Future *sleep_new(Loop *loop, double delay) {
         throw;
     }
     return f;
+}
+
+CallbackNames task_callback_names() {
+    // asyncio.sleep's future has no done callback: coio's timer bookkeeping is not shown.
+    static const CallbackName names[] = {{any_fn(wakeup), "Task.task_wakeup"},
+                                         {any_fn(sleep_done), nullptr}};
+    return {names, sizeof names / sizeof names[0]};
 }
 
 } // namespace coio::detail
