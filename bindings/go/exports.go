@@ -58,7 +58,7 @@ func gocoioDrop(h C.uintptr_t) {
 	}()
 	hv := cgo.Handle(h)
 	v := hv.Value()
-	hv.Delete()
+	deleteHandle(hv)
 	if t, ok := v.(*Task); ok {
 		l = t.loop
 		t.dropped()

@@ -62,11 +62,11 @@ func (f *Future[T]) Cancelled() bool {
 // SetResult completes f with v (future.set_result). ErrState if f is done, also for a task
 // (a task's result is what its body returns).
 func (f *Future[T]) SetResult(v T) error {
-	h := cgo.NewHandle(v)
+	h := newHandle(v)
 	rc := C.gocoio_set_result(f.c, C.uintptr_t(h))
 	runtime.KeepAlive(f)
 	if rc != C.COIO_OK {
-		h.Delete()
+		deleteHandle(h)
 	}
 	return check(rc)
 }
@@ -80,12 +80,12 @@ func (f *Future[T]) SetError(err error) error {
 }
 
 func setError(c *C.coio_future, err error) error {
-	h := cgo.NewHandle(err)
+	h := newHandle(err)
 	msg := C.CString(err.Error())
 	rc := C.gocoio_set_error(c, codeOf(err), msg, C.uintptr_t(h))
 	C.free(unsafe.Pointer(msg))
 	if rc != C.COIO_OK {
-		h.Delete()
+		deleteHandle(h)
 	}
 	return check(rc)
 }
@@ -167,11 +167,11 @@ func (f *Future[T]) AddDoneCallback(fn func(*Future[T])) error {
 	if fn == nil {
 		return ErrInvalid
 	}
-	h := cgo.NewHandle(&callback{f.loop, func() { fn(f) }})
+	h := newHandle(&callback{f.loop, func() { fn(f) }})
 	rc := C.gocoio_add_done(f.c, C.uintptr_t(h))
 	runtime.KeepAlive(f)
 	if rc != C.COIO_OK {
-		h.Delete()
+		deleteHandle(h)
 	}
 	return check(rc)
 }

@@ -75,7 +75,7 @@ func NewLoop(opts ...LoopOption) (*Loop, error) {
 		return nil, check(rc)
 	}
 	l := &Loop{c: c, rel: &releaser{}}
-	l.drainH = cgo.NewHandle(l.rel)
+	l.drainH = newHandle(l.rel)
 	runtime.SetFinalizer(l, (*Loop).finalize)
 	return l, nil
 }
@@ -93,7 +93,7 @@ func MustNewLoop(opts ...LoopOption) *Loop {
 // either (a Future refers to its Loop): what finalizers queued is released here, then the loop.
 func (l *Loop) finalize() {
 	l.drainReleases()
-	l.drainH.Delete()
+	deleteHandle(l.drainH)
 	C.coio_loop_release(l.c)
 }
 
@@ -116,7 +116,7 @@ func (l *Loop) Close() error {
 	l.drainReleases()
 	// The bodies still suspended can never resume: unwind them (their defers run), and end the
 	// idle coroutines, from inside a call from C, as they were made (see abandonBody).
-	h := cgo.NewHandle(&callback{l, func() {
+	h := newHandle(&callback{l, func() {
 		for l.live != nil {
 			l.live.abandonBody()
 		}
@@ -126,7 +126,7 @@ func (l *Loop) Close() error {
 		l.coros = nil
 	}})
 	C.gocoio_invoke(C.uintptr_t(h))
-	h.Delete()
+	deleteHandle(h)
 	runtime.UnlockOSThread()
 	return check(rc)
 }
@@ -237,10 +237,10 @@ func (l *Loop) call(kind C.int, t float64, fn func()) (*Handle, error) {
 	if fn == nil {
 		return nil, ErrInvalid
 	}
-	hv := cgo.NewHandle(&callback{l, fn})
+	hv := newHandle(&callback{l, fn})
 	var ch *C.coio_handle
 	if rc := C.gocoio_call(l.c, kind, C.double(t), C.uintptr_t(hv), &ch); rc != C.COIO_OK {
-		hv.Delete()
+		deleteHandle(hv)
 		return nil, check(rc)
 	}
 	h := &Handle{loop: l, c: ch}
@@ -276,9 +276,9 @@ func (l *Loop) CallSoonThreadsafe(fn func()) error {
 	if l.closed {
 		return ErrClosed
 	}
-	hv := cgo.NewHandle(&callback{l, fn})
+	hv := newHandle(&callback{l, fn})
 	if rc := C.gocoio_call_threadsafe(l.c, C.uintptr_t(hv)); rc != C.COIO_OK {
-		hv.Delete()
+		deleteHandle(hv)
 		return check(rc)
 	}
 	return nil

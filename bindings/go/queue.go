@@ -49,7 +49,7 @@ func NewPriorityQueue[T any](l *Loop, maxsize int) (*Queue[T], error) {
 }
 
 func (q *Queue[T]) put(t *Task, nowait bool, prio bool, priority float64, v T) error {
-	h := cgo.NewHandle(v)
+	h := newHandle(v)
 	var f *C.coio_future
 	nw, pr := C.int(0), C.int(0)
 	if nowait {
@@ -61,7 +61,7 @@ func (q *Queue[T]) put(t *Task, nowait bool, prio bool, priority float64, v T) e
 	rc := C.gocoio_queue_put(q.c, nw, pr, C.double(priority), C.uintptr_t(h), &f)
 	runtime.KeepAlive(q)
 	if rc != C.COIO_OK {
-		h.Delete() // not taken: libcoio did not call the drop
+		deleteHandle(h) // not taken: libcoio did not call the drop
 		return check(rc)
 	}
 	if nowait {
@@ -90,7 +90,7 @@ func (q *Queue[T]) PutPriorityNowait(priority float64, v T) error {
 func takeItem[T any](h uintptr) T {
 	hv := cgo.Handle(h)
 	v := hv.Value().(T)
-	hv.Delete()
+	deleteHandle(hv)
 	return v
 }
 

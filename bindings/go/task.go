@@ -137,9 +137,9 @@ func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (
 		if any(v) == nil {
 			return 0, nil
 		}
-		return uintptr(cgo.NewHandle(v)), nil
+		return uintptr(newHandle(v)), nil
 	}
-	h := cgo.NewHandle(t)
+	h := newHandle(t)
 	var cname *C.char
 	if cfg.name != "" {
 		cname = C.CString(cfg.name)
@@ -153,7 +153,7 @@ func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (
 		rc = C.gocoio_task_new(l.c, C.uintptr_t(h), cname, cfg.flags, &c)
 	}
 	if rc != C.COIO_OK {
-		h.Delete()
+		deleteHandle(h)
 		return nil, check(rc)
 	}
 	if t.c == nil && !t.finished {
@@ -275,7 +275,7 @@ func (t *Task) finish(h uintptr, err error) {
 	case err == nil:
 		if rc := C.gocoio_set_result(t.c, C.uintptr_t(h)); rc != C.COIO_OK {
 			if h != 0 {
-				cgo.Handle(h).Delete()
+				deleteHandle(cgo.Handle(h))
 			}
 			t.rc = rc
 		} else {
