@@ -456,3 +456,16 @@ func CurrentTask(l *Loop) (string, bool) {
 	}
 	return l.current.Name(), true
 }
+
+// NewSleep is asyncio.sleep(d) as a future (for Wait, Gather, WaitFor, ...): it completes d
+// from now; d <= 0 costs exactly one pass of the loop. Cancelling it cancels its timer.
+func NewSleep(l *Loop, d time.Duration) (*Future[struct{}], error) {
+	if d < 0 {
+		d = 0
+	}
+	var c *C.coio_future
+	if rc := C.coio_sleep(l.c, C.double(d.Seconds()), &c); rc != C.COIO_OK {
+		return nil, check(rc)
+	}
+	return wrap[struct{}](l, c), nil
+}
