@@ -641,3 +641,45 @@ func TestMisuse(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A future completed by another goroutine, through the thread-safe completion.
+func TestCompletion(t *testing.T) {
+	before := liveHandles.Load()
+	l := MustNewLoop()
+	f, comp, err := NewCompletion[string](l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, gcomp, _ := NewCompletion[int](l)
+	go func() {
+		time.Sleep(2 * time.Millisecond)
+		if err := comp.SetResult("from a goroutine"); err != nil {
+			t.Error(err)
+		}
+		if err := comp.SetResult("twice"); !errors.Is(err, ErrState) {
+			t.Errorf("second SetResult: %v", err)
+		}
+		gcomp.SetError(ErrTimeout, "worker gave up")
+	}()
+	task, _ := Spawn(l, nil, func(tk *Task) (string, error) {
+		if _, err := Await(tk, g); !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "worker gave up") {
+			t.Errorf("completion error: %v", err)
+		}
+		return Await(tk, f)
+	})
+	if v, err := RunUntilComplete(l, task); v != "from a goroutine" || err != nil {
+		t.Errorf("got %q, %v", v, err)
+	}
+	l.Close()
+	if err := comp.SetResult("after close"); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrState) {
+		t.Errorf("after close: %v", err)
+	}
+	late, lateComp, _ := NewCompletion[int](MustNewLoop())
+	_ = late
+	late.loop.Close()
+	if err := lateComp.SetResult(1); !errors.Is(err, ErrClosed) {
+		t.Errorf("SetResult on a closed loop: %v", err)
+	}
+	f, g, comp, gcomp, task, l, late, lateComp = nil, nil, nil, nil, nil, nil, nil, nil
+	checkHandles(t, before)
+}

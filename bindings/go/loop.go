@@ -39,8 +39,12 @@ func Debug() LoopOption { return func(c *loopConfig) { c.flags |= C.COIO_LOOP_DE
 type Loop struct {
 	c *C.coio_loop
 
-	// mu guards closed and the thread-safe submissions against Close.
-	mu     sync.RWMutex
+	// remote is the thread-safe handle through which other goroutines (and finalizers) reach
+	// the loop: it stays valid after the loop is closed and freed (calls then fail ErrClosed).
+	remote *C.coio_remote
+	tid    C.long // the OS thread that drives the loop
+
+	mu     sync.RWMutex // guards closed
 	closed bool
 
 	current *Task   // the task whose body runs now
@@ -74,7 +78,13 @@ func NewLoop(opts ...LoopOption) (*Loop, error) {
 		runtime.UnlockOSThread()
 		return nil, check(rc)
 	}
-	l := &Loop{c: c, rel: &releaser{}}
+	var r *C.coio_remote
+	if rc := C.coio_loop_remote(c, &r); rc != C.COIO_OK {
+		C.coio_loop_release(c)
+		runtime.UnlockOSThread()
+		return nil, check(rc)
+	}
+	l := &Loop{c: c, remote: r, tid: C.gocoio_gettid(), rel: &releaser{}}
 	l.drainH = newHandle(l.rel)
 	runtime.SetFinalizer(l, (*Loop).finalize)
 	return l, nil
@@ -95,6 +105,7 @@ func (l *Loop) finalize() {
 	l.drainReleases()
 	deleteHandle(l.drainH)
 	C.coio_loop_release(l.c)
+	C.coio_remote_release(l.remote)
 }
 
 // Close closes the loop (asyncio's loop.close()): callbacks still scheduled are dropped and
@@ -147,15 +158,17 @@ func (l *Loop) Running() bool { return C.coio_loop_is_running(l.c) != 0 }
 // RunForever runs the loop until Stop (loop.run_forever()).
 func (l *Loop) RunForever() error { return check(C.coio_loop_run_forever(l.c)) }
 
-// Stop makes the running loop return after the current pass (loop.stop()). Any goroutine may
-// call it while the loop is open.
+// Stop makes the running loop return after the current pass (loop.stop()). Other goroutines
+// may call it too: the stop then reaches the loop through its thread-safe handle and takes
+// effect after the pass that runs it. ErrClosed once the loop is closed.
 func (l *Loop) Stop() error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
-		return ErrClosed
+	if C.gocoio_gettid() == l.tid {
+		if l.closed {
+			return ErrClosed
+		}
+		return check(C.coio_loop_stop(l.c))
 	}
-	return check(C.coio_loop_stop(l.c))
+	return l.CallSoonThreadsafe(func() { C.coio_loop_stop(l.c) })
 }
 
 // Waiter is anything the loop can run until done or a task can await without a result: every
@@ -271,17 +284,9 @@ func (l *Loop) CallSoonThreadsafe(fn func()) error {
 	if fn == nil {
 		return ErrInvalid
 	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
-		return ErrClosed
-	}
 	hv := newHandle(&callback{l, fn})
-	if rc := C.gocoio_call_threadsafe(l.c, C.uintptr_t(hv)); rc != C.COIO_OK {
-		deleteHandle(hv)
-		return check(rc)
-	}
-	return nil
+	// On failure libcoio has run the drop (deleting hv) already.
+	return check(C.gocoio_call_threadsafe(l.remote, C.uintptr_t(hv)))
 }
 
 // freeLater hands fn, which frees a C object, to the loop's thread (any goroutine).
@@ -308,15 +313,12 @@ func (l *Loop) releaseLater(f *C.coio_future, h *C.coio_handle) {
 	if !schedule {
 		return
 	}
-	l.mu.RLock()
-	if !l.closed {
-		if C.gocoio_call_drain(l.c, C.uintptr_t(l.drainH)) != C.COIO_OK {
-			r.mu.Lock()
-			r.pending = false
-			r.mu.Unlock()
-		}
+	if C.gocoio_call_drain(l.remote, C.uintptr_t(l.drainH)) != C.COIO_OK {
+		// Closed: what is queued waits for the loop's finalizer.
+		r.mu.Lock()
+		r.pending = false
+		r.mu.Unlock()
 	}
-	l.mu.RUnlock()
 }
 
 // drain releases what finalizers queued (on the loop's thread, or once the loop is

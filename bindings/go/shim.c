@@ -2,6 +2,8 @@
 #include "shim.h"
 
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "_cgo_export.h"
 
@@ -150,12 +152,21 @@ int gocoio_call(coio_loop *loop, int kind, double t, uintptr_t h, coio_handle **
     }
 }
 
-int gocoio_call_threadsafe(coio_loop *loop, uintptr_t h) {
-    return coio_call_soon_threadsafe(loop, gocoio_callback_tramp, (void *)h, gocoio_drop_tramp);
+int gocoio_call_threadsafe(coio_remote *r, uintptr_t h) {
+    return coio_remote_call_soon(r, gocoio_callback_tramp, (void *)h, gocoio_drop_tramp);
 }
 
-int gocoio_call_drain(coio_loop *loop, uintptr_t h) {
-    return coio_call_soon_threadsafe(loop, gocoio_drain_tramp, (void *)h, NULL);
+int gocoio_call_drain(coio_remote *r, uintptr_t h) {
+    return coio_remote_call_soon(r, gocoio_drain_tramp, (void *)h, NULL);
+}
+
+long gocoio_gettid(void) {
+    return (long)syscall(SYS_gettid);
+}
+
+int gocoio_completion_set_result(coio_completion *c, uintptr_t h) {
+    if (h == 0) return coio_completion_set_result(c, NULL, NULL);
+    return coio_completion_set_result(c, (void *)h, gocoio_drop_tramp);
 }
 
 int gocoio_add_done(coio_future *f, uintptr_t h) {

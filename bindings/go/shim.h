@@ -31,8 +31,10 @@ int gocoio_error(const coio_future *f, int *code, const char **msg, uintptr_t *p
 int gocoio_await_begin(coio_future *task, coio_future *f, uintptr_t *value);
 int gocoio_sleep_await(coio_loop *loop, coio_future *task, double delay);
 int gocoio_call(coio_loop *loop, int kind, double t, uintptr_t h, coio_handle **out);
-int gocoio_call_threadsafe(coio_loop *loop, uintptr_t h);
-int gocoio_call_drain(coio_loop *loop, uintptr_t h);
+int gocoio_call_threadsafe(coio_remote *r, uintptr_t h);
+int gocoio_call_drain(coio_remote *r, uintptr_t h);
+long gocoio_gettid(void);
+int gocoio_completion_set_result(coio_completion *c, uintptr_t h);
 int gocoio_add_done(coio_future *f, uintptr_t h);
 int gocoio_queue_put(coio_queue *q, int nowait, int prio, double priority, uintptr_t h,
                      coio_future **out);
