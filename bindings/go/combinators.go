@@ -95,9 +95,9 @@ type WaitWhen int
 
 // Wait's return_when values.
 const (
-	FirstCompleted WaitWhen = C.COIO_FIRST_COMPLETED
-	FirstException WaitWhen = C.COIO_FIRST_EXCEPTION
-	AllCompleted   WaitWhen = C.COIO_ALL_COMPLETED
+	FirstCompleted WaitWhen = C.COIO_FIRST_COMPLETED // when any future is done
+	FirstException WaitWhen = C.COIO_FIRST_EXCEPTION // when any fails, else all done
+	AllCompleted   WaitWhen = C.COIO_ALL_COMPLETED   // when all are done
 )
 
 // Wait is asyncio.wait: it returns once `when` is met or after timeout (NoTimeout: none), with
@@ -274,6 +274,7 @@ type GroupError struct {
 	Errs []error
 }
 
+// Error gives the group's message.
 func (e *GroupError) Error() string { return "coio: " + e.Msg }
 
 // Unwrap gives the children's errors.

@@ -53,6 +53,7 @@ type CancelledError struct {
 	Cause error
 }
 
+// Error gives "coio: cancelled", with the message if there is one.
 func (e *CancelledError) Error() string {
 	if e.Msg == "" {
 		return "coio: cancelled"
@@ -73,6 +74,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error gives the message and the code's name.
 func (e *Error) Error() string {
 	if e.Msg == "" {
 		return e.Code.Error()
@@ -96,6 +98,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error gives the panic value.
 func (e *PanicError) Error() string { return fmt.Sprintf("coio: task panicked: %v", e.Value) }
 
 // Unwrap gives the panic value when it is an error.
