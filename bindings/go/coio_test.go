@@ -11,7 +11,7 @@ import (
 )
 
 // run runs fn as the main task of a fresh virtual-time loop, closes the loop and checks that
-// every cgo.Handle the test made was deleted (exactly once: a second delete panics).
+// every handle the test made was deleted (exactly once: a second delete panics).
 func run[T any](t *testing.T, fn func(t *Task) (T, error)) (T, error) {
 	t.Helper()
 	before := liveHandles.Load()

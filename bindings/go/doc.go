@@ -26,8 +26,12 @@
 // Loop.CallSoonThreadsafe, Loop.Stop, or cancel the contexts given to Spawn and AwaitContext.
 // Objects that become unreachable are released by finalizers, through the loop.
 //
+// Go values cross into C as handles (the handle type, in the manner of runtime/cgo.Handle: an
+// index that keeps the value alive until libcoio's drop deletes it, exactly once). No Go
+// pointer is ever stored in C memory.
+//
 // Errors that C code sets on futures with a payload are read back as *Error; a Go error set on
-// a future travels as a payload of its own (a tagged C block holding a cgo.Handle).
+// a future travels as a payload of its own (a tagged C block holding the handle of the error value).
 package coio
 
 /*

@@ -9,7 +9,6 @@ import "C"
 
 import (
 	"fmt"
-	"runtime/cgo"
 	"unsafe"
 )
 
@@ -38,7 +37,7 @@ func reportPanic(l *Loop, what string, r any) {
 
 //export gocoioStep
 func gocoioStep(task, awaited *C.coio_future, status C.int, value, h C.uintptr_t) (rc C.int) {
-	t := cgo.Handle(h).Value().(*Task)
+	t := handle(h).Value().(*Task)
 	defer func() {
 		if r := recover(); r != nil {
 			reportPanic(t.loop, "panic in a task step", r)
@@ -56,7 +55,7 @@ func gocoioDrop(h C.uintptr_t) {
 			reportPanic(l, "panic in a drop", r)
 		}
 	}()
-	hv := cgo.Handle(h)
+	hv := handle(h)
 	v := hv.Value()
 	deleteHandle(hv)
 	if t, ok := v.(*Task); ok {
@@ -67,7 +66,7 @@ func gocoioDrop(h C.uintptr_t) {
 
 //export gocoioCallback
 func gocoioCallback(h C.uintptr_t) {
-	cb := cgo.Handle(h).Value().(*callback)
+	cb := handle(h).Value().(*callback)
 	defer func() {
 		if r := recover(); r != nil {
 			reportPanic(cb.l, "panic in a callback", r)
@@ -78,7 +77,7 @@ func gocoioCallback(h C.uintptr_t) {
 
 //export gocoioDone
 func gocoioDone(f *C.coio_future, h C.uintptr_t) {
-	cb := cgo.Handle(h).Value().(*callback)
+	cb := handle(h).Value().(*callback)
 	defer func() {
 		if r := recover(); r != nil {
 			reportPanic(cb.l, "panic in a done callback", r)
@@ -94,7 +93,7 @@ func gocoioDrain(h C.uintptr_t) {
 			reportPanic(nil, "panic while releasing", r)
 		}
 	}()
-	cgo.Handle(h).Value().(*releaser).drain()
+	handle(h).Value().(*releaser).drain()
 }
 
 //export gocoioRepr
@@ -107,12 +106,12 @@ func gocoioRepr(h C.uintptr_t, buf *C.char, size C.size_t) (n C.long) {
 	var s string
 	if h == 0 {
 		s = "None"
-	} else if str, ok := cgo.Handle(h).Value().(string); ok {
+	} else if str, ok := handle(h).Value().(string); ok {
 		cs := C.CString(str)
 		defer C.free(unsafe.Pointer(cs))
 		return C.coio_repr_str(unsafe.Pointer(cs), buf, size)
 	} else {
-		s = Repr(cgo.Handle(h).Value())
+		s = Repr(handle(h).Value())
 	}
 	if size > 0 {
 		m := len(s)

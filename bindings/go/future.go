@@ -9,14 +9,14 @@ import "C"
 import (
 	"fmt"
 	"runtime"
-	"runtime/cgo"
 	"unsafe"
 )
 
 // Future is a typed asyncio.Future of the loop it was made on: pending until it gets a result
 // of type T, an error, or is cancelled. A task is a Future too (Spawn returns one). Its methods
 // run on the loop's thread (the owner goroutine, callbacks, task bodies). Results are Go values
-// kept alive through a cgo.Handle that libcoio owns, deleted when the future is freed.
+// kept alive through a handle (see handle) that libcoio owns, deleted in the drop libcoio
+// calls when the future is freed.
 type Future[T any] struct {
 	loop *Loop
 	c    *C.coio_future
@@ -134,9 +134,9 @@ func valueOf[T any](h uintptr) (T, error) {
 	if h == 0 {
 		return zero, nil
 	}
-	v, ok := cgo.Handle(h).Value().(T)
+	v, ok := handle(h).Value().(T)
 	if !ok {
-		return zero, fmt.Errorf("coio: result is a %T, not a %T", cgo.Handle(h).Value(), zero)
+		return zero, fmt.Errorf("coio: result is a %T, not a %T", handle(h).Value(), zero)
 	}
 	return v, nil
 }
@@ -154,7 +154,7 @@ func futureError(c *C.coio_future, rc C.int) error {
 		return &CancelledError{Msg: C.GoString(msg)}
 	}
 	if ph := C.gocoio_payload_handle(payload); ph != 0 {
-		if err, ok := cgo.Handle(ph).Value().(error); ok {
+		if err, ok := handle(ph).Value().(error); ok {
 			return err
 		}
 	}

@@ -9,7 +9,6 @@ import "C"
 import (
 	"math"
 	"runtime"
-	"runtime/cgo"
 	"sync"
 	"time"
 )
@@ -52,7 +51,7 @@ type Loop struct {
 	coros   []*coro // idle coroutines, reused by new tasks
 
 	rel    *releaser  // what finalizers hand over (any goroutine), drained on the loop's thread
-	drainH cgo.Handle // refers to rel (not to the Loop, which must stay collectable)
+	drainH handle // refers to rel (not to the Loop, which must stay collectable)
 }
 
 // releaser holds the references that finalizers give up until the loop's thread releases

@@ -7,11 +7,10 @@ import "C"
 
 import (
 	"runtime"
-	"runtime/cgo"
 )
 
 // Queue is asyncio.Queue, LifoQueue or PriorityQueue of T values. Items travel through libcoio
-// as cgo.Handles: the queue owns an item from a successful put until a get hands it over, and
+// as handles: the queue owns an item from a successful put until a get hands it over, and
 // items dropped (shutdown, free, a cancelled put) have their handle deleted by libcoio's drop.
 type Queue[T any] struct {
 	l    *Loop
@@ -88,7 +87,7 @@ func (q *Queue[T]) PutPriorityNowait(priority float64, v T) error {
 }
 
 func takeItem[T any](h uintptr) T {
-	hv := cgo.Handle(h)
+	hv := handle(h)
 	v := hv.Value().(T)
 	deleteHandle(hv)
 	return v

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"iter"
 	"runtime"
-	"runtime/cgo"
 	"runtime/debug"
 	"time"
 	"unsafe"
@@ -275,7 +274,7 @@ func (t *Task) finish(h uintptr, err error) {
 	case err == nil:
 		if rc := C.gocoio_set_result(t.c, C.uintptr_t(h)); rc != C.COIO_OK {
 			if h != 0 {
-				deleteHandle(cgo.Handle(h))
+				deleteHandle(handle(h))
 			}
 			t.rc = rc
 		} else {
