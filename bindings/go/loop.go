@@ -50,8 +50,8 @@ type Loop struct {
 	live    *Task   // tasks whose body has started and not returned (a list through Task.next)
 	coros   []*coro // idle coroutines, reused by new tasks
 
-	rel    *releaser  // what finalizers hand over (any goroutine), drained on the loop's thread
-	drainH handle // refers to rel (not to the Loop, which must stay collectable)
+	rel    *releaser // what finalizers hand over (any goroutine), drained on the loop's thread
+	drainH handle    // refers to rel (not to the Loop, which must stay collectable)
 }
 
 // releaser holds the references that finalizers give up until the loop's thread releases
