@@ -433,6 +433,8 @@ func TestCallbacks(t *testing.T) {
 	before := liveHandles.Load()
 	l := MustNewLoop(VirtualTime())
 	var trace []string
+	var reports []ExceptionContext
+	l.SetExceptionHandler(func(c ExceptionContext) { reports = append(reports, c) })
 	l.CallLater(200*time.Millisecond, func() { trace = append(trace, "later200") })
 	h, _ := l.CallLater(100*time.Millisecond, func() { trace = append(trace, "cancelled") })
 	l.CallAt(0.15, func() { trace = append(trace, "at150") })
@@ -463,6 +465,10 @@ func TestCallbacks(t *testing.T) {
 	l.RunForever()
 	if got := strings.Join(trace, ","); got != "soon,at150,later200,done" {
 		t.Errorf("trace %s", got)
+	}
+	if len(reports) != 1 || reports[0].Message != "panic in a callback" ||
+		reports[0].Error != "a callback panics; the loop goes on" {
+		t.Errorf("reports %+v", reports)
 	}
 	l.CallLater(time.Hour, func() { t.Error("ran after close") })
 	l.Close()

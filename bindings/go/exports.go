@@ -125,3 +125,21 @@ func gocoioRepr(h C.uintptr_t, buf *C.char, size C.size_t) (n C.long) {
 	}
 	return C.long(len(s))
 }
+
+//export gocoioException
+func gocoioException(h C.uintptr_t, message *C.char, code C.int, errmsg *C.char, f *C.coio_future) {
+	eh := handle(h).Value().(*exceptionHandler)
+	defer func() {
+		if r := recover(); r != nil {
+			println("coio: panic in the exception handler:", fmt.Sprint(r))
+		}
+	}()
+	ec := ExceptionContext{Message: C.GoString(message), Code: Status(code)}
+	if errmsg != nil {
+		ec.Error = C.GoString(errmsg)
+	}
+	if f != nil {
+		ec.Future = reprOf(f)
+	}
+	eh.fn(ec)
+}

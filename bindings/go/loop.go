@@ -345,3 +345,29 @@ func init() {
 	// trampoline.
 	C.gocoio_name_functions()
 }
+
+// ExceptionContext is what the loop reports to its exception handler (asyncio's context
+// dict): a message ("Task was destroyed but it is pending!", "panic in a callback", ...), the
+// error code and message involved if any, and the repr of the future involved if any.
+type ExceptionContext struct {
+	Message string
+	Code    Status
+	Error   string
+	Future  string
+}
+
+type exceptionHandler struct{ fn func(ExceptionContext) }
+
+// SetExceptionHandler installs fn as the loop's exception handler
+// (loop.set_exception_handler); nil restores the default, which prints one line on stderr.
+func (l *Loop) SetExceptionHandler(fn func(ExceptionContext)) error {
+	if fn == nil {
+		return check(C.gocoio_set_exception_handler(l.c, 0))
+	}
+	h := newHandle(&exceptionHandler{fn})
+	if rc := C.gocoio_set_exception_handler(l.c, C.uintptr_t(h)); rc != C.COIO_OK {
+		deleteHandle(h)
+		return check(rc)
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 /* shim.c — see shim.h. */
 #include "shim.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -244,4 +245,24 @@ coio_future *gocoio_next_original(coio_future *next) {
 void gocoio_name_functions(void) {
     coio_function_set_name((coio_any_fn)gocoio_step_tramp, "go");
     coio_function_set_name((coio_any_fn)gocoio_done_tramp, "go");
+}
+
+static void gocoio_exception_tramp(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop;
+    int code = 0;
+    const char *error = NULL;
+    coio_future *f = NULL;
+    /* Fields a reporter does not know are 0 / NULL. */
+    if (ctx->size >= offsetof(coio_exception_context, code) + sizeof ctx->code) code = ctx->code;
+    if (ctx->size >= offsetof(coio_exception_context, error) + sizeof ctx->error)
+        error = ctx->error;
+    if (ctx->size >= offsetof(coio_exception_context, future) + sizeof ctx->future)
+        f = ctx->future;
+    gocoioException((uintptr_t)arg, (char *)ctx->message, code, (char *)error, f);
+}
+
+int gocoio_set_exception_handler(coio_loop *loop, uintptr_t h) {
+    if (h == 0) return coio_loop_set_exception_handler(loop, NULL, NULL, NULL);
+    return coio_loop_set_exception_handler(loop, gocoio_exception_tramp, (void *)h,
+                                           gocoio_drop_tramp);
 }

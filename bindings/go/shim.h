@@ -60,3 +60,5 @@ int gocoio_wait_split(coio_future *w, size_t *ndone, coio_future *const **done, 
 coio_future *gocoio_next_original(coio_future *next);
 /* Names the trampolines in reprs. */
 void gocoio_name_functions(void);
+/* Installs the Go exception handler h (0: the default handler). */
+int gocoio_set_exception_handler(coio_loop *loop, uintptr_t h);
