@@ -37,13 +37,18 @@ func reportPanic(l *Loop, what string, r any) {
 
 //export gocoioStep
 func gocoioStep(task, awaited *C.coio_future, status C.int, value, h C.uintptr_t) (rc C.int) {
-	t := handle(h).Value().(*Task)
+	var t *Task
 	defer func() {
 		if r := recover(); r != nil {
-			reportPanic(t.loop, "panic in a task step", r)
+			var l *Loop
+			if t != nil {
+				l = t.loop
+			}
+			reportPanic(l, "panic in a task step", r)
 			rc = C.COIO_EFAILED
 		}
 	}()
+	t = handle(h).Value().(*Task)
 	return t.step(task, awaited, status, uintptr(value))
 }
 
@@ -66,23 +71,33 @@ func gocoioDrop(h C.uintptr_t) {
 
 //export gocoioCallback
 func gocoioCallback(h C.uintptr_t) {
-	cb := handle(h).Value().(*callback)
+	var cb *callback
 	defer func() {
 		if r := recover(); r != nil {
-			reportPanic(cb.l, "panic in a callback", r)
+			var l *Loop
+			if cb != nil {
+				l = cb.l
+			}
+			reportPanic(l, "panic in a callback", r)
 		}
 	}()
+	cb = handle(h).Value().(*callback)
 	cb.fn()
 }
 
 //export gocoioDone
 func gocoioDone(f *C.coio_future, h C.uintptr_t) {
-	cb := handle(h).Value().(*callback)
+	var cb *callback
 	defer func() {
 		if r := recover(); r != nil {
-			reportPanic(cb.l, "panic in a done callback", r)
+			var l *Loop
+			if cb != nil {
+				l = cb.l
+			}
+			reportPanic(l, "panic in a done callback", r)
 		}
 	}()
+	cb = handle(h).Value().(*callback)
 	cb.fn()
 }
 
@@ -128,12 +143,12 @@ func gocoioRepr(h C.uintptr_t, buf *C.char, size C.size_t) (n C.long) {
 
 //export gocoioException
 func gocoioException(h C.uintptr_t, message *C.char, code C.int, errmsg *C.char, f *C.coio_future) {
-	eh := handle(h).Value().(*exceptionHandler)
 	defer func() {
 		if r := recover(); r != nil {
 			println("coio: panic in the exception handler:", fmt.Sprint(r))
 		}
 	}()
+	eh := handle(h).Value().(*exceptionHandler)
 	ec := ExceptionContext{Message: C.GoString(message), Code: Status(code)}
 	if errmsg != nil {
 		ec.Error = C.GoString(errmsg)
