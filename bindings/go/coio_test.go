@@ -540,7 +540,20 @@ func TestOtherGoroutines(t *testing.T) {
 	if len(got) != 100 {
 		t.Errorf("threadsafe calls ran %d times", len(got))
 	}
+	// Stop from another goroutine reaches the loop through its remote handle.
+	go func() { time.Sleep(2 * time.Millisecond); l.Stop() }()
+	if err := l.RunForever(); err != nil {
+		t.Errorf("RunForever: %v", err)
+	}
 	l.Close()
+	if err := l.Stop(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Stop after close: %v", err)
+	}
+	done := make(chan error)
+	go func() { done <- l.Stop() }()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Errorf("Stop from another goroutine after close: %v", err)
+	}
 	task, task2, l = nil, nil, nil
 	checkHandles(t, before)
 }

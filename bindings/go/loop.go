@@ -34,7 +34,10 @@ func Debug() LoopOption { return func(c *loopConfig) { c.flags |= C.COIO_LOOP_DE
 // cancellation of tasks and awaits, which go through the loop's thread-safe queue.
 //
 // Unreachable futures, tasks and primitives are released by finalizers, which hand the
-// release to the loop's thread.
+// release to the loop's thread. Close the loop when done with it: a goroutine drives one loop
+// at a time, and the coroutines that ran its tasks end at Close (task bodies run as
+// coroutines made on the loop's thread, which only that thread, in the same thread-lock
+// state, can resume or end).
 type Loop struct {
 	c *C.coio_loop
 
