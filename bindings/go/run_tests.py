@@ -9,8 +9,8 @@ golden harness tests/tutorial/check.py).
 
 Go is $GO, else `go` on PATH, else /usr/local/go/bin/go; it must be Go 1.23 or newer (the
 binding needs iter.Pull). Without one, or against a libcoio built with a sanitizer (a Go
-program cannot load it without the sanitizer's runtime), the check is skipped (exit 77) with
-the reason. libcoio is the one built in BUILD_DIR: PKG_CONFIG_PATH points at its
+program cannot load it without the sanitizer's runtime), or when meson sets COIO_GO_SKIP (a
+libFuzzer build), the check is skipped (exit 77) with the reason. libcoio is the one built in BUILD_DIR: PKG_CONFIG_PATH points at its
 meson-uninstalled directory and LD_LIBRARY_PATH at the library. Go's build cache, module
 cache and the built examples live in BUILD_DIR/bindings-go: nothing is written into the
 source tree, and the toolchain never downloads anything (GOTOOLCHAIN=local, GOPROXY=off).
@@ -74,6 +74,8 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     mode, build = sys.argv[1], os.path.abspath(sys.argv[2])
+    if os.environ.get("COIO_GO_SKIP"):
+        skip(os.environ["COIO_GO_SKIP"])
     go, info = find_go()
     if go is None:
         skip(info)
