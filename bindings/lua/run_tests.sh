@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# run_tests.sh KIND INTERP MODULE SRCDIR [ROOT] — the Lua binding's tests for one interpreter,
+# as TAP on stdout (meson's 'lua' suite runs it).
+#   busted:   the specs in SRCDIR/spec, by busted (-o TAP)
+#   tutorial: the 15 tutorial ports in SRCDIR/examples against ROOT's golden outputs
+# A missing interpreter or busted skips (TAP "1..0 # SKIP", exit 77 for non-TAP runners).
+set -u
+kind=$1 interp=$2 module=$3 srcdir=$4 root=${5:-}
+
+skip() { echo "1..0 # SKIP $*"; exit 77; }
+
+command -v "$interp" >/dev/null 2>&1 || skip "$interp not installed"
+moddir=$(dirname "$module")
+export LUA_CPATH="$moddir/?.so;;"
+export LUA_PATH="$srcdir/?.lua;;"
+
+case $kind in
+busted)
+    busted=$(command -v busted) || skip "busted not installed (Debian: lua-busted)"
+    # busted's runner is a Lua script: run it by the interpreter under test.
+    "$interp" -e 'require "busted.runner"' 2>/dev/null </dev/null ||
+        skip "busted is not installed for $interp"
+    cd "$srcdir" && exec "$interp" "$busted" -o TAP --lpath="$srcdir/?.lua" \
+        --cpath="$moddir/?.so" spec
+    ;;
+tutorial)
+    check="$root/tests/tutorial/check.py"
+    if [ -f "$check" ]; then
+        exec python3 "$check" --label "lua-$(basename "$moddir")" \
+            -- "$interp" "$srcdir/examples/{name}.lua"
+    fi
+    exec python3 "$srcdir/check_examples.py" "$interp" "$srcdir/examples" \
+        "$root/../shared/tutorial"
+    ;;
+*)
+    echo "unknown kind $kind" >&2
+    exit 2
+    ;;
+esac
