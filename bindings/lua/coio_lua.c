@@ -87,12 +87,12 @@ struct LTask {
     Mod *m;
     lua_State *co;
     int coref;
-    int nargs;       /* values on co's stack before the first step (function + arguments) */
-    int state;       /* TS_* */
-    int awaiting;    /* an await primitive called coio_step_await in this step */
-    int rs;          /* the resume status of the last await */
+    int nargs;         /* values on co's stack before the first step (function + arguments) */
+    int state;         /* TS_* */
+    int awaiting;      /* an await primitive called coio_step_await in this step */
+    int rs;            /* the resume status of the last await */
     coio_future *task; /* borrowed: set at each step */
-    coio_future *aw; /* what the last await primitive awaited (a reference) */
+    coio_future *aw;   /* what the last await primitive awaited (a reference) */
     int aw_kind;
 };
 
@@ -148,9 +148,16 @@ static int tostring_p(lua_State *L) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
     switch (lua_type(L, 1)) {
     case LUA_TSTRING:
-    case LUA_TNUMBER: lua_pushvalue(L, 1); lua_tostring(L, -1); return 1;
-    case LUA_TNIL: lua_pushliteral(L, "nil"); return 1;
-    case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, 1) ? "true" : "false"); return 1;
+    case LUA_TNUMBER:
+        lua_pushvalue(L, 1);
+        lua_tostring(L, -1);
+        return 1;
+    case LUA_TNIL:
+        lua_pushliteral(L, "nil");
+        return 1;
+    case LUA_TBOOLEAN:
+        lua_pushstring(L, lua_toboolean(L, 1) ? "true" : "false");
+        return 1;
     default:
         lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
         return 1;
@@ -392,8 +399,12 @@ static int push_result(lua_State *L, Mod *m, coio_future *f, int kind, int ud) {
     void *v = NULL;
     coio_future_result(f, &v);
     switch (kind) {
-    case K_TRUE: lua_pushboolean(L, 1); return 1;
-    case K_INDEX: lua_pushinteger(L, (lua_Integer)(uintptr_t)v); return 1;
+    case K_TRUE:
+        lua_pushboolean(L, 1);
+        return 1;
+    case K_INDEX:
+        lua_pushinteger(L, (lua_Integer)(uintptr_t)v);
+        return 1;
     case K_GATHER: {
         getuv(L, ud); /* {kids..., return_exceptions = bool} */
         int uv = lua_gettop(L);
@@ -441,7 +452,8 @@ static int push_result(lua_State *L, Mod *m, coio_future *f, int kind, int ud) {
         lua_remove(L, o);
         return n;
     }
-    default: return lval_push(L, v);
+    default:
+        return lval_push(L, v);
     }
 }
 
@@ -665,13 +677,17 @@ static int task_step(coio_future *task, coio_future *awaited, int rs, void *arg)
     t->task = task;
     int nargs = 0;
     switch (t->state) {
-    case TS_NEW: nargs = t->nargs; break;
+    case TS_NEW:
+        nargs = t->nargs;
+        break;
     case TS_BARE:
         /* A bare coroutine.yield cannot raise the cancellation: the task ends cancelled
          * there. */
         if (rs == COIO_ECANCELLED) return COIO_ECANCELLED;
         break;
-    default: t->rs = rs; break;
+    default:
+        t->rs = rs;
+        break;
     }
     t->state = TS_RUN;
     LTask *prev = m->cur;
@@ -743,7 +759,8 @@ static int spawn_at(lua_State *L, Mod *m, coio_loop *loop, coio_task_group *g, i
  * error). */
 static LTask *check_task_here(lua_State *L, Mod *m) {
     LTask *t = m->cur;
-    if (!t || t->co != L) luaL_error(L, "not inside a coio task (await from the task's own coroutine)");
+    if (!t || t->co != L)
+        luaL_error(L, "not inside a coio task (await from the task's own coroutine)");
     return t;
 }
 
@@ -754,9 +771,9 @@ static int await_begin(lua_State *L, LTask *t, coio_future *f, int kind) {
     t->aw = f;
     t->aw_kind = kind;
     if (coio_future_done(f)) {
-        t->rs = coio_future_cancelled(f) ? COIO_ECANCELLED
-                                         : (coio_future_result(f, NULL) == COIO_OK ? COIO_OK
-                                                                                    : COIO_EFAILED);
+        t->rs = coio_future_cancelled(f)
+                    ? COIO_ECANCELLED
+                    : (coio_future_result(f, NULL) == COIO_OK ? COIO_OK : COIO_EFAILED);
         return 0;
     }
     if (!lua_isyieldable(L)) return luaL_error(L, "await: the coroutine cannot yield here");
@@ -764,9 +781,10 @@ static int await_begin(lua_State *L, LTask *t, coio_future *f, int kind) {
     if (rc != COIO_OK) {
         t->aw = NULL;
         coio_future_release(f);
-        return luaL_error(L, "await: %s", rc == COIO_ELOOP ? "the future belongs to another loop"
-                                          : rc == COIO_EINVAL ? "a task cannot await itself"
-                                                              : coio_strerror(rc));
+        return luaL_error(L, "await: %s",
+                          rc == COIO_ELOOP    ? "the future belongs to another loop"
+                          : rc == COIO_EINVAL ? "a task cannot await itself"
+                                              : coio_strerror(rc));
     }
     t->awaiting = 1;
     return lua_yield(L, 0);
@@ -904,8 +922,8 @@ static int f_set_error(lua_State *L) {
         lua_rawset(L, -3);
         lua_pop(L, 1);
     }
-    int rc = coio_future_set_error_payload(u->f, code, lua_tostring(L, 3), v,
-                                           v ? payload_drop : NULL);
+    int rc =
+        coio_future_set_error_payload(u->f, code, lua_tostring(L, 3), v, v ? payload_drop : NULL);
     if (rc != COIO_OK) {
         payload_drop(v);
         return fail(L, rc);
@@ -993,8 +1011,8 @@ static int f_remove_done_callback(lua_State *L) {
             lua_pushnil(L);
             while (lua_next(L, cbs)) {
                 if (lua_rawequal(L, -1, 2)) {
-                    int rc = coio_future_remove_done_callback(u->f, donecb_run,
-                                                              lua_touserdata(L, -2));
+                    int rc =
+                        coio_future_remove_done_callback(u->f, donecb_run, lua_touserdata(L, -2));
                     if (rc > 0) removed += rc;
                     lua_pushvalue(L, -2);
                     lua_pushboolean(L, 1);
@@ -1074,8 +1092,7 @@ static int f_tostring(lua_State *L) {
                         : coio_future_cancelled(u->f) ? "cancelled"
                                                       : "finished";
     if (coio_future_is_task(u->f))
-        lua_pushfstring(L, "%s %s name='%s': %p", what, state, coio_task_name(u->f),
-                        (void *)u->f);
+        lua_pushfstring(L, "%s %s name='%s': %p", what, state, coio_task_name(u->f), (void *)u->f);
     else
         lua_pushfstring(L, "%s %s: %p", what, state, (void *)u->f);
     return 1;
@@ -1180,8 +1197,12 @@ static int status_result(lua_State *L, int rc) {
     return 1;
 }
 
-static int loop_stop(lua_State *L) { return status_result(L, coio_loop_stop(checkloop(L, 1))); }
-static int loop_close(lua_State *L) { return status_result(L, coio_loop_close(checkloop(L, 1))); }
+static int loop_stop(lua_State *L) {
+    return status_result(L, coio_loop_stop(checkloop(L, 1)));
+}
+static int loop_close(lua_State *L) {
+    return status_result(L, coio_loop_close(checkloop(L, 1)));
+}
 
 static int loop_time(lua_State *L) {
     lua_pushnumber(L, coio_loop_time(checkloop(L, 1)));
@@ -1236,7 +1257,9 @@ static int schedule(lua_State *L, int which, coio_loop *loop, double t, int firs
     return 1;
 }
 
-static int loop_call_soon(lua_State *L) { return schedule(L, 0, checkloop(L, 1), 0, 2); }
+static int loop_call_soon(lua_State *L) {
+    return schedule(L, 0, checkloop(L, 1), 0, 2);
+}
 
 static int loop_call_later(lua_State *L) {
     return schedule(L, 1, checkloop(L, 1), luaL_checknumber(L, 2), 3);
@@ -1313,7 +1336,8 @@ static void exc_handler(coio_loop *loop, const coio_exception_context *ctx, void
 static int loop_set_exception_handler(lua_State *L) {
     Mod *m = MOD(L);
     coio_loop *loop = checkloop(L, 1);
-    if (lua_isnoneornil(L, 2)) return status_result(L, coio_loop_set_exception_handler(loop, NULL, NULL, NULL));
+    if (lua_isnoneornil(L, 2))
+        return status_result(L, coio_loop_set_exception_handler(loop, NULL, NULL, NULL));
     luaL_checktype(L, 2, LUA_TFUNCTION);
     HandlerArg *h = malloc(sizeof *h);
     if (!h) return luaL_error(L, "out of memory");
@@ -1414,7 +1438,9 @@ static coio_handle *checkhandle(lua_State *L, int i) {
     return u->h;
 }
 
-static int h_cancel(lua_State *L) { return status_result(L, coio_handle_cancel(checkhandle(L, 1))); }
+static int h_cancel(lua_State *L) {
+    return status_result(L, coio_handle_cancel(checkhandle(L, 1)));
+}
 
 static int h_cancelled(lua_State *L) {
     lua_pushboolean(L, coio_handle_cancelled(checkhandle(L, 1)));
@@ -1465,7 +1491,8 @@ static int collect(lua_State *L, Mod *m, int first, int last, coio_future ***arr
         if (lua_isfunction(L, -1)) {
             coio_loop *lp = check_running(L, m);
             int top = lua_gettop(L);
-            if (spawn_at(L, m, lp, NULL, top) != 1) luaL_error(L, "cannot spawn: %s", lua_tostring(L, -2));
+            if (spawn_at(L, m, lp, NULL, top) != 1)
+                luaL_error(L, "cannot spawn: %s", lua_tostring(L, -2));
             lua_replace(L, top);
         }
         if (!tofut(L, -1)) luaL_error(L, "element %d is not a coio future or function", i);
@@ -1555,8 +1582,10 @@ static int delegate(lua_State *L, int shield) {
     }
     LFut *u = checkfut(L, 1);
     coio_future *out = NULL;
-    int rc = shield ? coio_shield(u->f, &out)
-                    : coio_wait_for(u->f, lua_isnoneornil(L, 2) ? COIO_NO_TIMEOUT : luaL_checknumber(L, 2), &out);
+    int rc =
+        shield ? coio_shield(u->f, &out)
+               : coio_wait_for(
+                     u->f, lua_isnoneornil(L, 2) ? COIO_NO_TIMEOUT : luaL_checknumber(L, 2), &out);
     if (rc != COIO_OK) return fail(L, rc);
     if (out == u->f) { /* shield of a done future: the future itself */
         coio_future_release(out);
@@ -1568,8 +1597,12 @@ static int delegate(lua_State *L, int shield) {
     return 1;
 }
 
-static int l_wait_for(lua_State *L) { return delegate(L, 0); }
-static int l_shield(lua_State *L) { return delegate(L, 1); }
+static int l_wait_for(lua_State *L) {
+    return delegate(L, 0);
+}
+static int l_shield(lua_State *L) {
+    return delegate(L, 1);
+}
 
 typedef struct LAsc {
     coio_as_completed_iter *it;
@@ -1646,7 +1679,8 @@ static int l_timeout_exit(lua_State *L) {
     int status = (int)luaL_checkinteger(L, 2);
     if (!u->p) return luaL_argerror(L, 1, "the scope was left");
     int rc = coio_timeout_exit(u->p, status);
-    if (rc == COIO_ESTATE && status != COIO_ESTATE) return luaL_error(L, "timeout scope left from another task");
+    if (rc == COIO_ESTATE && status != COIO_ESTATE)
+        return luaL_error(L, "timeout scope left from another task");
     u->p = NULL;
     lua_pushinteger(L, rc);
     return 1;
@@ -1797,8 +1831,12 @@ static int semaphore(lua_State *L, unsigned flags) {
     return new_obj(L, MT_SEM, rc, s);
 }
 
-static int l_semaphore(lua_State *L) { return semaphore(L, 0); }
-static int l_bounded_semaphore(lua_State *L) { return semaphore(L, COIO_SEMAPHORE_BOUNDED); }
+static int l_semaphore(lua_State *L) {
+    return semaphore(L, 0);
+}
+static int l_bounded_semaphore(lua_State *L) {
+    return semaphore(L, COIO_SEMAPHORE_BOUNDED);
+}
 
 /* coio.condition([lock]) */
 static int l_condition(lua_State *L) {
@@ -1833,9 +1871,15 @@ static int queue_new(lua_State *L, int kind) {
     return new_obj(L, MT_QUEUE, rc, q);
 }
 
-static int l_queue(lua_State *L) { return queue_new(L, COIO_QUEUE_FIFO); }
-static int l_lifo_queue(lua_State *L) { return queue_new(L, COIO_QUEUE_LIFO); }
-static int l_priority_queue(lua_State *L) { return queue_new(L, COIO_QUEUE_PRIORITY); }
+static int l_queue(lua_State *L) {
+    return queue_new(L, COIO_QUEUE_FIFO);
+}
+static int l_lifo_queue(lua_State *L) {
+    return queue_new(L, COIO_QUEUE_LIFO);
+}
+static int l_priority_queue(lua_State *L) {
+    return queue_new(L, COIO_QUEUE_PRIORITY);
+}
 
 /* An await primitive over a wait function: the future it makes is awaited by this task. */
 static int await_new(lua_State *L, int rc, coio_future *f, int kind) {
@@ -1853,7 +1897,9 @@ static int ev_wait(lua_State *L) {
     coio_future *f = NULL;
     return await_new(L, coio_event_wait(e, &f), f, K_TRUE);
 }
-static int ev_set(lua_State *L) { return status_result(L, coio_event_set(checkobj(L, 1, MT_EVENT))); }
+static int ev_set(lua_State *L) {
+    return status_result(L, coio_event_set(checkobj(L, 1, MT_EVENT)));
+}
 static int ev_clear(lua_State *L) {
     return status_result(L, coio_event_clear(checkobj(L, 1, MT_EVENT)));
 }
@@ -1977,8 +2023,12 @@ static int q_put_common(lua_State *L, int nowait) {
     return await_new(L, COIO_OK, f, K_TRUE);
 }
 
-static int q_put(lua_State *L) { return q_put_common(L, 0); }
-static int q_put_nowait(lua_State *L) { return q_put_common(L, 1); }
+static int q_put(lua_State *L) {
+    return q_put_common(L, 0);
+}
+static int q_put_nowait(lua_State *L) {
+    return q_put_common(L, 1);
+}
 
 static int q_get(lua_State *L) {
     coio_queue *q = checkobj(L, 1, MT_QUEUE);
@@ -2031,13 +2081,13 @@ static int q_full(lua_State *L) {
 }
 
 /* __gc / __close / :free() of the primitives. */
-#define FREE_FN(name, mt, freefn)                                                              \
-    static int name(lua_State *L) {                                                            \
-        LPtr *u = luaL_checkudata(L, 1, mt);                                                   \
-        void *p = u->p;                                                                        \
-        u->p = NULL;                                                                           \
-        freefn(p);                                                                             \
-        return 0;                                                                              \
+#define FREE_FN(name, mt, freefn)                                                                  \
+    static int name(lua_State *L) {                                                                \
+        LPtr *u = luaL_checkudata(L, 1, mt);                                                       \
+        void *p = u->p;                                                                            \
+        u->p = NULL;                                                                               \
+        freefn(p);                                                                                 \
+        return 0;                                                                                  \
     }
 FREE_FN(ev_free, MT_EVENT, coio_event_free)
 FREE_FN(lk_free, MT_LOCK, coio_lock_free)
@@ -2144,10 +2194,7 @@ static const luaL_Reg loop_methods[] = {
 };
 
 static const luaL_Reg handle_methods[] = {
-    {"cancel", h_cancel},
-    {"cancelled", h_cancelled},
-    {"when", h_when},
-    {"release", h_release},
+    {"cancel", h_cancel}, {"cancelled", h_cancelled}, {"when", h_when}, {"release", h_release},
     {NULL, NULL},
 };
 
@@ -2198,8 +2245,9 @@ typedef struct ObjType {
     lua_CFunction free_fn;
 } ObjType;
 
-static const luaL_Reg event_methods[] = {
-    {"set", ev_set}, {"clear", ev_clear}, {"is_set", ev_is_set}, {"_wait", ev_wait}, {"free", ev_free}, {NULL, NULL}};
+static const luaL_Reg event_methods[] = {{"set", ev_set},       {"clear", ev_clear},
+                                         {"is_set", ev_is_set}, {"_wait", ev_wait},
+                                         {"free", ev_free},     {NULL, NULL}};
 static const luaL_Reg lock_methods[] = {{"_acquire", lk_acquire},
                                         {"release", lk_release},
                                         {"locked", lk_locked},
@@ -2208,32 +2256,37 @@ static const luaL_Reg lock_methods[] = {{"_acquire", lk_acquire},
 static const luaL_Reg sem_methods[] = {{"_acquire", sem_acquire}, {"release", sem_release},
                                        {"locked", sem_locked},    {"value", sem_value},
                                        {"free", sem_free},        {NULL, NULL}};
-static const luaL_Reg cond_methods[] = {
-    {"_acquire", cond_acquire}, {"release", cond_release},       {"locked", cond_locked},
-    {"_wait", cond_wait},       {"notify", cond_notify},         {"notify_all", cond_notify_all},
-    {"free", cond_free},        {NULL, NULL}};
-static const luaL_Reg bar_methods[] = {
-    {"_wait", bar_wait},       {"reset", bar_reset},   {"abort", bar_abort},
-    {"parties", bar_parties},  {"n_waiting", bar_n_waiting}, {"broken", bar_broken},
-    {"free", bar_free},        {NULL, NULL}};
-static const luaL_Reg queue_methods[] = {
-    {"_put", q_put},         {"put_nowait", q_put_nowait}, {"_get", q_get},
-    {"get_nowait", q_get_nowait}, {"task_done", q_task_done}, {"_join", q_join},
-    {"shutdown", q_shutdown}, {"qsize", q_qsize},       {"maxsize", q_maxsize},
-    {"empty", q_empty},       {"full", q_full},         {"free", q_free},
-    {NULL, NULL}};
-static const luaL_Reg tg_methods[] = {{"spawn", tg_spawn},   {"create_task", tg_spawn},
-                                      {"_exit", tg_exit},    {"errors", tg_errors},
-                                      {"_free", tg_free},    {NULL, NULL}};
-static const luaL_Reg tm_methods[] = {{"when", tm_when},
-                                      {"reschedule", tm_reschedule},
-                                      {"expired", tm_expired},
-                                      {NULL, NULL}};
+static const luaL_Reg cond_methods[] = {{"_acquire", cond_acquire}, {"release", cond_release},
+                                        {"locked", cond_locked},    {"_wait", cond_wait},
+                                        {"notify", cond_notify},    {"notify_all", cond_notify_all},
+                                        {"free", cond_free},        {NULL, NULL}};
+static const luaL_Reg bar_methods[] = {{"_wait", bar_wait},          {"reset", bar_reset},
+                                       {"abort", bar_abort},         {"parties", bar_parties},
+                                       {"n_waiting", bar_n_waiting}, {"broken", bar_broken},
+                                       {"free", bar_free},           {NULL, NULL}};
+static const luaL_Reg queue_methods[] = {{"_put", q_put},
+                                         {"put_nowait", q_put_nowait},
+                                         {"_get", q_get},
+                                         {"get_nowait", q_get_nowait},
+                                         {"task_done", q_task_done},
+                                         {"_join", q_join},
+                                         {"shutdown", q_shutdown},
+                                         {"qsize", q_qsize},
+                                         {"maxsize", q_maxsize},
+                                         {"empty", q_empty},
+                                         {"full", q_full},
+                                         {"free", q_free},
+                                         {NULL, NULL}};
+static const luaL_Reg tg_methods[] = {{"spawn", tg_spawn}, {"create_task", tg_spawn},
+                                      {"_exit", tg_exit},  {"errors", tg_errors},
+                                      {"_free", tg_free},  {NULL, NULL}};
+static const luaL_Reg tm_methods[] = {
+    {"when", tm_when}, {"reschedule", tm_reschedule}, {"expired", tm_expired}, {NULL, NULL}};
 static const luaL_Reg asc_methods[] = {{"next", asc_next}, {"free", asc_free}, {NULL, NULL}};
 
 static const ObjType obj_types[] = {
-    {MT_EVENT, event_methods, ev_free}, {MT_LOCK, lock_methods, lk_free},
-    {MT_SEM, sem_methods, sem_free},    {MT_COND, cond_methods, cond_free},
+    {MT_EVENT, event_methods, ev_free},  {MT_LOCK, lock_methods, lk_free},
+    {MT_SEM, sem_methods, sem_free},     {MT_COND, cond_methods, cond_free},
     {MT_BARRIER, bar_methods, bar_free}, {MT_QUEUE, queue_methods, q_free},
     {MT_TG, tg_methods, tg_free},        {MT_TM, tm_methods, tm_free},
     {MT_ASC, asc_methods, asc_free},
@@ -2287,7 +2340,9 @@ static const char wrap_lua[] =
 #include "coio_wrap.lua.h"
     ;
 
-static int loop_gc_wrap(lua_State *L) { return loop_gc(L); }
+static int loop_gc_wrap(lua_State *L) {
+    return loop_gc(L);
+}
 
 __attribute__((visibility("default"))) int luaopen_coio(lua_State *L) {
     lua_settop(L, 0);
@@ -2303,7 +2358,7 @@ __attribute__((visibility("default"))) int luaopen_coio(lua_State *L) {
     luaL_newmetatable(L, "coio.Future"); /* 2 */
     lua_pushvalue(L, 2);
     m->futmt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_newtable(L);                     /* 3: the cache, weak values */
+    lua_newtable(L); /* 3: the cache, weak values */
     lua_newtable(L);
     lua_pushliteral(L, "v");
     lua_setfield(L, -2, "__mode");
@@ -2351,8 +2406,8 @@ __attribute__((visibility("default"))) int luaopen_coio(lua_State *L) {
     lua_setfield(L, mod, "CancelledError");
     lua_pushstring(L, coio_version());
     lua_setfield(L, mod, "coio_version");
-#define STATUS(name)                                                                           \
-    lua_pushinteger(L, COIO_##name);                                                           \
+#define STATUS(name)                                                                               \
+    lua_pushinteger(L, COIO_##name);                                                               \
     lua_setfield(L, mod, #name)
     STATUS(OK);
     STATUS(EINVAL);
@@ -2381,13 +2436,14 @@ __attribute__((visibility("default"))) int luaopen_coio(lua_State *L) {
     push_upvalues(L, 1, 2, 3);
     luaL_setfuncs(L, prim_fns, 3);
 
-    if (luaL_loadbuffer(L, wrap_lua, sizeof wrap_lua - 1, "=coio_wrap.lua") != 0) return lua_error(L);
+    if (luaL_loadbuffer(L, wrap_lua, sizeof wrap_lua - 1, "=coio_wrap.lua") != 0)
+        return lua_error(L);
     lua_pushvalue(L, mod);
     lua_pushvalue(L, prims);
     /* The metatables whose __index the wrappers extend. */
     lua_createtable(L, 0, 12);
-    const char *const names[] = {"coio.Future", MT_LOOP, MT_EVENT, MT_LOCK, MT_SEM, MT_COND,
-                                 MT_BARRIER, MT_QUEUE, MT_TG, MT_TM, MT_ASC, MT_HANDLE};
+    const char *const names[] = {"coio.Future", MT_LOOP,  MT_EVENT, MT_LOCK, MT_SEM, MT_COND,
+                                 MT_BARRIER,    MT_QUEUE, MT_TG,    MT_TM,   MT_ASC, MT_HANDLE};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         luaL_getmetatable(L, names[i]);
         lua_getfield(L, -1, "__index");
