@@ -202,6 +202,16 @@ static void cache_forget(lua_State *L, const void *p, int idx) {
     }
 }
 
+/* A userdata's uservalue table: pushes it and returns 1, or pushes nothing and returns 0.
+ * Uservalues are always tables (LuaJIT's userdata environments can only be tables); a new
+ * userdata's environment there is the cache table, which stands for "none". */
+static int get_uvtable(lua_State *L, int i) {
+    getuv(L, i);
+    if (lua_istable(L, -1) && !lua_rawequal(L, -1, UV_CACHE)) return 1;
+    lua_pop(L, 1);
+    return 0;
+}
+
 /* Pushes fn as a closure with the module's upvalues, for C code that coio calls. */
 static void push_closure(lua_State *L, Mod *m, lua_CFunction fn) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, m->mod_ref);
@@ -330,16 +340,29 @@ static void push_future(lua_State *L, coio_future *f, int kind, int owned) {
     u->kind = kind;
     lua_pushvalue(L, UV_FUTMT);
     lua_setmetatable(L, -2);
+#if LUA_VERSION_NUM < 502
+    lua_pushvalue(L, UV_CACHE);
+    lua_setfenv(L, -2);
+#endif
     cache_set(L, f, -1);
 }
 
-/* As push_future for a new future (never in the cache), with a uservalue from the top. */
+/* As push_future for a new future (never in the cache), with the table at the top as its
+ * uservalue. */
 static void push_future_uv(lua_State *L, coio_future *f, int kind) {
     int uv = lua_gettop(L);
     push_future(L, f, kind, 1);
     lua_pushvalue(L, uv);
     setuv(L, -2);
     lua_remove(L, uv);
+}
+
+/* As push_future_uv with any value, kept as {value}. */
+static void push_future_val(lua_State *L, coio_future *f, int kind) {
+    lua_createtable(L, 1, 0);
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, 1);
+    push_future_uv(L, f, kind);
 }
 
 static LFut *tofut(lua_State *L, int i) {
@@ -406,7 +429,7 @@ static int push_result(lua_State *L, Mod *m, coio_future *f, int kind, int ud) {
         lua_pushinteger(L, (lua_Integer)(uintptr_t)v);
         return 1;
     case K_GATHER: {
-        getuv(L, ud); /* {kids..., return_exceptions = bool} */
+        get_uvtable(L, ud); /* {kids..., return_exceptions = bool} */
         int uv = lua_gettop(L);
         int n = (int)rawlen(L, uv);
         lua_createtable(L, n, 1);
@@ -445,7 +468,9 @@ static int push_result(lua_State *L, Mod *m, coio_future *f, int kind, int ud) {
         return n;
     }
     case K_DELEGATE: {
-        getuv(L, ud);
+        get_uvtable(L, ud);
+        lua_rawgeti(L, -1, 1);
+        lua_remove(L, -2);
         int o = lua_gettop(L);
         LFut *u = tofut(L, o);
         int n = push_result(L, m, u->f, u->kind, o);
@@ -976,9 +1001,7 @@ static int f_add_done_callback(lua_State *L) {
         return fail(L, rc);
     }
     /* Remember (lightuserdata c -> fn) in the future's uservalue, for remove_done_callback. */
-    getuv(L, 1);
-    if (!lua_istable(L, -1)) {
-        lua_pop(L, 1);
+    if (!get_uvtable(L, 1)) {
         lua_newtable(L);
         lua_pushvalue(L, -1);
         setuv(L, 1);
@@ -1001,8 +1024,7 @@ static int f_remove_done_callback(lua_State *L) {
     LFut *u = checkfut(L, 1);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     int removed = 0;
-    getuv(L, 1);
-    if (lua_istable(L, -1)) {
+    if (get_uvtable(L, 1)) {
         lua_getfield(L, -1, "callbacks");
         if (lua_istable(L, -1)) {
             int cbs = lua_gettop(L);
@@ -1593,7 +1615,7 @@ static int delegate(lua_State *L, int shield) {
         return 1;
     }
     lua_pushvalue(L, 1);
-    push_future_uv(L, out, K_DELEGATE);
+    push_future_val(L, out, K_DELEGATE);
     return 1;
 }
 
@@ -1638,7 +1660,7 @@ static int asc_next(lua_State *L) {
     }
     if (rc != COIO_OK) return fail(L, rc);
     lua_pushvalue(L, 1);
-    push_future_uv(L, next, K_ASNEXT);
+    push_future_val(L, next, K_ASNEXT);
     return 1;
 }
 
@@ -1882,10 +1904,10 @@ static int l_priority_queue(lua_State *L) {
 }
 
 /* An await primitive over a wait function: the future it makes is awaited by this task. */
-static int await_new(lua_State *L, int rc, coio_future *f, int kind) {
+static int await_new(lua_State *L, int rc, coio_future **fp, int kind) {
     if (rc != COIO_OK) return fail(L, rc);
     LTask *t = check_task_here(L, MOD(L));
-    return await_begin(L, t, f, kind);
+    return await_begin(L, t, *fp, kind);
 }
 
 /* Await primitives check they run in a task before making any future. */
@@ -1895,7 +1917,7 @@ static int ev_wait(lua_State *L) {
     coio_event *e = checkobj(L, 1, MT_EVENT);
     IN_TASK(L);
     coio_future *f = NULL;
-    return await_new(L, coio_event_wait(e, &f), f, K_TRUE);
+    return await_new(L, coio_event_wait(e, &f), &f, K_TRUE);
 }
 static int ev_set(lua_State *L) {
     return status_result(L, coio_event_set(checkobj(L, 1, MT_EVENT)));
@@ -1912,7 +1934,7 @@ static int lk_acquire(lua_State *L) {
     coio_lock *l = checkobj(L, 1, MT_LOCK);
     IN_TASK(L);
     coio_future *f = NULL;
-    return await_new(L, coio_lock_acquire(l, &f), f, K_TRUE);
+    return await_new(L, coio_lock_acquire(l, &f), &f, K_TRUE);
 }
 static int lk_release(lua_State *L) {
     return status_result(L, coio_lock_release(checkobj(L, 1, MT_LOCK)));
@@ -1926,7 +1948,7 @@ static int sem_acquire(lua_State *L) {
     coio_semaphore *s = checkobj(L, 1, MT_SEM);
     IN_TASK(L);
     coio_future *f = NULL;
-    return await_new(L, coio_semaphore_acquire(s, &f), f, K_TRUE);
+    return await_new(L, coio_semaphore_acquire(s, &f), &f, K_TRUE);
 }
 static int sem_release(lua_State *L) {
     return status_result(L, coio_semaphore_release(checkobj(L, 1, MT_SEM)));
@@ -1944,7 +1966,7 @@ static int cond_acquire(lua_State *L) {
     coio_condition *c = checkobj(L, 1, MT_COND);
     IN_TASK(L);
     coio_future *f = NULL;
-    return await_new(L, coio_lock_acquire(coio_condition_lock(c), &f), f, K_TRUE);
+    return await_new(L, coio_lock_acquire(coio_condition_lock(c), &f), &f, K_TRUE);
 }
 static int cond_release(lua_State *L) {
     return status_result(L, coio_lock_release(coio_condition_lock(checkobj(L, 1, MT_COND))));
@@ -1957,7 +1979,7 @@ static int cond_wait(lua_State *L) {
     coio_condition *c = checkobj(L, 1, MT_COND);
     IN_TASK(L);
     coio_future *f = NULL;
-    return await_new(L, coio_condition_wait(c, &f), f, K_TRUE);
+    return await_new(L, coio_condition_wait(c, &f), &f, K_TRUE);
 }
 static int cond_notify(lua_State *L) {
     coio_condition *c = checkobj(L, 1, MT_COND);
@@ -1973,7 +1995,7 @@ static int bar_wait(lua_State *L) {
     coio_barrier *b = checkobj(L, 1, MT_BARRIER);
     IN_TASK(L);
     coio_future *f = NULL;
-    return await_new(L, coio_barrier_wait(b, &f), f, K_INDEX);
+    return await_new(L, coio_barrier_wait(b, &f), &f, K_INDEX);
 }
 static int bar_reset(lua_State *L) {
     return status_result(L, coio_barrier_reset(checkobj(L, 1, MT_BARRIER)));
@@ -2020,7 +2042,7 @@ static int q_put_common(lua_State *L, int nowait) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    return await_new(L, COIO_OK, f, K_TRUE);
+    return await_new(L, COIO_OK, &f, K_TRUE);
 }
 
 static int q_put(lua_State *L) {
@@ -2034,7 +2056,7 @@ static int q_get(lua_State *L) {
     coio_queue *q = checkobj(L, 1, MT_QUEUE);
     IN_TASK(L);
     coio_future *f = NULL;
-    return await_new(L, coio_queue_get(q, &f), f, K_PLAIN);
+    return await_new(L, coio_queue_get(q, &f), &f, K_PLAIN);
 }
 
 static int q_get_nowait(lua_State *L) {
@@ -2056,7 +2078,7 @@ static int q_join(lua_State *L) {
     coio_queue *q = checkobj(L, 1, MT_QUEUE);
     IN_TASK(L);
     coio_future *f = NULL;
-    return await_new(L, coio_queue_join(q, &f), f, K_TRUE);
+    return await_new(L, coio_queue_join(q, &f), &f, K_TRUE);
 }
 
 static int q_shutdown(lua_State *L) {

@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""check_examples.py INTERP EXAMPLES_DIR EXPECTED_DIR: runs each NN_name.lua of EXAMPLES_DIR
+with INTERP and compares its stdout, byte for byte, with EXPECTED_DIR/NN_name.out; prints TAP.
+(The shared harness tests/tutorial/check.py replaces this when it is in the tree.)"""
+import difflib
+import os
+import subprocess
+import sys
+
+
+def main(argv):
+    interp, exdir, expdir = argv[1:4]
+    names = sorted(f[:-4] for f in os.listdir(expdir) if f.endswith(".out"))
+    if not names:
+        print("1..0 # SKIP no expected outputs in " + expdir)
+        return 77
+    print(f"1..{len(names)}")
+    failed = 0
+    for i, name in enumerate(names, 1):
+        prog = os.path.join(exdir, name + ".lua")
+        with open(os.path.join(expdir, name + ".out"), "rb") as f:
+            want = f.read()
+        try:
+            p = subprocess.run([interp, prog], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=60)
+            got, why = p.stdout, (f"exit {p.returncode}: {p.stderr.decode(errors='replace')}"
+                                  if p.returncode else "")
+        except (OSError, subprocess.TimeoutExpired) as e:
+            got, why = b"", str(e)
+        if got == want and not why:
+            print(f"ok {i} - {name}")
+            continue
+        failed += 1
+        print(f"not ok {i} - {name}")
+        if why:
+            print("# " + why.strip().replace("\n", "\n# "))
+        for line in difflib.unified_diff(want.decode(errors="replace").splitlines(),
+                                         got.decode(errors="replace").splitlines(),
+                                         "expected", "got", lineterm=""):
+            print("# " + line)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
