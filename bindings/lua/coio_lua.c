@@ -90,6 +90,8 @@ struct LTask {
     int nargs;         /* values on co's stack before the first step (function + arguments) */
     int state;         /* TS_* */
     int awaiting;      /* an await primitive called coio_step_await in this step */
+    int yielding;      /* sleep(0) yielded for one pass in this step */
+    int aw_yield;      /* the last await was such a yield (no future) */
     int rs;            /* the resume status of the last await */
     coio_future *task; /* borrowed: set at each step */
     coio_future *aw;   /* what the last await primitive awaited (a reference) */
@@ -727,6 +729,11 @@ static int task_step(coio_future *task, coio_future *awaited, int rs, void *arg)
             t->state = TS_AWAIT;
             return COIO_STEP_AWAIT;
         }
+        if (t->yielding) {
+            t->yielding = 0;
+            t->state = TS_AWAIT;
+            return COIO_STEP_YIELD;
+        }
         t->state = TS_BARE;
         return COIO_STEP_YIELD;
     }
@@ -792,6 +799,7 @@ static LTask *check_task_here(lua_State *L, Mod *m) {
 /* Waits for f (a reference handed over) in the current task: returns 0 at once if f is done,
  * else registers it and yields.  _outcome then reads the result. */
 static int await_begin(lua_State *L, LTask *t, coio_future *f, int kind) {
+    t->aw_yield = 0;
     if (t->aw) coio_future_release(t->aw);
     t->aw = f;
     t->aw_kind = kind;
@@ -828,6 +836,14 @@ static int l_outcome(lua_State *L) {
     Mod *m = MOD(L);
     LTask *t = check_task_here(L, m);
     coio_future *f = t->aw;
+    if (t->aw_yield) { /* sleep(0) */
+        t->aw_yield = 0;
+        if (t->rs == COIO_ECANCELLED && coio_task_cancelling(t->task) > 0) {
+            push_cancelled(L, m, NULL);
+            return lua_error(L);
+        }
+        return 0;
+    }
     if (!f) return luaL_error(L, "no await in progress");
     int rs = t->rs, kind = t->aw_kind;
     t->aw = NULL;
@@ -851,6 +867,13 @@ static int l_sleep_prim(lua_State *L) {
     Mod *m = MOD(L);
     double d = luaL_checknumber(L, 1);
     LTask *t = check_task_here(L, m);
+    if (d <= 0) { /* asyncio.sleep(0): a bare yield for one pass, no future */
+        if (!lua_isyieldable(L)) return luaL_error(L, "sleep: the coroutine cannot yield here");
+        if (t->aw) coio_future_release(t->aw);
+        t->aw = NULL;
+        t->aw_yield = t->yielding = 1;
+        return lua_yield(L, 0);
+    }
     coio_future *f = NULL;
     int rc = coio_sleep(coio_future_loop(t->task), d, &f);
     if (rc != COIO_OK) return luaL_error(L, "sleep: %s", coio_strerror(rc));

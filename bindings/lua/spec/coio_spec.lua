@@ -402,6 +402,26 @@ describe("tasks", function()
     end)
   end)
 
+  it("sleep(0) yields one pass and raises the task's cancellation", function()
+    local passes, caught = 0, nil
+    local code = run(function()
+      local t = coio.spawn(function()
+        local ok, e = pcall(function() while true do coio.sleep(0); passes = passes + 1 end end)
+        caught = e
+        error(e, 0)
+      end)
+      coio.sleep(0)
+      coio.sleep(0)
+      coio.sleep(0)
+      t:cancel()
+      local _, _, c = coio.await(t)
+      return c
+    end)
+    assert.equal(coio.ECANCELLED, code)
+    assert.equal(2, passes)
+    assert.is_true(coio.is_cancelled_error(caught))
+  end)
+
   it("sleep returns its extra arguments", function()
     assert.same({ 1, 2 }, { run(function() return coio.sleep(0.1, 1, 2) end) })
   end)
