@@ -2,6 +2,7 @@
 # run_tests.sh KIND INTERP MODULE SRCDIR [ROOT] — the Lua binding's tests for one interpreter,
 # as TAP on stdout (meson's 'lua' suite runs it).
 #   busted:   the specs in SRCDIR/spec, by busted (-o TAP)
+#   valgrind: the specs as busted, under valgrind's memcheck with leak checking
 #   tutorial: the 15 tutorial ports in SRCDIR/examples against ROOT's golden outputs
 # A missing interpreter or busted skips the test with the reason: TAP's "1..0 # SKIP reason",
 # which meson's TAP protocol reports as SKIP (with TAP, meson counts exit 77 as an error), and
@@ -28,6 +29,14 @@ busted)
         skip "busted is not installed for $interp"
     cd "$srcdir" && exec "$interp" "$busted" -o TAP --lpath="$srcdir/?.lua" \
         --cpath="$moddir/?.so" spec
+    ;;
+valgrind)
+    busted=$(command -v busted) || skip "busted not installed (Debian: lua-busted)"
+    vg=$(command -v valgrind) || skip "valgrind not installed"
+    cd "$srcdir" && exec "$vg" --quiet --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite,indirect,possible \
+        --show-leak-kinds=definite,indirect,possible "$interp" "$busted" -o TAP \
+        --lpath="$srcdir/?.lua" --cpath="$moddir/?.so" spec
     ;;
 tutorial)
     check="$root/tests/tutorial/check.py"
