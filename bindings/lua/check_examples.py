@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""check_examples.py INTERP EXAMPLES_DIR EXPECTED_DIR: runs each NN_name.lua of EXAMPLES_DIR
-with INTERP and compares its stdout, byte for byte, with EXPECTED_DIR/NN_name.out; prints TAP.
-(The shared harness tests/tutorial/check.py replaces this when it is in the tree.)"""
+"""check_examples.py [--todo NAME=REASON]... INTERP EXAMPLES_DIR EXPECTED_DIR: runs each
+NN_name.lua of EXAMPLES_DIR with INTERP and compares its stdout, byte for byte, with
+EXPECTED_DIR/NN_name.out; prints TAP.  --todo marks a program known not to match yet (TAP's
+TODO: meson counts its failure as expected, and a pass as unexpected, so the mark must go once
+it matches).  (The shared harness tests/tutorial/check.py replaces this when it is in the
+tree.)"""
 import difflib
 import os
 import subprocess
@@ -9,6 +12,11 @@ import sys
 
 
 def main(argv):
+    todo = {}
+    while len(argv) > 1 and argv[1] == "--todo":
+        name, _, reason = argv[2].partition("=")
+        todo[name] = reason
+        argv = argv[:1] + argv[3:]
     interp, exdir, expdir = argv[1:4]
     names = sorted(f[:-4] for f in os.listdir(expdir) if f.endswith(".out"))
     if not names:
@@ -27,11 +35,12 @@ def main(argv):
                                   if p.returncode else "")
         except (OSError, subprocess.TimeoutExpired) as e:
             got, why = b"", str(e)
+        mark = f" # TODO {todo[name]}" if name in todo else ""
         if got == want and not why:
-            print(f"ok {i} - {name}")
+            print(f"ok {i} - {name}{mark}")
             continue
-        failed += 1
-        print(f"not ok {i} - {name}")
+        failed += not mark
+        print(f"not ok {i} - {name}{mark}")
         if why:
             print("# " + why.strip().replace("\n", "\n# "))
         for line in difflib.unified_diff(want.decode(errors="replace").splitlines(),

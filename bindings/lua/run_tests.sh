@@ -44,8 +44,14 @@ tutorial)
         exec python3 "$check" --label "lua-$(basename "$moddir")" \
             -- "$interp" "$srcdir/examples/{name}.lua"
     fi
-    exec python3 "$srcdir/check_examples.py" "$interp" "$srcdir/examples" \
-        "$root/../shared/tutorial"
+    # COIO_LUA_TODO: NAME=REASON of a port known not to match yet (meson sets it).
+    todo=()
+    [ -n "${COIO_LUA_TODO:-}" ] && todo=(--todo "$COIO_LUA_TODO")
+    # The shared in-repo copies when present, else this directory's (both copies of
+    # ../shared/tutorial/*.out).
+    expected="$root/tests/tutorial/expected"
+    [ -d "$expected" ] || expected="$srcdir/examples/expected"
+    exec python3 "$srcdir/check_examples.py" "${todo[@]}" "$interp" "$srcdir/examples" "$expected"
     ;;
 *)
     echo "unknown kind $kind" >&2
