@@ -689,8 +689,10 @@ static int task_finish(LTask *t, int st, int nres) {
     lua_pushcfunction(L, finish_p);
     lua_pushlightuserdata(L, &a);
     lua_xmove(co, L, n);
-#if LUA_VERSION_NUM >= 504
-    if (st != LUA_OK) lua_resetthread(co); /* closes its pending to-be-closed variables */
+#if LUA_VERSION_RELEASE_NUM >= 50406
+    if (st != LUA_OK) lua_closethread(co, L); /* closes its pending to-be-closed variables */
+#elif LUA_VERSION_NUM >= 504
+    if (st != LUA_OK) lua_resetthread(co);
 #endif
     if (lua_pcall(L, n + 1, 0, 0) != 0) a.rc = COIO_ENOMEM;
     lua_settop(L, top);
@@ -876,7 +878,7 @@ static int l_sleep_prim(lua_State *L) {
     }
     coio_future *f = NULL;
     int rc = coio_sleep(coio_future_loop(t->task), d, &f);
-    if (rc != COIO_OK) return luaL_error(L, "sleep: %s", coio_strerror(rc));
+    if (rc != COIO_OK) return fail(L, rc);
     return await_begin(L, t, f, K_PLAIN);
 }
 

@@ -21,8 +21,10 @@ function M.await(f)
 end
 
 -- coio.sleep(delay[, ...]) -> ... (asyncio.sleep(delay, result))
+-- (nil, message, code if coio refuses the delay: NaN or infinite)
 function M.sleep(delay, ...)
-  sleep_(delay)
+  local _, msg, code = sleep_(delay)
+  if msg ~= nil then return nil, msg, code end
   outcome()
   return ...
 end

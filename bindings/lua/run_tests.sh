@@ -16,6 +16,7 @@ skip() {
     exit 77
 }
 
+[ -n "${COIO_LUA_SKIP:-}" ] && skip "$COIO_LUA_SKIP"
 command -v "$interp" >/dev/null 2>&1 || skip "$interp not installed"
 moddir=$(dirname "$module")
 export LUA_CPATH="$moddir/?.so;;"

@@ -8,6 +8,7 @@ build=$1 src=$2 interp=$3 luaver=$4 luainc=${5:-}
 extra=()
 [ -n "$luainc" ] && extra=(LUA_INCDIR="$luainc")
 skip() { echo "1..0 # SKIP $*"; [ "${COIO_TAP_SKIP:-0}" = 1 ] && exit 0; exit 77; }
+[ -n "${COIO_LUA_SKIP:-}" ] && skip "$COIO_LUA_SKIP"
 command -v luarocks >/dev/null 2>&1 || skip "luarocks not installed"
 command -v "$interp" >/dev/null 2>&1 || skip "$interp not installed"
 tmp=$(mktemp -d)
