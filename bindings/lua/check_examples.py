@@ -29,8 +29,11 @@ def main(argv):
         with open(os.path.join(expdir, name + ".out"), "rb") as f:
             want = f.read()
         try:
+            env = dict(os.environ)
+            if env.get("COIO_LUA_PRELOAD"):  # sanitizer builds: for the interpreter only
+                env["LD_PRELOAD"] = env["COIO_LUA_PRELOAD"]
             p = subprocess.run([interp, prog], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               timeout=60)
+                               timeout=60, env=env)
             got, why = p.stdout, (f"exit {p.returncode}: {p.stderr.decode(errors='replace')}"
                                   if p.returncode else "")
         except (OSError, subprocess.TimeoutExpired) as e:

@@ -21,6 +21,15 @@ command -v "$interp" >/dev/null 2>&1 || skip "$interp not installed"
 moddir=$(dirname "$module")
 export LUA_CPATH="$moddir/?.so;;"
 export LUA_PATH="$srcdir/?.lua;;"
+# Sanitizer builds: the runtimes the interpreter must load first (COIO_LUA_PRELOAD, set by
+# meson); only the interpreter gets them (check_examples.py passes them on).
+run_interp() {
+    if [ -n "${COIO_LUA_PRELOAD:-}" ]; then
+        LD_PRELOAD="$COIO_LUA_PRELOAD" "$@"
+    else
+        "$@"
+    fi
+}
 
 case $kind in
 busted)
@@ -28,7 +37,7 @@ busted)
     # busted's runner is a Lua script: run it by the interpreter under test.
     "$interp" -e 'require "busted.runner"' 2>/dev/null </dev/null ||
         skip "busted is not installed for $interp"
-    cd "$srcdir" && exec "$interp" "$busted" -o TAP --lpath="$srcdir/?.lua" \
+    cd "$srcdir" && run_interp "$interp" "$busted" -o TAP --lpath="$srcdir/?.lua" \
         --cpath="$moddir/?.so" spec
     ;;
 valgrind)
@@ -42,8 +51,10 @@ valgrind)
 tutorial)
     check="$root/tests/tutorial/check.py"
     if [ -f "$check" ]; then
+        cmd=("$interp")
+        [ -n "${COIO_LUA_PRELOAD:-}" ] && cmd=(env "LD_PRELOAD=$COIO_LUA_PRELOAD" "$interp")
         exec python3 "$check" --label "lua-$(basename "$moddir")" \
-            -- "$interp" "$srcdir/examples/{name}.lua"
+            -- "${cmd[@]}" "$srcdir/examples/{name}.lua"
     fi
     # COIO_LUA_TODO: NAME=REASON of a port known not to match yet (meson sets it).
     todo=()
