@@ -285,6 +285,85 @@ static int lval_push(lua_State *L, const LVal *v) {
     return v->n;
 }
 
+/* ---- asyncio's repr of Lua results (coio_future_repr calls these) ---------------------- */
+
+/* Formats the Lua value at idx as Python's repr() would show it: strings as str, integers,
+ * floats, booleans as True/False, nil as None, anything else as <type at 0x...>.  Never
+ * raises and runs no Lua code (no __tostring). */
+static long repr_value(lua_State *L, int idx, char *buf, size_t size) {
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        return coio_repr_str(lua_tostring(L, idx), buf, size);
+    case LUA_TNUMBER: {
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, idx))
+            return snprintf(buf, size, LUA_INTEGER_FMT, lua_tointeger(L, idx));
+#endif
+        double d = lua_tonumber(L, idx);
+#if LUA_VERSION_NUM < 503
+        if (d == floor(d) && fabs(d) < 1e15) return snprintf(buf, size, "%.0f", d); /* an int */
+#endif
+        if (isnan(d)) return snprintf(buf, size, "nan");
+        if (isinf(d)) return snprintf(buf, size, d > 0 ? "inf" : "-inf");
+        char tmp[64];
+        int n = snprintf(tmp, sizeof tmp, "%.17g", d);
+        for (int prec = 1; prec < 17; prec++) { /* the shortest form that reads back, as Python */
+            char t2[64];
+            snprintf(t2, sizeof t2, "%.*g", prec, d);
+            if (strtod(t2, NULL) == d) {
+                n = snprintf(tmp, sizeof tmp, "%s", t2);
+                break;
+            }
+        }
+        if (!strpbrk(tmp, ".en")) n = snprintf(tmp + n, sizeof tmp - (size_t)n, ".0") + n;
+        return snprintf(buf, size, "%s", tmp);
+    }
+    case LUA_TBOOLEAN:
+        return snprintf(buf, size, "%s", lua_toboolean(L, idx) ? "True" : "False");
+    case LUA_TNIL:
+        return snprintf(buf, size, "None");
+    default:
+        return snprintf(buf, size, "<%s at %p>", luaL_typename(L, idx), lua_topointer(L, idx));
+    }
+}
+
+/* Adds a formatted piece's length n to *len (snprintf-style bookkeeping); -1 on failure. */
+static int repr_piece(long n, long *len) {
+    if (n < 0) return -1;
+    *len += n;
+    return 0;
+}
+
+#define REPR_AT(buf, size, len)                                                                    \
+    ((size) > (size_t)(len) ? (buf) + (len) : NULL),                                               \
+        ((size) > (size_t)(len) ? (size) - (size_t)(len) : 0)
+
+/* coio_repr_fn for an LVal result: one value as itself, several as a tuple. */
+static long lval_repr(const void *value, char *buf, size_t size) {
+    const LVal *v = value;
+    if (!v) return snprintf(buf, size, "None");
+    lua_State *L = v->m->L;
+    if (!lua_checkstack(L, 3)) return -1;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, v->ref);
+    long len = 0;
+    int bad = 0;
+    if (v->n == 1) {
+        bad = repr_piece(repr_value(L, -1, buf, size), &len);
+    } else {
+        bad |= repr_piece(snprintf(REPR_AT(buf, size, len), "("), &len);
+        for (int i = 1; i <= v->n && !bad; i++) {
+            lua_rawgeti(L, top + 1, i);
+            if (i > 1) bad |= repr_piece(snprintf(REPR_AT(buf, size, len), ", "), &len);
+            bad |= repr_piece(repr_value(L, -1, REPR_AT(buf, size, len)), &len);
+            lua_pop(L, 1);
+        }
+        bad |= repr_piece(snprintf(REPR_AT(buf, size, len), ")"), &len);
+    }
+    lua_settop(L, top);
+    return bad ? -1 : len;
+}
+
 static int is_our_payload(lua_State *L, Mod *m, void *p) {
     if (!p) return 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, m->payload_ref);
@@ -646,7 +725,7 @@ static int finish_p(lua_State *L) {
     Mod *m = t->m;
     if (a->lua_status == LUA_OK) {
         LVal *v = lval_new(L, m, a->n);
-        int rc = v ? coio_future_set_result(t->task, v, lval_drop) : COIO_OK;
+        int rc = v ? coio_future_set_result_repr(t->task, v, lval_drop, lval_repr) : COIO_OK;
         if (rc != COIO_OK) {
             lval_drop(v);
             a->rc = rc;
@@ -945,7 +1024,7 @@ static int f_set_result(lua_State *L) {
     Mod *m = MOD(L);
     LFut *u = checkfut(L, 1);
     LVal *v = lval_new(L, m, lua_gettop(L) - 1);
-    int rc = coio_future_set_result(u->f, v, lval_drop);
+    int rc = coio_future_set_result_repr(u->f, v, lval_drop, lval_repr);
     if (rc != COIO_OK) {
         lval_drop(v);
         return fail(L, rc);
@@ -1128,20 +1207,23 @@ static int f_release(lua_State *L) {
     return 0;
 }
 
+/* asyncio's repr (coio_future_repr), e.g. <Future finished result='Future is done!'>. */
 static int f_tostring(lua_State *L) {
     LFut *u = tofut(L, 1);
     if (!u || !u->f) {
-        lua_pushliteral(L, "coio.Future (released)");
+        lua_pushliteral(L, "<coio.Future released>");
         return 1;
     }
-    const char *what = coio_future_is_task(u->f) ? "coio.Task" : "coio.Future";
-    const char *state = !coio_future_done(u->f)       ? "pending"
-                        : coio_future_cancelled(u->f) ? "cancelled"
-                                                      : "finished";
-    if (coio_future_is_task(u->f))
-        lua_pushfstring(L, "%s %s name='%s': %p", what, state, coio_task_name(u->f), (void *)u->f);
-    else
-        lua_pushfstring(L, "%s %s: %p", what, state, (void *)u->f);
+    char small[256];
+    long n = coio_future_repr(u->f, small, sizeof small);
+    if (n < 0) return luaL_error(L, "coio_future_repr: %s", coio_strerror((int)n));
+    if ((size_t)n < sizeof small) {
+        lua_pushlstring(L, small, (size_t)n);
+        return 1;
+    }
+    char *big = newud(L, (size_t)n + 1);
+    n = coio_future_repr(u->f, big, (size_t)n + 1);
+    lua_pushlstring(L, big, n < 0 ? 0 : (size_t)n);
     return 1;
 }
 
@@ -2393,6 +2475,9 @@ static int loop_gc_wrap(lua_State *L) {
 
 __attribute__((visibility("default"))) int luaopen_coio(lua_State *L) {
     lua_settop(L, 0);
+    /* How reprs name our step and callbacks (asyncio shows the coroutine's or function's). */
+    coio_function_set_name((coio_any_fn)task_step, "coroutine");
+    coio_function_set_name((coio_any_fn)donecb_run, "callback");
     Mod *m = newud(L, sizeof *m); /* 1 */
     memset(m, 0, sizeof *m);
     m->exc_ref = LUA_NOREF;

@@ -3,7 +3,7 @@
 # as TAP on stdout (meson's 'lua' suite runs it).
 #   busted:   the specs in SRCDIR/spec, by busted (-o TAP)
 #   valgrind: the specs as busted, under valgrind's memcheck with leak checking
-#   tutorial: the 15 tutorial ports in SRCDIR/examples against ROOT's golden outputs
+#   tutorial: the 15 tutorial ports in SRCDIR/examples, by ROOT/tests/tutorial/check.py
 # A missing interpreter or busted skips the test with the reason: TAP's "1..0 # SKIP reason",
 # which meson's TAP protocol reports as SKIP (with TAP, meson counts exit 77 as an error), and
 # exit status 77 (meson sets COIO_TAP_SKIP=1 and gets status 0 with the SKIP plan).
@@ -22,7 +22,7 @@ moddir=$(dirname "$module")
 export LUA_CPATH="$moddir/?.so;;"
 export LUA_PATH="$srcdir/?.lua;;"
 # Sanitizer builds: the runtimes the interpreter must load first (COIO_LUA_PRELOAD, set by
-# meson); only the interpreter gets them (check_examples.py passes them on).
+# meson); only the interpreter gets them.
 run_interp() {
     if [ -n "${COIO_LUA_PRELOAD:-}" ]; then
         LD_PRELOAD="$COIO_LUA_PRELOAD" "$@"
@@ -49,21 +49,12 @@ valgrind)
         --lpath="$srcdir/?.lua" --cpath="$moddir/?.so" spec
     ;;
 tutorial)
-    check="$root/tests/tutorial/check.py"
-    if [ -f "$check" ]; then
-        cmd=("$interp")
-        [ -n "${COIO_LUA_PRELOAD:-}" ] && cmd=(env "LD_PRELOAD=$COIO_LUA_PRELOAD" "$interp")
-        exec python3 "$check" --label "lua-$(basename "$moddir")" \
-            -- "${cmd[@]}" "$srcdir/examples/{name}.lua"
-    fi
-    # COIO_LUA_TODO: NAME=REASON of a port known not to match yet (meson sets it).
-    todo=()
-    [ -n "${COIO_LUA_TODO:-}" ] && todo=(--todo "$COIO_LUA_TODO")
-    # The shared in-repo copies when present, else this directory's (both copies of
-    # ../shared/tutorial/*.out).
-    expected="$root/tests/tutorial/expected"
-    [ -d "$expected" ] || expected="$srcdir/examples/expected"
-    exec python3 "$srcdir/check_examples.py" "${todo[@]}" "$interp" "$srcdir/examples" "$expected"
+    # The shared golden harness: each port's stdout, byte for byte, against
+    # tests/tutorial/expected/NN_name.out.
+    cmd=("$interp")
+    [ -n "${COIO_LUA_PRELOAD:-}" ] && cmd=(env "LD_PRELOAD=$COIO_LUA_PRELOAD" "$interp")
+    exec python3 "$root/tests/tutorial/check.py" --label "lua-$(basename "$moddir")" \
+        -- "${cmd[@]}" "$srcdir/examples/{name}.lua"
     ;;
 *)
     echo "unknown kind $kind" >&2

@@ -246,6 +246,34 @@ describe("futures", function()
     loop:close()
   end)
 
+  it("print as asyncio's repr, results as Python shows them", function()
+    local loop = vloop()
+    local unpack = table.unpack or unpack
+    local f = loop:create_future()
+    assert.equal("<Future pending>", tostring(f))
+    f:set_result("Future is done!")
+    assert.equal("<Future finished result='Future is done!'>", tostring(f))
+    local cases = {
+      { { 42 }, "42" }, { { true }, "True" }, { { 1.5 }, "1.5" }, { { "a", 2 }, "('a', 2)" },
+      { {}, "None" }, { { nil }, "None" }, { { "it's" }, [["it's"]] },
+    }
+    if _VERSION == "Lua 5.4" then cases[#cases + 1] = { { 2.0 }, "2.0" } end
+    for _, c in ipairs(cases) do
+      local g = loop:create_future()
+      g:set_result(unpack(c[1], 1, table.maxn and table.maxn(c[1]) or #c[1]))
+      assert.equal("<Future finished result=" .. c[2] .. ">", tostring(g))
+    end
+    local t = loop:create_future()
+    assert.truthy(tostring(({ t:set_result({}) and t })[1]):find("^<Future finished result=<table at 0x"))
+    local c = loop:create_future()
+    c:cancel()
+    assert.equal("<Future cancelled>", tostring(c))
+    loop:run_until_complete(function()
+      assert.truthy(tostring(coio.current_task()):find("^<Task pending name='Task%-%d+' coro=<coroutine%(%) running>"))
+    end)
+    loop:close()
+  end)
+
   it("can be released early, after which they raise", function()
     local loop = vloop()
     local f = loop:create_future()
