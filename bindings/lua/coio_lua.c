@@ -937,10 +937,9 @@ static int l_outcome(lua_State *L) {
         coio_future_release(f);
         return lua_error(L);
     }
-    int top = lua_gettop(L);
     int n = push_outcome(L, m, f, kind, ud, rs);
     coio_future_release(f);
-    return lua_gettop(L) - top == n ? n : n;
+    return n;
 }
 
 /* _sleep(delay) */
@@ -1916,11 +1915,11 @@ static coio_loop *ctor_loop(lua_State *L, Mod *m, int *base) {
     return check_running(L, m);
 }
 
-static int new_obj(lua_State *L, const char *mt, int rc, void *p) {
+/* The object userdata at the top gets p, or the failure triple is returned. */
+static int new_obj(lua_State *L, int rc, void *p) {
     if (rc != COIO_OK) return fail(L, rc);
     LPtr *u = lua_touserdata(L, -1);
     u->p = p;
-    (void)mt;
     return 1;
 }
 
@@ -1937,7 +1936,7 @@ static int l_event(lua_State *L) {
     push_obj(L, MT_EVENT);
     coio_event *e = NULL;
     int rc = coio_event_new(loop, &e);
-    return new_obj(L, MT_EVENT, rc, e);
+    return new_obj(L, rc, e);
 }
 
 static int l_lock(lua_State *L) {
@@ -1946,7 +1945,7 @@ static int l_lock(lua_State *L) {
     push_obj(L, MT_LOCK);
     coio_lock *l = NULL;
     int rc = coio_lock_new(loop, &l);
-    return new_obj(L, MT_LOCK, rc, l);
+    return new_obj(L, rc, l);
 }
 
 static int semaphore(lua_State *L, unsigned flags) {
@@ -1957,7 +1956,7 @@ static int semaphore(lua_State *L, unsigned flags) {
     push_obj(L, MT_SEM);
     coio_semaphore *s = NULL;
     int rc = coio_semaphore_new(loop, (unsigned)v, flags, &s);
-    return new_obj(L, MT_SEM, rc, s);
+    return new_obj(L, rc, s);
 }
 
 static int l_semaphore(lua_State *L) {
@@ -1975,7 +1974,7 @@ static int l_condition(lua_State *L) {
     push_obj(L, MT_COND);
     coio_condition *c = NULL;
     int rc = coio_condition_new(loop, lk, &c);
-    return new_obj(L, MT_COND, rc, c);
+    return new_obj(L, rc, c);
 }
 
 static int l_barrier(lua_State *L) {
@@ -1986,7 +1985,7 @@ static int l_barrier(lua_State *L) {
     push_obj(L, MT_BARRIER);
     coio_barrier *x = NULL;
     int rc = coio_barrier_new(loop, (unsigned)n, &x);
-    return new_obj(L, MT_BARRIER, rc, x);
+    return new_obj(L, rc, x);
 }
 
 static int queue_new(lua_State *L, int kind) {
@@ -1997,7 +1996,7 @@ static int queue_new(lua_State *L, int kind) {
     push_obj(L, MT_QUEUE);
     coio_queue *q = NULL;
     int rc = coio_queue_new(loop, kind, (size_t)n, &q);
-    return new_obj(L, MT_QUEUE, rc, q);
+    return new_obj(L, rc, q);
 }
 
 static int l_queue(lua_State *L) {
@@ -2469,10 +2468,6 @@ static const char wrap_lua[] =
 #include "coio_wrap.lua.h"
     ;
 
-static int loop_gc_wrap(lua_State *L) {
-    return loop_gc(L);
-}
-
 __attribute__((visibility("default"))) int luaopen_coio(lua_State *L) {
     lua_settop(L, 0);
     /* How reprs name our step and callbacks (asyncio shows the coroutine's or function's). */
@@ -2515,7 +2510,7 @@ __attribute__((visibility("default"))) int luaopen_coio(lua_State *L) {
     lua_pushcclosure(L, f_eq, 3);
     lua_setfield(L, 2, "__eq");
     lua_pop(L, 1);
-    make_mt(L, MT_LOOP, loop_methods, loop_gc_wrap, loop_tostring, 1, 2, 3, 0);
+    make_mt(L, MT_LOOP, loop_methods, loop_gc, loop_tostring, 1, 2, 3, 0);
     lua_pop(L, 1);
     make_mt(L, MT_HANDLE, handle_methods, h_release, h_tostring, 1, 2, 3, 0);
     lua_pop(L, 1);
