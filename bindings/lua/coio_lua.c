@@ -72,7 +72,13 @@ typedef struct Mod {
     coio_loop *running; /* the loop a loop:run_* call drives */
     int exc_ref;        /* the Lua error value being reported (LUA_NOREF if none) */
     int mod_ref, futmt_ref; /* registry refs: this userdata, the future metatable */
+    int fn_ref[4];          /* registry refs: the FN_* entry functions, made in luaopen */
 } Mod;
+
+/* The C functions that code called by coio runs under lua_pcall.  They are made once, in
+ * luaopen_coio, so that nothing before the lua_pcall allocates (in LuaJIT even
+ * lua_pushcfunction does): an allocation failure there would raise outside any protection. */
+enum { FN_DONECB, FN_HANDLER, FN_REPORT, FN_FINISH };
 
 #define MOD(L) ((Mod *)lua_touserdata((L), UV_MOD))
 
@@ -214,12 +220,9 @@ static int get_uvtable(lua_State *L, int i) {
     return 0;
 }
 
-/* Pushes fn as a closure with the module's upvalues, for C code that coio calls. */
-static void push_closure(lua_State *L, Mod *m, lua_CFunction fn) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, m->mod_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, m->futmt_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, m->cache_ref);
-    lua_pushcclosure(L, fn, 3);
+/* Pushes the entry function FN_* (no allocation). */
+static void push_entry(lua_State *L, const Mod *m, int fn) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, m->fn_ref[fn]);
 }
 
 /* ---- Values owned by coio -------------------------------------------------------------- */
@@ -627,7 +630,7 @@ static void report_error(lua_State *L, Mod *m, coio_loop *loop, const char *mess
                          coio_future *f) {
     int err = lua_gettop(L);
     ReportArgs a = {loop, message, f};
-    lua_pushcfunction(L, report_p);
+    push_entry(L, m, FN_REPORT);
     lua_pushlightuserdata(L, &a);
     lua_pushvalue(L, err);
     lua_pushlightuserdata(L, m);
@@ -765,7 +768,7 @@ static int task_finish(LTask *t, int st, int nres) {
         return COIO_ENOMEM;
     }
     FinishArgs a = {t, st, n, COIO_EFAILED};
-    lua_pushcfunction(L, finish_p);
+    push_entry(L, m, FN_FINISH);
     lua_pushlightuserdata(L, &a);
     lua_xmove(co, L, n);
 #if LUA_VERSION_RELEASE_NUM >= 50406
@@ -1085,7 +1088,7 @@ static void donecb_run(coio_future *f, void *p) {
     lua_State *L = m->L;
     int top = lua_gettop(L);
     if (!lua_checkstack(L, 8)) return;
-    push_closure(L, m, donecb_p);
+    push_entry(L, m, FN_DONECB);
     lua_pushlightuserdata(L, c);
     lua_pushlightuserdata(L, f);
     if (lua_pcall(L, 2, 0, 0) != 0) report_error(L, m, c->loop, "Exception in callback", f);
@@ -1449,14 +1452,13 @@ static void exc_handler(coio_loop *loop, const coio_exception_context *ctx, void
     lua_State *L = h->m->L;
     int top = lua_gettop(L);
     if (!lua_checkstack(L, 16)) return;
-    push_closure(L, h->m, handler_p);
+    push_entry(L, h->m, FN_HANDLER);
     lua_pushlightuserdata(L, (void *)ctx);
     lua_pushlightuserdata(L, h);
     lua_pushlightuserdata(L, loop);
-    if (lua_pcall(L, 3, 0, 0) != 0) {
-        push_errstring(L, -1);
-        fprintf(stderr, "coio: error in the exception handler: %s\n", lua_tostring(L, -1));
-    }
+    if (lua_pcall(L, 3, 0, 0) != 0)
+        fprintf(stderr, "coio: error in the exception handler: %s\n",
+                lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)");
     lua_settop(L, top);
 }
 
@@ -2523,6 +2525,16 @@ __attribute__((visibility("default"))) int luaopen_coio(lua_State *L) {
             lua_setfield(L, -2, "__call");
         }
         lua_pop(L, 1);
+    }
+
+    static const lua_CFunction entries[] = {[FN_DONECB] = donecb_p,
+                                            [FN_HANDLER] = handler_p,
+                                            [FN_REPORT] = report_p,
+                                            [FN_FINISH] = finish_p};
+    for (int i = 0; i < (int)(sizeof entries / sizeof entries[0]); i++) {
+        push_upvalues(L, 1, 2, 3);
+        lua_pushcclosure(L, entries[i], 3);
+        m->fn_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
 
     lua_newtable(L); /* the module */
