@@ -822,6 +822,75 @@ describe("memory", function()
   end)
 end)
 
+describe("collected objects", function()
+  -- A Lua value held only by a coio registration (a callback, a result, a task's coroutine)
+  -- becomes collectable exactly when coio frees the object and its drop releases the
+  -- reference: a weak table sees it go.
+  local function gone(make)
+    local weak = setmetatable({}, { __mode = "k" })
+    make(weak)
+    for _ = 1, 4 do collectgarbage() end
+    return next(weak) == nil
+  end
+
+  it("free a pending future, its done callbacks and its result", function()
+    local loop = vloop()
+    assert.is_true(gone(function(weak)
+      local f = loop:create_future()
+      local cb = function() end
+      weak[cb] = true
+      f:add_done_callback(cb)
+      local g = loop:create_future()
+      local v = {}
+      weak[v] = true
+      g:set_result(v)
+    end))
+    loop:close()
+  end)
+
+  it("free cancelled timers and their arguments", function()
+    local loop = vloop()
+    assert.is_true(gone(function(weak)
+      local arg, fn = {}, function() end
+      weak[arg], weak[fn] = true, true
+      loop:call_later(10, fn, arg):cancel()
+    end))
+    loop:close()
+  end)
+
+  it("free finished tasks, their coroutines and error values", function()
+    local loop = vloop()
+    loop:set_exception_handler(function() end) -- the never-retrieved error is reported
+    assert.is_true(gone(function(weak)
+      loop:run_until_complete(function()
+        local e = {}
+        weak[e] = true
+        local body = function() error(e) end
+        weak[body] = true
+        local t = coio.spawn(body)
+        weak[t] = true
+        coio.sleep(0)
+        coio.sleep(0)
+      end)
+    end))
+    loop:close()
+  end)
+
+  it("free the tasks still pending when the loop is closed", function()
+    assert.is_true(gone(function(weak)
+      local loop = vloop()
+      loop:set_exception_handler(function() end) -- "Task was destroyed but it is pending!"
+      local never = loop:create_future()
+      local body = function() coio.await(never) end
+      weak[body] = true
+      loop:create_task(body)
+      loop:call_soon(function() loop:stop() end)
+      loop:run_forever()
+      loop:close()
+    end))
+  end)
+end)
+
 if _VERSION == "Lua 5.4" then
   describe("to-be-closed variables (5.4)", function()
     it("release futures and close loops", function()
