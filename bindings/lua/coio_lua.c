@@ -391,6 +391,15 @@ static void push_cancelled(lua_State *L, Mod *m, const char *msg) {
     lua_setmetatable(L, -2);
 }
 
+/* The CancelledError raised in a task for its own cancellation: marked, so that raising it
+ * again ends the task with that cancellation's message (asyncio's bare `raise`) while a new
+ * coio.cancelled_error(msg) ends it with msg. */
+static void push_delivered(lua_State *L, Mod *m, const char *msg) {
+    push_cancelled(L, m, msg);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "delivered");
+}
+
 static int is_cancelled_value(lua_State *L, Mod *m, int idx) {
     if (!lua_getmetatable(L, idx)) return 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, m->cancel_mt_ref);
@@ -738,6 +747,11 @@ static int finish_p(lua_State *L) {
         return 0;
     }
     if (is_cancelled_value(L, m, 2)) {
+        lua_getfield(L, 2, "delivered");
+        int reraise = lua_toboolean(L, -1);
+        lua_getfield(L, 2, "message");
+        /* raise CancelledError(msg): the task ends with the body's message */
+        if (!reraise) coio_task_set_cancelled(t->task, lua_tostring(L, -1));
         a->rc = COIO_ECANCELLED;
         return 0;
     }
@@ -923,7 +937,9 @@ static int l_outcome(lua_State *L) {
     if (t->aw_yield) { /* sleep(0) */
         t->aw_yield = 0;
         if (t->rs == COIO_ECANCELLED && coio_task_cancelling(t->task) > 0) {
-            push_cancelled(L, m, NULL);
+            const char *msg = NULL;
+            coio_task_cancel_message(t->task, &msg);
+            push_delivered(L, m, msg);
             return lua_error(L);
         }
         return 0;
@@ -935,8 +951,9 @@ static int l_outcome(lua_State *L) {
     if (rs == COIO_ECANCELLED && coio_task_cancelling(t->task) > 0) {
         /* This task's cancellation: raised, as asyncio throws CancelledError into it. */
         const char *msg = NULL;
-        if (coio_future_cancelled(f)) coio_future_error(f, NULL, &msg);
-        push_cancelled(L, m, msg);
+        if (coio_task_cancel_message(t->task, &msg) != COIO_OK && coio_future_cancelled(f))
+            coio_future_error(f, NULL, &msg);
+        push_delivered(L, m, msg);
         coio_future_release(f);
         return lua_error(L);
     }
