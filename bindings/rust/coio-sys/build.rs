@@ -44,5 +44,9 @@ fn main() {
             .join(":")
     };
     println!("cargo:libdir={}", join(&lib.link_paths));
+    // This crate's own tests find the library without LD_LIBRARY_PATH.
+    for d in &lib.link_paths {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", d.display());
+    }
     println!("cargo:include={}", join(&lib.include_paths));
 }

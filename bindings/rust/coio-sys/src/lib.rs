@@ -339,13 +339,31 @@ mod tests {
 
     #[test]
     fn struct_layouts() {
-        // The C layouts as the ABI test (tests/test_abi.c) holds them on LP64.
-        assert_eq!(size_of::<coio_loop_options>(), 24);
-        assert_eq!(size_of::<coio_task_options>(), 40);
-        assert_eq!(size_of::<coio_exception_context>(), 48);
-        assert_eq!(size_of::<coio_wait_result>(), 32);
-        assert_eq!(align_of::<coio_task_options>(), 8);
-        assert_eq!(std::mem::offset_of!(coio_task_options, drop), 32);
+        // The layouts tests/test_abi.c holds the C side to, field by field.
+        use std::mem::offset_of;
+        const P: usize = size_of::<*const u8>();
+        const Z: usize = size_of::<usize>();
+        assert_eq!(offset_of!(coio_loop_options, size), 0);
+        assert_eq!(offset_of!(coio_loop_options, flags), 4);
+        assert_eq!(offset_of!(coio_loop_options, backend), 8);
+        assert_eq!(offset_of!(coio_loop_options, slow_callback_duration), 16);
+        assert_eq!(offset_of!(coio_exception_context, message), P);
+        assert_eq!(offset_of!(coio_exception_context, code), 2 * P);
+        assert_eq!(offset_of!(coio_exception_context, error), 3 * P);
+        assert_eq!(offset_of!(coio_exception_context, future), 4 * P);
+        assert_eq!(offset_of!(coio_exception_context, handle), 5 * P);
+        assert_eq!(offset_of!(coio_task_options, flags), 4);
+        assert_eq!(offset_of!(coio_task_options, name), 8);
+        assert_eq!(offset_of!(coio_task_options, stack_size), 8 + P);
+        assert_eq!(offset_of!(coio_task_options, drop), 8 + P + Z);
+        assert_eq!(offset_of!(coio_wait_result, done), Z);
+        assert_eq!(offset_of!(coio_wait_result, npending), Z + P);
+        assert_eq!(offset_of!(coio_wait_result, pending), 2 * Z + P);
+        assert_eq!(size_of::<coio_wait_result>(), 2 * Z + 2 * P);
+        assert_eq!(offset_of!(coio_bytes, data), Z);
+        assert_eq!(offset_of!(coio_accepted, addrlen), 4);
+        assert_eq!(offset_of!(coio_accepted, addr), 8);
+        assert_eq!(align_of::<coio_task_options>(), align_of::<usize>());
     }
 
     #[test]

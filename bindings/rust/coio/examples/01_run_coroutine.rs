@@ -5,12 +5,14 @@ async fn foo() {
 
 fn main() {
     let lp = coio::Loop::new_virtual().expect("loop");
-    let r = (|| {
+    // try: ... finally: close
+    let run = || {
         println!("开始运行协程");
         let coro = foo();
         println!("进入事件循环");
         lp.run_until_complete(coro)
-    })();
+    };
+    let r = run();
     println!("关闭事件循环");
     lp.close().expect("close");
     r.expect("run");

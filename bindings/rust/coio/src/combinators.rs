@@ -42,8 +42,8 @@ fn unit(raw: *mut sys::coio_future) -> Future<()> {
 ///
 /// ```
 /// let lp = coio::Loop::new_virtual().unwrap();
-/// let g: coio::Gather<u8, u8> = coio::gather(Vec::<coio::Future<u8>>::new());
-/// assert_eq!(lp.run_until_complete(g).unwrap(), Ok(vec![]));
+/// let g: coio::Gather<(), ()> = coio::gather(vec![lp.sleep(1.0), lp.sleep(2.0)]);
+/// assert_eq!(lp.run_until_complete(g).unwrap(), Ok(vec![(), ()]));
 /// ```
 pub struct Gather<T, O> {
     all: Future<()>,
@@ -398,7 +398,7 @@ impl<T> std::future::Future for Completion<T> {
 /// ```
 /// let lp = coio::Loop::new_virtual().unwrap();
 /// let r = lp.run_until_complete(async {
-///     let t = coio::spawn(async { coio::sleep(10.0).await });
+///     let t = coio::spawn_try(async { coio::sleep(10.0).await });
 ///     coio::wait_for(t, Some(1.0)).await
 /// });
 /// assert_eq!(r.unwrap(), Err(coio::Error::TimedOut));

@@ -76,7 +76,7 @@ pub(crate) unsafe extern "C" fn drop_box<T>(p: *mut c_void) {
     if !p.is_null() {
         let b = Box::from_raw(p as *mut T);
         if let Err(e) = catch_unwind(AssertUnwindSafe(move || drop(b))) {
-            report_panic(ptr::null_mut(), "panic while dropping a result", &e);
+            report_panic(ptr::null_mut(), "panic while dropping a result", &*e);
         }
     }
 }
@@ -453,7 +453,7 @@ unsafe extern "C" fn done_call<T: 'static, F: FnOnce(&Future<T>) + 'static>(
             view.src = sys::coio_future_ref(b.src);
         }
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(&view))) {
-            report_panic(sys::coio_future_loop(fut), "panic in a done callback", &p);
+            report_panic(sys::coio_future_loop(fut), "panic in a done callback", &*p);
         }
     }
 }
@@ -464,7 +464,7 @@ unsafe extern "C" fn done_drop<T, F>(arg: *mut c_void) {
         sys::coio_future_release(b.src);
     }
     if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(b))) {
-        report_panic(ptr::null_mut(), "panic while dropping a done callback", &p);
+        report_panic(ptr::null_mut(), "panic while dropping a done callback", &*p);
     }
 }
 
@@ -590,8 +590,10 @@ pub(crate) fn sleep_on(lp: *mut sys::coio_loop, delay: f64) -> Future<()> {
 }
 
 /// A future that completes `delay` seconds from now on the running loop (`asyncio.sleep`);
-/// a delay <= 0 takes one pass.  Outside a running loop (or for a NaN delay) it fails when
-/// awaited.
+/// a delay <= 0 takes one pass.  Like a coroutine, it does nothing until first polled: the
+/// timer starts then, on the loop running that poll (it fails with [`Error::NotSupported`]
+/// outside a running loop, [`Error::Invalid`] for a NaN or infinite delay).  Use
+/// [`LoopRef::sleep`](crate::LoopRef::sleep) for a [`Future`] made at once.
 ///
 /// ```
 /// let lp = coio::Loop::new_virtual().unwrap();
@@ -601,10 +603,36 @@ pub(crate) fn sleep_on(lp: *mut sys::coio_loop, delay: f64) -> Future<()> {
 /// })
 /// .unwrap();
 /// ```
-pub fn sleep(delay: f64) -> Future<()> {
-    let lp = task::current_raw_loop();
-    if lp.is_null() {
-        return Future::failed(Error::NotSupported);
+pub fn sleep(delay: f64) -> Sleep {
+    Sleep { delay, fut: None }
+}
+
+/// The future of [`sleep`].
+///
+/// ```
+/// let lp = coio::Loop::new_virtual().unwrap();
+/// let s: coio::Sleep = coio::sleep(1.0);
+/// assert_eq!(lp.run_until_complete(s).unwrap(), Ok(()));
+/// assert_eq!(lp.time(), 1.0);
+/// ```
+pub struct Sleep {
+    delay: f64,
+    fut: Option<Future<()>>,
+}
+
+impl std::future::Future for Sleep {
+    type Output = Result<()>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        let delay = this.delay;
+        let f = this.fut.get_or_insert_with(|| {
+            let lp = task::current_raw_loop();
+            if lp.is_null() {
+                Future::failed(Error::NotSupported)
+            } else {
+                sleep_on(lp, delay)
+            }
+        });
+        Pin::new(f).poll(cx)
     }
-    sleep_on(lp, delay)
 }

@@ -38,8 +38,10 @@ pub use combinators::{
     Completion, Gather, TaskGroup, Timeout, Wait, WaitResult,
 };
 pub use error::{Error, Result};
-pub use future::{sleep, Future, RawFuture};
-pub use lp::{current_loop, try_current_loop, Handle, Loop, LoopOptions, LoopRef, Remote};
+pub use future::{sleep, Future, RawFuture, Sleep};
+pub use lp::{
+    current_loop, try_current_loop, ExceptionContext, Handle, Loop, LoopOptions, LoopRef, Remote,
+};
 pub use queue::Queue;
 pub use sync::{Barrier, CondLock, Condition, Event, Lock, Semaphore};
 pub use task::{spawn, spawn_try, Task};

@@ -526,6 +526,98 @@ impl LoopRef {
     }
 }
 
+/// What the loop's exception handler receives (asyncio's handler `context`).
+///
+/// ```
+/// let c = coio::ExceptionContext { message: "m".into(), code: 0, error: None };
+/// assert_eq!(c.message, "m");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExceptionContext {
+    /// What happened ("Future exception was never retrieved", "panic in a callback", ...).
+    pub message: String,
+    /// The error code involved (0 if none).
+    pub code: i32,
+    /// The error's message, if any (a panic's message).
+    pub error: Option<String>,
+}
+
+impl LoopRef {
+    /// Installs `f` as the loop's exception handler (asyncio's `set_exception_handler`); it
+    /// receives errors nobody retrieved, slow callbacks in debug mode, and the panics this
+    /// crate catches in callbacks.  A panic in the handler itself is printed on stderr.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let lp = coio::Loop::new_virtual().unwrap();
+    /// let seen = Rc::new(RefCell::new(vec![]));
+    /// let s = seen.clone();
+    /// lp.set_exception_handler(move |c| s.borrow_mut().push(c.error.clone())).unwrap();
+    /// lp.call_soon(|| panic!("oops")).unwrap();
+    /// lp.run_until_complete(coio::sleep(0.0)).unwrap().unwrap();
+    /// assert_eq!(*seen.borrow(), vec![Some("oops".to_string())]);
+    /// ```
+    pub fn set_exception_handler<F: Fn(&ExceptionContext) + 'static>(&self, f: F) -> Result<()> {
+        let raw = self.raw_checked()?;
+        let arg = Box::into_raw(Box::new(f)) as *mut c_void;
+        let st = unsafe {
+            sys::coio_loop_set_exception_handler(
+                raw,
+                Some(handler_call::<F>),
+                arg,
+                Some(handler_drop::<F>),
+            )
+        };
+        if st != sys::COIO_OK {
+            unsafe { handler_drop::<F>(arg) };
+        }
+        check(st)
+    }
+
+    /// Restores the default exception handler (one line on stderr).
+    ///
+    /// ```
+    /// let lp = coio::Loop::new_virtual().unwrap();
+    /// lp.set_exception_handler(|_| {}).unwrap();
+    /// lp.reset_exception_handler().unwrap();
+    /// ```
+    pub fn reset_exception_handler(&self) -> Result<()> {
+        check(unsafe {
+            sys::coio_loop_set_exception_handler(self.raw_checked()?, None, ptr::null_mut(), None)
+        })
+    }
+}
+
+unsafe extern "C" fn handler_call<F: Fn(&ExceptionContext) + 'static>(
+    _lp: *mut sys::coio_loop,
+    ctx: *const sys::coio_exception_context,
+    arg: *mut c_void,
+) {
+    let f = &*(arg as *const F);
+    let c = &*ctx;
+    let ec = ExceptionContext {
+        message: crate::error::opt_string(c.message).unwrap_or_default(),
+        code: c.code,
+        error: crate::error::opt_string(c.error),
+    };
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(&ec))) {
+        eprintln!(
+            "coio: panic in the exception handler: {}",
+            panic_message(&*p)
+        );
+    }
+}
+
+unsafe extern "C" fn handler_drop<F>(arg: *mut c_void) {
+    let b = Box::from_raw(arg as *mut F);
+    if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(b))) {
+        eprintln!(
+            "coio: panic while dropping the exception handler: {}",
+            panic_message(&*p)
+        );
+    }
+}
+
 /// A scheduled callback (`asyncio.Handle` / `TimerHandle`).  Dropping it does not cancel it.
 ///
 /// ```
@@ -665,7 +757,7 @@ unsafe extern "C" fn call_box<F: FnOnce() + 'static>(arg: *mut c_void) {
     let b = &mut *(arg as *mut CallbackBox<F>);
     if let Some(f) = b.f.take() {
         if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-            report_panic(b.lp, "panic in a callback", &p);
+            report_panic(b.lp, "panic in a callback", &*p);
         }
     }
 }
@@ -673,7 +765,7 @@ unsafe extern "C" fn call_box<F: FnOnce() + 'static>(arg: *mut c_void) {
 unsafe extern "C" fn drop_box_cb<F>(arg: *mut c_void) {
     let b = Box::from_raw(arg as *mut CallbackBox<F>);
     if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(b))) {
-        report_panic(ptr::null_mut(), "panic while dropping a callback", &p);
+        report_panic(ptr::null_mut(), "panic while dropping a callback", &*p);
     }
 }
 

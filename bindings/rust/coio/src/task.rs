@@ -284,7 +284,7 @@ unsafe extern "C" fn step<F: std::future::Future>(
 unsafe fn drop_body<F: std::future::Future>(cell: &TaskCell<F>, lp: *mut sys::coio_loop) {
     let slot = &mut *cell.fut.get();
     if let Err(p) = catch_unwind(AssertUnwindSafe(|| *slot = None)) {
-        report_panic(lp, "panic while dropping a task's future", &p);
+        report_panic(lp, "panic while dropping a task's future", &*p);
     }
 }
 
@@ -298,7 +298,7 @@ unsafe extern "C" fn drop_cell<F: std::future::Future>(arg: *mut c_void) {
     set_ref(&cell.core.slow_reg, ptr::null_mut());
     let lp = cell.core.lp;
     if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(cell))) {
-        report_panic(lp, "panic while dropping a task's future", &p);
+        report_panic(lp, "panic while dropping a task's future", &*p);
     }
 }
 
