@@ -638,7 +638,6 @@ impl TaskGroup {
     {
         task::spawn_raw(
             current_raw_loop(),
-            None,
             fut,
             task::finish_plain::<F::Output>,
             Some(self.g),
@@ -663,13 +662,7 @@ impl TaskGroup {
         F: std::future::Future<Output = Result<T>> + 'static,
         T: 'static,
     {
-        task::spawn_raw(
-            current_raw_loop(),
-            None,
-            fut,
-            task::finish_try::<T>,
-            Some(self.g),
-        )
+        task::spawn_raw(current_raw_loop(), fut, task::finish_try::<T>, Some(self.g))
     }
 
     /// Leaves the group after a body that succeeded and waits for every child.

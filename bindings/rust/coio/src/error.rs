@@ -182,11 +182,19 @@ impl Error {
     }
 }
 
+#[inline]
 pub(crate) fn check(st: i32) -> Result<()> {
-    match Error::from_status(st) {
-        None => Ok(()),
-        Some(e) => Err(e),
+    if st >= 0 {
+        Ok(())
+    } else {
+        Err(status_error(st))
     }
+}
+
+#[cold]
+#[inline(never)]
+fn status_error(st: i32) -> Error {
+    Error::from_status(st).unwrap_or(Error::Invalid)
 }
 
 pub(crate) unsafe fn opt_string(p: *const std::os::raw::c_char) -> Option<String> {

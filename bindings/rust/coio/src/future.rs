@@ -61,8 +61,8 @@ pub struct Future<T> {
     src: *mut sys::coio_future,
     take_fn: TakeFn<T>,
     boxed: bool,
-    failed: RefCell<Option<Error>>,
-    waker: RefCell<Option<Rc<WakeSlot>>>,
+    failed: Option<Box<Error>>,
+    waker: Option<Rc<WakeSlot>>,
     _p: PhantomData<(*mut (), T)>,
 }
 
@@ -70,6 +70,72 @@ impl<T> RawFuture for Future<T> {
     fn raw_future(&self) -> *mut sys::coio_future {
         self.raw
     }
+}
+
+/// Whether a `T` travels through C inline in the value pointer instead of boxed: values with
+/// no drop glue that fit beside a tag byte (`()`, `bool`, `i32`, `char`, ...).  The tag keeps
+/// an inline value non-null, so a null value still means "taken".
+const fn is_inline<T>() -> bool {
+    !std::mem::needs_drop::<T>()
+        && std::mem::size_of::<T>() < std::mem::size_of::<usize>()
+        && std::mem::align_of::<T>() <= std::mem::align_of::<usize>()
+}
+
+/// The drop of inline values: nothing to free, but non-null so that a taken value (null
+/// drop) is told apart from a present one.
+unsafe extern "C" fn inline_drop(_p: *mut c_void) {}
+
+/// A Rust value as coio's (value, drop) pair; [`value_from_raw`] takes it back.
+pub(crate) fn value_into_raw<T: 'static>(v: T) -> (*mut c_void, sys::coio_free_fn) {
+    if is_inline::<T>() {
+        let mut bytes = [0u8; std::mem::size_of::<usize>()];
+        let v = std::mem::ManuallyDrop::new(v);
+        unsafe {
+            ptr::copy_nonoverlapping(
+                &*v as *const T as *const u8,
+                bytes.as_mut_ptr(),
+                std::mem::size_of::<T>(),
+            )
+        };
+        let bits = (usize::from_le_bytes(bytes) << 8) | 1;
+        (bits as *mut c_void, Some(inline_drop))
+    } else {
+        (
+            Box::into_raw(Box::new(v)) as *mut c_void,
+            Some(drop_box::<T>),
+        )
+    }
+}
+
+/// Takes back a value made by [`value_into_raw`] (the caller owns it).
+pub(crate) unsafe fn value_from_raw<T>(p: *mut c_void) -> T {
+    if is_inline::<T>() {
+        let bytes = ((p as usize) >> 8).to_le_bytes();
+        let mut v = std::mem::MaybeUninit::<T>::uninit();
+        ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            v.as_mut_ptr() as *mut u8,
+            std::mem::size_of::<T>(),
+        );
+        v.assume_init()
+    } else {
+        *Box::from_raw(p as *mut T)
+    }
+}
+
+/// A clone of the value at `p` (left in place).
+unsafe fn value_clone<T: Clone>(p: *mut c_void) -> T {
+    if is_inline::<T>() {
+        let v = std::mem::ManuallyDrop::new(value_from_raw::<T>(p));
+        (*v).clone()
+    } else {
+        (*(p as *const T)).clone()
+    }
+}
+
+/// Drops a value made by [`value_into_raw`] that C never took.
+pub(crate) unsafe fn value_drop<T>(p: *mut c_void) {
+    drop(value_from_raw::<T>(p))
 }
 
 pub(crate) unsafe extern "C" fn drop_box<T>(p: *mut c_void) {
@@ -85,18 +151,16 @@ pub(crate) unsafe fn take_boxed<T>(src: *mut sys::coio_future) -> Result<T> {
     let mut v = ptr::null_mut();
     let mut d: sys::coio_free_fn = None;
     check(sys::coio_future_take_result(src, &mut v, &mut d))?;
-    if v.is_null() {
-        return Err(Error::State); // taken already
-    }
-    if d.is_none() {
-        // Shared with another future that keeps it: put nothing back, and do not own it.
+    if v.is_null() || d.is_none() {
+        // Taken already (or shared with a future that keeps it: not ours to own).
         return Err(Error::State);
     }
-    Ok(*Box::from_raw(v as *mut T))
+    Ok(value_from_raw::<T>(v))
 }
 
-pub(crate) unsafe fn take_unit(src: *mut sys::coio_future) -> Result<()> {
-    check(sys::coio_future_result(src, ptr::null_mut()))
+/// A unit result: nothing to read (the caller checked the outcome).
+pub(crate) unsafe fn take_unit(_src: *mut sys::coio_future) -> Result<()> {
+    Ok(())
 }
 
 pub(crate) unsafe fn take_index(src: *mut sys::coio_future) -> Result<usize> {
@@ -142,8 +206,8 @@ impl<T> Future<T> {
             src: ptr::null_mut(),
             take_fn,
             boxed,
-            failed: RefCell::new(None),
-            waker: RefCell::new(None),
+            failed: None,
+            waker: None,
             _p: PhantomData,
         }
     }
@@ -151,8 +215,9 @@ impl<T> Future<T> {
     /// A future that is already failed with `e` without any coio future behind it (the
     /// creating call failed).
     pub(crate) fn failed(e: Error) -> Future<T> {
-        let f: Future<T> = unsafe { Future::from_raw_with(ptr::null_mut(), fail_take::<T>, false) };
-        *f.failed.borrow_mut() = Some(e);
+        let mut f: Future<T> =
+            unsafe { Future::from_raw_with(ptr::null_mut(), fail_take::<T>, false) };
+        f.failed = Some(Box::new(e));
         f
     }
 
@@ -175,7 +240,7 @@ impl<T> Future<T> {
 
     fn creation_error(&self) -> Option<Error> {
         if self.raw.is_null() {
-            Some(self.failed.borrow().clone().unwrap_or(Error::State))
+            Some(self.failed.as_deref().cloned().unwrap_or(Error::State))
         } else {
             None
         }
@@ -248,10 +313,10 @@ impl<T> Future<T> {
         if !self.boxed {
             return Err(Error::Invalid); // a future whose values the library makes
         }
-        let p = Box::into_raw(Box::new(value)) as *mut c_void;
-        let st = unsafe { sys::coio_future_set_result(self.raw, p, Some(drop_box::<T>)) };
+        let (p, d) = value_into_raw(value);
+        let st = unsafe { sys::coio_future_set_result(self.raw, p, d) };
         if st != sys::COIO_OK {
-            unsafe { drop_box::<T>(p) };
+            unsafe { value_drop::<T>(p) };
         }
         check(st)
     }
@@ -329,7 +394,7 @@ impl<T> Future<T> {
                 if v.is_null() {
                     Err(Error::State)
                 } else {
-                    Ok(unsafe { (*(v as *const T)).clone() })
+                    Ok(unsafe { value_clone::<T>(v) })
                 }
             }
             sys::COIO_OK => unsafe { (self.take_fn)(self.source()) },
@@ -474,7 +539,7 @@ impl<T> Clone for Future<T> {
             Future::from_raw_with(sys::coio_future_ref(self.raw), self.take_fn, self.boxed)
         };
         f.src = unsafe { sys::coio_future_ref(self.src) };
-        *f.failed.borrow_mut() = self.failed.borrow().clone();
+        f.failed = self.failed.clone();
         f
     }
 }
@@ -502,13 +567,13 @@ impl<T> fmt::Debug for Future<T> {
 
 impl<T> Drop for Future<T> {
     fn drop(&mut self) {
-        if let Some(slot) = self.waker.borrow_mut().take() {
-            // Withdraw the waker registration, if it has not run (its drop releases its Rc).
-            let arg = Rc::as_ptr(&slot) as *mut c_void;
-            unsafe { sys::coio_future_remove_done_callback(self.raw, Some(wake_slot_cb), arg) };
+        if self.waker.is_some() {
+            unregister_waker(self.raw, &mut self.waker);
         }
         unsafe {
-            sys::coio_future_release(self.src);
+            if !self.src.is_null() {
+                sys::coio_future_release(self.src);
+            }
             sys::coio_future_release(self.raw);
         }
     }
@@ -534,17 +599,27 @@ impl<T> std::future::Future for Future<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
         if this.raw.is_null() {
-            return Poll::Ready(Err(this.failed.borrow_mut().take().unwrap_or(Error::State)));
+            return Poll::Ready(Err(this.failed.take().map_or(Error::State, |e| *e)));
         }
         // Inside a coio task: a cancellation being delivered is raised here.
-        if let Some(e) = task::take_pending_cancel() {
-            return Poll::Ready(Err(e));
+        let core = task::current_core();
+        if let Some(core) = core {
+            if let Some(e) = core.take_cancel() {
+                return Poll::Ready(Err(e));
+            }
         }
-        if unsafe { sys::coio_future_done(this.raw) } == 1 {
-            return Poll::Ready(this.take());
+        if core.is_some_and(|c| c.resumed_by(this.raw)) {
+            return Poll::Ready(unsafe { (this.take_fn)(this.source()) });
         }
-        if task::record_direct(this.raw) {
-            return Poll::Pending; // the task's step awaits it
+        match unsafe { sys::coio_future_result(this.raw, ptr::null_mut()) } {
+            sys::COIO_OK => return Poll::Ready(unsafe { (this.take_fn)(this.source()) }),
+            sys::COIO_ESTATE => {} // pending
+            _ => return Poll::Ready(Err(error_of(this.raw))),
+        }
+        if let Some(core) = core {
+            if core.record_direct(this.raw) {
+                return Poll::Pending; // the task's step awaits it
+            }
         }
         this.register_waker(cx.waker());
         Poll::Pending
@@ -552,32 +627,46 @@ impl<T> std::future::Future for Future<T> {
 }
 
 impl<T> Future<T> {
-    fn register_waker(&self, w: &Waker) {
-        if let Some(slot) = &*self.waker.borrow() {
-            let mut cur = slot.borrow_mut();
-            if cur.is_some() {
-                // Registered, and the callback has not run.
-                if !matches!(&*cur, Some(old) if old.will_wake(w)) {
-                    *cur = Some(w.clone());
-                }
-                return;
+    fn register_waker(&mut self, w: &Waker) {
+        register_waker(self.raw, &mut self.waker, w)
+    }
+}
+
+/// Makes `w` woken when `raw` is done: one done-callback registration per handle (`slot`),
+/// whose waker is replaced when the poller's changes.
+fn register_waker(raw: *mut sys::coio_future, slot: &mut Option<Rc<WakeSlot>>, w: &Waker) {
+    if let Some(s) = slot {
+        let mut cur = s.borrow_mut();
+        if cur.is_some() {
+            // Registered, and the callback has not run.
+            if !matches!(&*cur, Some(old) if old.will_wake(w)) {
+                *cur = Some(w.clone());
             }
-        }
-        let slot: Rc<WakeSlot> = Rc::new(RefCell::new(Some(w.clone())));
-        let p = Rc::into_raw(slot.clone());
-        let st = unsafe {
-            sys::coio_future_add_done_callback(
-                self.raw,
-                Some(wake_slot_cb),
-                p as *mut c_void,
-                Some(wake_slot_drop),
-            )
-        };
-        if st != sys::COIO_OK {
-            unsafe { wake_slot_drop(p as *mut c_void) };
             return;
         }
-        *self.waker.borrow_mut() = Some(slot);
+    }
+    let new: Rc<WakeSlot> = Rc::new(RefCell::new(Some(w.clone())));
+    let p = Rc::into_raw(new.clone());
+    let st = unsafe {
+        sys::coio_future_add_done_callback(
+            raw,
+            Some(wake_slot_cb),
+            p as *mut c_void,
+            Some(wake_slot_drop),
+        )
+    };
+    if st != sys::COIO_OK {
+        unsafe { wake_slot_drop(p as *mut c_void) };
+        return;
+    }
+    *slot = Some(new);
+}
+
+/// Withdraws the registration of [`register_waker`], if it has not run.
+fn unregister_waker(raw: *mut sys::coio_future, slot: &mut Option<Rc<WakeSlot>>) {
+    if let Some(s) = slot.take() {
+        let arg = Rc::as_ptr(&s) as *mut c_void;
+        unsafe { sys::coio_future_remove_done_callback(raw, Some(wake_slot_cb), arg) };
     }
 }
 
@@ -604,7 +693,11 @@ pub(crate) fn sleep_on(lp: *mut sys::coio_loop, delay: f64) -> Future<()> {
 /// .unwrap();
 /// ```
 pub fn sleep(delay: f64) -> Sleep {
-    Sleep { delay, fut: None }
+    Sleep {
+        delay,
+        raw: ptr::null_mut(),
+        waker: None,
+    }
 }
 
 /// The future of [`sleep`].
@@ -617,22 +710,59 @@ pub fn sleep(delay: f64) -> Sleep {
 /// ```
 pub struct Sleep {
     delay: f64,
-    fut: Option<Future<()>>,
+    /// The coio sleep future once started (owned reference).
+    raw: *mut sys::coio_future,
+    waker: Option<Rc<WakeSlot>>,
 }
 
 impl std::future::Future for Sleep {
     type Output = Result<()>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        let delay = this.delay;
-        let f = this.fut.get_or_insert_with(|| {
-            let lp = task::current_raw_loop();
-            if lp.is_null() {
-                Future::failed(Error::NotSupported)
-            } else {
-                sleep_on(lp, delay)
+        let core = task::current_core();
+        if let Some(core) = core {
+            if let Some(e) = core.take_cancel() {
+                return Poll::Ready(Err(e));
             }
-        });
-        Pin::new(f).poll(cx)
+        }
+        if this.raw.is_null() {
+            let lp = match core {
+                Some(c) => c.loop_raw(),
+                None => task::current_raw_loop(),
+            };
+            if lp.is_null() {
+                return Poll::Ready(Err(Error::NotSupported));
+            }
+            if let Err(e) = check(unsafe { sys::coio_sleep(lp, this.delay, &mut this.raw) }) {
+                return Poll::Ready(Err(e));
+            }
+            // A fresh sleep is pending: no need to ask.
+        } else if core.is_some_and(|c| c.resumed_by(this.raw)) {
+            return Poll::Ready(Ok(()));
+        } else {
+            match unsafe { sys::coio_future_result(this.raw, ptr::null_mut()) } {
+                sys::COIO_OK => return Poll::Ready(Ok(())),
+                sys::COIO_ESTATE => {}
+                _ => return Poll::Ready(Err(error_of(this.raw))),
+            }
+        }
+        if let Some(core) = core {
+            if core.record_direct(this.raw) {
+                return Poll::Pending;
+            }
+        }
+        register_waker(this.raw, &mut this.waker, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if !self.raw.is_null() {
+            if self.waker.is_some() {
+                unregister_waker(self.raw, &mut self.waker);
+            }
+            unsafe { sys::coio_future_release(self.raw) };
+        }
     }
 }

@@ -482,7 +482,6 @@ impl LoopRef {
     {
         task::spawn_raw(
             self.raw_checked()?,
-            Some(self.shared.remote.clone()),
             fut,
             task::finish_plain::<F::Output>,
             None,
@@ -501,13 +500,7 @@ impl LoopRef {
         F: std::future::Future<Output = Result<T>> + 'static,
         T: 'static,
     {
-        task::spawn_raw(
-            self.raw_checked()?,
-            Some(self.shared.remote.clone()),
-            fut,
-            task::finish_try::<T>,
-            None,
-        )
+        task::spawn_raw(self.raw_checked()?, fut, task::finish_try::<T>, None)
     }
 
     /// A future that completes `delay` seconds from now (see [`sleep`](crate::sleep)).

@@ -1,6 +1,6 @@
 //! [`Queue<T>`]: asyncio's `Queue`, `LifoQueue` and `PriorityQueue` for Rust values.
 use crate::error::{check, Error, Result};
-use crate::future::{drop_box, take_boxed, take_unit, Future};
+use crate::future::{take_boxed, take_unit, value_drop, value_from_raw, value_into_raw, Future};
 use crate::lp::LoopRef;
 use coio_sys as sys;
 use std::marker::PhantomData;
@@ -104,9 +104,9 @@ impl<T: 'static> Queue<T> {
     /// assert!(!q.put(2).done()); // full: waits for a get
     /// ```
     pub fn put(&self, v: T) -> Future<()> {
-        let p = Box::into_raw(Box::new(v)) as *mut c_void;
+        let (p, d) = value_into_raw(v);
         let mut f = ptr::null_mut();
-        let st = unsafe { sys::coio_queue_put(self.raw(), p, Some(drop_box::<T>), &mut f) };
+        let st = unsafe { sys::coio_queue_put(self.raw(), p, d, &mut f) };
         self.put_future(st, p, f)
     }
 
@@ -118,11 +118,9 @@ impl<T: 'static> Queue<T> {
     /// assert!(q.put_priority(0.5, 'x').done());
     /// ```
     pub fn put_priority(&self, priority: f64, v: T) -> Future<()> {
-        let p = Box::into_raw(Box::new(v)) as *mut c_void;
+        let (p, d) = value_into_raw(v);
         let mut f = ptr::null_mut();
-        let st = unsafe {
-            sys::coio_queue_put_priority(self.raw(), priority, p, Some(drop_box::<T>), &mut f)
-        };
+        let st = unsafe { sys::coio_queue_put_priority(self.raw(), priority, p, d, &mut f) };
         self.put_future(st, p, f)
     }
 
@@ -130,7 +128,7 @@ impl<T: 'static> Queue<T> {
         match check(st) {
             Ok(()) => unsafe { Future::from_raw_with(f, take_unit, false) },
             Err(e) => {
-                unsafe { drop_box::<T>(p) };
+                unsafe { value_drop::<T>(p) };
                 Future::failed(e)
             }
         }
@@ -145,8 +143,8 @@ impl<T: 'static> Queue<T> {
     /// assert_eq!(q.put_nowait(2), Err((coio::Error::Full, 2)));
     /// ```
     pub fn put_nowait(&self, v: T) -> std::result::Result<(), (Error, T)> {
-        let p = Box::into_raw(Box::new(v)) as *mut c_void;
-        let st = unsafe { sys::coio_queue_put_nowait(self.raw(), p, Some(drop_box::<T>)) };
+        let (p, d) = value_into_raw(v);
+        let st = unsafe { sys::coio_queue_put_nowait(self.raw(), p, d) };
         self.nowait_back(st, p)
     }
 
@@ -158,17 +156,15 @@ impl<T: 'static> Queue<T> {
     /// assert_eq!(q.put_priority_nowait(1.0, 7), Err((coio::Error::Invalid, 7))); // not a priority queue
     /// ```
     pub fn put_priority_nowait(&self, priority: f64, v: T) -> std::result::Result<(), (Error, T)> {
-        let p = Box::into_raw(Box::new(v)) as *mut c_void;
-        let st = unsafe {
-            sys::coio_queue_put_priority_nowait(self.raw(), priority, p, Some(drop_box::<T>))
-        };
+        let (p, d) = value_into_raw(v);
+        let st = unsafe { sys::coio_queue_put_priority_nowait(self.raw(), priority, p, d) };
         self.nowait_back(st, p)
     }
 
     fn nowait_back(&self, st: i32, p: *mut c_void) -> std::result::Result<(), (Error, T)> {
         match check(st) {
             Ok(()) => Ok(()),
-            Err(e) => Err((e, *unsafe { Box::from_raw(p as *mut T) })),
+            Err(e) => Err((e, unsafe { value_from_raw::<T>(p) })),
         }
     }
 
@@ -202,7 +198,7 @@ impl<T: 'static> Queue<T> {
         let mut v = ptr::null_mut();
         let mut d: sys::coio_free_fn = None;
         check(unsafe { sys::coio_queue_get_nowait(self.raw(), &mut v, &mut d) })?;
-        Ok(*unsafe { Box::from_raw(v as *mut T) })
+        Ok(unsafe { value_from_raw::<T>(v) })
     }
 
     /// One item fewer unfinished ([`Error::State`] if called more often than items were put).

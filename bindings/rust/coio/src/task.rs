@@ -13,16 +13,16 @@
 //! first coio future the body polls next: that poll returns [`Error::Cancelled`].  A panic in
 //! the body fails the task with the panic message; it never unwinds into C.
 use crate::error::{check, Error, Result};
-use crate::future::{drop_box, take_boxed, Future, RawFuture};
+use crate::future::{take_boxed, value_drop, value_into_raw, Future, RawFuture};
 use crate::lp::{panic_message, remote_of, report_panic, RemoteInner};
 use coio_sys as sys;
-use std::cell::{Cell, RefCell, UnsafeCell};
+use std::cell::{Cell, UnsafeCell};
 use std::ffi::CString;
 use std::os::raw::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::thread::ThreadId;
@@ -35,14 +35,21 @@ pub(crate) struct TaskCore {
     direct: Cell<*mut sys::coio_future>,
     /// More than one pending coio future met in this poll.
     many: Cell<bool>,
-    /// A cancellation to raise at the next coio future the body polls.
-    cancel: RefCell<Option<Option<String>>>,
+    /// The future this step was resumed by, when it succeeded (its poll needs not ask C).
+    resumed_ok: Cell<*mut sys::coio_future>,
+    /// A cancellation to raise at the next coio future the body polls (with its message).
+    cancel: Cell<bool>,
+    cancel_msg: Cell<Option<String>>,
     polling: Cell<bool>,
     /// The private future the step awaits when a waker is in use (owned reference, or null).
     wake_fut: Cell<*mut sys::coio_future>,
     /// The direct future a waker registration was added to (owned reference, or null).
     slow_reg: Cell<*mut sys::coio_future>,
-    wake: Arc<WakeState>,
+    /// Set by a wake during the poll: run again on the next pass.
+    woken: Cell<bool>,
+    /// The shared state of the task's wakers, made at the first clone of the waker (a task
+    /// that only awaits coio futures never needs one).  Loop thread only.
+    wake: UnsafeCell<Option<Arc<WakeState>>>,
 }
 
 struct TaskCell<F: std::future::Future> {
@@ -57,49 +64,60 @@ pub(crate) struct WakeState {
     core: AtomicPtr<TaskCore>,
     thread: ThreadId,
     remote: Option<Arc<RemoteInner>>,
-    woken: AtomicBool,
 }
 
 thread_local! {
     static CURRENT: Cell<*const TaskCore> = const { Cell::new(ptr::null()) };
 }
 
-/// Inside a task's poll: the pending cancellation, consumed.
-pub(crate) fn take_pending_cancel() -> Option<Error> {
-    CURRENT.with(|c| {
-        let p = c.get();
-        if p.is_null() {
-            return None;
-        }
-        let core = unsafe { &*p };
-        core.cancel.borrow_mut().take().map(Error::Cancelled)
-    })
+/// The task whose step is polling on this thread, if any.
+pub(crate) fn current_core<'a>() -> Option<&'a TaskCore> {
+    let p = CURRENT.with(Cell::get);
+    // Valid for the poll: the step clears it before the cell can go away.
+    unsafe { p.as_ref() }
 }
 
-/// Inside a task's poll: records `f` as the future this step may await directly.  False when
-/// not in a task, or when another future was recorded already (the caller then uses the
-/// waker).
-pub(crate) fn record_direct(f: *mut sys::coio_future) -> bool {
-    CURRENT.with(|c| {
-        let p = c.get();
-        if p.is_null() {
-            return false;
+impl TaskCore {
+    pub(crate) fn loop_raw(&self) -> *mut sys::coio_loop {
+        self.lp
+    }
+
+    /// The pending cancellation, consumed.
+    #[inline]
+    pub(crate) fn take_cancel(&self) -> Option<Error> {
+        if !self.cancel.get() {
+            return None;
         }
-        let core = unsafe { &*p };
-        if unsafe { sys::coio_future_loop(f) } != core.lp {
-            return false;
-        }
-        let d = core.direct.get();
+        self.cancel.set(false);
+        Some(Error::Cancelled(self.cancel_msg.take()))
+    }
+
+    /// Whether `f` is the future that resumed this step with success (so it is done and
+    /// succeeded).
+    #[inline]
+    pub(crate) fn resumed_by(&self, f: *mut sys::coio_future) -> bool {
+        self.resumed_ok.get() == f
+    }
+
+    fn set_cancel(&self, msg: Option<String>) {
+        self.cancel.set(true);
+        self.cancel_msg.set(msg);
+    }
+
+    /// Records `f` as the future this step may await directly.  False when another future was
+    /// recorded already (the caller then uses the waker).
+    pub(crate) fn record_direct(&self, f: *mut sys::coio_future) -> bool {
+        let d = self.direct.get();
         if d.is_null() {
-            core.direct.set(f);
+            self.direct.set(f);
             true
         } else if d == f {
             true
         } else {
-            core.many.set(true);
+            self.many.set(true);
             false
         }
-    })
+    }
 }
 
 /// The loop of the running task, else the loop running on this thread; null if none.
@@ -120,6 +138,47 @@ pub(crate) fn current_raw_loop() -> *mut sys::coio_loop {
 }
 
 // ---- the waker -------------------------------------------------------------------------------
+//
+// The step polls with a borrowed waker whose data is the task's core (no allocation, no
+// reference count).  Cloning it makes (once) the task's Arc<WakeState>, and the clone is an
+// Arc waker, usable from any thread.
+
+static BORROWED: RawWakerVTable = RawWakerVTable::new(b_clone, b_wake, b_wake, b_drop);
+
+unsafe fn b_clone(p: *const ()) -> RawWaker {
+    let core = &*(p as *const TaskCore);
+    let a = core.wake_state();
+    RawWaker::new(Arc::into_raw(a) as *const (), &VTABLE)
+}
+unsafe fn b_wake(p: *const ()) {
+    // Only reachable during the poll, on the loop thread.
+    (*(p as *const TaskCore)).woken.set(true);
+}
+unsafe fn b_drop(_p: *const ()) {}
+
+impl TaskCore {
+    /// A new reference to the task's WakeState (made at the first call).
+    fn wake_state(&self) -> Arc<WakeState> {
+        let slot = unsafe { &mut *self.wake.get() };
+        slot.get_or_insert_with(|| {
+            Arc::new(WakeState {
+                core: AtomicPtr::new(self as *const TaskCore as *mut TaskCore),
+                thread: std::thread::current().id(),
+                remote: remote_of(self.lp),
+            })
+        })
+        .clone()
+    }
+
+    /// No waker of this task exists outside it.
+    #[inline]
+    fn no_wakers(&self) -> bool {
+        match unsafe { &*self.wake.get() } {
+            None => true,
+            Some(a) => Arc::strong_count(a) == 1,
+        }
+    }
+}
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(w_clone, w_wake, w_wake_by_ref, w_drop);
 
@@ -158,7 +217,7 @@ impl WakeState {
         }
         let core = unsafe { &*p };
         if core.polling.get() {
-            self.woken.store(true, Ordering::Relaxed);
+            core.woken.set(true);
             return;
         }
         let w = core.wake_fut.get();
@@ -196,10 +255,14 @@ unsafe extern "C" fn step<F: std::future::Future>(
     let cell = &*(arg as *const TaskCell<F>);
     let core = &cell.core;
     core.task.set(task);
-    if !core.wake_fut.get().is_null() && core.wake_fut.get() == awaited && status == sys::COIO_OK {
+    if !core.wake_fut.get().is_null() {
         set_ref(&core.wake_fut, ptr::null_mut());
     }
-    set_ref(&core.wake_fut, ptr::null_mut());
+    core.resumed_ok.set(if status == sys::COIO_OK {
+        awaited
+    } else {
+        ptr::null_mut()
+    });
     if status == sys::COIO_ECANCELLED {
         let msg = if !awaited.is_null() && sys::coio_future_cancelled(awaited) == 1 {
             match crate::future::error_of(awaited) {
@@ -209,15 +272,15 @@ unsafe extern "C" fn step<F: std::future::Future>(
         } else {
             None
         };
-        *core.cancel.borrow_mut() = Some(msg);
+        core.set_cancel(msg);
     }
     core.direct.set(ptr::null_mut());
     core.many.set(false);
     core.polling.set(true);
     let prev = CURRENT.with(|c| c.replace(core));
     let waker = std::mem::ManuallyDrop::new(Waker::from_raw(RawWaker::new(
-        Arc::as_ptr(&core.wake) as *const (),
-        &VTABLE,
+        core as *const TaskCore as *const (),
+        &BORROWED,
     )));
     let mut cx = Context::from_waker(&waker);
     let slot = &mut *cell.fut.get();
@@ -237,7 +300,7 @@ unsafe extern "C" fn step<F: std::future::Future>(
         }
         Ok(Poll::Ready(out)) => {
             drop_body(cell, core.lp);
-            if core.cancel.borrow_mut().take().is_some() {
+            if core.take_cancel().is_some() {
                 // The cancellation reached no coio future: the task ends cancelled.
                 drop(out);
                 return sys::COIO_ECANCELLED;
@@ -245,18 +308,19 @@ unsafe extern "C" fn step<F: std::future::Future>(
             (cell.finish)(task, out)
         }
         Ok(Poll::Pending) => {
-            if core.wake.woken.swap(false, Ordering::Relaxed) {
+            if core.woken.get() {
+                core.woken.set(false);
                 return sys::COIO_STEP_YIELD as c_int;
             }
             let direct = core.direct.get();
-            let quiet = Arc::strong_count(&core.wake) == 1 && !core.many.get();
+            let quiet = core.no_wakers() && !core.many.get();
             if !direct.is_null() && quiet && sys::coio_step_await(task, direct) == sys::COIO_OK {
                 return sys::COIO_STEP_AWAIT as c_int;
             }
             // Wakers are in use: await the private wake-up future; the direct future wakes it
             // through a registration too.
             if !direct.is_null() && core.slow_reg.get() != direct {
-                let a = Arc::into_raw(core.wake.clone()) as *mut c_void;
+                let a = Arc::into_raw(core.wake_state()) as *mut c_void;
                 if sys::coio_future_add_done_callback(direct, Some(reg_wake), a, Some(reg_drop))
                     == sys::COIO_OK
                 {
@@ -290,10 +354,9 @@ unsafe fn drop_body<F: std::future::Future>(cell: &TaskCell<F>, lp: *mut sys::co
 
 unsafe extern "C" fn drop_cell<F: std::future::Future>(arg: *mut c_void) {
     let cell = Box::from_raw(arg as *mut TaskCell<F>);
-    cell.core
-        .wake
-        .core
-        .store(ptr::null_mut(), Ordering::Release);
+    if let Some(w) = &*cell.core.wake.get() {
+        w.core.store(ptr::null_mut(), Ordering::Release);
+    }
     set_ref(&cell.core.wake_fut, ptr::null_mut());
     set_ref(&cell.core.slow_reg, ptr::null_mut());
     let lp = cell.core.lp;
@@ -303,10 +366,10 @@ unsafe extern "C" fn drop_cell<F: std::future::Future>(arg: *mut c_void) {
 }
 
 pub(crate) unsafe fn finish_plain<T: 'static>(task: *mut sys::coio_future, out: T) -> c_int {
-    let p = Box::into_raw(Box::new(out)) as *mut c_void;
-    let st = sys::coio_future_set_result(task, p, Some(drop_box::<T>));
+    let (p, d) = value_into_raw(out);
+    let st = sys::coio_future_set_result(task, p, d);
     if st != sys::COIO_OK {
-        drop_box::<T>(p);
+        value_drop::<T>(p);
         return st;
     }
     sys::COIO_OK
@@ -331,7 +394,6 @@ pub(crate) unsafe fn finish_try<T: 'static>(task: *mut sys::coio_future, out: Re
 /// Creates the task (in `group` if given).
 pub(crate) fn spawn_raw<F, T>(
     lp: *mut sys::coio_loop,
-    remote: Option<Arc<RemoteInner>>,
     fut: F,
     finish: unsafe fn(*mut sys::coio_future, F::Output) -> c_int,
     group: Option<*mut sys::coio_task_group>,
@@ -340,35 +402,25 @@ where
     F: std::future::Future + 'static,
     T: 'static,
 {
-    let wake = Arc::new(WakeState {
-        core: AtomicPtr::new(ptr::null_mut()),
-        thread: std::thread::current().id(),
-        remote: remote.or_else(|| remote_of(lp)),
-        woken: AtomicBool::new(false),
-    });
     let cell = Box::new(TaskCell {
         core: TaskCore {
             task: Cell::new(ptr::null_mut()),
             lp,
             direct: Cell::new(ptr::null_mut()),
             many: Cell::new(false),
-            cancel: RefCell::new(None),
+            resumed_ok: Cell::new(ptr::null_mut()),
+            cancel: Cell::new(false),
+            cancel_msg: Cell::new(None),
             polling: Cell::new(false),
             wake_fut: Cell::new(ptr::null_mut()),
             slow_reg: Cell::new(ptr::null_mut()),
-            wake,
+            woken: Cell::new(false),
+            wake: UnsafeCell::new(None),
         },
         fut: UnsafeCell::new(Some(fut)),
         finish,
     });
     let arg = Box::into_raw(cell);
-    unsafe {
-        let c = &*arg;
-        c.core.wake.core.store(
-            &c.core as *const TaskCore as *mut TaskCore,
-            Ordering::Release,
-        );
-    }
     let mut t = ptr::null_mut();
     let st = unsafe {
         match group {
@@ -426,7 +478,7 @@ where
         !lp.is_null(),
         "coio::spawn: no coio loop is running on this thread"
     );
-    spawn_raw(lp, None, fut, finish_plain::<F::Output>, None).expect("coio::spawn")
+    spawn_raw(lp, fut, finish_plain::<F::Output>, None).expect("coio::spawn")
 }
 
 /// As [`spawn`], for a body returning `coio::Result<T>`: `Ok(v)` completes the task with `v`,
@@ -458,7 +510,7 @@ where
         !lp.is_null(),
         "coio::spawn_try: no coio loop is running on this thread"
     );
-    spawn_raw(lp, None, fut, finish_try::<T>, None).expect("coio::spawn_try")
+    spawn_raw(lp, fut, finish_try::<T>, None).expect("coio::spawn_try")
 }
 
 /// A coio task running a Rust future (asyncio's `Task`).  It is a coio future: it derefs to

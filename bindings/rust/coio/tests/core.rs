@@ -573,3 +573,26 @@ fn a_stopped_loop_and_run_forever() {
     l.call_soon(move || lr.stop().unwrap()).unwrap();
     assert_eq!(l.run_until_done(&f), Err(Error::State));
 }
+
+#[test]
+fn small_values_travel_inline_and_move_out_once() {
+    let l = lp();
+    let f = l.create_future::<u32>().unwrap();
+    f.set_result(0).unwrap();
+    assert_eq!(f.result(), Ok(0));
+    assert_eq!(f.take(), Ok(0));
+    assert_eq!(f.take(), Err(Error::State));
+    assert_eq!(f.result(), Err(Error::State));
+    let q = coio::Queue::<(bool, char)>::new(&l, 0).unwrap();
+    q.put_nowait((true, 'z')).unwrap();
+    q.put_nowait((false, '\0')).unwrap();
+    assert_eq!(q.get_nowait(), Ok((true, 'z')));
+    assert_eq!(l.run_until_complete(q.get()).unwrap(), Ok((false, '\0')));
+    let big = l.create_future::<[u64; 4]>().unwrap();
+    big.set_result([1, 2, 3, 4]).unwrap();
+    assert_eq!(big.result(), Ok([1, 2, 3, 4]));
+    let unit = l.spawn(async {}).unwrap();
+    l.run_until_done(&unit).unwrap();
+    assert_eq!(unit.take(), Ok(()));
+    assert_eq!(unit.take(), Err(Error::State));
+}
