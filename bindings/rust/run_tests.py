@@ -68,6 +68,13 @@ def main():
     cargo = find_tool("cargo")
     if not cargo:
         skip("cargo not found (PATH, ~/.cargo/bin): install Rust to test the Rust binding")
+    version = subprocess.run([cargo, "--version"], capture_output=True, text=True).stdout.split()
+    try:
+        have = tuple(int(x) for x in version[1].split("-")[0].split(".")[:2])
+    except (IndexError, ValueError):
+        have = (0, 0)
+    if have < (1, 77):
+        skip(f"{' '.join(version[:2]) or cargo} is older than the Rust 1.77 the binding needs")
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(cargo) + os.pathsep + env.get("PATH", "")
     env["PKG_CONFIG_PATH"] = os.path.join(build, "meson-uninstalled") + (
