@@ -159,11 +159,14 @@ macro_rules! flags {
         pub struct $name(pub $t);
         impl $name {
             /// No flag.
+            #[doc = concat!("```\nassert_eq!(coio_sys::", stringify!($name), "::NONE.bits(), 0);\n```")]
             pub const NONE: $name = $name(0);
             $($(#[$fm])* pub const $f: $name = $name($v as $t);)*
             /// The C value.
+            #[doc = concat!("```\nassert_eq!(coio_sys::", stringify!($name), "(5).bits(), 5);\n```")]
             pub fn bits(self) -> $t { self.0 }
             /// Whether every flag of `other` is set in `self`.
+            #[doc = concat!("```\nlet f = coio_sys::", stringify!($name), "(3);\nassert!(f.contains(coio_sys::", stringify!($name), "(1)));\nassert!(!coio_sys::", stringify!($name), "::NONE.contains(f));\n```")]
             pub fn contains(self, other: $name) -> bool { self.0 & other.0 == other.0 }
         }
         impl std::ops::BitOr for $name {

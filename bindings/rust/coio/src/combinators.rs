@@ -597,7 +597,7 @@ impl<F> Drop for Timeout<F> {
 /// ```
 pub struct TaskGroup {
     g: *mut sys::coio_task_group,
-    finishing: std::cell::Cell<bool>,
+    lp: *mut sys::coio_loop,
 }
 
 impl TaskGroup {
@@ -613,10 +613,7 @@ impl TaskGroup {
         }
         let mut g = ptr::null_mut();
         check(unsafe { sys::coio_task_group_new(lp, &mut g) })?;
-        Ok(TaskGroup {
-            g,
-            finishing: std::cell::Cell::new(false),
-        })
+        Ok(TaskGroup { g, lp })
     }
 
     /// Spawns `fut` as a child task (see [`spawn`](crate::spawn)).  [`Error::State`] once the
@@ -636,12 +633,7 @@ impl TaskGroup {
         F: std::future::Future + 'static,
         F::Output: 'static,
     {
-        task::spawn_raw(
-            current_raw_loop(),
-            fut,
-            task::finish_plain::<F::Output>,
-            Some(self.g),
-        )
+        task::spawn_raw(self.lp, fut, task::finish_plain::<F::Output>, Some(self.g))
     }
 
     /// Spawns a fallible child (see [`spawn_try`](crate::spawn_try)): an `Err` fails the
@@ -662,7 +654,7 @@ impl TaskGroup {
         F: std::future::Future<Output = Result<T>> + 'static,
         T: 'static,
     {
-        task::spawn_raw(current_raw_loop(), fut, task::finish_try::<T>, Some(self.g))
+        task::spawn_raw(self.lp, fut, task::finish_try::<T>, Some(self.g))
     }
 
     /// Leaves the group after a body that succeeded and waits for every child.
@@ -693,7 +685,6 @@ impl TaskGroup {
             Err(Error::Cancelled(_)) => sys::COIO_ECANCELLED,
             Err(e) => e.code().min(-1),
         };
-        self.finishing.set(true);
         let mut out = ptr::null_mut();
         match check(unsafe { sys::coio_task_group_exit(self.g, status, &mut out) }) {
             Ok(()) => unit(out),
