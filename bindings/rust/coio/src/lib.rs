@@ -44,7 +44,7 @@ pub use lp::{
 };
 pub use queue::Queue;
 pub use sync::{Barrier, CondLock, Condition, Event, Lock, Semaphore};
-pub use task::{spawn, spawn_try, Task};
+pub use task::{spawn, spawn_try, waker_suspensions, Task};
 
 /// The raw FFI crate.
 pub use coio_sys as sys;

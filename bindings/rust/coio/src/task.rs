@@ -68,6 +68,21 @@ pub(crate) struct WakeState {
 
 thread_local! {
     static CURRENT: Cell<*const TaskCore> = const { Cell::new(ptr::null()) };
+    static WAKER_SUSPENSIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many times a task on this thread suspended on its wake-up future (the waker path)
+/// instead of awaiting a coio future directly.  For tests of the direct path.
+///
+/// ```
+/// let before = coio::waker_suspensions();
+/// let lp = coio::Loop::new_virtual().unwrap();
+/// lp.run_until_complete(async { coio::sleep(1.0).await }).unwrap().unwrap();
+/// assert_eq!(coio::waker_suspensions(), before); // awaited directly
+/// ```
+#[doc(hidden)]
+pub fn waker_suspensions() -> u64 {
+    WAKER_SUSPENSIONS.with(Cell::get)
 }
 
 /// The task whose step is polling on this thread, if any.
@@ -335,6 +350,7 @@ unsafe extern "C" fn step<F: std::future::Future>(
                 return st;
             }
             core.wake_fut.set(w);
+            WAKER_SUSPENSIONS.with(|c| c.set(c.get() + 1));
             let st = sys::coio_step_await(task, w);
             if st != sys::COIO_OK {
                 return st;

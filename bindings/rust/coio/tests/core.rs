@@ -225,8 +225,33 @@ fn cancelled_before_its_first_step_the_body_never_runs() {
 }
 
 #[test]
+fn a_coio_future_is_awaited_directly_by_the_step() {
+    let l = lp();
+    let before = coio::waker_suspensions();
+    let r = l.run_until_complete(async {
+        let q = coio::Queue::<u32>::new(&coio::current_loop(), 0).unwrap();
+        let q2 = q.clone();
+        let t = coio::spawn(async move {
+            for i in 0..50 {
+                coio::sleep(0.1).await.unwrap();
+                q2.put_nowait(i).unwrap();
+            }
+        });
+        let mut n = 0;
+        for _ in 0..50 {
+            n += q.get().await.unwrap();
+        }
+        t.await.unwrap();
+        n
+    });
+    assert_eq!(r.unwrap(), (0..50).sum());
+    assert_eq!(coio::waker_suspensions(), before);
+}
+
+#[test]
 fn join_of_two_coio_futures_uses_the_waker() {
     let l = lp();
+    let before = coio::waker_suspensions();
     let r = l.run_until_complete(async {
         let a = coio::spawn(async { coio::sleep(2.0).await.map(|_| "a") });
         let b = coio::spawn(async { coio::sleep(1.0).await.map(|_| "b") });
