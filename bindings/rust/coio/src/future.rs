@@ -617,7 +617,7 @@ impl<T> std::future::Future for Future<T> {
             _ => return Poll::Ready(Err(error_of(this.raw))),
         }
         if let Some(core) = core {
-            if core.record_direct(this.raw) {
+            if core.record_direct(this.raw, cx.waker()) {
                 return Poll::Pending; // the task's step awaits it
             }
         }
@@ -747,7 +747,7 @@ impl std::future::Future for Sleep {
             }
         }
         if let Some(core) = core {
-            if core.record_direct(this.raw) {
+            if core.record_direct(this.raw, cx.waker()) {
                 return Poll::Pending;
             }
         }

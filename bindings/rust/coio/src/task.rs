@@ -86,6 +86,7 @@ pub fn waker_suspensions() -> u64 {
 }
 
 /// The task whose step is polling on this thread, if any.
+#[inline]
 pub(crate) fn current_core<'a>() -> Option<&'a TaskCore> {
     let p = CURRENT.with(Cell::get);
     // Valid for the poll: the step clears it before the cell can go away.
@@ -119,9 +120,21 @@ impl TaskCore {
         self.cancel_msg.set(msg);
     }
 
-    /// Records `f` as the future this step may await directly.  False when another future was
-    /// recorded already (the caller then uses the waker).
-    pub(crate) fn record_direct(&self, f: *mut sys::coio_future) -> bool {
+    /// Records `f` as the future this step may await directly.  False when the poll does not
+    /// come with the task's own waker (a combinator such as FuturesUnordered that wakes its
+    /// children separately), or when another future was recorded already: the caller then
+    /// registers the waker.
+    #[inline]
+    pub(crate) fn record_direct(&self, f: *mut sys::coio_future, w: &Waker) -> bool {
+        let own = std::mem::ManuallyDrop::new(unsafe {
+            Waker::from_raw(RawWaker::new(
+                self as *const TaskCore as *const (),
+                &BORROWED,
+            ))
+        });
+        if !w.will_wake(&own) {
+            return false;
+        }
         let d = self.direct.get();
         if d.is_null() {
             self.direct.set(f);

@@ -621,3 +621,25 @@ fn small_values_travel_inline_and_move_out_once() {
     assert_eq!(unit.take(), Ok(()));
     assert_eq!(unit.take(), Err(Error::State));
 }
+
+#[test]
+fn futures_unordered_over_coio_futures() {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let l = lp();
+    let r = l.run_until_complete(async {
+        let lr = coio::current_loop();
+        let mut set: FuturesUnordered<_> = [3.0, 1.0, 2.0]
+            .into_iter()
+            .map(|d| {
+                let s = lr.sleep(d);
+                async move { s.await.map(|_| d) }
+            })
+            .collect();
+        let mut order = vec![];
+        while let Some(d) = set.next().await {
+            order.push(d.unwrap());
+        }
+        order
+    });
+    assert_eq!(r.unwrap(), vec![1.0, 2.0, 3.0]);
+}
