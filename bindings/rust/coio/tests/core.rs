@@ -263,6 +263,7 @@ fn join_of_two_coio_futures_uses_the_waker() {
         )
     });
     assert_eq!(r.unwrap(), ("a", "b", 2.0));
+    assert!(coio::waker_suspensions() > before);
 }
 
 #[test]
