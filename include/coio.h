@@ -249,6 +249,10 @@ COIO_API int coio_future_cancel(coio_future *f, const char *msg);
  * ECANCELLED, or EFAILED (see coio_future_error).  Marks the error as retrieved (the const is
  * about the outcome, which never changes once set). */
 COIO_API int coio_future_result(const coio_future *f, void **value);
+/* The result of a future that completed with one (borrowed, as coio_future_result gives it),
+ * for use in an expression: NULL if f is NULL, pending, failed or cancelled (tell those apart
+ * from a NULL result with coio_future_result).  Marks nothing as retrieved. */
+COIO_API void *coio_future_value(const coio_future *f);
 /* Takes a done future's result out of it: *value and *drop become the caller's and the future
  * keeps NULL (a result shared with another future, as wait_for's and shield's are, comes with
  * a NULL drop: it stays that future's).  ESTATE if pending or not a result; EINVAL
@@ -358,6 +362,79 @@ COIO_API long coio_loop_all_tasks(coio_loop *loop, coio_future **out, size_t cap
  * delay <= 0 costs exactly one pass; cancelling the future cancels its timer.  EINVAL for NaN
  * or infinite delay; ECLOSED; ENOMEM. */
 COIO_API int coio_sleep(coio_loop *loop, double delay, coio_future **out);
+
+/* ---- Coroutine helpers (inside a coio_spawn body) --------------------------------------- */
+
+/* The body of a stackful task awaits with these in one line each.  Like coio_await they
+ * return COIO_OK, COIO_EFAILED (the awaited error then propagates if the body returns
+ * COIO_EFAILED) or COIO_ECANCELLED (the task was cancelled: return it to end cancelled), and
+ * ENOTSUP outside a coroutine; the loop is the running task's. */
+
+/* coio_await(f, value), then coio_future_release(f): awaits a future the caller owns and gives
+ * up the caller's reference, whatever the outcome (also on ENOTSUP, EINVAL, ELOOP), so that
+ * `coio_sleep(loop, 1, &f); coio_await_take(f, NULL);` leaks nothing.  f NULL (the call that
+ * was to make it failed; initialise f to NULL) is EINVAL.  With value non-NULL and a result,
+ * *value is the result and it becomes the caller's: the future no longer frees it (release it
+ * as its producer says; a task result set with drop NULL needs nothing).  A result f only
+ * shares (coio_wait_for, coio_shield) stays with the future it came from. */
+COIO_API int coio_await_take(coio_future *f, void **value);
+/* await asyncio.sleep(delay): coio_sleep + coio_await_take on the running task's loop.  EINVAL
+ * for NaN or infinite delay. */
+COIO_API int coio_co_sleep(double delay);
+/* await asyncio.gather(*fs): coio_gather over fs (futures of the running task's loop) +
+ * coio_await_take.  Each result is read from its future afterwards.  The statuses of
+ * coio_gather (EINVAL, ELOOP, ...), then its outcome: COIO_OK, COIO_EFAILED (the first child
+ * to fail; with COIO_RETURN_EXCEPTIONS never), COIO_ECANCELLED. */
+COIO_API int coio_co_gather(coio_future *const *fs, size_t n, unsigned flags);
+
+/* ---- Reprs (asyncio's repr() of a future or task) ------------------------------------------ */
+
+/* Formats a value for a repr, snprintf-style: writes at most size bytes (the last one a NUL
+ * when size > 0; buf may be NULL when size is 0) and returns the full length without the NUL,
+ * or a negative value if it cannot format it (the repr then shows `?`). */
+typedef long (*coio_repr_fn)(const void *value, char *buf, size_t size);
+
+/* As coio_future_set_result, with the function that formats value in coio_future_repr (NULL:
+ * exactly coio_future_set_result).  Bindings pass their own, which formats their values as
+ * their language does.  A future sharing the result (coio_wait_for, coio_shield) shares the
+ * formatter; coio_future_take_result removes it with the value. */
+COIO_API int coio_future_set_result_repr(coio_future *f, void *value, coio_free_fn drop,
+                                         coio_repr_fn repr);
+/* Stock formatters.  coio_repr_str: value is a NUL-terminated UTF-8 string, formatted as
+ * asyncio shows a str result: Python's repr() ('...' or "...", backslash escapes for control
+ * characters, quotes and bytes that are not UTF-8), shortened as reprlib does beyond 28
+ * characters (`'first 12...last 13'`); NULL is None.  coio_repr_int: (intptr_t)value in
+ * decimal, for small integers stored as the value itself. */
+COIO_API long coio_repr_str(const void *value, char *buf, size_t size);
+COIO_API long coio_repr_int(const void *value, char *buf, size_t size);
+
+/* asyncio's repr() of f into buf, snprintf-style (as coio_repr_fn): returns the full length
+ * (call again with a larger buffer if it is not below size), or EINVAL for a NULL f, or a
+ * NULL buf with size > 0.  The forms of CPython 3.13, without source locations:
+ *   <Future pending>  <Future pending cb=[_run_until_complete_cb()]>
+ *   <Future finished result='Future is done!'>  <Future cancelled>
+ *   <Future finished exception=COIO_ETIMEDOUT('timed out')>
+ *   <Task pending name='Task-1' coro=<main() running> wait_for=<Future pending
+ *        cb=[Task.task_wakeup()]> cb=[_run_until_complete_cb()]>
+ *   <Task finished name='Task-2' coro=<child() done> result=None>
+ * A result is formatted by the repr function given with it (coio_future_set_result_repr),
+ * else None for NULL and <0x...> for another pointer.  An error shows as the status name
+ * (coio_status_name) or Error(code, ...) for a code that is not a status, with its message.
+ * Done callbacks (pending futures only, as asyncio: `a(), b()` or `a(), <N more>, z()`)
+ * and a task's coroutine show function names: coio's own callbacks have asyncio's names
+ * (run_until_complete's is _run_until_complete_cb, a waiting task's Task.task_wakeup); a
+ * function of yours shows the name given to coio_function_set_name, else the name the
+ * dynamic linker knows for it (exported symbols), else its address.  Does not mark an error
+ * as retrieved. */
+COIO_API long coio_future_repr(const coio_future *f, char *buf, size_t size);
+
+/* Any function pointer, for coio_function_set_name. */
+typedef void (*coio_any_fn)(void);
+/* Names fn in reprs (a done callback, a task's coroutine or step function), as Python knows
+ * its functions' names: process-wide and thread-safe; name is copied; NULL forgets the name.
+ * COIO_NAME_FUNCTION(fn) names fn after itself.  EINVAL for a NULL fn; ENOMEM. */
+COIO_API int coio_function_set_name(coio_any_fn fn, const char *name);
+#define COIO_NAME_FUNCTION(fn) coio_function_set_name((coio_any_fn)(fn), #fn)
 
 /* ---- Combinators (asyncio.gather / wait / as_completed / wait_for / shield) ------------- */
 

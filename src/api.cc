@@ -12,7 +12,6 @@
 
 using namespace coio::detail;
 
-
 // ---- statuses ---------------------------------------------------------------------------
 
 namespace {
@@ -432,6 +431,11 @@ int coio_future_result(const coio_future *fut, void **value) {
     return rc;
 }
 
+void *coio_future_value(const coio_future *fut) {
+    const Future *f = F(fut);
+    return f && f->state == Future::Result ? f->value : nullptr;
+}
+
 int coio_future_take_result(coio_future *fut, void **value, coio_free_fn *drop) {
     Future *f = F(fut);
     if (int rc = check_future(f)) return rc;
@@ -441,6 +445,7 @@ int coio_future_take_result(coio_future *fut, void **value, coio_free_fn *drop) 
     *drop = f->value_drop;
     f->value = nullptr;
     f->value_drop = nullptr;
+    value_repr_forget(f);
     return COIO_OK;
 }
 
@@ -492,7 +497,6 @@ int coio_future_remove_done_callback(coio_future *fut, coio_done_fn fn, void *ar
 
 // ---- tasks ------------------------------------------------------------------------------
 
-
 extern "C" {
 
 int coio_spawn(coio_loop *l, coio_coroutine_fn fn, void *arg, const coio_task_options *opts,
@@ -523,6 +527,39 @@ int coio_await(coio_future *f, void **value) {
     return guarded([&] { return coroutine_await(F(f), value); });
 }
 
+int coio_await_take(coio_future *fut, void **value) {
+    Future *f = F(fut);
+    if (!f) return COIO_EINVAL;
+    int rc = guarded([&] { return coroutine_await(f, nullptr); });
+    if (rc == COIO_OK && value) {
+        *value = f->value;
+        if (f->value_drop) { // the caller's now: the future must not free it
+            f->value = nullptr;
+            f->value_drop = nullptr;
+            value_repr_forget(f);
+        }
+    }
+    future_unref(f);
+    return rc;
+}
+
+int coio_co_sleep(double delay) {
+    Loop *loop = co_running_loop();
+    if (!loop) return COIO_ENOTSUP;
+    if (!is_finite(delay)) return COIO_EINVAL;
+    coio_future *f = nullptr;
+    if (int rc = coio_sleep(reinterpret_cast<coio_loop *>(loop), delay, &f)) return rc;
+    return coio_await_take(f, nullptr);
+}
+
+int coio_co_gather(coio_future *const *fs, size_t n, unsigned flags) {
+    Loop *loop = co_running_loop();
+    if (!loop) return COIO_ENOTSUP;
+    coio_future *g = nullptr;
+    if (int rc = coio_gather(reinterpret_cast<coio_loop *>(loop), fs, n, flags, &g)) return rc;
+    return coio_await_take(g, nullptr);
+}
+
 int coio_step_await(coio_future *task, coio_future *fut) {
     Task *t = as_task(F(task));
     Future *f = F(fut);
@@ -545,7 +582,8 @@ int coio_future_is_task(const coio_future *f) {
 
 int coio_task_cancelling(const coio_future *task) {
     const Future *f = F(task);
-    return f && f->kind == Future::TaskKind ? int(static_cast<const Task *>(f)->num_cancels) : COIO_EINVAL;
+    return f && f->kind == Future::TaskKind ? int(static_cast<const Task *>(f)->num_cancels)
+                                            : COIO_EINVAL;
 }
 
 int coio_task_uncancel(coio_future *task) {

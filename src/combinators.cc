@@ -786,4 +786,18 @@ Future *shield_new(Future *f) {
     return s;
 }
 
+CallbackNames combinator_callback_names() {
+    // wait_for is asyncio 3.12's `async with timeout(): await fut`: a task wakeup on fut.
+    static const CallbackName names[] = {
+        {any_fn(noop_done), nullptr},
+        {any_fn(retrieve_done), nullptr},
+        {any_fn(gather_child_done), "gather.<locals>._done_callback"},
+        {any_fn(wait_child_done), "_wait.<locals>._on_completion"},
+        {any_fn(as_completed_child_done), "_AsCompletedIterator._handle_completion"},
+        {any_fn(wait_for_inner_done), "Task.task_wakeup"},
+        {any_fn(shield_inner_done), "shield.<locals>._inner_done_callback"},
+    };
+    return {names, sizeof names / sizeof names[0]};
+}
+
 } // namespace coio::detail

@@ -58,7 +58,7 @@ void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg);
 // Ready-queue entry tags (compared by address) and dispatch.
 void kRunHandle(void *);
 void kRunDone(void *);
-void kRunTask(void *); // (task, awaited): one step of a task; both references
+void kRunTask(void *);    // (task, awaited): one step of a task; both references
 void kRunResolve(void *); // (future): set a NULL result unless done (sleep(0)); a reference
 void ready_discard(const ReadyEntry &e);
 void ready_push_done(Loop *loop, Future *f, std::uint32_t first, std::uint32_t count);
@@ -88,7 +88,8 @@ struct Future {
     State state;
     mutable bool retrieved; // the error was looked at (asyncio's __log_traceback = False)
     std::uint8_t kind;      // Kind: a plain future, a Task, or a CustomFuture (below)
-    bool yield_once;        // coio_sleep(<= 0): awaiting it is one bare yield
+    bool yield_once : 1;    // coio_sleep(<= 0): awaiting it is one bare yield
+    bool has_repr : 1;      // loop->reprs holds the function that formats value (repr.cc)
     void *value;
     coio_free_fn value_drop;
     FutureError *error; // Failed and Cancelled (the cancel message)
@@ -209,6 +210,7 @@ struct TaskExtra {
 
 struct Task : Future {
     std::uint64_t id;  // "Task-<id>"
+    void (*body)();    // the coroutine or step function, kept for the repr (coro=<name()>)
     TaskExtra *extra;  // null until a name or a cancel message is stored
     Task *prev, *next; // the loop's list of tasks that are not done
     coio_step_fn step; // null once the body has finished or will never run
@@ -273,6 +275,14 @@ int task_group_exit(TaskGroup *g, int status, Task **out);
 long task_group_errors(const TaskGroup *g, Future **out, std::size_t cap);
 void task_group_free(TaskGroup *g);
 
+// The value's formatter (repr.cc): set (throws bad_alloc), forget (with the value), copy.
+void value_repr_set(Future *f, coio_repr_fn repr);
+void value_repr_erase(Future *f);
+inline void value_repr_forget(Future *f) {
+    if (f->has_repr) value_repr_erase(f);
+}
+coio_repr_fn value_repr_get(const Future *f);
+
 // Futures with behaviour of their own (combinators, waiters of sync primitives): a derived
 // struct whose first member is a CustomFuture, allocated with custom_future_new.
 struct FutureOps {
@@ -314,6 +324,27 @@ void stacks_release_all(Loop *loop);
 
 static constexpr std::size_t kSmallCustomFuture = 128;
 
+// repr.cc: the names asyncio gives the done callbacks coio registers itself, so that a repr
+// shows `cb=[_run_until_complete_cb()]` where asyncio does.  A null name: asyncio has no such
+// callback (coio's own bookkeeping), and the repr leaves it out.  Each subsystem lists its own.
+struct CallbackName {
+    void (*fn)(); // a coio_done_fn, or a task's step function
+    const char *name;
+};
+template <class Fn> inline void (*any_fn(Fn fn))() {
+    return reinterpret_cast<void (*)()>(fn);
+}
+struct CallbackNames {
+    const CallbackName *names;
+    std::size_t n;
+};
+CallbackNames loop_callback_names();
+CallbackNames task_callback_names();
+CallbackNames combinator_callback_names();
+CallbackNames sync_callback_names();
+CallbackNames taskgroup_callback_names();
+CallbackNames timeout_callback_names();
+
 struct Loop {
     std::uint32_t refs = 1; // the creator's, plus one per live handle and future
     bool closed = false;
@@ -329,9 +360,9 @@ struct Loop {
     double calib_time = 0.0;           // a (clock, ticks) pair to calibrate the ticks
     std::uint64_t calib_ticks = 0;
     std::uint32_t ran_since_check = 0; // callbacks run since the poll clock was last read
-    std::uint64_t seq = 0;            // scheduling sequence for timer ties
-    std::size_t cancelled_timers = 0; // cancelled timers still in the heap or ready queue
-    std::atomic<pthread_t> owner{};   // the thread running the loop
+    std::uint64_t seq = 0;             // scheduling sequence for timer ties
+    std::size_t cancelled_timers = 0;  // cancelled timers still in the heap or ready queue
+    std::atomic<pthread_t> owner{};    // the thread running the loop
 
     struct ev_loop *ev = nullptr;
     ev_timer wake;  // the next timer deadline, while blocked in the poll
@@ -359,11 +390,14 @@ struct Loop {
     Pool<sizeof(Task)> task_pool;
     Pool<kSmallCustomFuture> custom_pool; // custom futures up to that size (waiters, ...)
 
-    Task *current_task = nullptr; // the task whose body runs now
-    Task *tasks = nullptr;        // tasks that are not done (asyncio.all_tasks)
-    std::vector<void *> stacks;   // free default-size coroutine stacks
+    Task *current_task = nullptr;             // the task whose body runs now
+    Task *tasks = nullptr;                    // tasks that are not done (asyncio.all_tasks)
+    std::vector<void *> stacks;               // free default-size coroutine stacks
     struct SignalHandlers *signals = nullptr; // signal.cc: this loop's signal handlers
     struct Executor *executor = nullptr;      // executor.cc: the thread pool, once used
+    // coio_future_set_result_repr's formatters, by future (Future::has_repr): rare, so kept
+    // out of every future.
+    std::unordered_map<const Future *, coio_repr_fn> reprs;
 
     Loop() = default;
     Loop(const Loop &) = delete;

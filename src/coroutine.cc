@@ -39,7 +39,6 @@ static constexpr std::size_t kMinStack = 16 * 1024;
 static constexpr std::size_t kMaxStack = std::size_t(1) << 30;
 static constexpr std::size_t kMaxPooledStacks = 1024; // per loop
 
-
 static std::size_t page_size() {
     static const std::size_t ps = std::size_t(sysconf(_SC_PAGESIZE));
     return ps;
@@ -263,6 +262,7 @@ Task *spawn_coroutine(Loop *loop, coio_coroutine_fn fn, void *arg, const coio_ta
     Task *t;
     try {
         t = task_new(loop, coroutine_step, co, coroutine_free, &o);
+        t->body = reinterpret_cast<void (*)()>(fn);
     } catch (...) {
         coroutine_forget_arg(co);
         coroutine_free(co);

@@ -53,6 +53,12 @@ inline int coroutine_resume(Task *t, int status, Coroutine *co) {
     return coroutine_finished(t, co);
 }
 
+// The loop of the coroutine running on this thread, if its body is what runs now; else null.
+inline Loop *co_running_loop() {
+    Coroutine *co = tls_current;
+    return co && co->task->loop->current_task == co->task ? co->task->loop : nullptr;
+}
+
 // coio_await: suspend until f is done (its step registers the wait), then read f's outcome.
 inline int coroutine_await(Future *f, void **value) {
     Coroutine *co = tls_current;

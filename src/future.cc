@@ -44,6 +44,7 @@ void future_init(Future *f, Loop *loop) {
     f->retrieved = false;
     f->kind = Future::Plain;
     f->yield_once = false;
+    f->has_repr = false;
     f->value = nullptr;
     f->value_drop = nullptr;
     f->error = nullptr;
@@ -69,7 +70,7 @@ static void future_destroy(Future *f) {
     if (f->state == Future::Failed && !f->retrieved) {
         coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
         ctx.message = f->kind == Future::TaskKind ? "Task exception was never retrieved"
-                                 : "Future exception was never retrieved";
+                                                  : "Future exception was never retrieved";
         ctx.code = f->error->code;
         ctx.error = f->error->message;
         ctx.future = reinterpret_cast<coio_future *>(f);
@@ -85,6 +86,7 @@ static void future_destroy(Future *f) {
     }
     if (f->more) std::free(f->more);
     if (f->value_drop) f->value_drop(f->value);
+    value_repr_forget(f);
     if (f->error) future_free_error(f->error);
     if (f->kind == Future::TaskKind) {
         task_finalize(static_cast<Task *>(f));
@@ -221,6 +223,7 @@ void future_refused(Future *f) {
     if (f->value_drop) f->value_drop(f->value);
     f->value = nullptr;
     f->value_drop = nullptr;
+    value_repr_forget(f);
     future_free_error(f->error);
     f->error = e;
     f->state = Future::Cancelled;
@@ -229,12 +232,14 @@ void future_refused(Future *f) {
 void future_forward(Future *dst, Future *src) {
     switch (src->state) {
     case Future::Result: {
+        if (src->has_repr) value_repr_set(dst, value_repr_get(src)); // may throw: nothing done
         FutureError *keep = error_new(0, nullptr, src); // holds src while dst borrows its value
         prepare_completion(dst);
         future_free_error(dst->error);
         dst->error = keep;
         dst->value = src->value;
         dst->value_drop = nullptr;
+
         mark_done(dst, Future::Result);
         return;
     }

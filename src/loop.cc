@@ -300,7 +300,8 @@ static void run_once(Loop *loop) {
     collect_due_timers(loop);
     // Step 3: run exactly what is ready now; what those callbacks schedule waits a pass.
     std::size_t n = loop->ready.size();
-    loop->ran_since_check += std::uint32_t(n < kCallbacksPerClockCheck ? n : kCallbacksPerClockCheck);
+    loop->ran_since_check +=
+        std::uint32_t(n < kCallbacksPerClockCheck ? n : kCallbacksPerClockCheck);
     for (; n > 0; n--) {
         const ReadyEntry &e = loop->ready.pop_ref();
         ready_run(loop, e.fn, e.arg, e.aux);
@@ -397,6 +398,11 @@ void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg
 bool loop_on_other_thread(const Loop *loop) {
     return loop->running.load(std::memory_order_relaxed) &&
            !pthread_equal(loop->owner.load(std::memory_order_relaxed), pthread_self());
+}
+
+CallbackNames loop_callback_names() {
+    static const CallbackName names[] = {{any_fn(stop_on_done), "_run_until_complete_cb"}};
+    return {names, sizeof names / sizeof names[0]};
 }
 
 } // namespace coio::detail

@@ -284,6 +284,7 @@ void getter_refused(Future *f) {
     QueueItem it{f->value, f->value_drop, w->prio, w->seq};
     f->value = nullptr;
     f->value_drop = nullptr;
+    value_repr_forget(f);
     if (!q->shut_immediate) {
         try {
             reserve_completions(q, 1);

@@ -75,6 +75,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->id = ++g_task_counter;
     t->extra = ex;
     t->step = step;
+    t->body = reinterpret_cast<void (*)()>(step);
     t->arg = arg;
     t->drop = drop;
     t->fut_waiter = t->awaiting = nullptr;
@@ -406,6 +407,13 @@ Future *sleep_new(Loop *loop, double delay) {
         throw;
     }
     return f;
+}
+
+CallbackNames task_callback_names() {
+    // asyncio.sleep's future has no done callback: coio's timer bookkeeping is not shown.
+    static const CallbackName names[] = {{any_fn(wakeup), "Task.task_wakeup"},
+                                         {any_fn(sleep_done), nullptr}};
+    return {names, sizeof names / sizeof names[0]};
 }
 
 } // namespace coio::detail

@@ -351,4 +351,12 @@ void task_group_free(TaskGroup *g) {
     group_unref(g);
 }
 
+CallbackNames taskgroup_callback_names() {
+    static const CallbackName names[] = {
+        {any_fn(on_task_done), "TaskGroup._on_task_done"},
+        {any_fn(exit_step), "TaskGroup.__aexit__"}, // the coroutine of the exit's task
+    };
+    return {names, sizeof names / sizeof names[0]};
+}
+
 } // namespace coio::detail

@@ -135,4 +135,9 @@ int timeout_exit(Timeout *tm, int status) {
     return status;
 }
 
+CallbackNames timeout_callback_names() {
+    static const CallbackName names[] = {{any_fn(task_done), nullptr}}; // asyncio.timeout has none
+    return {names, sizeof names / sizeof names[0]};
+}
+
 } // namespace coio::detail
