@@ -393,6 +393,9 @@ unsafe extern "C" {
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
+    pub fn coio_future_value(f: *const coio_future) -> *mut ::core::ffi::c_void;
+}
+unsafe extern "C" {
     pub fn coio_future_take_result(
         f: *mut coio_future,
         value: *mut *mut ::core::ffi::c_void,
@@ -526,6 +529,65 @@ unsafe extern "C" {
         loop_: *mut coio_loop,
         delay: f64,
         out: *mut *mut coio_future,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn coio_await_take(
+        f: *mut coio_future,
+        value: *mut *mut ::core::ffi::c_void,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn coio_co_sleep(delay: f64) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn coio_co_gather(
+        fs: *const *mut coio_future,
+        n: usize,
+        flags: ::core::ffi::c_uint,
+    ) -> ::core::ffi::c_int;
+}
+pub type coio_repr_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        value: *const ::core::ffi::c_void,
+        buf: *mut ::core::ffi::c_char,
+        size: usize,
+    ) -> ::core::ffi::c_long,
+>;
+unsafe extern "C" {
+    pub fn coio_future_set_result_repr(
+        f: *mut coio_future,
+        value: *mut ::core::ffi::c_void,
+        drop: coio_free_fn,
+        repr: coio_repr_fn,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn coio_repr_str(
+        value: *const ::core::ffi::c_void,
+        buf: *mut ::core::ffi::c_char,
+        size: usize,
+    ) -> ::core::ffi::c_long;
+}
+unsafe extern "C" {
+    pub fn coio_repr_int(
+        value: *const ::core::ffi::c_void,
+        buf: *mut ::core::ffi::c_char,
+        size: usize,
+    ) -> ::core::ffi::c_long;
+}
+unsafe extern "C" {
+    pub fn coio_future_repr(
+        f: *const coio_future,
+        buf: *mut ::core::ffi::c_char,
+        size: usize,
+    ) -> ::core::ffi::c_long;
+}
+pub type coio_any_fn = ::core::option::Option<unsafe extern "C" fn()>;
+unsafe extern "C" {
+    pub fn coio_function_set_name(
+        fn_: coio_any_fn,
+        name: *const ::core::ffi::c_char,
     ) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {

@@ -75,7 +75,7 @@ impl<T> RawFuture for Future<T> {
 /// Whether a `T` travels through C inline in the value pointer instead of boxed: values with
 /// no drop glue that fit beside a tag byte (`()`, `bool`, `i32`, `char`, ...).  The tag keeps
 /// an inline value non-null, so a null value still means "taken".
-const fn is_inline<T>() -> bool {
+pub(crate) const fn is_inline<T>() -> bool {
     !std::mem::needs_drop::<T>()
         && std::mem::size_of::<T>() < std::mem::size_of::<usize>()
         && std::mem::align_of::<T>() <= std::mem::align_of::<usize>()
@@ -307,6 +307,13 @@ impl<T> Future<T> {
     where
         T: 'static,
     {
+        self.set_result_with(value, None)
+    }
+
+    pub(crate) fn set_result_with(&self, value: T, repr: sys::coio_repr_fn) -> Result<()>
+    where
+        T: 'static,
+    {
         if let Some(e) = self.creation_error() {
             return Err(e);
         }
@@ -314,7 +321,7 @@ impl<T> Future<T> {
             return Err(Error::Invalid); // a future whose values the library makes
         }
         let (p, d) = value_into_raw(value);
-        let st = unsafe { sys::coio_future_set_result(self.raw, p, d) };
+        let st = unsafe { sys::coio_future_set_result_repr(self.raw, p, d, repr) };
         if st != sys::COIO_OK {
             unsafe { value_drop::<T>(p) };
         }
@@ -552,16 +559,7 @@ impl<T> PartialEq for Future<T> {
 
 impl<T> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if self.raw.is_null() {
-            "failed"
-        } else if self.cancelled() {
-            "cancelled"
-        } else if self.done() {
-            "finished"
-        } else {
-            "pending"
-        };
-        write!(f, "<Future {state}>")
+        f.write_str(&self.repr())
     }
 }
 

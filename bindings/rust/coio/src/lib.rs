@@ -29,6 +29,7 @@ mod error;
 mod future;
 mod lp;
 mod queue;
+mod repr;
 mod sync;
 mod task;
 
@@ -43,6 +44,7 @@ pub use lp::{
     current_loop, try_current_loop, ExceptionContext, Handle, Loop, LoopOptions, LoopRef, Remote,
 };
 pub use queue::Queue;
+pub use repr::Repr;
 pub use sync::{Barrier, CondLock, Condition, Event, Lock, Semaphore};
 pub use task::{spawn, spawn_try, waker_suspensions, Task};
 
