@@ -72,13 +72,26 @@ impl<T> RawFuture for Future<T> {
     }
 }
 
-/// Whether a `T` travels through C inline in the value pointer instead of boxed: values with
-/// no drop glue that fit beside a tag byte (`()`, `bool`, `i32`, `char`, ...).  The tag keeps
-/// an inline value non-null, so a null value still means "taken".
-pub(crate) const fn is_inline<T>() -> bool {
-    !std::mem::needs_drop::<T>()
-        && std::mem::size_of::<T>() < std::mem::size_of::<usize>()
-        && std::mem::align_of::<T>() <= std::mem::align_of::<usize>()
+/// Whether a `T` travels through C inline in the value pointer instead of boxed: zero-sized
+/// values with no drop glue, and the small primitives (`bool`, `char`, 8-, 16- and 32-bit
+/// integers, `f32`), whose bytes are all initialised (no padding) and fit beside a tag byte.
+/// The tag keeps an inline value non-null, so a null value still means "taken".
+pub(crate) fn is_inline<T: 'static>() -> bool {
+    use std::any::TypeId;
+    let t = TypeId::of::<T>();
+    (std::mem::size_of::<T>() == 0 && !std::mem::needs_drop::<T>())
+        || [
+            TypeId::of::<bool>(),
+            TypeId::of::<char>(),
+            TypeId::of::<u8>(),
+            TypeId::of::<i8>(),
+            TypeId::of::<u16>(),
+            TypeId::of::<i16>(),
+            TypeId::of::<u32>(),
+            TypeId::of::<i32>(),
+            TypeId::of::<f32>(),
+        ]
+        .contains(&t)
 }
 
 /// The drop of inline values: nothing to free, but non-null so that a taken value (null
@@ -108,7 +121,7 @@ pub(crate) fn value_into_raw<T: 'static>(v: T) -> (*mut c_void, sys::coio_free_f
 }
 
 /// Takes back a value made by [`value_into_raw`] (the caller owns it).
-pub(crate) unsafe fn value_from_raw<T>(p: *mut c_void) -> T {
+pub(crate) unsafe fn value_from_raw<T: 'static>(p: *mut c_void) -> T {
     if is_inline::<T>() {
         let bytes = ((p as usize) >> 8).to_le_bytes();
         let mut v = std::mem::MaybeUninit::<T>::uninit();
@@ -124,7 +137,7 @@ pub(crate) unsafe fn value_from_raw<T>(p: *mut c_void) -> T {
 }
 
 /// A clone of the value at `p` (left in place).
-unsafe fn value_clone<T: Clone>(p: *mut c_void) -> T {
+unsafe fn value_clone<T: Clone + 'static>(p: *mut c_void) -> T {
     if is_inline::<T>() {
         let v = std::mem::ManuallyDrop::new(value_from_raw::<T>(p));
         (*v).clone()
@@ -134,7 +147,7 @@ unsafe fn value_clone<T: Clone>(p: *mut c_void) -> T {
 }
 
 /// Drops a value made by [`value_into_raw`] that C never took.
-pub(crate) unsafe fn value_drop<T>(p: *mut c_void) {
+pub(crate) unsafe fn value_drop<T: 'static>(p: *mut c_void) {
     drop(value_from_raw::<T>(p))
 }
 
@@ -147,7 +160,7 @@ pub(crate) unsafe extern "C" fn drop_box<T>(p: *mut c_void) {
     }
 }
 
-pub(crate) unsafe fn take_boxed<T>(src: *mut sys::coio_future) -> Result<T> {
+pub(crate) unsafe fn take_boxed<T: 'static>(src: *mut sys::coio_future) -> Result<T> {
     let mut v = ptr::null_mut();
     let mut d: sys::coio_free_fn = None;
     check(sys::coio_future_take_result(src, &mut v, &mut d))?;
@@ -388,7 +401,7 @@ impl<T> Future<T> {
     /// ```
     pub fn result(&self) -> Result<T>
     where
-        T: Clone,
+        T: Clone + 'static,
     {
         if let Some(e) = self.creation_error() {
             return Err(e);

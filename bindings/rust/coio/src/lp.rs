@@ -707,16 +707,12 @@ impl RemoteInner {
         }
         let (arg, cb, drop) = callback_parts(raw, f);
         let st = unsafe { sys::coio_call_soon_threadsafe(raw, cb, arg, drop) };
-        drop_guard_then(g);
+        std::mem::drop(g);
         if st != sys::COIO_OK {
             unsafe { drop.unwrap()(arg) };
         }
         check(st)
     }
-}
-
-fn drop_guard_then<T>(g: T) {
-    drop(g)
 }
 
 pub(crate) fn remote_of(raw: *mut sys::coio_loop) -> Option<Arc<RemoteInner>> {

@@ -100,7 +100,7 @@ fn format_with(f: impl Fn(*mut c_char, usize) -> c_long) -> Option<String> {
 }
 
 /// The coio_repr_fn of a `T` made by `value_into_raw`.
-pub(crate) unsafe extern "C" fn repr_value<T: Repr>(
+pub(crate) unsafe extern "C" fn repr_value<T: Repr + 'static>(
     value: *const c_void,
     buf: *mut c_char,
     size: usize,
@@ -120,7 +120,7 @@ pub(crate) unsafe extern "C" fn repr_value<T: Repr>(
 }
 
 /// A bitwise view of the value at `value` (boxed: read through the pointer; inline: decoded).
-unsafe fn value_from_raw_ref<T>(value: *const c_void) -> T {
+unsafe fn value_from_raw_ref<T: 'static>(value: *const c_void) -> T {
     if crate::future::is_inline::<T>() {
         value_from_raw::<T>(value as *mut c_void)
     } else {
