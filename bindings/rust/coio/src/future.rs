@@ -607,6 +607,7 @@ impl<T> Unpin for Future<T> {}
 impl<T> std::future::Future for Future<T> {
     type Output = Result<T>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
         if this.raw.is_null() {
@@ -728,6 +729,7 @@ pub struct Sleep {
 
 impl std::future::Future for Sleep {
     type Output = Result<()>;
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         let core = task::current_core();
@@ -768,6 +770,7 @@ impl std::future::Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if !self.raw.is_null() {
             if self.waker.is_some() {
