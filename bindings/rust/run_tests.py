@@ -4,7 +4,8 @@
     run_tests.py MODE BUILD_DIR
 
 MODE: test (cargo test: unit, integration and doc tests; examples are built), clippy
-(cargo clippy --all-targets -- -D warnings), fmt (cargo fmt --check), bindings (the committed
+(cargo clippy --all-targets -- -D warnings), fmt (cargo fmt --check), doc (cargo doc with
+warnings as errors: broken links), bindings (the committed
 bindgen output against the headers), tutorial (the 15 examples through the shared golden
 harness tests/tutorial/check.py).
 
@@ -96,6 +97,9 @@ def main():
         if not find_tool("cargo-clippy"):
             skip("clippy not installed (rustup component add clippy)")
         return cargo_run("clippy", "--all-targets", "--", "-D", "warnings")
+    if mode == "doc":
+        env["RUSTDOCFLAGS"] = "-D warnings"
+        return cargo_run("doc", "--no-deps")
     if mode == "test":
         asan = sanitizer_runtime(build)
         if not asan:

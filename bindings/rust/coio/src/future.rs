@@ -19,8 +19,8 @@ use std::task::{Context, Poll, Waker};
 pub(crate) type TakeFn<T> = unsafe fn(src: *mut sys::coio_future) -> Result<T>;
 
 /// Anything backed by a coio future (a [`Future`], a [`Task`](crate::Task)), for the
-/// functions that take one whatever its result type: [`LoopRef::run_until_done`]
-/// (crate::LoopRef::run_until_done), ...
+/// functions that take one whatever its result type:
+/// [`LoopRef::run_until_done`](crate::LoopRef::run_until_done), ...
 ///
 /// ```
 /// use coio::RawFuture;
