@@ -6,8 +6,8 @@
 //! the task when it completes, as asyncio's `Task.__step` does, with no waker involved.
 //! Otherwise (a `join!` over several futures, a channel fed by another thread, ...) the step
 //! awaits a private wake-up future that the task's [`Waker`] completes: on the loop thread
-//! directly, from other threads through the loop's thread-safe handle ([`Remote`]
-//! (crate::Remote)), which is safe after the loop is gone.
+//! directly, from other threads through the loop's thread-safe handle
+//! ([`Remote`](crate::Remote)), which is safe after the loop is gone.
 //!
 //! A cancellation delivered to the task (`resume_status == COIO_ECANCELLED`) is raised at the
 //! first coio future the body polls next: that poll returns [`Error::Cancelled`].  A panic in
@@ -330,7 +330,9 @@ unsafe extern "C" fn step<F: std::future::Future>(
             drop_body(cell, core.lp);
             if core.take_cancel().is_some() {
                 // The cancellation reached no coio future: the task ends cancelled.
-                drop(out);
+                if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(out))) {
+                    report_panic(core.lp, "panic while dropping a task's output", &*p);
+                }
                 return sys::COIO_ECANCELLED;
             }
             (cell.finish)(task, out)
