@@ -10,8 +10,10 @@
 //! ([`Remote`](crate::Remote)), which is safe after the loop is gone.
 //!
 //! A cancellation delivered to the task (`resume_status == COIO_ECANCELLED`) is raised at the
-//! first coio future the body polls next: that poll returns [`Error::Cancelled`].  A panic in
-//! the body fails the task with the panic message; it never unwinds into C.
+//! first coio future the body polls next: that poll returns [`Error::Cancelled`].  A body that
+//! polls no coio future in that step (it waits on a channel, say) is dropped where it waits
+//! and the task ends cancelled.  A panic in the body fails the task with the panic message; it
+//! never unwinds into C.
 use crate::error::{check, Error, Result};
 use crate::future::{take_boxed, value_drop, value_into_raw, Future, RawFuture};
 use crate::lp::{panic_message, remote_of, report_panic, RemoteInner};
@@ -338,6 +340,14 @@ unsafe extern "C" fn step<F: std::future::Future>(
             (cell.finish)(task, out)
         }
         Ok(Poll::Pending) => {
+            if core.cancel.get() {
+                // The body waits on something that is no coio future, which cannot raise the
+                // cancellation: cancel it the Rust way, by dropping it where it waits (its
+                // drops run), and end the task cancelled.
+                core.take_cancel();
+                drop_body(cell, core.lp);
+                return sys::COIO_ECANCELLED;
+            }
             if core.woken.get() {
                 core.woken.set(false);
                 return sys::COIO_STEP_YIELD as c_int;

@@ -644,3 +644,22 @@ fn futures_unordered_over_coio_futures() {
     });
     assert_eq!(r.unwrap(), vec![1.0, 2.0, 3.0]);
 }
+
+#[test]
+fn cancelling_a_task_that_waits_on_no_coio_future_drops_its_body() {
+    let l = lp();
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let (_tx, rx) = futures::channel::oneshot::channel::<u32>();
+    let r = l.run_until_complete(async move {
+        let t = coio::spawn(async move {
+            let _guard = Tracked(d);
+            rx.await.ok()
+        });
+        coio::sleep(1.0).await.unwrap();
+        t.cancel(Some("stop")).unwrap();
+        t.await
+    });
+    assert_eq!(r.unwrap(), Err(Error::Cancelled(Some("stop".into()))));
+    assert_eq!(drops.get(), 1);
+}
