@@ -826,6 +826,55 @@ COIO_API int coio_loop_set_executor_size(coio_loop *loop, unsigned n);
 /* The executor's maximum thread count. 0 for NULL or a closed loop. */
 COIO_API unsigned coio_loop_executor_size(const coio_loop *loop);
 
+/* ---- Threads: remote handles and completions -------------------------------------------- */
+
+/* What other threads (Go finalizers, Rust wakers, worker pools) hold instead of the loop.
+ * Every function here except coio_loop_remote and coio_completion_new is thread-safe and
+ * stays safe after the loop is closed and freed: the handles own a small shared block, never
+ * the loop. */
+typedef struct coio_remote coio_remote;
+typedef struct coio_completion coio_completion;
+
+/* A thread-safe handle to loop (on the loop's thread, loop open): *out is a reference the
+ * caller releases, from any thread.  EINVAL (NULL loop or out), ECLOSED, ETHREAD (debug
+ * mode), ENOMEM. */
+COIO_API int coio_loop_remote(coio_loop *loop, coio_remote **out);
+/* Thread-safe.  Another reference to r (returns r; NULL gives NULL). */
+COIO_API coio_remote *coio_remote_ref(coio_remote *r);
+/* Thread-safe.  Drops a reference; the last one frees the handle (never the loop).  NULL is a
+ * no-op.  Releasing does not close the loop. */
+COIO_API void coio_remote_release(coio_remote *r);
+/* Thread-safe coio_call_soon_threadsafe that outlives the loop: fn(arg) runs on the loop
+ * thread on a later pass while the loop is open.  Unlike other registrations it always takes
+ * arg: on any failure drop(arg) has run on the calling thread before it returns.  ECLOSED
+ * once the loop is closed (or freed); EINVAL (NULL r or fn); ENOMEM.  A call that returned
+ * COIO_OK just before the loop closed is discarded by the close: its drop runs there, on the
+ * thread that closes the loop, exactly once. */
+COIO_API int coio_remote_call_soon(coio_remote *r, coio_callback fn, void *arg,
+                                   coio_free_fn drop);
+
+/* A future another thread completes exactly once (on the loop's thread, loop open): *future
+ * is a pending future and *completion the handle that completes it; both references are the
+ * caller's (the future is released on the loop thread as usual, the completion from any
+ * thread, in any order).  EINVAL, ECLOSED, ETHREAD (debug mode), ENOMEM. */
+COIO_API int coio_completion_new(coio_loop *loop, coio_future **future,
+                                 coio_completion **completion);
+/* Thread-safe.  Completes the future with value (drop frees it with the future): the result
+ * arrives on the loop thread on a later pass, like a coio_call_soon_threadsafe.  Always takes
+ * value: on any failure drop(value) has run on the calling thread.  ESTATE if the completion
+ * was already completed; ECLOSED once the loop is closed; EINVAL (NULL c); ENOMEM (the
+ * completion stays open).  If the future is done by the time the result arrives (cancelled on
+ * the loop thread), the value is dropped there. */
+COIO_API int coio_completion_set_result(coio_completion *c, void *value, coio_free_fn drop);
+/* Thread-safe.  As coio_completion_set_result, failing the future with code (non-zero) and a
+ * copy of message (may be NULL).  EINVAL for code 0 or NULL c. */
+COIO_API int coio_completion_set_error(coio_completion *c, int code, const char *message);
+/* Thread-safe.  Releases the completion.  One released before it was completed cancels its
+ * future (on the loop thread, a later pass), as a dropped sender does: nothing can complete
+ * it any more.  When the loop closes, a future whose completion has not delivered an outcome
+ * is cancelled too.  NULL is a no-op. */
+COIO_API void coio_completion_release(coio_completion *c);
+
 
 
 #ifdef __cplusplus

@@ -184,6 +184,9 @@ int loop_close(Loop *loop) {
     // loop can still take them (and drop them below).
     executor_close(loop);
     loop->closed = true;
+    // Calls through a coio_remote see the loop gone from here on; those that got in before
+    // are in ts_items, taken below.
+    Completion *orphans = remote_close(loop);
     std::vector<ReadyEntry> pending;
     {
         std::lock_guard<std::mutex> g(loop->ts_mu);
@@ -193,6 +196,7 @@ int loop_close(Loop *loop) {
     // Drops may release futures or handles of this loop; keep it alive meanwhile.
     loop_ref(loop);
     tasks_close(loop);
+    completions_end(orphans); // before discard_all: their done callbacks are discarded too
     discard_all(loop, pending);
     signals_close(loop);
     io_close_all(loop);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds coio and runs every test: the plain build, the same tests under valgrind, an
-# ASan+UBSan build (object pools off, so use-after-free is visible) and a ThreadSanitizer build
-# for the threaded suites.  Exits non-zero if anything fails.
+# Builds coio and runs every test: the plain build (with the ABI gate, suite 'abi'), the
+# packaging checks (tools/packaging_check.sh), the same tests under valgrind, an ASan+UBSan
+# build (object pools off, so use-after-free is visible) and a ThreadSanitizer build for the
+# threaded suites (suite 'unit', with test_remote's threads hammering remote handles and
+# completions while the loop closes).  Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -13,6 +15,9 @@ step "build (debugoptimized) and test"
 [ -f build/build.ninja ] || meson setup build
 ninja -C build
 meson test -C build --print-errorlogs
+
+step "packaging: install into a temporary prefix, static link, Meson subproject"
+./tools/packaging_check.sh
 
 step "valgrind (memcheck)"
 meson test -C build --setup valgrind --print-errorlogs
