@@ -1139,3 +1139,57 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn coio_loop_executor_size(loop_: *const coio_loop) -> ::core::ffi::c_uint;
 }
+#[repr(C)]
+#[derive(Debug)]
+pub struct coio_remote {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug)]
+pub struct coio_completion {
+    _unused: [u8; 0],
+}
+unsafe extern "C" {
+    pub fn coio_loop_remote(
+        loop_: *mut coio_loop,
+        out: *mut *mut coio_remote,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn coio_remote_ref(r: *mut coio_remote) -> *mut coio_remote;
+}
+unsafe extern "C" {
+    pub fn coio_remote_release(r: *mut coio_remote);
+}
+unsafe extern "C" {
+    pub fn coio_remote_call_soon(
+        r: *mut coio_remote,
+        fn_: coio_callback,
+        arg: *mut ::core::ffi::c_void,
+        drop: coio_free_fn,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn coio_completion_new(
+        loop_: *mut coio_loop,
+        future: *mut *mut coio_future,
+        completion: *mut *mut coio_completion,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn coio_completion_set_result(
+        c: *mut coio_completion,
+        value: *mut ::core::ffi::c_void,
+        drop: coio_free_fn,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn coio_completion_set_error(
+        c: *mut coio_completion,
+        code: ::core::ffi::c_int,
+        message: *const ::core::ffi::c_char,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn coio_completion_release(c: *mut coio_completion);
+}

@@ -9,17 +9,30 @@ use std::os::raw::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub(crate) struct LoopShared {
     raw: Cell<*mut sys::coio_loop>,
     remote: Arc<RemoteInner>,
 }
 
-/// The thread-safe side of a loop: the pointer is cleared (under the mutex) before the loop is
-/// released, so a call through it never touches a freed loop.
+/// The thread-safe side of a loop: a `coio_remote` (atomically counted, safe from any thread,
+/// also once the loop is closed and freed: calls then fail with ECLOSED).
 pub(crate) struct RemoteInner {
-    raw: Mutex<usize>,
+    raw: *mut sys::coio_remote,
+    /// For reports of a panic in a closure, which runs on the loop's thread (loop alive).
+    lp: *mut sys::coio_loop,
+}
+
+// coio_remote_call_soon, coio_remote_release: thread-safe.  `lp` is only passed along to the
+// closures, which use it on the loop's thread.
+unsafe impl Send for RemoteInner {}
+unsafe impl Sync for RemoteInner {}
+
+impl Drop for RemoteInner {
+    fn drop(&mut self) {
+        unsafe { sys::coio_remote_release(self.raw) };
+    }
 }
 
 /// An event loop.  One loop is driven by one thread: `Loop` is neither `Send` nor `Sync`
@@ -123,12 +136,18 @@ impl Loop {
         };
         let mut raw = ptr::null_mut();
         check(unsafe { sys::coio_loop_new(&mut raw, &opts) })?;
+        let mut remote = ptr::null_mut();
+        if let Err(e) = check(unsafe { sys::coio_loop_remote(raw, &mut remote) }) {
+            unsafe { sys::coio_loop_release(raw) };
+            return Err(e);
+        }
         Ok(Loop {
             r: LoopRef {
                 shared: Rc::new(LoopShared {
                     raw: Cell::new(raw),
                     remote: Arc::new(RemoteInner {
-                        raw: Mutex::new(raw as usize),
+                        raw: remote,
+                        lp: raw,
                     }),
                 }),
             },
@@ -160,13 +179,6 @@ impl Drop for Loop {
         if raw.is_null() {
             return;
         }
-        *self
-            .r
-            .shared
-            .remote
-            .raw
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = 0;
         unsafe {
             sys::coio_loop_close(raw);
             sys::coio_loop_release(raw);
@@ -665,9 +677,10 @@ impl Drop for Handle {
     }
 }
 
-/// A thread-safe handle to a loop (`Send + Sync`): schedules closures on it from any thread.
-/// It never touches a loop that is gone: once the [`Loop`] is dropped (or closed), calls
-/// fail with [`Error::Closed`] and the closure is dropped on the calling thread.
+/// A thread-safe handle to a loop (`Send + Sync`, coio's `coio_remote`): schedules closures on
+/// it from any thread.  It never touches a loop that is gone: once the [`Loop`] is closed (or
+/// dropped), calls fail with [`Error::Closed`] and the closure is dropped on the calling
+/// thread; a call accepted just before the close is dropped by the close, exactly once.
 ///
 /// ```
 /// let lp = coio::Loop::new_virtual().unwrap();
@@ -681,7 +694,7 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// Schedules `f` on the loop's thread (`call_soon_threadsafe`); wakes the loop.
+    /// Schedules `f` on the loop's thread (`coio_remote_call_soon`); wakes the loop.
     ///
     /// ```
     /// use std::sync::{Arc, atomic::{AtomicBool, Ordering}};
@@ -700,29 +713,27 @@ impl Remote {
 
 impl RemoteInner {
     pub(crate) fn call_soon<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<()> {
-        let g = self.raw.lock().unwrap_or_else(|e| e.into_inner());
-        let raw = *g as *mut sys::coio_loop;
-        if raw.is_null() {
-            return Err(Error::Closed);
-        }
-        let (arg, cb, drop) = callback_parts(raw, f);
-        let st = unsafe { sys::coio_call_soon_threadsafe(raw, cb, arg, drop) };
-        std::mem::drop(g);
-        if st != sys::COIO_OK {
-            unsafe { drop.unwrap()(arg) };
-        }
-        check(st)
+        let (arg, cb, drop) = callback_parts(self.lp, f);
+        // Takes arg whatever happens: on failure the closure was dropped here already.
+        check(unsafe { sys::coio_remote_call_soon(self.raw, cb, arg, drop) })
     }
 }
 
+/// The thread-safe handle of `raw` (on its thread, loop open): the running Loop's, else a new
+/// one.
 pub(crate) fn remote_of(raw: *mut sys::coio_loop) -> Option<Arc<RemoteInner>> {
-    RUNNING.with(|r| {
+    let running = RUNNING.with(|r| {
         let p = r.get();
         if !p.is_null() && unsafe { (*p).raw.get() } == raw {
             Some(unsafe { (*p).remote.clone() })
         } else {
             None
         }
+    });
+    running.or_else(|| {
+        let mut r = ptr::null_mut();
+        (unsafe { sys::coio_loop_remote(raw, &mut r) } == sys::COIO_OK)
+            .then(|| Arc::new(RemoteInner { raw: r, lp: raw }))
     })
 }
 
