@@ -94,7 +94,8 @@ typedef void (*coio_done_fn)(coio_future *f, void *arg);
 /* Loop flags. */
 #define COIO_LOOP_DEBUG 0x1u /* asyncio's debug mode: slow callbacks, wrong-thread checks */
 #define COIO_LOOP_VIRTUAL_TIME                                                                     \
-    0x2u /* the clock starts at 0 and jumps to the next timer when idle */
+    0x2u                          /* the clock starts at 0 and jumps to the next timer when idle */
+#define COIO_LOOP_NO_PLUGINS 0x4u /* coio_loop_new ignores COIO_PLUGINS (see coio_plugin(7)) */
 
 typedef struct coio_loop_options {
     uint32_t size;                 /* sizeof(coio_loop_options) as the caller knows it */
@@ -255,8 +256,8 @@ COIO_API int coio_future_result(const coio_future *f, void **value);
 COIO_API void *coio_future_value(const coio_future *f);
 /* Takes a done future's result out of it: *value and *drop become the caller's and the future
  * keeps NULL (a result shared with another future, as wait_for's and shield's are, comes with
- * a NULL drop: it stays that future's).  ESTATE if pending or not a result; EINVAL
- * for NULL outs. */
+ * a NULL drop: it stays that future's).  ESTATE if pending or not a result (also on a closed
+ * loop); EINVAL for NULL outs. */
 COIO_API int coio_future_take_result(coio_future *f, void **value, coio_free_fn *drop);
 /* The error of a done future: *code and *message (borrowed), or 0 and NULL if it succeeded;
  * on a cancelled future COIO_ECANCELLED and the cancel message.  ESTATE if pending.  Marks the
@@ -583,7 +584,7 @@ COIO_API void coio_task_group_free(coio_task_group *g);
 typedef struct coio_event coio_event;
 COIO_API int coio_event_new(coio_loop *loop, coio_event **out);
 COIO_API void coio_event_free(coio_event *e);
-COIO_API int coio_event_set(coio_event *e);          /* wakes every waiter */
+COIO_API int coio_event_set(coio_event *e); /* wakes every waiter */
 COIO_API int coio_event_clear(coio_event *e);
 COIO_API int coio_event_is_set(const coio_event *e); /* 1 / 0 */
 /* *out completes with a NULL result once the event is set (done at once if it is). */
@@ -669,8 +670,8 @@ COIO_API void coio_queue_free(coio_queue *q);
  * then not called).  On a PRIORITY queue the priority is 0. */
 COIO_API int coio_queue_put(coio_queue *q, void *value, coio_free_fn drop, coio_future **out);
 /* As coio_queue_put, with a priority: EINVAL for NaN or a queue that is not PRIORITY. */
-COIO_API int coio_queue_put_priority(coio_queue *q, double priority, void *value,
-                                     coio_free_fn drop, coio_future **out);
+COIO_API int coio_queue_put_priority(coio_queue *q, double priority, void *value, coio_free_fn drop,
+                                     coio_future **out);
 /* EFULL, or ESHUTDOWN (checked first, as in 3.13): drop is then not called. */
 COIO_API int coio_queue_put_nowait(coio_queue *q, void *value, coio_free_fn drop);
 COIO_API int coio_queue_put_priority_nowait(coio_queue *q, double priority, void *value,
@@ -730,19 +731,27 @@ COIO_API int coio_wait_writable(coio_loop *loop, int fd, coio_future **out);
  * retrieved.  EINVAL for NULL arguments; ESTATE while f is pending. */
 COIO_API int coio_future_errno(const coio_future *f, int *err);
 
-/* What a coio_sock_recv future holds: len bytes in data (the future owns it). */
+/* What a coio_sock_recv future holds: len bytes in data (the future owns it).  data is a C99
+ * flexible array member; C++ has none, and GCC and Clang accept it there as an extension, so
+ * -pedantic is silenced for it alone (the layout is the same in both languages). */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#endif
 typedef struct coio_bytes {
     size_t len;
     unsigned char data[];
 } coio_bytes;
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /* sock_recv: up to n bytes (n > 0) as a const coio_bytes * value; len 0 at end of stream.
  * Take it with coio_future_take_result to keep it (free it with free()). */
 COIO_API int coio_sock_recv(coio_loop *loop, int fd, size_t n, coio_future **out);
 /* sock_recv_into: reads into buf[0, len) (len > 0; buf must stay valid until *out is done);
  * the value is NULL, the count comes from coio_future_result_size (0: end of stream). */
-COIO_API int coio_sock_recv_into(coio_loop *loop, int fd, void *buf, size_t len,
-                                 coio_future **out);
+COIO_API int coio_sock_recv_into(coio_loop *loop, int fd, void *buf, size_t len, coio_future **out);
 /* sock_sendall: sends all of buf[0, len) (partial writes are continued; buf must stay valid
  * until *out is done); a NULL result.  A peer that resets fails it with COIO_ESYS
  * (ECONNRESET or EPIPE; SIGPIPE is never raised). */
@@ -779,8 +788,7 @@ COIO_API int coio_future_result_size(const coio_future *f, size_t *n);
 COIO_API int coio_co_recv_into(int fd, void *buf, size_t len, size_t *n, int *err);
 COIO_API int coio_co_sendall(int fd, const void *buf, size_t len, int *err);
 /* addr / addrlen may be NULL; otherwise *addrlen is addr's size in, the address's out. */
-COIO_API int coio_co_accept(int fd, int *conn, struct sockaddr *addr, socklen_t *addrlen,
-                            int *err);
+COIO_API int coio_co_accept(int fd, int *conn, struct sockaddr *addr, socklen_t *addrlen, int *err);
 COIO_API int coio_co_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int *err);
 
 /* ---- Signals ---------------------------------------------------------------------------- */
@@ -875,7 +883,129 @@ COIO_API int coio_completion_set_error(coio_completion *c, int code, const char 
  * is cancelled too.  NULL is a no-op. */
 COIO_API void coio_completion_release(coio_completion *c);
 
+/* ---- Plugins, observers, services, custom futures (coio_plugin(7)) ----------------------- */
 
+/* Loads a plugin (a shared object exporting coio_plugin_init, see <coio_plugin.h>) and
+ * attaches it to loop.  path_or_name is a path when it contains a '/', otherwise a name
+ * looked up as coio-NAME.so in the directories of $COIO_PLUGIN_PATH (':'-separated, read
+ * with secure_getenv), then in the installed plugin directory.  config (may be NULL) is
+ * handed to the plugin's attach.  A file is dlopen'ed and initialised once per process (also
+ * when it fails validation: later loads fail the same way); it is attached once per loop and
+ * detached when the loop closes, in reverse attach order, while the loop is still open.
+ * On failure nothing stays attached (observers and services the attach registered before
+ * failing are removed, their drops run) and coio_loop_plugin_error(loop) says why in one
+ * line: ESYS (file not found, dlopen failed: dlerror's text), EINVAL (NULL/empty argument,
+ * no coio_plugin_init symbol, coio_plugin_init returned NULL or a bad info), ENOTSUP (built
+ * for a newer plugin ABI than this library's COIO_PLUGIN_ABI), EBUSY (already attached to
+ * this loop), the attach's negative status (EFAILED if it returned a positive one);
+ * ECLOSED; ENOMEM. */
+COIO_API int coio_loop_load_plugin(coio_loop *loop, const char *path_or_name, const char *config);
+/* Why the last coio_loop_load_plugin on loop failed ("PLUGIN: reason", one line, borrowed
+ * until the next load on loop or the loop's release), or NULL if it succeeded or none was
+ * made.  Per loop, never thread-local. */
+COIO_API const char *coio_loop_plugin_error(const coio_loop *loop);
+
+/* What coio_observer's callback_run reports: the kind of callback that ran. */
+enum {
+    COIO_CALLBACK_SOON = 1,  /* coio_call_soon, coio_call_soon_threadsafe, loop internals */
+    COIO_CALLBACK_TIMER = 2, /* coio_call_later / coio_call_at */
+    COIO_CALLBACK_IO = 3,    /* coio_add_reader / coio_add_writer, signal handlers */
+    COIO_CALLBACK_DONE = 4,  /* a future's done callback (not a task's own wake-up) */
+};
+
+/* Hooks into a loop (tracing, metrics, debuggers); every hook is optional (NULL) and gets the
+ * arg given to coio_loop_add_observer.  Hooks run on the loop's thread, in registration
+ * order, and may call coio (an observer added or removed inside a hook takes effect with the
+ * next event).  Task hooks get the task (borrowed), its name (borrowed for the call) and the
+ * data this observer attached to it in task_created (NULL if none, or if the task was
+ * created before the observer was added).  Times are CLOCK_MONOTONIC seconds (real time,
+ * also in virtual-time loops).  With no observer attached a loop pays one predictable branch
+ * per event. */
+typedef struct coio_observer {
+    uint32_t size; /* sizeof(coio_observer) as the caller knows it */
+    /* A pass (asyncio's _run_once) is about to run the `ready` callbacks that were ready
+     * after its I/O poll and due timers; pass_end: they ran. */
+    void (*pass_begin)(void *arg, coio_loop *loop, size_t ready);
+    void (*pass_end)(void *arg, coio_loop *loop);
+    /* A callback (COIO_CALLBACK_*) ran from `start` for `duration` seconds. */
+    void (*callback_run)(void *arg, coio_loop *loop, int kind, double start, double duration);
+    /* A task was created while `parent` (NULL outside a task) was running.  Store this
+     * observer's per-task data in *task_data: it comes back in the task's later hooks. */
+    void (*task_created)(void *arg, coio_future *task, const char *name, coio_future *parent,
+                         void **task_data);
+    /* Around each step of the task's body (a coroutine resumed, a step function called);
+     * status is what the step returned (COIO_STEP_YIELD, COIO_STEP_AWAIT, or the status the
+     * body finished with). */
+    void (*task_step_begin)(void *arg, coio_future *task, const char *name, void *task_data);
+    void (*task_step_end)(void *arg, coio_future *task, const char *name, void *task_data,
+                          int status);
+    /* The task's body has ended: the task is done, or it never will be (destroyed pending
+     * when the loop closed).  The last hook of the task: free task_data here. */
+    void (*task_done)(void *arg, coio_future *task, const char *name, void *task_data);
+    /* The observer is being removed while the task still runs: free task_data (task_done
+     * will not come).  Each task_data ends in exactly one of task_done / task_data_drop. */
+    void (*task_data_drop)(void *arg, coio_future *task, void *task_data);
+} coio_observer;
+
+#define COIO_OBSERVER_INIT                                                                         \
+    { sizeof(coio_observer), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL }
+
+/* Attaches an observer (obs is copied; obs and arg together name the registration).  drop(arg)
+ * runs once it is removed: by coio_loop_remove_observer or when the loop closes (after the
+ * tasks destroyed by the close were reported to it).  EINVAL: NULL loop/obs, unknown size;
+ * EBUSY: (obs, arg) already attached; ECLOSED; ENOMEM (drop not called). */
+COIO_API int coio_loop_add_observer(coio_loop *loop, const coio_observer *obs, void *arg,
+                                    coio_free_fn drop);
+/* Detaches (obs, arg): no hook runs after this call; task data it attached goes to its
+ * task_data_drop, then drop(arg) runs.  Returns 1, or 0 if not attached; EINVAL; ENOMEM.
+ * Also allowed on a closed loop (returns 0 there: close removed every observer). */
+COIO_API int coio_loop_remove_observer(coio_loop *loop, const coio_observer *obs, void *arg);
+
+/* Publishes a named, versioned interface (by convention a struct starting with its size, e.g.
+ * "resolver" version 1) for coio_loop_query.  name is copied; iface is borrowed until the loop
+ * closes, when drop(iface) runs (services in reverse order, after the plugins detached).
+ * Several versions of one name may be provided.  EINVAL: NULL/empty name, NULL iface;
+ * EBUSY: that name and version are provided already; ECLOSED; ENOMEM (drop not called). */
+COIO_API int coio_loop_provide(coio_loop *loop, const char *name, uint32_t version,
+                               const void *iface, coio_free_fn drop);
+/* Finds the highest version >= min_version of the interface `name`: *iface (borrowed, valid
+ * until the loop closes).  ENOTSUP if none is provided; EINVAL; ECLOSED. */
+COIO_API int coio_loop_query(coio_loop *loop, const char *name, uint32_t min_version,
+                             const void **iface);
+
+/* What coio_future_ops.cancel returns. */
+#define COIO_CANCEL_NOW 0   /* the operation is stopped: the library cancels the future now */
+#define COIO_CANCEL_LATER 1 /* it stops soon: the caller completes the future later */
+
+/* The behaviour of a future whose completion its creator drives (an io_uring read, a DNS
+ * query): coio_future_new_custom.  Every hook is optional and gets the state given there. */
+typedef struct coio_future_ops {
+    uint32_t size; /* sizeof(coio_future_ops) as the caller knows it */
+    /* coio_future_cancel on the pending future (also made by a task cancelled while it
+     * awaits it, wait_for, gather, ...): stop the operation, then return COIO_CANCEL_NOW, or
+     * COIO_CANCEL_LATER and complete the future yourself later (usually with
+     * coio_future_cancel(f, msg): once this hook has run, cancelling f cancels it at once,
+     * without calling the hook again; a result or error may also be set instead).  Either
+     * way coio_future_cancel returns 1.  NULL: cancelled at once, like a plain future. */
+    int (*cancel)(coio_future *f, void *state, const char *msg);
+    /* The future is freed (its last reference went): free state. */
+    void (*drop)(void *state);
+    /* Writes the future's description for coio_future_repr in snprintf's manner: at most
+     * size bytes including the terminating NUL, and returns the full length it needs (or a
+     * negative value on error). */
+    int (*repr)(const coio_future *f, void *state, char *buf, size_t size);
+} coio_future_ops;
+
+#define COIO_FUTURE_OPS_INIT                                                                       \
+    { sizeof(coio_future_ops), NULL, NULL, NULL }
+
+/* A pending future that behaves as ops says (ops is not copied: keep it valid, e.g. static,
+ * until the future is freed).  Complete it with coio_future_set_result / set_error / cancel.
+ * ops->drop(state) runs when the future is freed; on failure nothing is taken (drop is not
+ * called).  EINVAL: NULL loop/ops/out, unknown ops size; ECLOSED;
+ * ENOMEM. */
+COIO_API int coio_future_new_custom(coio_loop *loop, const coio_future_ops *ops, void *state,
+                                    coio_future **out);
 
 #ifdef __cplusplus
 }

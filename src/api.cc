@@ -75,7 +75,8 @@ int coio_loop_new(coio_loop **out, const coio_loop_options *opt) {
     if (!out) return COIO_EINVAL;
     coio_loop_options o = COIO_LOOP_OPTIONS_INIT;
     if (opt && !widen(opt, offsetof(coio_loop_options, backend), &o)) return COIO_EINVAL;
-    if (o.flags & ~(COIO_LOOP_DEBUG | COIO_LOOP_VIRTUAL_TIME)) return COIO_EINVAL;
+    if (o.flags & ~(COIO_LOOP_DEBUG | COIO_LOOP_VIRTUAL_TIME | COIO_LOOP_NO_PLUGINS))
+        return COIO_EINVAL;
     if (!(o.slow_callback_duration >= 0) || std::isinf(o.slow_callback_duration))
         return COIO_EINVAL;
     switch (o.backend) {
@@ -94,7 +95,10 @@ int coio_loop_new(coio_loop **out, const coio_loop_options *opt) {
     return guarded([&] {
         Loop *loop = nullptr;
         int rc = loop_new(&loop, o);
-        if (rc == COIO_OK) *out = reinterpret_cast<coio_loop *>(loop);
+        if (rc != COIO_OK) return rc;
+        // Failures there are reported on stderr: the loop is created all the same.
+        if (!(o.flags & COIO_LOOP_NO_PLUGINS)) plugins_from_env(loop);
+        *out = reinterpret_cast<coio_loop *>(loop);
         return rc;
     });
 }
@@ -165,6 +169,7 @@ int coio_loop_set_debug(coio_loop *l, int enabled) {
     Loop *loop = L(l);
     if (int rc = check_loop(loop)) return rc;
     loop->debug = enabled != 0;
+    loop->instrumented = loop->debug || loop->observed;
     return COIO_OK;
 }
 
@@ -436,10 +441,11 @@ void *coio_future_value(const coio_future *fut) {
     return f && f->state == Future::Result ? f->value : nullptr;
 }
 
+// A read that moves ownership out: like coio_future_result, it does not depend on the loop's
+// state (a pending future of a closed loop is ESTATE, as its man page says).
 int coio_future_take_result(coio_future *fut, void **value, coio_free_fn *drop) {
     Future *f = F(fut);
-    if (int rc = check_future(f)) return rc;
-    if (!value || !drop) return COIO_EINVAL;
+    if (!f || !value || !drop) return COIO_EINVAL;
     if (f->state != Future::Result) return COIO_ESTATE;
     *value = f->value;
     *drop = f->value_drop;

@@ -142,10 +142,32 @@ static const char *cancel_message(const Future *f) {
     return f->state == Future::Cancelled && f->error ? f->error->message : nullptr;
 }
 
+// Once every child has reported and the gather is done, nothing needs the children any
+// more: they are let go at once rather than with the gather.  A child may hold the gather
+// (a task that awaited it and failed with it as its error's cause): kept, the pair would
+// keep each other, and their loop, alive for ever.
+static void gather_release_children(Gather *g) {
+    Future **children = g->children;
+    std::size_t n = g->n;
+    g->children = nullptr;
+    g->n = 0;
+    future_ref(g); // a child's last release may run a drop that releases the gather
+    for (std::size_t i = 0; i < n; i++)
+        future_unref(children[i]);
+    std::free(children);
+    future_unref(g);
+}
+
+static void gather_child_report(Gather *g, Future *child);
+
 // _done_callback.
 static void gather_child_done(coio_future *cf, void *arg) {
     auto *g = static_cast<Gather *>(arg);
-    Future *child = reinterpret_cast<Future *>(cf);
+    gather_child_report(g, reinterpret_cast<Future *>(cf));
+    if (g->nfinished == g->nfuts && g->state != Future::Pending) gather_release_children(g);
+}
+
+static void gather_child_report(Gather *g, Future *child) {
     g->nfinished++;
     if (g->state != Future::Pending) {
         mark_retrieved(child); // "Mark exception retrieved."
@@ -188,9 +210,13 @@ static void gather_child_done(coio_future *cf, void *arg) {
 static bool gather_cancel(Future *f, const char *msg) {
     auto *g = static_cast<Gather *>(f);
     // A child that awaits the gather itself would cancel it again, and again: asyncio dies of
-    // RecursionError there; here the inner call refuses (the task then delivers its
-    // cancellation at its next step).
-    if (g->state != Future::Pending || g->cancelling) return false;
+    // RecursionError there; here the inner call refuses, and the task whose waiter refused
+    // wakes with the cancellation (task_cancel: the cycle would never end otherwise).
+    if (g->state != Future::Pending) return false;
+    if (g->cancelling) {
+        g->loop->cancel_cycle = true;
+        return false;
+    }
     bool ret = false;
     future_ref(g);
     g->cancelling = true;
@@ -625,30 +651,45 @@ static void wait_for_finish(WaitFor *w) {
     future_forward(w, f);
 }
 
+// Inner is done and its registration has run: wait_for needs it no more (a result it
+// forwarded is kept through its error slot's cause).  Inner may hold the wait_for (a task
+// that awaited it and failed with it as its error's cause): it is let go now, or the pair
+// would keep each other, and their loop, alive for ever.
 static void wait_for_inner_done(coio_future *, void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
-    if (w->state != Future::Pending) return; // (completed by its owner with set_result)
-    timer_cancel(w->timer);
-    wait_for_finish(w);
+    if (w->state == Future::Pending) { // (else completed by its owner by hand)
+        timer_cancel(w->timer);
+        wait_for_finish(w);
+    }
+    if (Future *inner = w->inner) {
+        w->inner = nullptr;
+        future_ref(w); // inner's last release may run a drop that releases w
+        future_unref(inner);
+        future_unref(w);
+    }
 }
 
 // The timeout cancels inner and waits for it.  A cancel() that inner refuses (it is done
 // already, its outcome still on the way) leaves the awaiting task's _must_cancel set in
 // asyncio: wait_for then raises TimeoutError whatever inner's outcome.
+// Cancelling inner may run a drop that releases w's last reference: w is held meanwhile.
 static void wait_for_timeout(void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
     if (w->state != Future::Pending) return;
     w->timed_out = true;
     w->cancelling = true;
+    future_ref(w);
     bool reached;
     try {
         reached = cancel_any(w->inner, nullptr);
     } catch (...) {
         w->cancelling = false;
+        future_unref(w);
         throw;
     }
     w->cancelling = false;
     if (!reached) w->must_cancel = true;
+    future_unref(w);
 }
 
 static bool wait_for_cancel(Future *f, const char *msg) {
@@ -661,7 +702,10 @@ static bool wait_for_cancel(Future *f, const char *msg) {
         unwatch(w->inner, wait_for_inner_done, w);
         return true;
     }
-    if (w->cancelling) return false; // inner awaits this very future (see gather_cancel)
+    if (w->cancelling) { // inner awaits this very future (see gather_cancel)
+        w->loop->cancel_cycle = true;
+        return false;
+    }
     char *copy = copy_string(msg);
     timer_cancel(w->timer);
     w->cancel_requested = true;
@@ -732,9 +776,7 @@ struct Shield : CustomFuture {
 } // namespace
 
 // _inner_done_callback.
-static void shield_inner_done(coio_future *cf, void *arg) {
-    auto *s = static_cast<Shield *>(arg);
-    Future *inner = reinterpret_cast<Future *>(cf);
+static void shield_inner_report(Shield *s, Future *inner) {
     if (s->state != Future::Pending) {
         // "Mark inner's result as retrieved." (only when outer was cancelled in asyncio;
         // outer can only be done otherwise if its owner completed it)
@@ -745,6 +787,18 @@ static void shield_inner_done(coio_future *cf, void *arg) {
         future_cancel(s, nullptr); // outer.cancel(), without the message
     else
         future_forward(s, inner);
+}
+
+// Inner is then let go, as wait_for's is (see wait_for_inner_done).
+static void shield_inner_done(coio_future *cf, void *arg) {
+    auto *s = static_cast<Shield *>(arg);
+    shield_inner_report(s, reinterpret_cast<Future *>(cf));
+    if (Future *inner = s->inner) {
+        s->inner = nullptr;
+        future_ref(s);
+        future_unref(inner);
+        future_unref(s);
+    }
 }
 
 // Cancelling the outer future leaves inner alone; _outer_done_callback drops the registration

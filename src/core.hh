@@ -133,6 +133,9 @@ FutureError *error_new(int code, const char *message, Future *cause);
 char *copy_string(const char *s); // malloc'd copy; null for null.  Throws std::bad_alloc.
 bool cancel_any(Future *f, const char *msg); // coio_future_cancel: a task's or a future's
 void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop);
+// Removes the first registration (fn, arg) of a pending future without running its drop (the
+// caller ends it); false if there is none.  Never allocates, never runs user code.
+bool future_unlink_callback(Future *f, coio_done_fn fn, void *arg);
 void future_run_callbacks(Future *f, std::uint32_t first, std::uint32_t count);
 void future_discard_callbacks(Future *f, std::uint32_t first, std::uint32_t count);
 int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg);
@@ -206,6 +209,8 @@ int co_connect(int fd, const struct sockaddr *addr, socklen_t len, int *err);
 struct TaskExtra {
     char *name;       // set by the options or coio_task_set_name, or formatted on request
     char *cancel_msg; // the message of the last cancel() not yet delivered
+    void **obs_data;  // observer.cc: each observer's data, by its slot (null: none attached)
+    std::uint32_t obs_n;
 };
 
 struct Task : Future {
@@ -225,6 +230,9 @@ struct Task : Future {
     // With must_cancel: the next step still delivers what it awaited, and the cancellation
     // waits for the body's next await or return (task_cancel_deferred).
     bool cancel_deferred;
+    // Inside task_cancel, cancelling fut_waiter: a cancel that comes back round a cycle of
+    // awaits (A awaits B awaits A) is refused instead of recursing without end.
+    bool cancelling_waiter;
 };
 
 Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
@@ -238,6 +246,11 @@ int task_uncancel(Task *t);
 // is counted, and delivered once the task has seen the outcome it is waiting for.
 void task_cancel_deferred(Task *t);
 const char *task_name(Task *t);
+// The name without allocating: the one set, else "Task-<id>" formatted into buf.
+const char *task_name_into(const Task *t, char (&buf)[32]);
+// The done callback by which a task waits (asyncio's __wakeup): not reported to observers as
+// a callback (the step it runs is).
+void task_wakeup(coio_future *f, void *arg);
 void task_set_name(Task *t, const char *name);
 void task_finalize(Task *t); // the last reference went (future_destroy)
 void task_abandon(Task *t);  // creation failed after task_new: undo it (runs t->drop)
@@ -311,6 +324,41 @@ template <class T> T *custom_future_new(Loop *loop, const FutureOps *ops) {
 }
 // step(): a task is cancelled instead of seeing f's result (see FutureOps::refused).
 void future_refused(Future *f);
+// coio_future_new_custom (plugin.cc): a public coio_future_ops future through the same path.
+Future *public_future_new(Loop *loop, const coio_future_ops *ops, void *state);
+
+// Observers (observer.cc).  The hooks are called only while loop->observed is set, which
+// every call site tests first (one predictable branch when nothing observes).
+struct Observers;
+void observe_pass_begin(Loop *loop, std::size_t ready);
+void observe_pass_end(Loop *loop);
+void observe_callback(Loop *loop, int kind, double start, double duration);
+// Before the task is linked: makes room for the observers' data (throws std::bad_alloc).
+void observe_task_prepare(Task *t);
+void observe_task_created(Task *t, Task *parent);
+void observe_step_begin(Task *t);
+void observe_step_end(Task *t, int status);
+void observe_task_done(Task *t); // the body ended; the task is still in the loop's list
+// The observer's hooks widened to the current struct.  COIO_EBUSY if (key, arg) is attached.
+int observer_add(Loop *loop, const coio_observer &hooks, const coio_observer *key, void *arg,
+                 coio_free_fn drop);
+int observer_remove(Loop *loop, const coio_observer *key, void *arg); // 1 / 0; throws bad_alloc
+std::uint64_t observer_mark(const Loop *loop); // observers added from now on are newer
+void observers_remove_since(Loop *loop, std::uint64_t mark); // a failed attach's, newest first
+void observers_close(Loop *loop);                            // every observer removed, newest first
+void observers_free(Loop *loop);                             // ~Loop
+
+// Plugins and services (plugin.cc).
+struct Plugins;
+int plugin_load(Loop *loop, const char *spec, const char *config); // records the reason
+const char *plugin_error(const Loop *loop);
+void plugins_from_env(Loop *loop); // COIO_PLUGINS, at coio_loop_new
+void plugins_detach(Loop *loop);   // the start of loop_close
+void services_close(Loop *loop);   // the end of loop_close
+void plugins_free(Loop *loop);     // ~Loop
+int service_provide(Loop *loop, const char *name, std::uint32_t version, const void *iface,
+                    coio_free_fn drop);
+int service_query(Loop *loop, const char *name, std::uint32_t min_version, const void **iface);
 
 // Stackful coroutines (coroutine.cc).
 struct Coroutine;
@@ -351,6 +399,9 @@ struct Loop {
     bool released = false;            // the creator's reference was dropped
     std::atomic<bool> running{false}; // read by coio_loop_stop from other threads
     bool debug = false;
+    bool observed = false;     // an observer is attached (observer.cc)
+    bool instrumented = false; // debug || observed: callbacks take the slow path
+    bool closing = false;      // loop_close is detaching the plugins
     bool virtual_time = false;
     std::atomic<bool> stopping{false};
     double slow_callback_duration = 0.1;
@@ -390,6 +441,9 @@ struct Loop {
     Pool<sizeof(Task)> task_pool;
     Pool<kSmallCustomFuture> custom_pool; // custom futures up to that size (waiters, ...)
 
+    // A cancel was refused because the object was being cancelled already (a cycle of
+    // awaits): the task whose waiter refused wakes with the cancellation (task_cancel).
+    bool cancel_cycle = false;
     Task *current_task = nullptr;             // the task whose body runs now
     Task *tasks = nullptr;                    // tasks that are not done (asyncio.all_tasks)
     std::vector<void *> stacks;               // free default-size coroutine stacks
@@ -399,6 +453,8 @@ struct Loop {
     // coio_future_set_result_repr's formatters, by future (Future::has_repr): rare, so kept
     // out of every future.
     std::unordered_map<const Future *, coio_repr_fn> reprs;
+    Observers *observers = nullptr;           // observer.cc, once one was added
+    Plugins *plugins = nullptr;               // plugin.cc: attached plugins, services
 
     Loop() = default;
     Loop(const Loop &) = delete;

@@ -19,7 +19,7 @@
 
 // Valgrind must be told where coroutine stacks are, or it misreads switches between them.
 // The client requests are a few no-op instructions when not running under it.
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef COIO_ASAN_FIBERS
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -141,7 +141,7 @@ static void ensure_overflow_reporting() {
 // frame never returns (it jumps away for good), so its redzones would stay poisoned in a
 // pooled stack and trip the next coroutine that reuses it.
 static void stack_register(Coroutine *co) {
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef COIO_ASAN_FIBERS
     __asan_unpoison_memory_region(co->stack, co->stack_size);
 #endif
     co->valgrind_stack = COIO_STACK_REGISTER(co->stack, co->stack + co->stack_size);
@@ -193,6 +193,9 @@ void stacks_release_all(Loop *loop) {
 
 static void entry(ctx::transfer_t t) {
     auto *co = static_cast<Coroutine *>(t.data);
+#ifdef COIO_ASAN_FIBERS
+    fiber_switch_finish(nullptr, &co->caller_bottom, &co->caller_size);
+#endif
     co->caller = t.fctx;
     try {
         co->body_rc = co->fn(reinterpret_cast<coio_future *>(co->task), co->arg);
@@ -200,6 +203,9 @@ static void entry(ctx::transfer_t t) {
         co->body_rc = COIO_EFAILED;
     }
     co->finished = true;
+#ifdef COIO_ASAN_FIBERS
+    fiber_switch_start(nullptr, co->caller_bottom, co->caller_size); // left for good
+#endif
     ctx::jump_fcontext(co->caller, nullptr);
     std::abort(); // never resumed after it finished
 }

@@ -79,6 +79,11 @@ static void future_destroy(Future *f) {
         loop_report(loop, &ctx);
         if (--f->refs) return; // the handler kept a reference
     }
+    // A custom future leaves everything that can reach it (a primitive's line, the inputs it
+    // watches) before any user code runs below: a drop that calls back into that primitive
+    // must not find the dying future there and complete it.
+    auto *custom = f->kind == Future::Custom ? static_cast<CustomFuture *>(f) : nullptr;
+    if (custom && custom->ops->finalize) custom->ops->finalize(f);
     // Registrations that never ran (the future never completed) end here.
     for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
         DoneCallback &cb = callback_at(f, i);
@@ -91,11 +96,8 @@ static void future_destroy(Future *f) {
     if (f->kind == Future::TaskKind) {
         task_finalize(static_cast<Task *>(f));
         loop->task_pool.release(f);
-    } else if (f->kind == Future::Custom) {
-        auto *c = static_cast<CustomFuture *>(f);
-        std::size_t size = c->size;
-        if (c->ops->finalize) c->ops->finalize(f);
-        if (size <= kSmallCustomFuture)
+    } else if (custom) {
+        if (custom->size <= kSmallCustomFuture)
             loop->custom_pool.release(f);
         else
             std::free(f);
@@ -152,6 +154,15 @@ FutureError *error_new(int code, const char *message, Future *cause) {
         throw;
     }
     e->code = code;
+    // A propagated failure keeps its cause for the payload and the errno only (the message is
+    // copied): a future that merely passed the same error on (a gather, a wait_for, a task)
+    // and carries neither is skipped, so the reference goes to where they are.  Lookups give
+    // the same answers (they skip such links too), and no cycle forms through a combinator
+    // that holds the task failing with its error (a task awaiting a gather of itself).  A
+    // result's keep-alive link (code 0) is left as it is.
+    while (cause && code != 0 && cause->error && cause->error->cause &&
+           cause->error->code == code && !cause->error->payload && !cause->error->sys_errno)
+        cause = cause->error->cause;
     if (cause) {
         e->cause = cause;
         future_ref(cause);
@@ -194,10 +205,24 @@ bool future_cancel(Future *f, const char *msg) {
     return true;
 }
 
+// A cancellation may run user code (the drop of a blocked put's item, of an executor job's
+// arg) that releases the last reference to f, or to the future whose cancel op is running:
+// f is held until its cancel has returned.
 bool cancel_any(Future *f, const char *msg) {
     if (Task *t = as_task(f)) return task_cancel(t, msg) == 1;
     if (f->kind == Future::Custom) {
-        if (auto cancel = static_cast<CustomFuture *>(f)->ops->cancel) return cancel(f, msg);
+        if (auto cancel = static_cast<CustomFuture *>(f)->ops->cancel) {
+            future_ref(f);
+            bool r;
+            try {
+                r = cancel(f, msg);
+            } catch (...) {
+                future_unref(f);
+                throw;
+            }
+            future_unref(f);
+            return r;
+        }
     }
     return future_cancel(f, msg);
 }
@@ -301,6 +326,19 @@ void future_discard_callbacks(Future *f, std::uint32_t first, std::uint32_t coun
         if (drop) drop(cb.arg);
     }
     future_unref(f);
+}
+
+bool future_unlink_callback(Future *f, coio_done_fn fn, void *arg) {
+    if (f->state != Future::Pending) return false;
+    for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
+        DoneCallback cb = callback_at(f, i);
+        if (cb.fn != fn || cb.arg != arg) continue;
+        for (std::uint32_t j = i + 1; j < f->ncallbacks; j++)
+            callback_at(f, j - 1) = callback_at(f, j);
+        f->ncallbacks--;
+        return true;
+    }
+    return false;
 }
 
 int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg) {

@@ -81,17 +81,22 @@ static void report(Loop *loop, const char *message, Handle *h, Future *f, int co
     loop_report(loop, &ctx);
 }
 
-// The one place user callbacks are called from.  `call` is the bare call.  C++ exceptions
-// thrown through it are reported; in debug mode so are slow callbacks.
-template <class Call> static void guarded_call(Loop *loop, Call call, Handle *h, Future *f) {
-    if (!loop->debug) {
-        try {
-            call();
-        } catch (...) {
-            report(loop, "Exception in callback", h, f, COIO_EFAILED);
-        }
-        return;
-    }
+// What an observer is told a callback was.
+static int callback_kind(const Handle *h, const Future *f) {
+    if (f) return COIO_CALLBACK_DONE;
+    if (!h || h->kind == Handle::Soon) return COIO_CALLBACK_SOON;
+    return h->kind == Handle::Timer ? COIO_CALLBACK_TIMER : COIO_CALLBACK_IO;
+}
+
+// The slow path of guarded_call (kept out of line, so that the common path stays as small as
+// it was before observers existed): debug mode's slow-callback report and the observers.
+template <class Call>
+__attribute__((noinline)) static void guarded_call_slow(Loop *loop, Call call, Handle *h, Future *f,
+                                                        bool observe) {
+    int kind = callback_kind(h, f); // h may be reused once the callback returns
+    const char *what = f                               ? "Future done callback"
+                       : h && h->kind == Handle::Timer ? "TimerHandle"
+                                                       : "Handle";
     double t0 = real_clock();
     try {
         call();
@@ -99,23 +104,38 @@ template <class Call> static void guarded_call(Loop *loop, Call call, Handle *h,
         report(loop, "Exception in callback", h, f, COIO_EFAILED);
     }
     double dt = real_clock() - t0;
-    if (dt < loop->slow_callback_duration) return;
-    const char *what = f                               ? "Future done callback"
-                       : h && h->kind == Handle::Timer ? "TimerHandle"
-                                                       : "Handle";
+    if (observe && loop->observed) observe_callback(loop, kind, t0, dt);
+    if (!loop->debug || dt < loop->slow_callback_duration) return;
     char msg[128];
     std::snprintf(msg, sizeof msg, "Executing <%s> took %.3f seconds", what, dt);
     report(loop, msg, h, f, 0);
 }
 
+// The one place user callbacks are called from.  `call` is the bare call.  C++ exceptions
+// thrown through it are reported; in debug mode so are slow callbacks, and observers see
+// every callback (`observe` false: a task's wake-up, whose step they see instead).  Both
+// take the slow path, behind the one `instrumented` test.
+template <class Call>
+static inline void guarded_call(Loop *loop, Call call, Handle *h, Future *f, bool observe) {
+    if (__builtin_expect(loop->instrumented, 0)) {
+        guarded_call_slow(loop, call, h, f, observe);
+        return;
+    }
+    try {
+        call();
+    } catch (...) {
+        report(loop, "Exception in callback", h, f, COIO_EFAILED);
+    }
+}
+
 void invoke_callback(Loop *loop, coio_callback fn, void *arg, Handle *h) {
     guarded_call(
-        loop, [&] { fn(arg); }, h, nullptr);
+        loop, [&] { fn(arg); }, h, nullptr, true);
 }
 
 void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg) {
     guarded_call(
-        loop, [&] { fn(reinterpret_cast<coio_future *>(f), arg); }, nullptr, f);
+        loop, [&] { fn(reinterpret_cast<coio_future *>(f), arg); }, nullptr, f, fn != task_wakeup);
 }
 
 } // namespace coio::detail

@@ -142,6 +142,7 @@ int loop_new(Loop **out, const coio_loop_options &opt) {
         return backend ? COIO_ENOTSUP : COIO_ESYS;
     }
     loop->debug = opt.flags & COIO_LOOP_DEBUG;
+    loop->instrumented = loop->debug;
     loop->virtual_time = opt.flags & COIO_LOOP_VIRTUAL_TIME;
     loop->slow_callback_duration = opt.slow_callback_duration;
     ev_timer_init(
@@ -159,6 +160,8 @@ int loop_new(Loop **out, const coio_loop_options &opt) {
 }
 
 Loop::~Loop() {
+    plugins_free(this);
+    observers_free(this);
     stacks_release_all(this);
     if (exc_drop) exc_drop(exc_arg);
 }
@@ -180,6 +183,15 @@ static void discard_all(Loop *loop, std::vector<ReadyEntry> &items) {
 int loop_close(Loop *loop) {
     if (loop->running.load(std::memory_order_relaxed)) return COIO_EBUSY;
     if (loop->closed) return COIO_OK;
+    if (loop->closing) return COIO_EBUSY; // a plugin's detach closing its loop
+    // Plugins detach first, in reverse order, while the loop is still open.
+    if (loop->plugins) {
+        loop->closing = true;
+        loop_ref(loop);
+        plugins_detach(loop);
+        loop->closing = false;
+        loop_unref(loop);
+    }
     // Executor jobs still running finish first: their completions then arrive while the
     // loop can still take them (and drop them below).
     executor_close(loop);
@@ -201,6 +213,9 @@ int loop_close(Loop *loop) {
     signals_close(loop);
     io_close_all(loop);
     stacks_release_all(loop);
+    // Observers saw the tasks the close destroyed; they and the services go last.
+    if (loop->observers) observers_close(loop);
+    if (loop->plugins) services_close(loop);
     ev_async_stop(loop->ev, &loop->async);
     ev_loop_destroy(loop->ev);
     loop->ev = nullptr;
@@ -306,10 +321,16 @@ static void run_once(Loop *loop) {
     std::size_t n = loop->ready.size();
     loop->ran_since_check +=
         std::uint32_t(n < kCallbacksPerClockCheck ? n : kCallbacksPerClockCheck);
+    // Observers: one branch per pass when there are none (the second tests a register).  The
+    // loop is not duplicated for them: a second copy of it would cost the inlined task step.
+    bool observed = loop->observed;
+    if (__builtin_expect(observed, 0)) observe_pass_begin(loop, n);
     for (; n > 0; n--) {
         const ReadyEntry &e = loop->ready.pop_ref();
         ready_run(loop, e.fn, e.arg, e.aux);
     }
+    // Also when the last observer went during the pass: the begin has its end.
+    if (__builtin_expect(observed, 0) && loop->observers) observe_pass_end(loop);
 }
 
 void loop_run_forever(Loop *loop) {

@@ -197,6 +197,12 @@ void grant(SyncWaiter *w, void *value) {
 void waiter_finalize(Future *f) {
     SyncWaiter *w = as_waiter(f);
     SyncState *s = w->owner;
+    // A barrier wait inside a filling barrier leaves it, as a cancelled one does (the next
+    // wait must not trip the barrier with it as a party).  Only a wait still in the line can
+    // be freed here: a released or cancelled one is held by its resume entry.
+    if (s->kind == SyncState::Barrier && w->flag && w->linked &&
+        static_cast<BarrierState *>(s)->phase == BarrierState::Filling)
+        static_cast<BarrierState *>(s)->count--;
     unlink(w);
     if (s->kind == SyncState::Semaphore && w->flag) static_cast<SemState *>(s)->woken--;
     state_unref(s);

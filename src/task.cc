@@ -48,6 +48,26 @@ static const char *cancel_msg(const Task *t) {
     return t->extra ? t->extra->cancel_msg : nullptr;
 }
 
+// task_new's end with observers attached (out of line: without them it costs one branch).
+// Makes room for their data, links the task and reports it; undoes the task if that fails.
+__attribute__((noinline)) static void observed_link(Loop *loop, Task *t) {
+    Task *parent = loop->current_task;
+    try {
+        observe_task_prepare(t);
+    } catch (...) {
+        if (t->extra) {
+            std::free(t->extra->name);
+            std::free(t->extra);
+        }
+        t->~Task();
+        loop->task_pool.release(t);
+        loop_unref(loop);
+        throw;
+    }
+    link(loop, t);
+    observe_task_created(t, parent);
+}
+
 Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
                const coio_task_options *opts) {
     TaskExtra *ex = nullptr;
@@ -81,7 +101,11 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->fut_waiter = t->awaiting = nullptr;
     t->num_cancels = 0;
     t->must_cancel = t->started = t->has_result = t->cancel_deferred = false;
-    link(loop, t);
+    t->cancelling_waiter = false;
+    if (__builtin_expect(loop->observed, 0))
+        observed_link(loop, t);
+    else
+        link(loop, t);
     return t;
 }
 
@@ -94,7 +118,7 @@ static void schedule_step(Task *t, Future *awaited) {
 static inline __attribute__((always_inline)) void step(Task *t, Future *awaited);
 
 // The done callback a task registers on the future it waits for (asyncio's __wakeup).
-static void wakeup(coio_future *f, void *arg) {
+void task_wakeup(coio_future *f, void *arg) {
     step(static_cast<Task *>(arg), reinterpret_cast<Future *>(f));
 }
 
@@ -126,6 +150,10 @@ static void end_body(Task *t) {
     coio_free_fn drop = t->drop;
     t->step = nullptr;
     t->drop = nullptr;
+    // Observers first, while the task is still listed (an observer removed from inside a
+    // hook then finds its data here).  Without observers the task holds no data of theirs
+    // (removing one drops it), and task_finalize frees the array.
+    if (__builtin_expect(t->loop->observed, 0)) observe_task_done(t);
     unlink(t);
     set_ref(t->awaiting, nullptr);
     if (drop) drop(t->arg);
@@ -171,9 +199,38 @@ static void finish(Task *t, int rc, Future *awaited) {
     end_body(t);
 }
 
+// One step of the body with observers attached (out of line: without them a step pays one
+// branch), between their step hooks.
+__attribute__((noinline)) static int observed_body(Task *t, Future *awaited, int status) {
+    observe_step_begin(t);
+    int rc;
+    try {
+        rc = t->step(reinterpret_cast<coio_future *>(t), reinterpret_cast<coio_future *>(awaited),
+                     status, t->arg);
+    } catch (...) {
+        rc = COIO_EFAILED;
+    }
+    observe_step_end(t, rc);
+    return rc;
+}
+
+// Releases the future a task waited on once its step is over: a stackful body reads the
+// future it awaited after it resumed, and the last other reference to it may have gone while
+// the task waited (released in a done callback or a drop).
+namespace {
+struct WaiterHold {
+    Future *f;
+    ~WaiterHold() {
+        if (f) future_unref(f);
+    }
+};
+} // namespace
+
 // asyncio's Task.__step: `awaited` is what the previous step waited for (or null).
 static inline __attribute__((always_inline)) void step(Task *t, Future *awaited) {
     if (t->state != Future::Pending || !t->step) return;      // done, or killed at loop close
+    WaiterHold hold{t->fut_waiter}; // fut_waiter's reference, until the step is over
+    t->fut_waiter = nullptr;
     int status = awaited ? future_outcome(awaited) : COIO_OK; // __wakeup's future.result()
     if (t->must_cancel) {
         if (t->cancel_deferred) { // this step sees `awaited`; the body's next await, the cancel
@@ -184,7 +241,6 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
             t->must_cancel = false;
         }
     }
-    set_ref(t->fut_waiter, nullptr);
     if (!t->started && status == COIO_ECANCELLED) { // cancelled before its first step
         finish_cancelled(t, awaited);
         end_body(t);
@@ -197,14 +253,18 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     loop->current_task = t;
     set_ref(t->awaiting, nullptr); // only this step's coio_step_await counts
     int rc;
-    try {
-        if (t->step == coroutine_step) // resumed inline: one frame less to return through
-            rc = coroutine_resume(t, status, static_cast<Coroutine *>(t->arg));
-        else
-            rc = t->step(reinterpret_cast<coio_future *>(t),
-                         reinterpret_cast<coio_future *>(awaited), status, t->arg);
-    } catch (...) { // a C++ exception thrown through a binding's step
-        rc = COIO_EFAILED;
+    if (__builtin_expect(loop->observed, 0)) {
+        rc = observed_body(t, awaited, status);
+    } else {
+        try {
+            if (t->step == coroutine_step) // resumed inline: one frame less to return through
+                rc = coroutine_resume(t, status, static_cast<Coroutine *>(t->arg));
+            else
+                rc = t->step(reinterpret_cast<coio_future *>(t),
+                             reinterpret_cast<coio_future *>(awaited), status, t->arg);
+        } catch (...) { // a C++ exception thrown through a binding's step
+            rc = COIO_EFAILED;
+        }
     }
     loop->current_task = prev;
 
@@ -231,7 +291,7 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     }
     future_ref(t); // the wakeup registration's
     try {
-        future_add_done_callback(next, wakeup, t, release_task);
+        future_add_done_callback(next, task_wakeup, t, release_task);
     } catch (...) {
         future_unref(t);
         future_unref(next);
@@ -242,11 +302,43 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
         t->must_cancel = t->cancel_deferred = false;
 }
 
-int task_cancel(Task *t, const char *msg) {
-    if (t->state != Future::Pending) return 0;
-    t->num_cancels++;
-    // Leave fut_waiter set: it may be a task that swallows the cancellation.
-    if (t->fut_waiter && cancel_any(t->fut_waiter, msg)) return 1;
+// t waits on a future that refused the cancellation because it is being cancelled already:
+// the awaits form a cycle (A awaits B awaits A) that nothing else would ever end.  t stops
+// waiting and its next step delivers the cancellation (must_cancel is set); the step entry
+// takes over the fut_waiter reference, so the waiter outlives the cancel calls still running
+// on it.
+static void wake_cancelled(Task *t) {
+    Future *w = t->fut_waiter;
+    t->loop->ready.reserve(1);
+    t->fut_waiter = nullptr;
+    t->cancel_deferred = false; // w will not deliver an outcome first: the cancel goes now
+    t->loop->ready.push({kRunTask, t, w});
+    // The wakeup registration's reference on t moves to the step entry.
+    if (!future_unlink_callback(w, task_wakeup, t)) future_ref(t);
+}
+
+// asyncio's Task.cancel past its first checks: the waiter first (it may be a task that
+// swallows the cancellation, so fut_waiter stays set), else a cancellation for the next step.
+static int cancel_pending(Task *t, const char *msg) {
+    bool cycle = false;
+    if (Future *w = t->fut_waiter) {
+        bool outer_cycle = t->loop->cancel_cycle;
+        t->loop->cancel_cycle = false;
+        t->cancelling_waiter = true;
+        bool reached;
+        try {
+            reached = cancel_any(w, msg);
+        } catch (...) {
+            t->cancelling_waiter = false;
+            t->loop->cancel_cycle = outer_cycle;
+            throw;
+        }
+        t->cancelling_waiter = false;
+        cycle = !reached && t->loop->cancel_cycle && t->fut_waiter == w &&
+                w->state == Future::Pending && t->state == Future::Pending;
+        t->loop->cancel_cycle = outer_cycle;
+        if (reached || t->state != Future::Pending) return 1;
+    }
     if (msg || cancel_msg(t)) {
         TaskExtra &ex = extra(t);
         char *copy = copy_string(msg);
@@ -254,7 +346,28 @@ int task_cancel(Task *t, const char *msg) {
         ex.cancel_msg = copy;
     }
     t->must_cancel = true; // delivered at the next step
+    if (cycle) wake_cancelled(t);
     return 1;
+}
+
+int task_cancel(Task *t, const char *msg) {
+    if (t->state != Future::Pending) return 0;
+    if (t->cancelling_waiter) { // come back round a cycle of awaits: see wake_cancelled
+        t->loop->cancel_cycle = true;
+        return 0;
+    }
+    t->num_cancels++;
+    // Cancelling the waiter may run user code (drops) that ends t's body or releases t.
+    future_ref(t);
+    int rc;
+    try {
+        rc = cancel_pending(t, msg);
+    } catch (...) {
+        future_unref(t);
+        throw;
+    }
+    future_unref(t);
+    return rc;
 }
 
 void task_cancel_deferred(Task *t) {
@@ -270,8 +383,7 @@ int task_uncancel(Task *t) {
     return int(t->num_cancels);
 }
 
-// The name without allocating: the one set, else "Task-<id>" formatted into buf.
-static const char *name_into(const Task *t, char (&buf)[32]) {
+const char *task_name_into(const Task *t, char (&buf)[32]) {
     if (t->extra && t->extra->name) return t->extra->name;
     std::snprintf(buf, sizeof buf, "Task-%llu", static_cast<unsigned long long>(t->id));
     return buf;
@@ -280,7 +392,7 @@ static const char *name_into(const Task *t, char (&buf)[32]) {
 const char *task_name(Task *t) {
     char buf[32];
     TaskExtra &ex = extra(t);
-    if (!ex.name) ex.name = copy_string(name_into(t, buf));
+    if (!ex.name) ex.name = copy_string(task_name_into(t, buf));
     return ex.name;
 }
 
@@ -290,7 +402,7 @@ static void report_pending(Task *t, coio_future *future) {
     char buf[32];
     coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
     ctx.message = "Task was destroyed but it is pending!";
-    ctx.error = name_into(t, buf);
+    ctx.error = task_name_into(t, buf);
     ctx.future = future;
     loop_report(t->loop, &ctx);
 }
@@ -315,6 +427,7 @@ void task_finalize(Task *t) {
     if (t->extra) {
         std::free(t->extra->name);
         std::free(t->extra->cancel_msg);
+        std::free(t->extra->obs_data);
         std::free(t->extra);
     }
 }
@@ -342,7 +455,7 @@ void tasks_close(Loop *loop) {
         report_pending(t, reinterpret_cast<coio_future *>(t));
         if (Future *w = t->fut_waiter) {
             t->fut_waiter = nullptr;
-            future_remove_done_callback(w, wakeup, t); // drops the registration's reference
+            future_remove_done_callback(w, task_wakeup, t); // drops the registration's reference
             future_unref(w);
         }
         end_body(t);
@@ -411,7 +524,7 @@ Future *sleep_new(Loop *loop, double delay) {
 
 CallbackNames task_callback_names() {
     // asyncio.sleep's future has no done callback: coio's timer bookkeeping is not shown.
-    static const CallbackName names[] = {{any_fn(wakeup), "Task.task_wakeup"},
+    static const CallbackName names[] = {{any_fn(task_wakeup), "Task.task_wakeup"},
                                          {any_fn(sleep_done), nullptr}};
     return {names, sizeof names / sizeof names[0]};
 }

@@ -156,7 +156,24 @@ static int check_spawn(const TaskGroup *g) {
 // completes with an exception then it will cancel the current task too early" (gh-128550,
 // 3.13.2; 3.13.0 ran _on_task_done inline for a task done already).  coio never runs a done
 // callback inline, so registering it is enough.
+// An eager child runs inside spawn(): its body may free the group (the user's reference),
+// so the group is held until the child is registered.
+template <class Spawn> static Task *add_child_held(TaskGroup *g, Spawn spawn);
+
 template <class Spawn> static Task *add_child(TaskGroup *g, Spawn spawn) {
+    g->refs++;
+    Task *t;
+    try {
+        t = add_child_held(g, spawn);
+    } catch (...) {
+        group_unref(g);
+        throw;
+    }
+    group_unref(g);
+    return t;
+}
+
+template <class Spawn> static Task *add_child_held(TaskGroup *g, Spawn spawn) {
     sweep(g);
     reserve_for(g->children, g->children.size() + 1); // so that nothing fails once it exists
     reserve_for(g->errors, g->errors.size() + g->npending + 1);

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include <coio_plugin.h>
+
 #define P sizeof(void *)
 #define Z sizeof(size_t)
 
@@ -64,12 +66,12 @@ static void test_results(void **state) {
 
 static void test_statuses(void **state) {
     (void)state;
-    const int want[] = {COIO_OK,        COIO_EINVAL,  COIO_ENOMEM,     COIO_ESTATE,
-                        COIO_ECANCELLED, COIO_EFAILED, COIO_ETIMEDOUT,  COIO_ECLOSED,
-                        COIO_EBUSY,     COIO_ELOOP,   COIO_ETHREAD,    COIO_ENOTSUP,
-                        COIO_ESYS,      COIO_EFULL,   COIO_EEMPTY,     COIO_ESHUTDOWN,
-                        COIO_EBROKEN};
-    for (int i = 0; i < (int)(sizeof want / sizeof want[0]); i++) assert_int_equal(want[i], -i);
+    const int want[] = {COIO_OK,        COIO_EINVAL,    COIO_ENOMEM,  COIO_ESTATE, COIO_ECANCELLED,
+                        COIO_EFAILED,   COIO_ETIMEDOUT, COIO_ECLOSED, COIO_EBUSY,  COIO_ELOOP,
+                        COIO_ETHREAD,   COIO_ENOTSUP,   COIO_ESYS,    COIO_EFULL,  COIO_EEMPTY,
+                        COIO_ESHUTDOWN, COIO_EBROKEN};
+    for (int i = 0; i < (int)(sizeof want / sizeof want[0]); i++)
+        assert_int_equal(want[i], -i);
 }
 
 static void test_constants(void **state) {
@@ -96,13 +98,55 @@ static void test_constants(void **state) {
     assert_int_equal(COIO_QUEUE_FIFO, 0);
     assert_int_equal(COIO_QUEUE_LIFO, 1);
     assert_int_equal(COIO_QUEUE_PRIORITY, 2);
+    assert_int_equal(COIO_LOOP_NO_PLUGINS, 0x4);
+    assert_int_equal(COIO_CALLBACK_SOON, 1);
+    assert_int_equal(COIO_CALLBACK_TIMER, 2);
+    assert_int_equal(COIO_CALLBACK_IO, 3);
+    assert_int_equal(COIO_CALLBACK_DONE, 4);
+    assert_int_equal(COIO_CANCEL_NOW, 0);
+    assert_int_equal(COIO_CANCEL_LATER, 1);
+    assert_int_equal(COIO_PLUGIN_ABI, 1);
+}
+
+/* The plugin structs: the observer and future ops grow at the end; coio_host's slots follow
+ * src/coio_host_slots.def (tests/check_host_slots.py holds their order). */
+static void test_plugin_structs(void **state) {
+    (void)state;
+    assert_int_equal(offsetof(coio_observer, size), 0);
+    assert_int_equal(offsetof(coio_observer, pass_begin), P);
+    assert_int_equal(offsetof(coio_observer, pass_end), 2 * P);
+    assert_int_equal(offsetof(coio_observer, callback_run), 3 * P);
+    assert_int_equal(offsetof(coio_observer, task_created), 4 * P);
+    assert_int_equal(offsetof(coio_observer, task_step_begin), 5 * P);
+    assert_int_equal(offsetof(coio_observer, task_step_end), 6 * P);
+    assert_int_equal(offsetof(coio_observer, task_done), 7 * P);
+    assert_int_equal(offsetof(coio_observer, task_data_drop), 8 * P);
+    assert_int_equal(sizeof(coio_observer), 9 * P);
+    coio_observer o = COIO_OBSERVER_INIT;
+    assert_int_equal(o.size, sizeof(coio_observer));
+    assert_int_equal(offsetof(coio_future_ops, cancel), P);
+    assert_int_equal(offsetof(coio_future_ops, drop), 2 * P);
+    assert_int_equal(offsetof(coio_future_ops, repr), 3 * P);
+    coio_future_ops f = COIO_FUTURE_OPS_INIT;
+    assert_int_equal(f.size, sizeof(coio_future_ops));
+    assert_int_equal(offsetof(coio_plugin_info, size), 0);
+    assert_int_equal(offsetof(coio_plugin_info, abi), Z);
+    assert_int_equal(offsetof(coio_plugin_info, name), 2 * Z);
+    assert_int_equal(offsetof(coio_plugin_info, version), 2 * Z + P);
+    assert_int_equal(offsetof(coio_plugin_info, attach), 2 * Z + 2 * P);
+    assert_int_equal(offsetof(coio_plugin_info, detach), 2 * Z + 3 * P);
+    assert_int_equal(offsetof(coio_host, size), 0);
+    assert_int_equal(offsetof(coio_host, abi), Z);
+    assert_int_equal(offsetof(coio_host, add_reader), 2 * Z); /* the first slot */
+    assert_int_equal(offsetof(coio_host, future_new_custom), 2 * Z + 166 * P);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_loop_options), cmocka_unit_test(test_exception_context),
-        cmocka_unit_test(test_task_options), cmocka_unit_test(test_results),
-        cmocka_unit_test(test_statuses),     cmocka_unit_test(test_constants),
+        cmocka_unit_test(test_loop_options),   cmocka_unit_test(test_exception_context),
+        cmocka_unit_test(test_task_options),   cmocka_unit_test(test_results),
+        cmocka_unit_test(test_statuses),       cmocka_unit_test(test_constants),
+        cmocka_unit_test(test_plugin_structs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

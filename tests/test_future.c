@@ -208,6 +208,31 @@ static void test_take_result_moves_value_and_drop_out(void **state) {
     tu_finish(loop);
 }
 
+/* Issue 11 (9): the man page's contract on a closed loop: a pending future is COIO_ESTATE, as
+ * on an open loop (the loop's state does not matter to a read), and a done one still hands
+ * its result over. */
+static void test_take_result_on_closed_loop_follows_the_man_page(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *pending = new_future(loop), *done = new_future(loop);
+    int drops = 0;
+    assert_int_equal(coio_future_set_result(done, &drops, tu_count_drop), COIO_OK);
+    assert_int_equal(coio_loop_close(loop), COIO_OK);
+    void *v = &v;
+    coio_free_fn d = tu_count_drop;
+    assert_status(coio_future_take_result(pending, &v, &d), COIO_ESTATE);
+    assert_ptr_equal(v, &v); /* untouched on failure */
+    assert_ptr_equal(d, tu_count_drop);
+    assert_status(coio_future_take_result(done, &v, &d), COIO_OK);
+    assert_ptr_equal(v, &drops);
+    coio_future_release(done);
+    coio_future_release(pending);
+    assert_int_equal(drops, 0);
+    d(v);
+    assert_int_equal(drops, 1);
+    assert_int_equal(coio_loop_release(loop), COIO_OK);
+}
+
 static void test_set_result_on_done_future_is_estate_and_changes_nothing(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
@@ -1377,6 +1402,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_done_future_on_closed_loop_returns_0),
         cmocka_unit_test(test_set_null_exception_handler_runs_drop_at_once),
         cmocka_unit_test(test_take_result_moves_value_and_drop_out),
+        cmocka_unit_test(test_take_result_on_closed_loop_follows_the_man_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

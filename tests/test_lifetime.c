@@ -1,0 +1,727 @@
+/* Lifetimes under any callback order (issue 11): cancellation cycles, user code (drops, done
+ * callbacks, eager bodies) that releases the object the library is working on, work queued
+ * for later that must own what it touches, and what a closed and released loop leaves behind.
+ * Each test reproduces one failure found by the op-sequence fuzzer: a crash or a
+ * use-after-free under ASan (which builds without object pools), a drop run twice or never,
+ * or a leak under valgrind.
+ *
+ * Every test builds its own virtual-time loop, and closes and releases it (and every future,
+ * task and object) before returning. */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Helpers ---------------------------------------------------------------------------- */
+
+static coio_future *spawn(coio_loop *loop, coio_coroutine_fn fn, void *arg) {
+    coio_future *t = NULL;
+    assert_status(coio_spawn(loop, fn, arg, NULL, &t), COIO_OK);
+    return t;
+}
+
+static void run_until(coio_loop *loop, coio_future *f) {
+    int rc = coio_loop_run_until_complete(loop, f);
+    (void)rc;
+    assert_true(coio_future_done(f));
+}
+
+static void run_passes(coio_loop *loop, int n) {
+    for (int i = 0; i < n; i++)
+        tu_run_one_pass(loop);
+}
+
+/* A coroutine that awaits *target (set by the test after spawning) and returns what the
+ * await gave. */
+typedef struct awaiter {
+    coio_future *target;
+    int rc;
+    int done;
+} awaiter;
+
+static int body_await_target(coio_future *self, void *arg) {
+    (void)self;
+    awaiter *a = arg;
+    a->rc = coio_await(a->target, NULL);
+    a->done = 1;
+    return a->rc;
+}
+
+/* A coroutine that sleeps `delay` then fails. */
+static int body_fail_later(coio_future *self, void *arg) {
+    coio_loop *loop = coio_future_loop(self);
+    coio_future *nap = tu_sleep(loop, *(double *)arg);
+    int rc = coio_await(nap, NULL);
+    coio_future_release(nap);
+    if (rc != COIO_OK) return rc;
+    coio_future_set_error(self, 42, "child failed");
+    return COIO_EFAILED;
+}
+
+/* ---- 1. Cancellation cycles --------------------------------------------------------------- */
+
+/* A awaits B and B awaits A (a deadlock the caller made); cancel(A) reached B, which reached
+ * A, ... without bound.  Cancel must end, and both tasks end cancelled. */
+static void test_cancel_mutual_await_cycle_terminates(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    awaiter a = {0}, b = {0};
+    coio_future *ta = spawn(loop, body_await_target, &a);
+    coio_future *tb = spawn(loop, body_await_target, &b);
+    a.target = tb;
+    b.target = ta;
+    run_passes(loop, 2);
+    assert_false(coio_future_done(ta));
+    assert_int_equal(coio_future_cancel(ta, "stop"), 1);
+    run_until(loop, ta);
+    run_until(loop, tb);
+    assert_true(coio_future_cancelled(ta));
+    assert_true(coio_future_cancelled(tb));
+    assert_int_equal(a.rc, COIO_ECANCELLED);
+    assert_int_equal(b.rc, COIO_ECANCELLED);
+    assert_int_equal(coio_task_cancelling(ta), 1); /* one request, counted once */
+    coio_future_release(ta);
+    coio_future_release(tb);
+    tu_finish(loop);
+}
+
+/* The same cycle cancelled from the other end, and twice. */
+static void test_cancel_mutual_await_cycle_twice(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    awaiter a = {0}, b = {0};
+    coio_future *ta = spawn(loop, body_await_target, &a);
+    coio_future *tb = spawn(loop, body_await_target, &b);
+    a.target = tb;
+    b.target = ta;
+    run_passes(loop, 2);
+    assert_int_equal(coio_future_cancel(tb, NULL), 1);
+    assert_int_equal(coio_future_cancel(ta, NULL), 1);
+    run_until(loop, ta);
+    run_until(loop, tb);
+    assert_true(coio_future_cancelled(ta));
+    assert_true(coio_future_cancelled(tb));
+    coio_future_release(ta);
+    coio_future_release(tb);
+    tu_finish(loop);
+}
+
+/* A awaits gather(B), B awaits A: cancelling A, and cancelling a gather of both. */
+static void test_cancel_cycle_through_gather(void **state) {
+    (void)state;
+    for (int via_outer = 0; via_outer < 2; via_outer++) {
+        coio_loop *loop = tu_loop_virtual();
+        awaiter a = {0}, b = {0};
+        coio_future *ta = spawn(loop, body_await_target, &a);
+        coio_future *tb = spawn(loop, body_await_target, &b);
+        coio_future *g = NULL, *outer = NULL;
+        assert_status(coio_gather(loop, &tb, 1, 0, &g), COIO_OK);
+        coio_future *both[2] = {ta, tb};
+        assert_status(coio_gather(loop, both, 2, 0, &outer), COIO_OK);
+        a.target = g;
+        b.target = ta;
+        run_passes(loop, 2);
+        assert_int_equal(coio_future_cancel(via_outer ? outer : ta, NULL), 1);
+        run_until(loop, outer);
+        assert_true(coio_future_cancelled(ta));
+        assert_true(coio_future_cancelled(tb));
+        assert_true(coio_future_cancelled(g));
+        assert_true(coio_future_cancelled(outer));
+        coio_future_release(outer);
+        coio_future_release(g);
+        coio_future_release(ta);
+        coio_future_release(tb);
+        tu_finish(loop);
+    }
+}
+
+/* A awaits wait_for(B), B awaits A: cancelling A, and the timeout expiring. */
+static void test_cancel_cycle_through_wait_for(void **state) {
+    (void)state;
+    for (int by_timeout = 0; by_timeout < 2; by_timeout++) {
+        coio_loop *loop = tu_loop_virtual();
+        awaiter a = {0}, b = {0};
+        coio_future *ta = spawn(loop, body_await_target, &a);
+        coio_future *tb = spawn(loop, body_await_target, &b);
+        coio_future *w = NULL;
+        assert_status(coio_wait_for(tb, by_timeout ? 1.0 : 100.0, &w), COIO_OK);
+        a.target = w;
+        b.target = ta;
+        run_passes(loop, 2);
+        if (!by_timeout) assert_int_equal(coio_future_cancel(ta, NULL), 1);
+        run_until(loop, ta);
+        run_until(loop, tb);
+        run_until(loop, w);
+        assert_true(coio_future_cancelled(tb));
+        if (by_timeout) {
+            /* the timeout cancelled B, whose await of A came back cancelled: A's await of
+             * wait_for saw the cancellation come round the cycle */
+            assert_true(coio_future_cancelled(ta));
+            assert_int_equal(tu_error_code(w), COIO_ETIMEDOUT);
+        } else {
+            assert_true(coio_future_cancelled(ta));
+            assert_true(coio_future_cancelled(w));
+        }
+        coio_future_release(w);
+        coio_future_release(ta);
+        coio_future_release(tb);
+        tu_finish(loop);
+    }
+}
+
+/* Children A and B of a task group await each other; a third child fails, so the group
+ * cancels its children. */
+typedef struct group_parent {
+    awaiter a, b;
+    double fail_after;
+    coio_future *ta, *tb, *tc;
+    int exit_rc;
+} group_parent;
+
+static int body_group_parent(coio_future *self, void *arg) {
+    (void)self;
+    group_parent *p = arg;
+    coio_task_group *g = NULL;
+    if (coio_task_group_new(coio_future_loop(self), &g) != COIO_OK) return COIO_EINVAL;
+    coio_task_group_spawn(g, body_await_target, &p->a, NULL, &p->ta);
+    coio_task_group_spawn(g, body_await_target, &p->b, NULL, &p->tb);
+    coio_task_group_spawn(g, body_fail_later, &p->fail_after, NULL, &p->tc);
+    p->a.target = p->tb;
+    p->b.target = p->ta;
+    coio_future *ex = NULL;
+    if (coio_task_group_exit(g, COIO_OK, &ex) != COIO_OK) return COIO_EINVAL;
+    p->exit_rc = coio_await(ex, NULL);
+    coio_future_release(ex);
+    coio_task_group_free(g);
+    return p->exit_rc == COIO_EFAILED ? COIO_EFAILED : p->exit_rc;
+}
+
+static void test_cancel_cycle_in_task_group(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    group_parent p = {.fail_after = 1.0};
+    coio_future *parent = spawn(loop, body_group_parent, &p);
+    run_until(loop, parent);
+    assert_int_equal(p.exit_rc, COIO_EFAILED);
+    assert_true(coio_future_cancelled(p.ta));
+    assert_true(coio_future_cancelled(p.tb));
+    assert_int_equal(coio_future_result(p.tc, NULL), COIO_EFAILED);
+    assert_int_equal(coio_future_result(parent, NULL), COIO_EFAILED);
+    coio_future_release(p.ta);
+    coio_future_release(p.tb);
+    coio_future_release(p.tc);
+    coio_future_release(parent);
+    tu_finish(loop);
+}
+
+/* A task awaiting a gather of itself: cancel it. */
+static void test_cancel_task_awaiting_gather_of_itself(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    awaiter a = {0};
+    coio_future *ta = spawn(loop, body_await_target, &a);
+    coio_future *g = NULL;
+    assert_status(coio_gather(loop, &ta, 1, 0, &g), COIO_OK);
+    a.target = g;
+    run_passes(loop, 2);
+    assert_int_equal(coio_future_cancel(ta, NULL), 1);
+    run_until(loop, g);
+    assert_true(coio_future_cancelled(ta));
+    assert_true(coio_future_cancelled(g));
+    coio_future_release(g);
+    coio_future_release(ta);
+    tu_finish(loop);
+}
+
+/* ---- 2. wait_for: a drop run by the inner's cancellation releases the wait_for ----------- */
+
+/* A drop that releases a future (by design of the test, the last reference of it). */
+typedef struct releaser {
+    coio_future *f;
+    int drops;
+} releaser;
+
+static void release_on_drop(void *p) {
+    releaser *r = p;
+    r->drops++;
+    coio_future_release(r->f);
+    r->f = NULL;
+}
+
+/* A blocked queue put's item drop releases the wait_for that times out (or is cancelled)
+ * around it: cancelling the put runs that drop inside the wait_for's own code. */
+static void test_wait_for_inner_cancel_drop_releases_wait_for(void **state) {
+    (void)state;
+    for (int by_cancel = 0; by_cancel < 2; by_cancel++) {
+        coio_loop *loop = tu_loop_virtual();
+        coio_queue *q = NULL;
+        assert_status(coio_queue_new(loop, COIO_QUEUE_FIFO, 1, &q), COIO_OK);
+        assert_status(coio_queue_put_nowait(q, NULL, NULL), COIO_OK); /* full */
+        releaser r = {0};
+        coio_future *put = NULL, *w = NULL;
+        assert_status(coio_queue_put(q, &r, release_on_drop, &put), COIO_OK);
+        assert_status(coio_wait_for(put, 1.0, &w), COIO_OK);
+        r.f = w; /* the only reference to w: the item's drop releases it */
+        if (by_cancel)
+            assert_int_equal(coio_future_cancel(w, NULL), 1);
+        else
+            run_until(loop, put); /* the timeout cancels it */
+        assert_int_equal(r.drops, 1);
+        assert_null(r.f);
+        assert_true(coio_future_cancelled(put));
+        coio_future_release(put);
+        coio_queue_free(q);
+        tu_finish(loop);
+    }
+}
+
+/* ---- 3. a waiter dying while a drop calls back into its primitive ------------------------- */
+
+typedef struct reenter {
+    coio_loop *loop;
+    coio_queue *q;
+    coio_barrier *b;
+    coio_future *extra; /* a barrier wait made by the drop */
+    int drops, item_drops;
+    int rc;
+} reenter;
+
+static void noop_done(coio_future *f, void *arg) {
+    (void)f, (void)arg;
+}
+
+static void drop_puts_item(void *p) {
+    reenter *r = p;
+    r->drops++;
+    r->rc = coio_queue_put_nowait(r->q, &r->item_drops, tu_count_drop);
+}
+
+/* The last reference of a pending get goes; the drop of its done callback puts an item: the
+ * dying get must not receive it (the item stays in the queue and is dropped once). */
+static void test_dying_queue_get_not_served_by_drop(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    reenter r = {0};
+    assert_status(coio_queue_new(loop, COIO_QUEUE_FIFO, 0, &r.q), COIO_OK);
+    coio_future *get = NULL;
+    assert_status(coio_queue_get(r.q, &get), COIO_OK);
+    assert_status(coio_future_add_done_callback(get, noop_done, &r, drop_puts_item), COIO_OK);
+    coio_future_release(get);
+    assert_int_equal(r.drops, 1);
+    assert_int_equal(r.rc, COIO_OK);
+    assert_int_equal(coio_queue_size(r.q), 1);
+    run_passes(loop, 2);
+    assert_int_equal(r.item_drops, 0);
+    coio_queue_free(r.q); /* drops the item */
+    tu_finish(loop);
+    assert_int_equal(r.item_drops, 1);
+}
+
+static void drop_barrier_wait(void *p) {
+    reenter *r = p;
+    r->drops++;
+    r->rc = coio_barrier_wait(r->b, &r->extra);
+}
+
+/* The same with a barrier of two: the drop's wait must not trip the barrier with the dying
+ * wait as the other party. */
+static void test_dying_barrier_wait_not_tripped_by_drop(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    reenter r = {0};
+    assert_status(coio_barrier_new(loop, 2, &r.b), COIO_OK);
+    coio_future *wait = NULL;
+    assert_status(coio_barrier_wait(r.b, &wait), COIO_OK);
+    assert_status(coio_future_add_done_callback(wait, noop_done, &r, drop_barrier_wait), COIO_OK);
+    coio_future_release(wait);
+    assert_int_equal(r.drops, 1);
+    assert_int_equal(r.rc, COIO_OK);
+    run_passes(loop, 3);
+    assert_false(coio_future_done(r.extra)); /* alone in the barrier */
+    assert_int_equal(coio_barrier_n_waiting(r.b), 1);
+    coio_future_release(r.extra);
+    coio_barrier_free(r.b);
+    tu_finish(loop);
+}
+
+static void drop_closes_loop(void *p) {
+    reenter *r = p;
+    r->drops++;
+    r->rc = coio_loop_close(r->loop);
+}
+
+/* The drop closes the loop while the get dies: what closing discards must not reach it. */
+static void test_dying_queue_get_drop_closes_loop(void **state) {
+    (void)state;
+    reenter r = {0};
+    r.loop = tu_loop_virtual();
+    assert_status(coio_queue_new(r.loop, COIO_QUEUE_FIFO, 0, &r.q), COIO_OK);
+    coio_future *get = NULL;
+    assert_status(coio_queue_get(r.q, &get), COIO_OK);
+    assert_status(coio_future_add_done_callback(get, noop_done, &r, drop_closes_loop), COIO_OK);
+    coio_future_release(get);
+    assert_int_equal(r.drops, 1);
+    assert_int_equal(r.rc, COIO_OK);
+    coio_queue_free(r.q);
+    assert_status(coio_loop_release(r.loop), COIO_OK);
+}
+
+/* ---- 4. work queued for later owns what it touches --------------------------------------- */
+
+/* A barrier of two trips: the first wait's resume is queued for the next pass.  The caller
+ * releases both waits before that turn; then the pass runs (or the loop closes first). */
+static void test_barrier_resume_outlives_released_wait(void **state) {
+    (void)state;
+    for (int close_first = 0; close_first < 2; close_first++) {
+        coio_loop *loop = tu_loop_virtual();
+        coio_barrier *b = NULL;
+        assert_status(coio_barrier_new(loop, 2, &b), COIO_OK);
+        coio_future *w1 = NULL, *w2 = NULL;
+        int drops = 0, first_drops = 0;
+        assert_status(coio_barrier_wait(b, &w1), COIO_OK);
+        assert_status(coio_future_add_done_callback(w1, noop_done, &first_drops, tu_count_drop),
+                      COIO_OK);
+        coio_future_release(w1); /* pending, unreferenced: leaves the barrier */
+        assert_int_equal(first_drops, 1);
+        assert_int_equal(coio_barrier_n_waiting(b), 0);
+        assert_status(coio_barrier_wait(b, &w1), COIO_OK);
+        assert_status(coio_future_add_done_callback(w1, noop_done, &drops, tu_count_drop), COIO_OK);
+        assert_status(coio_barrier_wait(b, &w2), COIO_OK); /* trips */
+        coio_future_release(w1);
+        coio_future_release(w2);
+        if (close_first) {
+            assert_status(coio_loop_close(loop), COIO_OK);
+        } else {
+            run_passes(loop, 3);
+        }
+        assert_int_equal(drops, 1);
+        coio_barrier_free(b);
+        tu_finish(loop);
+        assert_int_equal(drops, 1);
+    }
+}
+
+/* A waiting get is served: its done callbacks are queued; the caller releases it first. */
+static void test_queue_get_callbacks_outlive_released_get(void **state) {
+    (void)state;
+    for (int close_first = 0; close_first < 2; close_first++) {
+        coio_loop *loop = tu_loop_virtual();
+        coio_queue *q = NULL;
+        assert_status(coio_queue_new(loop, COIO_QUEUE_FIFO, 0, &q), COIO_OK);
+        coio_future *get = NULL;
+        int drops = 0, item = 0;
+        assert_status(coio_queue_get(q, &get), COIO_OK);
+        assert_status(coio_future_add_done_callback(get, noop_done, &drops, tu_count_drop),
+                      COIO_OK);
+        assert_status(coio_queue_put_nowait(q, &item, tu_count_drop), COIO_OK);
+        coio_future_release(get);
+        if (close_first)
+            assert_status(coio_loop_close(loop), COIO_OK);
+        else
+            run_passes(loop, 2);
+        assert_int_equal(drops, 1);
+        assert_int_equal(item, 1);
+        coio_queue_free(q);
+        tu_finish(loop);
+    }
+}
+
+/* ---- 5. a due done callback runs before its drop ----------------------------------------- */
+
+typedef struct order {
+    int calls, drops;
+    int drop_before_call;
+} order;
+
+static void order_call(coio_future *f, void *p) {
+    (void)f;
+    order *o = p;
+    if (o->drops) o->drop_before_call = 1;
+    o->calls++;
+}
+
+static void order_drop(void *p) {
+    ((order *)p)->drops++;
+}
+
+/* A chain of wait_for futures over a future that completes; every reference is released
+ * while the completion travels up the chain. */
+static void test_due_callback_runs_before_its_drop_through_wait_for_chain(void **state) {
+    (void)state;
+    for (int close_at = 0; close_at < 4; close_at++) {
+        coio_loop *loop = tu_loop_virtual();
+        coio_future *f = NULL, *w[3];
+        assert_status(coio_future_new(loop, &f), COIO_OK);
+        order o[4] = {{0}};
+        coio_future *prev = f;
+        for (int i = 0; i < 3; i++) {
+            assert_status(coio_wait_for(prev, 10.0, &w[i]), COIO_OK);
+            assert_status(coio_future_add_done_callback(w[i], order_call, &o[i], order_drop),
+                          COIO_OK);
+            prev = w[i];
+        }
+        assert_status(coio_future_add_done_callback(f, order_call, &o[3], order_drop), COIO_OK);
+        assert_status(coio_future_set_result(f, NULL, NULL), COIO_OK);
+        coio_future_release(f);
+        for (int i = 0; i < 3; i++)
+            coio_future_release(w[i]);
+        if (close_at) run_passes(loop, close_at);
+        assert_status(coio_loop_close(loop), COIO_OK);
+        for (int i = 0; i < 4; i++) {
+            assert_int_equal(o[i].drops, 1);
+            assert_false(o[i].drop_before_call);
+        }
+        assert_status(coio_loop_release(loop), COIO_OK);
+    }
+}
+
+/* ---- 6. an eager child releases its task group inside the spawn --------------------------- */
+
+typedef struct eager_group {
+    coio_task_group *g;
+    coio_future *child;
+    int rc;
+    int child_ran;
+} eager_group;
+
+static int body_free_group(coio_future *self, void *arg) {
+    (void)self;
+    eager_group *e = arg;
+    e->child_ran = 1;
+    coio_task_group_free(e->g);
+    return COIO_OK;
+}
+
+static int body_spawn_eager(coio_future *self, void *arg) {
+    eager_group *e = arg;
+    if (coio_task_group_new(coio_future_loop(self), &e->g) != COIO_OK) return COIO_EINVAL;
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = COIO_TASK_EAGER;
+    e->rc = coio_task_group_spawn(e->g, body_free_group, e, &o, &e->child);
+    return COIO_OK;
+}
+
+static void test_eager_child_frees_its_group_inside_spawn(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    eager_group e = {0};
+    coio_future *parent = spawn(loop, body_spawn_eager, &e);
+    run_until(loop, parent);
+    assert_int_equal(e.rc, COIO_OK);
+    assert_true(e.child_ran);
+    assert_int_equal(coio_future_result(e.child, NULL), COIO_OK);
+    coio_future_release(e.child);
+    coio_future_release(parent);
+    tu_finish(loop);
+}
+
+/* ---- 7. a stackful await whose future loses its last other reference ---------------------- */
+
+typedef struct borrowed {
+    coio_future *f; /* borrowed by the body: the test (or a callback) owns it */
+    int rc;
+    void *value;
+} borrowed;
+
+static int body_await_borrowed(coio_future *self, void *arg) {
+    (void)self;
+    borrowed *b = arg;
+    b->rc = coio_await(b->f, &b->value);
+    return COIO_OK;
+}
+
+static void release_in_callback(coio_future *f, void *arg) {
+    (void)arg;
+    coio_future_release(f);
+}
+
+static void test_await_survives_release_in_done_callback(void **state) {
+    (void)state;
+    for (int how = 0; how < 3; how++) {
+        coio_loop *loop = tu_loop_virtual();
+        borrowed b = {0};
+        releaser r = {0};
+        assert_status(coio_future_new(loop, &b.f), COIO_OK);
+        coio_future *t = spawn(loop, body_await_borrowed, &b);
+        if (how == 0) /* a done callback registered before the await releases the owner's */
+            assert_status(coio_future_add_done_callback(b.f, release_in_callback, NULL, NULL),
+                          COIO_OK);
+        run_passes(loop, 1); /* the body awaits */
+        if (how == 1) {      /* ... registered after it */
+            assert_status(coio_future_add_done_callback(b.f, release_in_callback, NULL, NULL),
+                          COIO_OK);
+        } else if (how == 2) { /* the drop of a removed callback releases it */
+            r.f = b.f;
+            assert_status(coio_future_add_done_callback(b.f, noop_done, &r, release_on_drop),
+                          COIO_OK);
+        }
+        if (how == 2) {
+            assert_int_equal(coio_future_remove_done_callback(b.f, noop_done, &r), 1);
+            assert_null(r.f);
+            assert_status(coio_future_cancel(t, NULL), 1);
+        } else {
+            assert_status(coio_future_set_result(b.f, &b, NULL), COIO_OK);
+        }
+        run_until(loop, t);
+        assert_int_equal(b.rc, how == 2 ? COIO_ECANCELLED : COIO_OK);
+        coio_future_release(t);
+        tu_finish(loop);
+    }
+}
+
+/* ---- 8. nothing of a closed and released loop stays allocated ----------------------------- */
+
+typedef struct payload_task {
+    coio_future *inner;
+    int payload_drops;
+} payload_task;
+
+static int body_fail_with_payload(coio_future *self, void *arg) {
+    payload_task *p = arg;
+    coio_future *w = NULL;
+    coio_future_set_error_payload(p->inner, 7, "payload", &p->payload_drops, tu_count_drop);
+    if (coio_wait_for(p->inner, 5.0, &w) != COIO_OK) return COIO_EINVAL;
+    int rc = coio_await(w, NULL);
+    coio_future_release(w);
+    (void)self;
+    return rc;
+}
+
+/* A task awaits a wait_for of a future with an error payload; it fails with that error.
+ * Closing and releasing the loop frees everything and drops the payload once (valgrind and
+ * ASan's leak check would report a cycle that keeps the loop). */
+static void test_payload_through_wait_for_freed_at_release(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    payload_task p = {0};
+    assert_status(coio_future_new(loop, &p.inner), COIO_OK);
+    coio_future *w = NULL, *t = NULL;
+    assert_status(coio_spawn(loop, body_fail_with_payload, &p, NULL, &t), COIO_OK);
+    assert_status(coio_wait_for(t, 5.0, &w), COIO_OK);
+    run_until(loop, w);
+    assert_int_equal(tu_error_code(w), 7);
+    coio_future_release(p.inner);
+    coio_future_release(w);
+    coio_future_release(t);
+    tu_finish(loop);
+    assert_int_equal(p.payload_drops, 1);
+}
+
+/* A future with an error payload gathered and waited with a sibling whose last reference went
+ * while it was pending: after close and release the payload has been dropped. */
+static void test_payload_through_gather_with_released_sibling(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        coio_loop *loop = tu_loop_virtual();
+        int payload_drops = 0;
+        coio_future *fs[2], *g = NULL;
+        assert_status(coio_future_new(loop, &fs[0]), COIO_OK);
+        assert_status(coio_future_new(loop, &fs[1]), COIO_OK);
+        if (kind == 0)
+            assert_status(coio_gather(loop, fs, 2, COIO_RETURN_EXCEPTIONS, &g), COIO_OK);
+        else
+            assert_status(coio_wait(loop, fs, 2, COIO_NO_TIMEOUT, COIO_ALL_COMPLETED, &g), COIO_OK);
+        coio_future_release(fs[1]); /* pending, only the combinator holds it */
+        assert_status(coio_future_set_error_payload(fs[0], 9, "p", &payload_drops, tu_count_drop),
+                      COIO_OK);
+        run_passes(loop, 2);
+        coio_future_release(fs[0]);
+        coio_future_release(g);
+        tu_finish(loop);
+        assert_int_equal(payload_drops, 1);
+    }
+}
+
+/* A task awaits a wait_for of itself (through a slot filled after the spawn), and the caller
+ * completes that wait_for by hand with an error payload: the task fails with the wait_for as
+ * its error's cause while the wait_for still holds the task.  After close and release nothing
+ * may stay allocated and the payload has been dropped once. */
+static void test_task_failing_through_own_wait_for_freed_at_release(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        coio_loop *loop = tu_loop_virtual();
+        awaiter a = {0};
+        int payload_drops = 0;
+        coio_future *t = spawn(loop, body_await_target, &a);
+        coio_future *c = NULL;
+        if (kind == 0)
+            assert_status(coio_wait_for(t, 5.0, &c), COIO_OK);
+        else if (kind == 1)
+            assert_status(coio_gather(loop, &t, 1, 0, &c), COIO_OK);
+        else
+            assert_status(coio_shield(t, &c), COIO_OK);
+        a.target = c;
+        run_passes(loop, 2); /* t awaits c */
+        assert_status(coio_future_set_error_payload(c, 3, "by hand", &payload_drops, tu_count_drop),
+                      COIO_OK);
+        run_until(loop, t);
+        assert_int_equal(tu_error_code(t), 3);
+        coio_future_release(c);
+        coio_future_release(t);
+        tu_finish(loop);
+        assert_int_equal(payload_drops, 1);
+    }
+}
+
+/* A task awaits a gather of (a future that fails with a payload, a future whose last caller
+ * reference went while pending, the task itself): the gather fails, the task fails with it,
+ * and the pending sibling keeps the gather from ever letting go of its children.  After
+ * close and release the payload has been dropped and nothing stays allocated. */
+static void test_payload_through_gather_of_awaiting_task_with_pending_sibling(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        coio_loop *loop = tu_loop_virtual();
+        awaiter a = {0};
+        int payload_drops = 0;
+        coio_future *fs[3], *g = NULL;
+        assert_status(coio_future_new(loop, &fs[0]), COIO_OK);
+        assert_status(coio_future_new(loop, &fs[1]), COIO_OK);
+        fs[2] = spawn(loop, body_await_target, &a);
+        assert_status(coio_gather(loop, fs, 3, 0, &g), COIO_OK);
+        if (kind == 0) {
+            a.target = g;
+        } else { /* through a wait_for of the gather */
+            assert_status(coio_wait_for(g, 50.0, &a.target), COIO_OK);
+        }
+        coio_future_release(fs[1]); /* pending for ever; only the gather holds it */
+        run_passes(loop, 2);        /* the task awaits */
+        assert_status(coio_future_set_error_payload(fs[0], 9, "p", &payload_drops, tu_count_drop),
+                      COIO_OK);
+        run_until(loop, fs[2]);
+        assert_int_equal(tu_error_code(fs[2]), 9);
+        void *payload = NULL;
+        assert_status(coio_future_error_payload(fs[2], &payload), COIO_OK);
+        assert_ptr_equal(payload, &payload_drops);
+        if (kind == 1) coio_future_release(a.target);
+        coio_future_release(fs[0]);
+        coio_future_release(fs[2]);
+        coio_future_release(g);
+        tu_finish(loop);
+        assert_int_equal(payload_drops, 1);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cancel_mutual_await_cycle_terminates),
+        cmocka_unit_test(test_cancel_mutual_await_cycle_twice),
+        cmocka_unit_test(test_cancel_cycle_through_gather),
+        cmocka_unit_test(test_cancel_cycle_through_wait_for),
+        cmocka_unit_test(test_cancel_cycle_in_task_group),
+        cmocka_unit_test(test_cancel_task_awaiting_gather_of_itself),
+        cmocka_unit_test(test_wait_for_inner_cancel_drop_releases_wait_for),
+        cmocka_unit_test(test_dying_queue_get_not_served_by_drop),
+        cmocka_unit_test(test_dying_barrier_wait_not_tripped_by_drop),
+        cmocka_unit_test(test_dying_queue_get_drop_closes_loop),
+        cmocka_unit_test(test_barrier_resume_outlives_released_wait),
+        cmocka_unit_test(test_queue_get_callbacks_outlive_released_get),
+        cmocka_unit_test(test_due_callback_runs_before_its_drop_through_wait_for_chain),
+        cmocka_unit_test(test_eager_child_frees_its_group_inside_spawn),
+        cmocka_unit_test(test_await_survives_release_in_done_callback),
+        cmocka_unit_test(test_payload_through_wait_for_freed_at_release),
+        cmocka_unit_test(test_payload_through_gather_with_released_sibling),
+        cmocka_unit_test(test_task_failing_through_own_wait_for_freed_at_release),
+        cmocka_unit_test(test_payload_through_gather_of_awaiting_task_with_pending_sibling),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
