@@ -1,7 +1,8 @@
 //! Raw FFI bindings to libcoio, asyncio's core (event loop, callbacks, timers, futures,
 //! tasks, combinators, primitives, queues) as a C library.
 //!
-//! `bindings.rs` is generated from `include/coio.h` by bindgen ahead of time and committed, so
+//! `bindings.rs` is generated from `include/coio.h` and `include/coio_plugin.h` by bindgen ahead
+//! of time and committed, so
 //! building this crate needs no libclang; `regen-bindings.sh` regenerates it (and, with
 //! `--check`, verifies that the committed file matches the header).  The library itself is
 //! found with pkg-config (see `build.rs`).
