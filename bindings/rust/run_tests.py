@@ -112,8 +112,12 @@ def main():
         rc = cargo_run("build", "--examples", stdout=sys.stderr)
         if rc:
             return rc
-        exe = os.path.join(env["CARGO_TARGET_DIR"], "debug", "examples", "{name}")
-        return subprocess.call([sys.executable, check, "--label", "rust", "--", exe], env=env)
+        cmd = [os.path.join(env["CARGO_TARGET_DIR"], "debug", "examples", "{name}")]
+        asan = sanitizer_runtime(build)
+        if asan:
+            # The examples load an ASan libcoio: preload its runtime (into them only).
+            cmd = ["env", f"LD_PRELOAD={asan}"] + cmd
+        return subprocess.call([sys.executable, check, "--label", "rust", "--", *cmd], env=env)
     print(f"unknown mode {mode}", file=sys.stderr)
     return 2
 
