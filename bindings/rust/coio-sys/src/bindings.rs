@@ -513,6 +513,18 @@ unsafe extern "C" {
     pub fn coio_task_uncancel(task: *mut coio_future) -> ::core::ffi::c_int;
 }
 unsafe extern "C" {
+    pub fn coio_task_cancel_message(
+        task: *const coio_future,
+        msg: *mut *const ::core::ffi::c_char,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn coio_task_set_cancelled(
+        task: *mut coio_future,
+        msg: *const ::core::ffi::c_char,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
     pub fn coio_task_name(task: *const coio_future) -> *const ::core::ffi::c_char;
 }
 unsafe extern "C" {
@@ -2222,10 +2234,22 @@ pub struct coio_host {
             arg4: *mut *mut coio_future,
         ) -> ::core::ffi::c_int,
     >,
+    pub task_cancel_message: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *const coio_future,
+            arg2: *mut *const ::core::ffi::c_char,
+        ) -> ::core::ffi::c_int,
+    >,
+    pub task_set_cancelled: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut coio_future,
+            arg2: *const ::core::ffi::c_char,
+        ) -> ::core::ffi::c_int,
+    >,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of coio_host"][::core::mem::size_of::<coio_host>() - 1352usize];
+    ["Size of coio_host"][::core::mem::size_of::<coio_host>() - 1368usize];
     ["Alignment of coio_host"][::core::mem::align_of::<coio_host>() - 8usize];
     ["Offset of field: coio_host::size"][::core::mem::offset_of!(coio_host, size) - 0usize];
     ["Offset of field: coio_host::abi"][::core::mem::offset_of!(coio_host, abi) - 8usize];
@@ -2556,6 +2580,10 @@ const _: () = {
         [::core::mem::offset_of!(coio_host, loop_query) - 1336usize];
     ["Offset of field: coio_host::future_new_custom"]
         [::core::mem::offset_of!(coio_host, future_new_custom) - 1344usize];
+    ["Offset of field: coio_host::task_cancel_message"]
+        [::core::mem::offset_of!(coio_host, task_cancel_message) - 1352usize];
+    ["Offset of field: coio_host::task_set_cancelled"]
+        [::core::mem::offset_of!(coio_host, task_set_cancelled) - 1360usize];
 };
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
