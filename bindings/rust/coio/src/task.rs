@@ -294,11 +294,11 @@ unsafe extern "C" fn step<F: std::future::Future>(
         ptr::null_mut()
     });
     if status == sys::COIO_ECANCELLED {
-        let msg = if !awaited.is_null() && sys::coio_future_cancelled(awaited) == 1 {
-            match crate::future::error_of(awaited) {
-                Error::Cancelled(m) => m,
-                _ => None,
-            }
+        // The message of the cancellation being delivered (the awaited future's, or that of
+        // the cancel() delivered at this step).
+        let mut m = ptr::null();
+        let msg = if sys::coio_task_cancel_message(task, &mut m) == sys::COIO_OK {
+            crate::error::opt_string(m)
         } else {
             None
         };
@@ -419,7 +419,12 @@ pub(crate) unsafe fn finish_plain<T: 'static>(task: *mut sys::coio_future, out: 
 pub(crate) unsafe fn finish_try<T: 'static>(task: *mut sys::coio_future, out: Result<T>) -> c_int {
     match out {
         Ok(v) => finish_plain(task, v),
-        Err(Error::Cancelled(_)) => sys::COIO_ECANCELLED,
+        Err(Error::Cancelled(msg)) => {
+            // asyncio's `raise CancelledError(msg)`: the task ends cancelled with this message.
+            let c = msg.map(|m| CString::new(m.replace('\0', "?")).unwrap_or_default());
+            sys::coio_task_set_cancelled(task, c.as_ref().map_or(ptr::null(), |c| c.as_ptr()));
+            sys::COIO_ECANCELLED
+        }
         Err(e) => {
             let msg = e
                 .message()

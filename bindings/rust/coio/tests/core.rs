@@ -663,3 +663,37 @@ fn cancelling_a_task_that_waits_on_no_coio_future_drops_its_body() {
     assert_eq!(r.unwrap(), Err(Error::Cancelled(Some("stop".into()))));
     assert_eq!(drops.get(), 1);
 }
+
+#[test]
+fn cancel_messages_of_the_cancel_delivered_and_of_the_body() {
+    let l = lp();
+    let r = l.run_until_complete(async {
+        // Cancelled while not waiting on a future: the cancel() message is delivered.
+        let seen = Rc::new(RefCell::new(None));
+        let s = seen.clone();
+        let t = coio::spawn_try(async move {
+            let r = coio::sleep(0.0).await; // the cancel lands while this is done already
+            *s.borrow_mut() = Some(r.clone());
+            r
+        });
+        coio::sleep(0.0).await.unwrap();
+        t.cancel(Some("first")).unwrap();
+        let a = t.await;
+        // A body that ends cancelled with a message of its own.
+        let u = coio::spawn_try(async {
+            match coio::sleep(5.0).await {
+                Err(Error::Cancelled(_)) => Err::<(), _>(Error::Cancelled(Some("mine".into()))),
+                r => r,
+            }
+        });
+        coio::sleep(1.0).await.unwrap();
+        u.cancel(Some("theirs")).unwrap();
+        let b = u.await;
+        let s = seen.borrow().clone();
+        (a, s, b)
+    });
+    let (a, s, b) = r.unwrap();
+    assert_eq!(a, Err(Error::Cancelled(Some("first".into()))));
+    assert_eq!(s, Some(Err(Error::Cancelled(Some("first".into())))));
+    assert_eq!(b, Err(Error::Cancelled(Some("mine".into()))));
+}
