@@ -697,6 +697,9 @@ static void wait_for_disarm(void *arg) {
 // would keep each other, and their loop, alive for ever.
 static void wait_for_inner_done(coio_future *, void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
+    // Completing w runs its inline watchers (user code), which may release the last other
+    // reference to it: w is read after that.
+    future_ref(w);
     if (w->state == Future::Pending) { // (else completed by its owner by hand)
         if (w->timer && !w->timed_out && !w->cancel_requested) {
             // The timer stays armed until the awaiting task has seen the outcome.
@@ -713,10 +716,9 @@ static void wait_for_inner_done(coio_future *, void *arg) {
     }
     if (Future *inner = w->inner) {
         w->inner = nullptr;
-        future_ref(w); // inner's last release may run a drop that releases w
-        future_unref(inner);
-        future_unref(w);
+        future_unref(inner); // its last release may run a drop that releases w: still held
     }
+    future_unref(w);
 }
 
 // In asyncio the timeout cancels the awaiting task itself; when that happens after inner
