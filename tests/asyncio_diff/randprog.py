@@ -214,8 +214,7 @@ _RACE = ("a task awaiting wait_for or another task is cancelled twice in one pas
          "reaches it differs")
 OPEN = {
     96: _RACE, 564: _RACE, 608: _RACE, 671: _RACE, 778: _RACE, 936: _RACE,
-    379: _TICK, 491: _TICK, 636: _TICK, 675: _TICK, 728: _TICK, 838: _TICK, 888: _TICK,
-    1187: _TICK,
+    636: _TICK,
 }
 
 
