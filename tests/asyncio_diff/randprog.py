@@ -206,15 +206,11 @@ async def consumer(rt, q):
 # Random programs that still differ, with what is known of why (issue 12 follow-up).  The
 # test reports each as `not ok ... # TODO` (an expected failure); one that starts to match is
 # an unexpected pass, which fails the test until it is removed from here.
-_TICK = ("one pass earlier in coio after a time jump, around a task group exit in a timeout "
-         "scope: probably the pass ticker, which sees Python steps only (asyncio runs "
-         "__aexit__ in the parent's steps, coio in its C exit task); not yet proven")
 _RACE = ("a task awaiting wait_for or another task is cancelled twice in one pass (a timeout "
          "scope's and an explicit cancel): which CancelledError (message) or TimeoutError "
          "reaches it differs")
 OPEN = {
     96: _RACE, 564: _RACE, 608: _RACE, 671: _RACE, 778: _RACE, 936: _RACE,
-    636: _TICK,
 }
 
 

@@ -843,3 +843,17 @@ async def main(rt):
     await rt.sleep(0)
     rt.log('after')
 ''')
+
+# A task cancelled before its first step never runs its body (asyncio throws the
+# CancelledError into a coroutine that never started; coio does not call the step): no pass
+# of program activity on either side, so the ticker stops at the same pass (random 636).
+scenario("cancel_before_first_step_then_idle", '''
+async def body(rt):
+    rt.log("never runs")
+
+async def main(rt):
+    t = rt.spawn(body, name="t")
+    rt.log("cancel", t.cancel("early"))
+    await rt.sleep(1)
+    rt.log("after", rt.outcome(t))
+''')
