@@ -857,3 +857,51 @@ async def main(rt):
     await rt.sleep(1)
     rt.log("after", rt.outcome(t))
 ''')
+
+# wait_for's timeout ends inner (a task) with a CancelledError; before the awaiting task
+# resumes, it is cancelled again (with a message).  asyncio's task is woken with inner's
+# CancelledError and keeps it (no message), and the timeout's __aexit__, with a cancellation
+# still requested, lets it through instead of raising TimeoutError (random program 96).
+scenario("wait_for_expired_then_cancelled_before_resume", '''
+async def inner(rt):
+    await rt.sleep(10)
+
+async def waiter(rt):
+    try:
+        await rt.wait_for(rt.spawn(inner, name="inner"), 0.5)
+        rt.log("waiter returned")
+    except BaseException as e:
+        rt.log("waiter", rt.exc_name(e), rt.current_task().cancelling())
+
+async def canceller(rt, w):
+    rt.log("cancel waiter", w.cancel("late"))
+
+async def main(rt):
+    w = rt.spawn(waiter, name="waiter")
+    await rt.sleep(0.5)
+    rt.spawn(canceller, w, name="canceller")
+    await rt.sleep(1)
+    rt.log("waiter", rt.outcome(w))
+''')
+
+# The same with timeout 0 (asyncio's _cancel_and_wait branch): the task waits for a waiter
+# future, not inner, so the second cancel's message is the one delivered.
+scenario("wait_for_zero_then_cancelled_before_resume", '''
+async def waiter(rt, f):
+    try:
+        await rt.wait_for(f, 0)
+        rt.log("waiter returned")
+    except BaseException as e:
+        rt.log("waiter", rt.exc_name(e), rt.current_task().cancelling())
+
+async def canceller(rt, w):
+    rt.log("cancel waiter", w.cancel("late"))
+
+async def main(rt):
+    f = rt.future()
+    w = rt.spawn(waiter, f, name="waiter")
+    await rt.sleep(0)
+    rt.spawn(canceller, w, name="canceller")
+    await rt.sleep(1)
+    rt.log("waiter", rt.outcome(w))
+''')
