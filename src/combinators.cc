@@ -200,8 +200,14 @@ static void gather_child_report(Gather *g, Future *child) {
         // "If gather is being cancelled we must propagate the cancellation regardless of
         // *return_exceptions*" (bpo-32684); the message is that of the last child's
         // cancellation (asyncio's fut._make_cancelled_error() after its loop).
-        future_complete_error(g, Future::Cancelled, COIO_ECANCELLED,
-                              cancel_message(g->children[g->n - 1]), nullptr);
+        // _make_cancelled_error() of a task that was not cancelled in the end (it swallowed
+        // the cancellation, or its waiter refused it) reads its _cancel_message: that of
+        // the last cancel() that only set _must_cancel.
+        Future *last = g->children[g->n - 1];
+        const char *msg = cancel_message(last);
+        if (last->state != Future::Cancelled)
+            if (Task *t = as_task(last)) msg = task_requested_message(t);
+        future_complete_error(g, Future::Cancelled, COIO_ECANCELLED, msg, nullptr);
         return;
     }
     future_set_result(g, nullptr, nullptr);

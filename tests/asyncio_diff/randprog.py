@@ -210,7 +210,7 @@ _RACE = ("a task awaiting wait_for or another task is cancelled twice in one pas
          "scope's and an explicit cancel): which CancelledError (message) or TimeoutError "
          "reaches it differs")
 OPEN = {
-    564: _RACE, 608: _RACE, 671: _RACE, 778: _RACE, 936: _RACE,
+    564: _RACE, 608: _RACE, 671: _RACE, 778: _RACE,
 }
 
 

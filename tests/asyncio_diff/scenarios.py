@@ -905,3 +905,30 @@ async def main(rt):
     await rt.sleep(1)
     rt.log("waiter", rt.outcome(w))
 ''')
+
+# A gather of the same task twice is cancelled with a message: the child is cancelled twice
+# (the second cancel() only sets _must_cancel and its _cancel_message), swallows the
+# cancellation and returns.  The gather ends cancelled with the last child's
+# _make_cancelled_error(): the message of that second cancel() (random program 936).
+scenario("gather_cancelled_child_swallows", '''
+async def child(rt):
+    try:
+        await rt.sleep(1)
+    except rt.CancelledError as e:
+        rt.log("child", rt.exc_name(e), rt.current_task().uncancel())
+    return "c"
+
+async def parent(rt, c):
+    try:
+        rt.log("gather", await rt.gather(c, c))
+    except rt.CancelledError as e:
+        rt.log("parent", rt.exc_name(e))
+
+async def main(rt):
+    c = rt.spawn(child, name="child")
+    p = rt.spawn(parent, c, name="parent")
+    await rt.sleep(0)
+    rt.log("cancel", p.cancel("m1"))
+    await rt.sleep(0.5)
+    rt.log("outcomes", rt.outcome(c), rt.outcome(p))
+''')
