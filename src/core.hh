@@ -221,8 +221,8 @@ struct TaskExtra {
     char *cancel_msg; // the message of the last cancel() not yet delivered
     void **obs_data;  // observer.cc: each observer's data, by its slot (null: none attached)
     std::uint32_t obs_n;
-    char *delivered;  // the message of the last cancellation delivered to the body
-    char *final_msg;  // coio_task_set_cancelled: what the body ends cancelled with
+    char *delivered; // the message of the last cancellation delivered to the body
+    char *final_msg; // coio_task_set_cancelled: what the body ends cancelled with
     bool has_delivered;
     bool has_final;
 };
@@ -279,6 +279,9 @@ const char *task_delivered_message(const Task *t); // null if none
 // What a body returning COIO_ECANCELLED now would end with: the message it set, else the
 // last delivered one (null if none).
 const char *task_ending_message(const Task *t);
+// The message of the last cancel() that only requested a cancellation (asyncio's
+// Task._cancel_message), or null.
+const char *task_requested_message(const Task *t);
 const char *task_name(Task *t);
 // The name without allocating: the one set, else "Task-<id>" formatted into buf.
 const char *task_name_into(const Task *t, char (&buf)[32]);
@@ -491,8 +494,8 @@ struct Loop {
     // coio_future_set_result_repr's formatters, by future (Future::has_repr): rare, so kept
     // out of every future.
     std::unordered_map<const Future *, coio_repr_fn> reprs;
-    Observers *observers = nullptr;           // observer.cc, once one was added
-    Plugins *plugins = nullptr;               // plugin.cc: attached plugins, services
+    Observers *observers = nullptr; // observer.cc, once one was added
+    Plugins *plugins = nullptr;     // plugin.cc: attached plugins, services
 
     Loop() = default;
     Loop(const Loop &) = delete;
