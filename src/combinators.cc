@@ -718,7 +718,7 @@ static void wait_for_inner_done(coio_future *, void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
     // Completing w runs its inline watchers (user code), which may release the last other
     // reference to it: w is read after that.
-    future_ref(w);
+    FutureHold hold(w);
     if (w->state == Future::Pending) { // (else completed by its owner by hand)
         if (w->timer && !w->timed_out && !w->cancel_requested) {
             // The timer stays armed until the awaiting task has seen the outcome.
@@ -749,15 +749,7 @@ static void wait_for_inner_done(coio_future *, void *arg) {
             w->cancel_msg = msg;
             w->expired_unseen = true;
             timer_cancel(w->timer);
-            future_ref(w); // completing it may release its last other reference
             wait_for_finish(w);
-            if (w->inner) { // as below, w still held
-                Future *inner = w->inner;
-                w->inner = nullptr;
-                future_unref(inner);
-            }
-            future_unref(w);
-            return;
         } else {
             timer_cancel(w->timer);
             wait_for_finish(w);
@@ -767,7 +759,6 @@ static void wait_for_inner_done(coio_future *, void *arg) {
         w->inner = nullptr;
         future_unref(inner); // its last release may run a drop that releases w: still held
     }
-    future_unref(w);
 }
 
 // In asyncio the timeout cancels the awaiting task itself; when that happens after inner

@@ -115,6 +115,15 @@ inline void future_ref(Future *f) {
 inline void future_unref(Future *f) {
     if (--f->refs == 0) future_destroy_last(f);
 }
+// A reference held for the length of a scope that runs user code (drops, callbacks) and then
+// touches f again.
+struct FutureHold {
+    Future *f;
+    explicit FutureHold(Future *fut) : f(fut) { future_ref(f); }
+    ~FutureHold() { future_unref(f); }
+    FutureHold(const FutureHold &) = delete;
+    FutureHold &operator=(const FutureHold &) = delete;
+};
 void future_set_result(Future *f, void *value, coio_free_fn drop);
 void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop);
 // Fails f with COIO_ESYS, strerror(err) as message and err kept (coio_future_errno).
