@@ -317,7 +317,7 @@ def setup(args, tmp, notes, want):
     return progs, ref_dir
 
 
-def command(c, prog, n, m, coio_names, result_names):
+def command(c, prog, n, m, coio_names):
     """The command line that runs contender c on one group of workloads."""
     if c == "coio":
         return [prog, str(n), "--spawn-n", str(m)] + coio_names
@@ -374,7 +374,7 @@ def run_rounds(runner, progs, names, n, m, rounds, verbose_label=""):
             k = r % len(cs)
             for c in cs[k:] + cs[:k]:
                 mine = [w for w in ws if has(c, w)]
-                cmd = command(c, progs[c], n, m, mine, None)
+                cmd = command(c, progs[c], n, m, mine)
                 hdr, part = runner.run(f"{verbose_label}round {r + 1}/{rounds} {c}", cmd)
                 if hdr:
                     headers[c] = hdr[0]
@@ -496,7 +496,7 @@ def compare(args, ap):
         h = headers.get(c, "?")
         if c == "tokio" and tokio_version():
             h += f" (tokio {tokio_version()})"
-        shown = command(c, progs[c], args.n, args.n_spawn, [w for w in names if has(c, w)][:1], None)
+        shown = command(c, progs[c], args.n, args.n_spawn, [w for w in names if has(c, w)][:1])
         shown = " ".join(os.path.relpath(a) if os.path.isabs(a) and a.startswith(REPO) else a
                          for a in shown)
         print(f"- {LABEL[c]}: {h} — e.g. `{shown}`")
@@ -731,7 +731,7 @@ def scaling(args):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     data["load"] = [load0, loadavg()]
-    data["machine"] = "{} CPUs ({}), Linux {}".format(*machine())
+    data["machine"] = "{0} CPUs ({2}), Linux {1}".format(*machine())
     data["notes"] = notes
     data["pinned"] = runner.pinned
     out = args.plot

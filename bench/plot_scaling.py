@@ -33,7 +33,7 @@ def main():
         sys.exit(__doc__)
     with open(sys.argv[1]) as f:
         data = json.load(f)
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(5.2 * len(PANELS), 4.6))
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(5.2 * len(PANELS), 5.4))
     for ax, (title, ws) in zip(axes, PANELS):
         for key, pts in data["series"].items():
             c, w = key.split(":", 1)
@@ -57,7 +57,7 @@ def main():
         ax.set_ylabel("ns per operation (median of rounds)")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.suptitle(f"ns/op against N — {data.get('machine', '')}; load average "
                  f"{data['load'][0]} → {data['load'][1]}; median of {data['rounds']} paired rounds",
                  fontsize=9)

@@ -188,7 +188,11 @@ async fn spawn_gather(m: u64) -> (f64, Option<f64>) {
             })
             .collect();
         for (i, h) in hs.into_iter().enumerate() {
-            assert_eq!(h.await.unwrap(), i as u64, "task_spawn_gather: wrong result");
+            assert_eq!(
+                h.await.unwrap(),
+                i as u64,
+                "task_spawn_gather: wrong result"
+            );
         }
     })
     .await
@@ -229,11 +233,17 @@ fn main() {
     }
     while let Some(a) = args.next() {
         if a == "--spawn-n" {
-            spawn_n = args.next().and_then(|v| v.parse().ok()).expect("--spawn-n M");
+            spawn_n = args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("--spawn-n M");
         } else if WORKLOADS.contains(&a.as_str()) {
             only.push(a);
         } else {
-            eprintln!("coio-peer-tokio: unknown workload '{a}'; known: {}", WORKLOADS.join(" "));
+            eprintln!(
+                "coio-peer-tokio: unknown workload '{a}'; known: {}",
+                WORKLOADS.join(" ")
+            );
             std::process::exit(2);
         }
     }
@@ -259,7 +269,9 @@ fn main() {
             "queue_ping_pong" => report(w, n(), run(ping_pong()), ""),
             "task_spawn_gather" => {
                 let (secs, bytes) = run(spawn_gather(spawn_n));
-                let extra = bytes.map(|b| format!(" bytes/op={b:.0}")).unwrap_or_default();
+                let extra = bytes
+                    .map(|b| format!(" bytes/op={b:.0}"))
+                    .unwrap_or_default();
                 report(w, spawn_n, secs, &extra);
             }
             _ => unreachable!(),
