@@ -270,13 +270,12 @@ int task_uncancel(Task *t);
 // current task (TaskGroup.__aexit__'s re-cancel, run by the group's exit task): the request
 // is counted, and delivered once the task has seen the outcome it is waiting for.
 void task_cancel_deferred(Task *t);
-// For code that completes a future a task waits on and must resume it in the same pass, as
-// asyncio resumes the task whose own code it is (TaskGroup.__aexit__ awaiting
-// _on_completed_fut): task_take_wakeup ends t's wakeup registration on `awaited` (its
-// fut_waiter, still pending; false and nothing done otherwise), the caller completes awaited,
-// then task_step_now runs t's step inline and drops the registration's reference on t.
-bool task_take_wakeup(Task *t, Future *awaited);
-// The same once awaited is done and t's wakeup call is queued: that call is neutralised.
+// For code that completes a future a task waits on and must resume that task in the same
+// pass, as asyncio resumes the task whose own code it is (TaskGroup.__aexit__ ending in the
+// exit task's step): once awaited is done and t's wakeup call is queued,
+// task_take_queued_wakeup neutralises that call (false and nothing done if t does not wait
+// on awaited), then task_step_now runs t's step inline and drops the registration's
+// reference on t.
 bool task_take_queued_wakeup(Task *t, Future *awaited);
 void task_step_now(Task *t, Future *awaited);
 // Cancel messages (asyncio's CancelledError(msg) as it travels): the message of the

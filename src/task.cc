@@ -370,11 +370,6 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
         t->must_cancel = t->cancel_deferred = false;
 }
 
-bool task_take_wakeup(Task *t, Future *awaited) {
-    if (t->fut_waiter != awaited || awaited->state != Future::Pending || !t->step) return false;
-    return future_unlink_callback(awaited, task_wakeup, t);
-}
-
 static void noop_wakeup(coio_future *, void *) {}
 
 bool task_take_queued_wakeup(Task *t, Future *awaited) {
@@ -394,7 +389,7 @@ void task_step_now(Task *t, Future *awaited) {
     future_ref(awaited); // the step may release the last other reference
     step(t, awaited);
     future_unref(awaited);
-    future_unref(t); // the wakeup registration's, taken over by task_take_wakeup
+    future_unref(t); // the wakeup registration's, taken over by task_take_queued_wakeup
 }
 
 // t waits on a future that refused the cancellation because it is being cancelled already:

@@ -29,7 +29,6 @@ struct TaskGroup {
     Future *on_completed = nullptr; // _on_completed_fut (a reference)
     Task *exit_task = nullptr;      // the exit task while its body runs (borrowed)
     Task *resume_parent = nullptr;  // the parent to resume once the exit ended (a reference)
-    bool stepping_now = false;      // on_task_done runs the exit task's step inline
     std::uint32_t refs = 1;         // the user's, each child registration's, the exit task's
     int body_status = COIO_OK;      // what the body of the group ended with (__aexit__'s et)
     bool exiting = false;           // _exiting: the exit task has started
@@ -109,30 +108,18 @@ static void report_orphan_error(TaskGroup *g, Task *child) {
 
 static void record_failure(TaskGroup *g, Task *child);
 
-// _on_task_done.  The last child done while the exit waits: in asyncio the parent runs
-// __aexit__ itself and resumes in the next pass; here the exit task (which the parent awaits)
-// resumes inline, after this callback did all it does, so that it completes now and its
-// awaiting parent resumes in the next pass too.
+// _on_task_done.  The last child done while the exit waits sets _on_completed_fut: the exit
+// task (which the parent awaits) wakes in the next pass, where asyncio's parent would run
+// __aexit__ on, and its end resumes the parent in that same pass (end_exit).
 static void on_task_done(coio_future *f, void *arg) {
     auto *g = static_cast<TaskGroup *>(arg);
     auto *child = reinterpret_cast<Task *>(f);
     g->npending--;
-    Future *completed = nullptr;
-    Task *resume = nullptr;
     if (g->on_completed && g->npending == 0 && g->on_completed->state == Future::Pending) {
-        completed = g->on_completed;
-        future_ref(completed);
-        g->loop->ready.reserve(1); // set_result cannot fail once the wakeup is taken
-        if (g->exit_task && task_take_wakeup(g->exit_task, completed)) resume = g->exit_task;
-        future_set_result(completed, nullptr, nullptr);
+        g->loop->ready.reserve(1); // the exit task's wakeup: record_failure must still run
+        future_set_result(g->on_completed, nullptr, nullptr);
     }
     record_failure(g, child);
-    if (resume) {
-        g->stepping_now = true;
-        task_step_now(resume, completed);
-        g->stepping_now = false;
-    }
-    if (completed) future_unref(completed);
 }
 
 static void record_failure(TaskGroup *g, Task *child) {
@@ -314,12 +301,11 @@ static int end_exit(TaskGroup *g, Task *self) {
         rc = COIO_ECANCELLED;
     }
     g->finished = true;
-    // The exit ends in a step of its own (it was woken by a cancellation of the parent, whose
-    // own step runs __aexit__ in asyncio): the parent waiting for it resumes now, in this pass,
+    // The exit ends in a step of its own (woken by _on_completed_fut or by a cancellation of
+    // the parent, whose own step runs __aexit__ in asyncio): the parent resumes now, in this pass,
     // not from a done callback in the next (exit_ended).  Not when the exit ends inside the
-    // call (the parent is running) or inside the last child's done callback (asyncio's parent
-    // resumes in the next pass there).
-    if (!g->exit_inline && !g->stepping_now && g->parent->fut_waiter == self) {
+    // call (the parent is running).
+    if (!g->exit_inline && g->parent->fut_waiter == self) {
         future_ref(g->parent);
         g->resume_parent = g->parent;
     }

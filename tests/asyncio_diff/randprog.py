@@ -209,10 +209,9 @@ async def consumer(rt, q):
 _RACE = ("a task is cancelled twice around one pass (a timeout's or a failing child's and an "
          "explicit cancel with a message) while it awaits wait_for, another task or a task "
          "group exit: which CancelledError (message), TimeoutError or group error reaches it "
-         "differs; not yet analysed (778: a task group exit whose child fails in the pass the "
-         "parent is cancelled: asyncio's parent gets the group error first)")
+         "differs; not yet analysed")
 OPEN = {
-    564: _RACE, 608: _RACE, 671: _RACE, 778: _RACE,
+    564: _RACE, 608: _RACE, 671: _RACE,
 }
 
 

@@ -932,3 +932,41 @@ async def main(rt):
     await rt.sleep(0.5)
     rt.log("outcomes", rt.outcome(c), rt.outcome(p))
 ''')
+
+# The last children of a task group end (one failed) while the parent waits in the exit; in
+# the next pass, before the parent runs, another task cancels it with a message.  asyncio's
+# parent runs __aexit__ itself: the late CancelledError lands in its `except CancelledError`
+# while aborting, the group error wins, and the re-cancel ends the parent Cancelled(None).
+# coio's exit task used to end inline in the last child's done callback, so the late cancel
+# hit the parent instead (random program 778).
+scenario("task_group_exit_cancelled_after_last_child_failed", '''
+async def leaf(rt, what, d):
+    await rt.sleep(d)
+    if what == "fail":
+        raise Boom("leaf")
+    return what
+
+async def parent(rt):
+    try:
+        async with rt.task_group() as tg:
+            tg.spawn(leaf, "ok", 1, name="ok")
+            tg.spawn(leaf, "fail", 1, name="fail")
+        rt.log("group done")
+    except rt.CancelledError as e:
+        rt.log("cancelled", rt.exc_name(e), rt.current_task().cancelling())
+        raise
+    except Exception as e:
+        rt.log("error", rt.exc_name(e), rt.current_task().cancelling())
+    return "p"
+
+async def canceller(rt, p):
+    rt.log("cancel parent", p.cancel("m2"))
+
+async def main(rt):
+    p = rt.spawn(parent, name="parent")
+    await rt.sleep(1)
+    await rt.sleep(0)
+    c = rt.spawn(canceller, p, name="canceller")
+    await rt.wait([p, c], timeout=5)
+    rt.log("outcomes", rt.outcome(p), rt.outcome(c))
+''')
