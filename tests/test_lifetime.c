@@ -878,6 +878,56 @@ static void test_task_group_exit_pending_at_close_frees_loop(void **state) {
     }
 }
 
+/* ---- 9. a waiter held only by its wait_for when its primitive completes it ----------------- */
+
+/* A wait_for watches its inner future inline and lets it go when it completes: completing a
+ * waiter whose other references are gone frees it inside the completion. */
+
+enum { PRIM_EVENT, PRIM_LOCK, PRIM_SEMAPHORE, PRIM_COUNT };
+
+/* A pending wait of an event, lock or semaphore, behind a wait_for holding its only reference:
+ * freeing the primitive cancels it (the wait_for with it), and the waiter behind it too (the
+ * fuzz inputs sync-free-cancels-wait-held-by-wait-for*). */
+static void test_free_primitive_cancels_wait_held_only_by_wait_for(void **state) {
+    (void)state;
+    for (int kind = 0; kind < PRIM_COUNT; kind++) {
+        coio_loop *loop = tu_loop_virtual();
+        coio_event *e = NULL;
+        coio_lock *l = NULL;
+        coio_semaphore *s = NULL;
+        coio_future *held = NULL, *w = NULL, *next = NULL, *wf = NULL;
+        if (kind == PRIM_EVENT) {
+            assert_status(coio_event_new(loop, &e), COIO_OK);
+            assert_status(coio_event_wait(e, &w), COIO_OK);
+            assert_status(coio_event_wait(e, &next), COIO_OK);
+        } else if (kind == PRIM_LOCK) {
+            assert_status(coio_lock_new(loop, &l), COIO_OK);
+            assert_status(coio_lock_acquire(l, &held), COIO_OK); /* taken at once */
+            assert_status(coio_lock_acquire(l, &w), COIO_OK);
+            assert_status(coio_lock_acquire(l, &next), COIO_OK);
+        } else {
+            assert_status(coio_semaphore_new(loop, 0, 0, &s), COIO_OK);
+            assert_status(coio_semaphore_acquire(s, &w), COIO_OK);
+            assert_status(coio_semaphore_acquire(s, &next), COIO_OK);
+        }
+        assert_false(coio_future_done(w));
+        assert_status(coio_wait_for(w, 1.0, &wf), COIO_OK);
+        coio_future_release(w); /* the wait_for's reference is the only one */
+        if (kind == PRIM_EVENT)
+            coio_event_free(e);
+        else if (kind == PRIM_LOCK)
+            coio_lock_free(l);
+        else
+            coio_semaphore_free(s);
+        assert_true(coio_future_cancelled(wf));
+        assert_true(coio_future_cancelled(next));
+        coio_future_release(wf);
+        coio_future_release(next);
+        if (held) coio_future_release(held);
+        tu_finish(loop);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_mutual_await_cycle_terminates),
@@ -901,6 +951,7 @@ int main(void) {
         cmocka_unit_test(test_task_failing_through_own_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_of_awaiting_task_with_pending_sibling),
         cmocka_unit_test(test_task_group_exit_pending_at_close_frees_loop),
+        cmocka_unit_test(test_free_primitive_cancels_wait_held_only_by_wait_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
