@@ -928,6 +928,55 @@ static void test_free_primitive_cancels_wait_held_only_by_wait_for(void **state)
     }
 }
 
+enum { QUEUE_PUT, QUEUE_PUT_NOWAIT, QUEUE_ADMIT_PUTTER, QUEUE_SHUTDOWN, QUEUE_COUNT };
+
+/* A waiting get (or a blocked put) of a queue, behind a wait_for holding its only reference:
+ * a put hands it an item, a get lets the put in, a shutdown fails it (the fuzz input
+ * queue-put-hands-item-to-get-held-by-wait-for). */
+static void test_queue_completes_waiter_held_only_by_wait_for(void **state) {
+    (void)state;
+    for (int how = 0; how < QUEUE_COUNT; how++) {
+        coio_loop *loop = tu_loop_virtual();
+        coio_queue *q = NULL;
+        int item = 0, first = 0;
+        coio_future *w = NULL, *wf = NULL, *put = NULL;
+        assert_status(coio_queue_new(loop, COIO_QUEUE_FIFO, 1, &q), COIO_OK);
+        if (how == QUEUE_ADMIT_PUTTER) {
+            assert_status(coio_queue_put_nowait(q, &first, tu_count_drop), COIO_OK); /* full */
+            assert_status(coio_queue_put(q, &item, tu_count_drop, &w), COIO_OK);
+        } else {
+            assert_status(coio_queue_get(q, &w), COIO_OK);
+        }
+        assert_false(coio_future_done(w));
+        assert_status(coio_wait_for(w, 1.0, &wf), COIO_OK);
+        /* Completed by hand, the wait_for keeps no link to w's outcome: when w completes, the
+         * wait_for only lets it go. */
+        assert_status(coio_future_set_result(wf, NULL, NULL), COIO_OK);
+        coio_future_release(w); /* the wait_for's reference is the only one */
+        if (how == QUEUE_PUT) {
+            assert_status(coio_queue_put(q, &item, tu_count_drop, &put), COIO_OK);
+            assert_true(coio_future_done(put));
+            coio_future_release(put);
+        } else if (how == QUEUE_PUT_NOWAIT) {
+            assert_status(coio_queue_put_nowait(q, &item, tu_count_drop), COIO_OK);
+        } else if (how == QUEUE_ADMIT_PUTTER) {
+            void *v = NULL;
+            coio_free_fn drop = NULL;
+            assert_status(coio_queue_get_nowait(q, &v, &drop), COIO_OK);
+            assert_ptr_equal(v, &first);
+            drop(v);
+            assert_int_equal(coio_queue_size(q), 1); /* the blocked put's item went in */
+        } else {
+            assert_status(coio_queue_shutdown(q, 0), COIO_OK);
+        }
+        coio_future_release(wf);
+        coio_queue_free(q);
+        tu_finish(loop);
+        assert_int_equal(first, how == QUEUE_ADMIT_PUTTER);
+        assert_int_equal(item, how != QUEUE_SHUTDOWN);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_mutual_await_cycle_terminates),
@@ -952,6 +1001,7 @@ int main(void) {
         cmocka_unit_test(test_payload_through_gather_of_awaiting_task_with_pending_sibling),
         cmocka_unit_test(test_task_group_exit_pending_at_close_frees_loop),
         cmocka_unit_test(test_free_primitive_cancels_wait_held_only_by_wait_for),
+        cmocka_unit_test(test_queue_completes_waiter_held_only_by_wait_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
