@@ -555,6 +555,58 @@ static void test_eager_child_frees_its_group_inside_spawn(void **state) {
     tu_finish(loop);
 }
 
+/* The eager child frees the group and then waits (for a future nobody completes): the
+ * group, freed before the child was registered, took the child into its array after the
+ * free, and the cycle (group -> child -> done-callback registration -> group) kept the group
+ * and its loop alive past the close and release of the loop (found by the fuzzer). */
+static coio_future *g_never; /* owned by the test: a body abandoned at close leaks its own */
+
+static int body_free_group_then_wait(coio_future *self, void *arg) {
+    (void)self;
+    eager_group *e = arg;
+    e->child_ran = 1;
+    coio_task_group_free(e->g);
+    return coio_await(g_never, NULL);
+}
+
+static int body_spawn_eager_waiting(coio_future *self, void *arg) {
+    eager_group *e = arg;
+    if (coio_task_group_new(coio_future_loop(self), &e->g) != COIO_OK) return COIO_EINVAL;
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = COIO_TASK_EAGER;
+    e->rc = coio_task_group_spawn(e->g, body_free_group_then_wait, e, &o, &e->child);
+    return COIO_OK;
+}
+
+static void ignore_exception(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop, (void)ctx, (void)arg;
+}
+
+static void count_drop(void *arg) {
+    ++*(int *)arg;
+}
+
+static void test_eager_child_frees_its_group_then_waits_loop_freed(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    int handler_drops = 0;
+    assert_status(coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops,
+                                                  count_drop),
+                  COIO_OK);
+    assert_status(coio_future_new(loop, &g_never), COIO_OK);
+    eager_group e = {0};
+    coio_future *parent = spawn(loop, body_spawn_eager_waiting, &e);
+    run_until(loop, parent);
+    assert_int_equal(e.rc, COIO_OK);
+    assert_true(e.child_ran);
+    assert_false(coio_future_done(e.child));
+    coio_future_release(e.child);
+    coio_future_release(parent);
+    coio_future_release(g_never);
+    tu_finish(loop);
+    assert_int_equal(handler_drops, 1); /* the loop was freed */
+}
+
 /* ---- 7. a stackful await whose future loses its last other reference ---------------------- */
 
 typedef struct borrowed {
@@ -895,6 +947,7 @@ int main(void) {
         cmocka_unit_test(test_queue_get_callbacks_outlive_released_get),
         cmocka_unit_test(test_due_callback_runs_before_its_drop_through_wait_for_chain),
         cmocka_unit_test(test_eager_child_frees_its_group_inside_spawn),
+        cmocka_unit_test(test_eager_child_frees_its_group_then_waits_loop_freed),
         cmocka_unit_test(test_await_survives_release_in_done_callback),
         cmocka_unit_test(test_payload_through_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_with_released_sibling),
