@@ -930,6 +930,52 @@ static void test_task_group_exit_pending_at_close_frees_loop(void **state) {
     }
 }
 
+/* ---- 9. an as_completed iterator freed by user code inside its own dispatch --------------- */
+
+typedef struct iter_freer {
+    coio_as_completed_iter *it;
+    int reports;
+} iter_freer;
+
+static void free_iter_on_report(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop;
+    (void)ctx;
+    iter_freer *r = arg;
+    r->reports++;
+    coio_as_completed_free(r->it);
+    r->it = NULL;
+}
+
+/* The iterator hands a completion to (or skips) a next-future whose last reference is the
+ * iterator's own: releasing it reports an error nobody retrieved (the next-future's timeout,
+ * or the error the user set on it by hand), and the handler frees the iterator, whose last
+ * reference was that next-future's.  The iterator's dispatch (run by the timeout timer, or
+ * by the input's done callback) went on with the freed iterator. */
+static void test_as_completed_freed_by_report_inside_dispatch(void **state) {
+    (void)state;
+    for (int skipped = 0; skipped < 2; skipped++) {
+        coio_loop *loop = tu_loop_virtual();
+        iter_freer r = {0};
+        assert_status(coio_loop_set_exception_handler(loop, free_iter_on_report, &r, NULL),
+                      COIO_OK);
+        coio_future *f = NULL, *next = NULL;
+        assert_status(coio_future_new(loop, &f), COIO_OK);
+        assert_status(coio_as_completed(loop, &f, 1, skipped ? -1.0 : 1.0, &r.it), COIO_OK);
+        assert_status(coio_as_completed_next(r.it, &next), COIO_OK);
+        if (skipped) /* done already when f's completion comes: skipped */
+            assert_status(coio_future_set_error(next, 7, "set by hand"), COIO_OK);
+        coio_future_release(next); /* the iterator's is the last reference */
+        if (skipped) assert_status(coio_future_set_result(f, NULL, NULL), COIO_OK);
+        coio_future *nap = tu_sleep(loop, 2.0); /* past the timeout (virtual time) */
+        run_until(loop, nap);
+        coio_future_release(nap);
+        assert_int_equal(r.reports, 1);
+        assert_null(r.it);
+        coio_future_release(f);
+        tu_finish(loop);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_mutual_await_cycle_terminates),
@@ -954,6 +1000,7 @@ int main(void) {
         cmocka_unit_test(test_task_failing_through_own_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_of_awaiting_task_with_pending_sibling),
         cmocka_unit_test(test_task_group_exit_pending_at_close_frees_loop),
+        cmocka_unit_test(test_as_completed_freed_by_report_inside_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
