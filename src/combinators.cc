@@ -469,7 +469,8 @@ struct AsCompleted {
 
 namespace {
 struct NextFuture : CustomFuture {
-    AsCompleted *it; // a reference (AsCompleted::refs)
+    AsCompleted *it;      // a reference (AsCompleted::refs)
+    const Future *handed; // the input dispatch completed it with (not a result the user set)
 };
 } // namespace
 
@@ -511,8 +512,10 @@ static void queue_pop_into(AsCompleted *it, Future *to) {
     it->qhead = (it->qhead + 1) % it->n;
     it->qlen--;
     try {
-        if (item)
+        if (item) {
+            static_cast<NextFuture *>(to)->handed = item;
             future_set_result(to, item, unref_future_value);
+        }
         else
             future_complete_error(to, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
     } catch (...) { // out of memory, before anything ran: the entry stays first in line
@@ -570,7 +573,8 @@ static void as_completed_timeout(void *arg) {
 static void next_refused(Future *f) {
     auto *nf = static_cast<NextFuture *>(f);
     AsCompleted *it = nf->it;
-    if (!it || it->freed || !nf->value) return;
+    // Only an input the iterator handed goes back: a result the user set is no input.
+    if (!it || it->freed || !nf->handed || nf->value != nf->handed) return;
     auto *item = static_cast<Future *>(nf->value);
     future_ref(item); // the next-future's own reference goes with its value
     queue_push(it, item, true);

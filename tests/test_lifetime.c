@@ -607,6 +607,38 @@ static void test_eager_child_frees_its_group_then_waits_loop_freed(void **state)
     assert_int_equal(handler_drops, 1); /* the loop was freed */
 }
 
+/* A next-future of as_completed whose result the user set (not an input the iterator
+ * handed) is refused by its task, cancelled before it saw it: the iterator took that value
+ * for an input future and queued it back (found by the fuzzer: a reference count written
+ * into a user's value, then an input released once too often). */
+static void test_as_completed_refused_next_with_user_result(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = NULL;
+    assert_status(coio_future_new(loop, &f), COIO_OK);
+    coio_as_completed_iter *it = NULL;
+    assert_status(coio_as_completed(loop, &f, 1, -1, &it), COIO_OK);
+    coio_future *next = NULL;
+    assert_status(coio_as_completed_next(it, &next), COIO_OK);
+    awaiter a = {0};
+    a.target = next;
+    coio_future *t = spawn(loop, body_await_target, &a);
+    run_passes(loop, 2);
+    char *user_value = malloc(8); /* too small to be a future: ASan sees any use as one */
+    assert_non_null(user_value);
+    assert_status(coio_future_set_result(next, user_value, free), COIO_OK);
+    assert_int_equal(coio_future_cancel(t, NULL), 1);
+    run_until(loop, t);
+    assert_true(coio_future_cancelled(t));
+    assert_status(coio_future_set_result(f, NULL, NULL), COIO_OK);
+    run_passes(loop, 2);
+    coio_as_completed_free(it);
+    coio_future_release(t);
+    coio_future_release(next);
+    coio_future_release(f);
+    tu_finish(loop);
+}
+
 /* ---- 7. a stackful await whose future loses its last other reference ---------------------- */
 
 typedef struct borrowed {
@@ -994,6 +1026,7 @@ int main(void) {
         cmocka_unit_test(test_due_callback_runs_before_its_drop_through_wait_for_chain),
         cmocka_unit_test(test_eager_child_frees_its_group_inside_spawn),
         cmocka_unit_test(test_eager_child_frees_its_group_then_waits_loop_freed),
+        cmocka_unit_test(test_as_completed_refused_next_with_user_result),
         cmocka_unit_test(test_await_survives_release_in_done_callback),
         cmocka_unit_test(test_payload_through_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_with_released_sibling),
