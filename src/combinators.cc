@@ -874,8 +874,9 @@ static bool wait_for_cancel(Future *f, const char *msg) {
         w->loop->cancel_cycle = true;
         return false;
     }
+    // The timer stays armed: asyncio's timeout scope is still open around the await, and
+    // if inner swallows this cancellation, the expiry cancels it again.
     char *copy = copy_string(msg);
-    timer_cancel(w->timer);
     w->cancel_requested = true;
     bool reached;
     w->cancelling = true;
