@@ -363,7 +363,7 @@ int service_query(Loop *loop, const char *name, std::uint32_t min_version, const
 // Stackful coroutines (coroutine.cc).
 struct Coroutine;
 Coroutine *coroutine_new(Loop *loop, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
-                         std::size_t stack_size);
+                         std::size_t stack_size, bool guarded);
 int coroutine_step(coio_future *task, coio_future *awaited, int status, void *co);
 void coroutine_free(void *co);
 void coroutine_forget_arg(void *co); // the creating call failed: the caller keeps arg
@@ -446,15 +446,15 @@ struct Loop {
     bool cancel_cycle = false;
     Task *current_task = nullptr;             // the task whose body runs now
     Task *tasks = nullptr;                    // tasks that are not done (asyncio.all_tasks)
-    std::vector<void *> stacks;               // free default-size coroutine stacks
+    struct StackPool *stack_pool = nullptr;   // coroutine.cc: mapped stacks, once used
     struct SignalHandlers *signals = nullptr; // signal.cc: this loop's signal handlers
     struct Executor *executor = nullptr;      // executor.cc: the thread pool, once used
     struct Remote *remote = nullptr;          // remote.cc: the thread-safe edge, once used
     // coio_future_set_result_repr's formatters, by future (Future::has_repr): rare, so kept
     // out of every future.
     std::unordered_map<const Future *, coio_repr_fn> reprs;
-    Observers *observers = nullptr;           // observer.cc, once one was added
-    Plugins *plugins = nullptr;               // plugin.cc: attached plugins, services
+    Observers *observers = nullptr; // observer.cc, once one was added
+    Plugins *plugins = nullptr;     // plugin.cc: attached plugins, services
 
     Loop() = default;
     Loop(const Loop &) = delete;
