@@ -371,6 +371,7 @@ bool coroutine_stack_size_valid(std::size_t requested);
 void stacks_release_all(Loop *loop);
 
 static constexpr std::size_t kSmallCustomFuture = 128;
+static constexpr std::size_t kCoroutineBytes = 128; // a Coroutine (coroutine.hh) fits
 
 // repr.cc: the names asyncio gives the done callbacks coio registers itself, so that a repr
 // shows `cb=[_run_until_complete_cb()]` where asyncio does.  A null name: asyncio has no such
@@ -440,6 +441,7 @@ struct Loop {
     Pool<sizeof(Future)> future_pool;
     Pool<sizeof(Task)> task_pool;
     Pool<kSmallCustomFuture> custom_pool; // custom futures up to that size (waiters, ...)
+    Pool<kCoroutineBytes> coroutine_pool;
 
     // A cancel was refused because the object was being cancelled already (a cycle of
     // awaits): the task whose waiter refused wakes with the cancellation (task_cancel).

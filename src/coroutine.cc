@@ -169,22 +169,36 @@ struct StackClass {
 };
 
 struct StackPool {
-    std::vector<StackClass> classes;
+    std::vector<StackClass *> classes; // (owned) not moved by a new class: coroutines point here
+    StackClass *last = nullptr;        // the class found last (most programs use one)
+    ~StackPool() {
+        for (StackClass *c : classes)
+            delete c;
+    }
 };
 
 static std::size_t slot_bytes(const StackClass &c) {
     return c.size + (c.guarded ? page_size() : 0);
 }
 
-static StackClass *stack_class(Loop *loop, std::size_t size, bool guarded) {
+static StackClass *stack_class_slow(Loop *loop, std::size_t size, bool guarded) {
     if (!loop->stack_pool) loop->stack_pool = new StackPool;
-    for (StackClass &c : loop->stack_pool->classes)
-        if (c.size == size && c.guarded == guarded) return &c;
-    StackClass c;
-    c.size = size;
-    c.guarded = guarded;
-    loop->stack_pool->classes.push_back(std::move(c));
-    return &loop->stack_pool->classes.back();
+    StackPool *pool = loop->stack_pool;
+    for (StackClass *c : pool->classes)
+        if (c->size == size && c->guarded == guarded) return pool->last = c;
+    pool->classes.reserve(pool->classes.size() + 1);
+    auto *c = new StackClass;
+    c->size = size;
+    c->guarded = guarded;
+    pool->classes.push_back(c);
+    return pool->last = c;
+}
+
+static inline StackClass *stack_class(Loop *loop, std::size_t size, bool guarded) {
+    StackPool *pool = loop->stack_pool;
+    if (pool && pool->last && pool->last->size == size && pool->last->guarded == guarded) [[likely]]
+        return pool->last;
+    return stack_class_slow(loop, size, guarded);
 }
 
 // Maps a batch onto c's free list (highest address on top: an unguarded stack that overflows
@@ -259,6 +273,7 @@ static bool stack_alloc(Loop *loop, Coroutine *co) {
         return false;
     }
     co->stack = c->free.back();
+    co->stack_class = c;
     c->free.pop_back();
     c->live++;
     stack_register(co);
@@ -272,8 +287,8 @@ static void stack_release(Loop *loop, Coroutine *co) {
     co->stack = nullptr;
     // After the loop closed its batches are gone (an abandoned body's stack went with them).
     if (!loop->stack_pool) return;
-    StackClass *c = stack_class(loop, co->stack_size, co->guarded); // exists: no allocation
-    c->free.push_back(stack);                                       // capacity reserved
+    StackClass *c = co->stack_class;
+    c->free.push_back(stack); // capacity reserved
     if (--c->live == 0 && c->mapped > kKeepStacks) trim_class(*c);
 }
 
@@ -281,8 +296,8 @@ void stacks_release_all(Loop *loop) {
     StackPool *pool = loop->stack_pool;
     if (!pool) return;
     loop->stack_pool = nullptr;
-    for (StackClass &c : pool->classes)
-        for (const StackBatch &b : c.batches)
+    for (StackClass *c : pool->classes)
+        for (const StackBatch &b : c->batches)
             munmap(b.base, b.bytes);
     delete pool;
 }
@@ -332,10 +347,13 @@ std::size_t coroutine_stack_size(std::size_t requested, bool guarded) {
     return (size + ps - 1) / ps * ps;
 }
 
-Coroutine *coroutine_new(Loop *, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
+static_assert(sizeof(Coroutine) <= kCoroutineBytes, "raise kCoroutineBytes (core.hh)");
+
+Coroutine *coroutine_new(Loop *loop, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
                          std::size_t stack_size, bool guarded) {
-    auto *co = static_cast<Coroutine *>(std::calloc(1, sizeof(Coroutine)));
-    if (!co) throw std::bad_alloc();
+    auto *co = static_cast<Coroutine *>(loop->coroutine_pool.alloc());
+    std::memset(static_cast<void *>(co), 0, sizeof(Coroutine));
+    co->loop = loop;
     co->fn = fn;
     co->arg = arg;
     co->drop = drop;
@@ -410,10 +428,11 @@ void coroutine_forget_arg(void *arg) {
 void coroutine_free(void *arg) {
     auto *co = static_cast<Coroutine *>(arg);
     // A body suspended when the loop closed is abandoned with its stack (C has no unwinding).
-    if (co->task) stack_release(co->task->loop, co);
+    if (co->task) stack_release(co->loop, co);
     if (co->last_failed) future_unref(co->last_failed);
+    Loop *loop = co->loop; // alive: the task, or the failing spawn, holds a reference
     if (co->drop) co->drop(co->arg);
-    std::free(co);
+    loop->coroutine_pool.release(co);
 }
 
 void coroutine_note_failed(Coroutine *co, Future *f) {

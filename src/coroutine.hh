@@ -35,12 +35,14 @@ struct Coroutine {
     void *arg;
     coio_free_fn drop;
     Task *task;
-    ctx::fcontext_t fctx;   // the suspended coroutine (null before its first resume)
-    ctx::fcontext_t caller; // the scheduler side, while it runs
-    char *stack;            // the mapping: guard page, then the usable stack
-    std::size_t stack_size; // usable bytes
-    Future *last_failed;    // the last awaited future that failed (a reference)
-    int resume_status;      // what the step resumes it with
+    Loop *loop;
+    struct StackClass *stack_class; // where the stack goes back to
+    ctx::fcontext_t fctx;           // the suspended coroutine (null before its first resume)
+    ctx::fcontext_t caller;         // the scheduler side, while it runs
+    char *stack;                    // the mapping: guard page, then the usable stack
+    std::size_t stack_size;         // usable bytes
+    Future *last_failed;            // the last awaited future that failed (a reference)
+    int resume_status;              // what the step resumes it with
     int body_rc;
     bool finished;
     bool guarded;            // a guard page below the stack; else a canary at its bottom
