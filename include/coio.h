@@ -999,7 +999,7 @@ typedef struct coio_future_ops {
     void (*drop)(void *state);
     /* Writes the future's description for coio_future_repr in snprintf's manner: at most
      * size bytes including the terminating NUL, and returns the full length it needs (or a
-     * negative value on error). */
+     * negative value on error: coio_future_repr then shows the default form). */
     int (*repr)(const coio_future *f, void *state, char *buf, size_t size);
 } coio_future_ops;
 

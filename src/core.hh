@@ -309,6 +309,9 @@ struct FutureOps {
     void (*refused)(Future *f);
     // The last reference went: free what the derived struct owns (not the struct itself).
     void (*finalize)(Future *f);
+    // asyncio's subclass __repr__: writes f's repr snprintf-style and returns its full
+    // length, or a negative value for the default form.  Null: the default form.
+    long (*repr)(const Future *f, char *buf, std::size_t size) = nullptr;
 };
 
 struct CustomFuture : Future {

@@ -397,7 +397,18 @@ void public_finalize(Future *f) {
     if (auto drop = COIO_OPS_HOOK(p->uops, drop)) drop(p->state);
 }
 
-constexpr FutureOps kPublicOps = {public_cancel, nullptr, public_finalize};
+long public_repr(const Future *f, char *buf, std::size_t size) {
+    auto *p = static_cast<const PublicFuture *>(f);
+    auto repr = COIO_OPS_HOOK(p->uops, repr);
+    if (!repr) return -1;
+    try {
+        return repr(reinterpret_cast<const coio_future *>(f), p->state, buf, size);
+    } catch (...) {
+        return -1;
+    }
+}
+
+constexpr FutureOps kPublicOps = {public_cancel, nullptr, public_finalize, public_repr};
 } // namespace
 
 Future *public_future_new(Loop *loop, const coio_future_ops *ops, void *state) {

@@ -327,6 +327,18 @@ void put_task_info(Out &o, const Task *t, const Future **seen, int depth) {
     }
 }
 
+// A custom future whose ops write its repr (coio_future_ops.repr): false for the default form.
+bool put_custom(Out &o, const CustomFuture *f) {
+    if (!f->ops->repr) return false;
+    long n = f->ops->repr(f, nullptr, 0);
+    if (n < 0) return false;
+    std::string s(std::size_t(n) + 1, '\0');
+    long m = f->ops->repr(f, s.data(), s.size());
+    if (m < 0) return false;
+    o.put(s.data(), std::strlen(s.data())); // what it wrote, should a second call differ
+    return true;
+}
+
 void put_future(Out &o, const Future *f, const Future **seen, int depth) {
     for (int i = 0; i < depth; i++) {
         if (seen[i] == f) { // reprlib.recursive_repr
@@ -339,6 +351,7 @@ void put_future(Out &o, const Future *f, const Future **seen, int depth) {
         return;
     }
     seen[depth] = f;
+    if (f->kind == Future::Custom && put_custom(o, static_cast<const CustomFuture *>(f))) return;
     const Task *t = f->kind == Future::TaskKind ? static_cast<const Task *>(f) : nullptr;
     o.puts(t ? "<Task " : "<Future ");
     switch (f->state) {

@@ -822,11 +822,53 @@ static void test_custom_future_awaited_and_results(void **state) {
     assert_status(coio_loop_close(loop), COIO_OK);
     assert_status(coio_future_new_custom(loop, &ops, NULL, &f), COIO_ECLOSED);
     assert_status(coio_loop_release(loop), COIO_OK);
-    /* The repr hook writes as snprintf does (coio_future_repr calls it). */
-    char buf[8];
-    volatile size_t size = 3;
-    assert_int_equal(ops.repr(NULL, NULL, buf, size), 4);
+}
+
+static int op_repr_refuse(const coio_future *f, void *state, char *buf, size_t size) {
+    (void)f;
+    (void)state;
+    (void)buf;
+    (void)size;
+    return -1;
+}
+
+/* coio_future_repr shows a custom future as its repr hook writes it, also where the future
+ * appears inside another repr (a task's wait_for=); a hook that returns a negative length,
+ * or an ops struct too old to have the hook, gets the default form. */
+static void test_custom_future_repr(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    op_state s = {0};
+    coio_future *f, *t;
+    char buf[128];
+    assert_status(coio_future_new_custom(loop, &ops, &s, &f), COIO_OK);
+    assert_int_equal(coio_future_repr(f, buf, sizeof buf), 4);
+    assert_string_equal(buf, "<op>");
+    assert_int_equal(coio_future_repr(f, buf, 3), 4); /* snprintf-style truncation */
     assert_string_equal(buf, "<o");
+    assert_status(coio_spawn(loop, await_body, f, NULL, &t), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_true(coio_future_repr(t, buf, sizeof buf) > 0);
+    assert_non_null(strstr(buf, " wait_for=<op>"));
+    assert_status(coio_future_set_result(f, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    coio_future_release(t);
+    coio_future_release(f);
+
+    coio_future_ops refuse = ops;
+    refuse.repr = op_repr_refuse;
+    assert_status(coio_future_new_custom(loop, &refuse, &s, &f), COIO_OK);
+    assert_true(coio_future_repr(f, buf, sizeof buf) > 0);
+    assert_string_equal(buf, "<Future pending>");
+    coio_future_release(f);
+
+    coio_future_ops old = ops;
+    old.size = offsetof(coio_future_ops, repr); /* a caller from before the hook */
+    assert_status(coio_future_new_custom(loop, &old, &s, &f), COIO_OK);
+    assert_true(coio_future_repr(f, buf, sizeof buf) > 0);
+    assert_string_equal(buf, "<Future pending>");
+    coio_future_release(f);
+    tu_finish(loop);
 }
 
 int main(void) {
@@ -857,6 +899,7 @@ int main(void) {
         cmocka_unit_test(test_custom_future_cancel_now),
         cmocka_unit_test(test_custom_future_cancel_later),
         cmocka_unit_test(test_custom_future_awaited_and_results),
+        cmocka_unit_test(test_custom_future_repr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

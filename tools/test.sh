@@ -3,7 +3,8 @@
 # packaging checks (tools/packaging_check.sh), the same tests under valgrind, an ASan+UBSan
 # build (object pools off, so use-after-free is visible) and a ThreadSanitizer build for the
 # threaded suites (suite 'unit', with test_remote's threads hammering remote handles and
-# completions while the loop closes).  Exits non-zero if anything fails.
+# completions while the loop closes), plus a short libFuzzer campaign (tests/fuzz).  Exits
+# non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -28,6 +29,9 @@ step "ASan + UBSan build and test"
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --no-suite golden --no-suite docs
+
+step "libFuzzer (clang, ASan+UBSan): a short campaign from the committed corpus"
+tests/fuzz/run.sh "${COIO_FUZZ_SECONDS:-180}"
 
 step "ThreadSanitizer build, unit suites (call_soon_threadsafe, stop from other threads)"
 [ -f build-tsan/build.ninja ] || meson setup build-tsan -Db_sanitize=thread -Db_lundef=false \
