@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -146,8 +147,10 @@ static void ensure_overflow_reporting() {
 
 // Stacks are carved from batches: one mmap per batch of stacks of one size class (usable size,
 // guarded or not), batches doubling from kFirstBatch stacks up to kMaxBatchBytes.  A guarded
-// class gives each stack a PROT_NONE page below it (one mprotect per stack when the batch is
-// mapped; each stack then takes two entries of vm.max_map_count); an unguarded one packs the
+// class gives each stack a guard page below it, one system call per stack when the batch is
+// mapped: madvise(MADV_GUARD_INSTALL) where the kernel has it (Linux 6.13: the guard lives in
+// the page tables, the batch stays one entry of vm.max_map_count), else mprotect(PROT_NONE)
+// (each stack then takes two entries of vm.max_map_count); an unguarded one packs the
 // stacks back to back (one map entry per batch) with a canary word at the bottom of each,
 // checked every time the coroutine switches out.  A finished coroutine's stack goes back on
 // its class's free list (no system call); when the last coroutine of a class finishes and the
@@ -201,6 +204,21 @@ static inline StackClass *stack_class(Loop *loop, std::size_t size, bool guarded
     return stack_class_slow(loop, size, guarded);
 }
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 // Linux 6.13
+#endif
+
+// Makes [p, p + len) a guard: any access faults (SIGSEGV).
+static bool guard_page(char *p, std::size_t len) {
+    static std::atomic<bool> no_guard_advice{false}; // the kernel refused it once: mprotect
+    if (!no_guard_advice.load(std::memory_order_relaxed)) {
+        if (madvise(p, len, MADV_GUARD_INSTALL) == 0) return true;
+        if (errno != EINVAL) return false;
+        no_guard_advice.store(true, std::memory_order_relaxed);
+    }
+    return mprotect(p, len, PROT_NONE) == 0;
+}
+
 // Maps a batch onto c's free list (highest address on top: an unguarded stack that overflows
 // runs into its neighbour in the batch, not off the mapping).  False if nothing could be mapped.
 static bool map_batch(StackClass &c) {
@@ -220,7 +238,7 @@ static bool map_batch(StackClass &c) {
     std::size_t got = n;
     if (c.guarded) {
         for (std::size_t i = 0; i < n; i++) {
-            if (mprotect(base + i * slot, ps, PROT_NONE) != 0) { // out of map entries
+            if (!guard_page(base + i * slot, ps)) { // out of map entries
                 got = i;
                 break;
             }
