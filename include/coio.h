@@ -359,13 +359,34 @@ COIO_API int coio_task_cancelling(const coio_future *task);
 /* asyncio's Task.uncancel() (3.13): decrements the count and returns it; at 0 a cancellation
  * not yet delivered is withdrawn.  EINVAL if not a task. */
 COIO_API int coio_task_uncancel(coio_future *task);
+/* Cancel messages (asyncio's CancelledError(msg)).  The message of the last cancellation
+ * delivered to the body of task: read it in a step whose resume_status is COIO_ECANCELLED, or
+ * after coio_await returned COIO_ECANCELLED.  It is the message of the cancelled future the
+ * body awaited (a task waiting on a future is cancelled by cancelling that future), else the
+ * message of the coio_future_cancel that is delivered at this step (after a yield, or when the
+ * awaited future completed first).  *msg is borrowed (valid until the next delivery or until
+ * the task is freed) and NULL for a cancellation without message.  The message stays readable
+ * after the delivery (also once the task is done).  ESTATE if no cancellation was ever
+ * delivered to task; EINVAL for a NULL msg or a task that is not one. */
+COIO_API int coio_task_cancel_message(const coio_future *task, const char **msg);
+/* From inside the body of task (a step of it, or its coroutine): the message (copied; NULL for
+ * none) the task ends cancelled with when the body returns COIO_ECANCELLED: asyncio's
+ * `raise CancelledError(msg)`.  A body that returns COIO_ECANCELLED without it re-raises the
+ * last cancellation delivered to it (asyncio's bare `raise`): the task's final message is that
+ * one's, not that of an earlier cancel() the body swallowed.  Called again, the message is
+ * replaced; a body that returns anything else ignores it.  A body that returns COIO_OK while a
+ * cancellation is pending ends cancelled with that cancel()'s message, as asyncio.  ESTATE
+ * outside the task's body or once it is done; EINVAL for NULL or not a task; ENOMEM. */
+COIO_API int coio_task_set_cancelled(coio_future *task, const char *msg);
 /* The task's name (borrowed, valid until renamed or freed): "Task-N" unless set; NULL if f is
  * not a task. */
 COIO_API const char *coio_task_name(const coio_future *task);
 COIO_API int coio_task_set_name(coio_future *task, const char *name); /* copied */
 /* asyncio.all_tasks(): stores up to cap not-done tasks of loop in out (new references the
  * caller releases) and returns how many there are in all (call again with a larger array if
- * that is more than cap).  out may be NULL when cap is 0.  Negative status on bad input. */
+ * that is more than cap).  out may be NULL when cap is 0.  A task group's exit task, which
+ * asyncio does not have (its parent runs __aexit__ itself), is not listed.  Negative status on
+ * bad input. */
 COIO_API long coio_loop_all_tasks(coio_loop *loop, coio_future **out, size_t cap);
 /* A future that completes with a NULL result `delay` seconds from now (asyncio.sleep).  A
  * delay <= 0 costs exactly one pass; cancelling the future cancels its timer.  EINVAL for NaN
@@ -460,15 +481,19 @@ COIO_API int coio_function_set_name(coio_any_fn fn, const char *name);
  * cancelled) while the other children keep running (their later errors count as retrieved).
  * Cancelling *out cancels every child that is not done (1 if any accepted); *out then ends
  * cancelled once they all are (or at the first cancelled child without the flag), whatever
- * the flags.  n = 0: *out is already done.  A future given twice counts once.  EINVAL also
- * for unknown flags. */
+ * the flags.  Children already done count inside the call, as in asyncio 3.12+: *out may be
+ * done when coio_gather returns (n = 0: it always is).  A future given twice counts once.
+ * EINVAL also for unknown flags. */
 COIO_API int coio_gather(coio_loop *loop, coio_future *const *fs, size_t n, unsigned flags,
                          coio_future **out);
 
 enum { COIO_FIRST_COMPLETED = 1, COIO_FIRST_EXCEPTION = 2, COIO_ALL_COMPLETED = 3 };
 
 /* The value of coio_wait's future (owned by it, valid while you hold the future): the done
- * futures in completion order, then the pending ones in argument order.  Both arrays are
+ * futures in completion order, then the pending ones in argument order.  As asyncio's _wait
+ * splits them once the awaiting task resumes, the split is made again right before the
+ * wait future's first done callback (the awaiting task's wake-up) runs: futures done by then
+ * move to the done part (argument order).  Both arrays are
  * borrowed from the wait future, which holds a reference to each. */
 typedef struct coio_wait_result {
     size_t ndone;
@@ -507,7 +532,9 @@ COIO_API void coio_as_completed_free(coio_as_completed_iter *it);
  * cancelled, *out fails with COIO_ETIMEDOUT, otherwise it gets f's outcome (asyncio 3.12+).
  * timeout 0 does that at once unless f is already done; a negative timeout (COIO_NO_TIMEOUT)
  * or +inf waits forever (asyncio's negative timeouts are coio's 0).  Cancelling *out cancels
- * f and *out ends cancelled once f is done (with f's result if f swallowed it, as asyncio). */
+ * f and *out ends cancelled once f is done (with f's result if f swallowed it, as asyncio).
+ * As 3.12+'s wait_for runs in the caller (`async with timeout(): await f`), *out completes
+ * inside f's completion, not a pass later (timeout 0: from a done callback of f, as asyncio). */
 COIO_API int coio_wait_for(coio_future *f, double timeout, coio_future **out);
 /* asyncio.shield: *out gets f's outcome, but cancelling *out does not cancel f (it then stops
  * listening to f).  If f is done already, *out is f itself (a new reference). */

@@ -597,6 +597,22 @@ int coio_task_uncancel(coio_future *task) {
     return t ? task_uncancel(t) : COIO_EINVAL;
 }
 
+int coio_task_cancel_message(const coio_future *task, const char **msg) {
+    const Task *t = as_task(const_cast<Future *>(F(task)));
+    if (!t || !msg) return COIO_EINVAL;
+    return task_cancel_message(t, msg);
+}
+
+int coio_task_set_cancelled(coio_future *task, const char *msg) {
+    Task *t = as_task(F(task));
+    if (!t) return COIO_EINVAL;
+    if (t->state != Future::Pending || t->loop->current_task != t) return COIO_ESTATE;
+    return guarded([&] {
+        task_set_final_cancel(t, msg);
+        return COIO_OK;
+    });
+}
+
 const char *coio_task_name(const coio_future *task) {
     Task *t = as_task(const_cast<Future *>(F(task)));
     if (!t) return nullptr;
@@ -620,10 +636,11 @@ long coio_loop_all_tasks(coio_loop *l, coio_future **out, size_t cap) {
     Loop *loop = L(l);
     if (!loop || (cap && !out)) return COIO_EINVAL;
     long n = 0;
-    for (Task *t = loop->tasks; t; t = t->next, n++) {
-        if (size_t(n) < cap) {
+    for (Task *t = loop->tasks; t; t = t->next) {
+        if (t->internal) continue; // asyncio has no such task (a task group's exit)
+        if (size_t(n++) < cap) {
             future_ref(t);
-            out[n] = reinterpret_cast<coio_future *>(t);
+            out[n - 1] = reinterpret_cast<coio_future *>(t);
         }
     }
     return n;

@@ -8,6 +8,7 @@
 // last reference, and its finalize ends every registration it still has.  A registration that
 // can no longer be removed, because its future is done and the call is already queued, is
 // neutralised in place instead (see unwatch): the queued call then runs a no-op.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -44,7 +45,8 @@ static DoneCallback &slot_at(Future *f, std::uint32_t i) {
 static DoneCallback *live_slot(Future *f, coio_done_fn fn, void *arg) {
     for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
         DoneCallback &cb = slot_at(f, i);
-        if (cb.fn == fn && cb.arg == arg && cb.drop == live_marker) return &cb;
+        if (cb.fn == fn && cb.arg == arg && (cb.drop == live_marker || cb.drop == inline_marker))
+            return &cb;
     }
     return nullptr;
 }
@@ -277,6 +279,16 @@ Future *gather_new(Loop *loop, Future *const *fs, std::size_t n, unsigned flags)
             future_ref(c);
             children[g->n++] = c;
         }
+        // asyncio 3.12+ runs _done_callback for the children done already inside the call,
+        // once the outer future exists ("in the special case that *all* futures finished
+        // eagerly, this will effectively complete the gather eagerly"): their queued calls
+        // become no-ops, and a duplicate is found by its slot having been retargeted.
+        for (std::size_t i = 0; i < g->n; i++) {
+            Future *c = children[i];
+            if (c->state == Future::Pending || !live_slot(c, gather_child_done, g)) continue;
+            retarget(c, gather_child_done, g, noop_done);
+            gather_child_done(reinterpret_cast<coio_future *>(c), g);
+        }
     } catch (...) {
         future_unref(g); // finalize ends the registrations made so far
         throw;
@@ -355,6 +367,24 @@ static void wait_finish(Wait *w) {
     future_set_result(w, &w->result, nullptr);
 }
 
+// _wait computes done/pending after `await waiter` returns, in the awaiting task: a future
+// that completed between the wake-up and the resume is done.  This registration on the wait
+// future itself, made first, runs right before the awaiting task's wake-up: the futures of
+// the pending part that are done by then move to the done part (argument order).
+static void wait_resplit(coio_future *f, void *) {
+    auto *w = reinterpret_cast<Wait *>(f);
+    if (w->state != Future::Result || !w->fs) return;
+    auto **pending = const_cast<Future **>(reinterpret_cast<Future *const *>(w->result.pending));
+    std::size_t np = w->result.npending;
+    // Both parts keep argument order (the temporary buffer is optional: it cannot throw).
+    Future **mid = std::stable_partition(pending, pending + np,
+                                         [](Future *x) { return x->state != Future::Pending; });
+    std::size_t k = std::size_t(mid - pending);
+    w->result.ndone += k;
+    w->result.npending -= k;
+    w->result.pending = reinterpret_cast<coio_future *const *>(pending + k);
+}
+
 // Cancelling the wait (its awaiting task's cancellation) ends the wait and nothing else.
 static bool wait_cancel(Future *f, const char *msg) {
     auto *w = static_cast<Wait *>(f);
@@ -386,6 +416,7 @@ Future *wait_new(Loop *loop, Future *const *fs, std::size_t n, double timeout, i
         if (!arr) throw std::bad_alloc();
         w->fs = arr;
         w->return_when = return_when;
+        future_add_done_callback(w, wait_resplit, nullptr, nullptr);
         if (has_deadline(timeout)) w->timer = timer_new(loop, timeout, wait_timeout, w);
         for (std::size_t i = 0; i < n; i++) {
             Future *f = fs[i];
@@ -627,6 +658,7 @@ struct WaitFor : CustomFuture {
     bool cancel_requested; // wait_for itself was cancelled
     bool must_cancel;      // a cancellation inner refused (it was done): the task's _must_cancel
     bool cancelling;       // inside wait_for_cancel (inner awaiting wait_for comes back)
+    bool unseen;           // completed, with the timer still armed until its awaiter ran
 };
 } // namespace
 
@@ -651,6 +683,14 @@ static void wait_for_finish(WaitFor *w) {
     future_forward(w, f);
 }
 
+// Queued when wait_for completes with its timer still armed, ahead of its own callbacks: the
+// awaiting task has seen the outcome once this ran, so the timeout can no longer change it.
+static void wait_for_disarm(void *arg) {
+    auto *w = static_cast<WaitFor *>(arg);
+    w->unseen = false;
+    timer_cancel(w->timer);
+}
+
 // Inner is done and its registration has run: wait_for needs it no more (a result it
 // forwarded is kept through its error slot's cause).  Inner may hold the wait_for (a task
 // that awaited it and failed with it as its error's cause): it is let go now, or the pair
@@ -658,8 +698,18 @@ static void wait_for_finish(WaitFor *w) {
 static void wait_for_inner_done(coio_future *, void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
     if (w->state == Future::Pending) { // (else completed by its owner by hand)
-        timer_cancel(w->timer);
-        wait_for_finish(w);
+        if (w->timer && !w->timed_out && !w->cancel_requested) {
+            // The timer stays armed until the awaiting task has seen the outcome.
+            Loop *loop = w->loop;
+            loop->ready.reserve(2); // before anything changes: the disarm entry, completion
+            future_ref(w);
+            ready_push_callback(loop, wait_for_disarm, w, unref_future_value);
+            w->unseen = true;
+            wait_for_finish(w); // cannot fail now (it fails before completing, if at all)
+        } else {
+            timer_cancel(w->timer);
+            wait_for_finish(w);
+        }
     }
     if (Future *inner = w->inner) {
         w->inner = nullptr;
@@ -669,13 +719,34 @@ static void wait_for_inner_done(coio_future *, void *arg) {
     }
 }
 
+// In asyncio the timeout cancels the awaiting task itself; when that happens after inner
+// completed but before the task resumed, the task's _must_cancel turns the outcome into
+// CancelledError, which the timeout makes TimeoutError.  Here the completed wait_for future
+// has not been seen yet (its callbacks are queued behind wait_for_disarm): its outcome
+// becomes that TimeoutError.
+static void wait_for_expire_unseen(WaitFor *w) {
+    FutureError *e = error_new(COIO_ETIMEDOUT, "timed out", nullptr); // may throw: nothing changed
+    if (w->inner) mark_retrieved(w->inner);
+    if (w->value_drop) w->value_drop(w->value);
+    w->value = nullptr;
+    w->value_drop = nullptr;
+    future_free_error(w->error);
+    w->error = e;
+    w->retrieved = false;
+    w->state = Future::Failed;
+    w->unseen = false;
+}
+
 // The timeout cancels inner and waits for it.  A cancel() that inner refuses (it is done
 // already, its outcome still on the way) leaves the awaiting task's _must_cancel set in
 // asyncio: wait_for then raises TimeoutError whatever inner's outcome.
 // Cancelling inner may run a drop that releases w's last reference: w is held meanwhile.
 static void wait_for_timeout(void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
-    if (w->state != Future::Pending) return;
+    if (w->state != Future::Pending) {
+        if (w->unseen) wait_for_expire_unseen(w);
+        return;
+    }
     w->timed_out = true;
     w->cancelling = true;
     future_ref(w);
@@ -752,7 +823,14 @@ Future *wait_for_new(Future *f, double timeout) {
             future_forward(w, f);
             return w;
         }
-        watch(f, wait_for_inner_done, w);
+        // `async with timeout(t): return await fut` awaits fut itself: fut's outcome reaches
+        // the awaiting task one pass after fut completes, so wait_for completes with it, not
+        // from a done callback a pass later.  The timeout 0 branch (_cancel_and_wait) waits
+        // for a done callback of fut, as here.
+        if (timeout == 0)
+            watch(f, wait_for_inner_done, w);
+        else
+            future_watch_inline(f, wait_for_inner_done, w);
         if (timeout == 0) {
             w->zero = true;
             w->timed_out = true;

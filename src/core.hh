@@ -89,6 +89,7 @@ struct Future {
     mutable bool retrieved; // the error was looked at (asyncio's __log_traceback = False)
     std::uint8_t kind;      // Kind: a plain future, a Task, or a CustomFuture (below)
     bool yield_once : 1;    // coio_sleep(<= 0): awaiting it is one bare yield
+    bool inline_watch : 1;  // has a registration that runs at completion (future_watch_inline)
     bool has_repr : 1;      // loop->reprs holds the function that formats value (repr.cc)
     void *value;
     coio_free_fn value_drop;
@@ -133,6 +134,15 @@ FutureError *error_new(int code, const char *message, Future *cause);
 char *copy_string(const char *s); // malloc'd copy; null for null.  Throws std::bad_alloc.
 bool cancel_any(Future *f, const char *msg); // coio_future_cancel: a task's or a future's
 void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop);
+// An internal registration that runs when f completes, inside the completion, instead of
+// through the ready queue (asyncio code that awaits f directly sees it one pass earlier than
+// a done callback would: wait_for).  It runs in its place among f's callbacks: those before
+// it are queued first, those after it once it ran.  fn must not run user code; whatever it
+// completes schedules its own callbacks.  Nested inside another inline run, or when room in
+// the ready queue cannot be made, it runs as an ordinary done callback.  Its slot's drop is
+// inline_marker (a no-op) until it ran.  Throws std::bad_alloc.
+void future_watch_inline(Future *f, coio_done_fn fn, void *arg);
+void inline_marker(void *);
 // Removes the first registration (fn, arg) of a pending future without running its drop (the
 // caller ends it); false if there is none.  Never allocates, never runs user code.
 bool future_unlink_callback(Future *f, coio_done_fn fn, void *arg);
@@ -211,6 +221,10 @@ struct TaskExtra {
     char *cancel_msg; // the message of the last cancel() not yet delivered
     void **obs_data;  // observer.cc: each observer's data, by its slot (null: none attached)
     std::uint32_t obs_n;
+    char *delivered; // the message of the last cancellation delivered to the body
+    char *final_msg; // coio_task_set_cancelled: what the body ends cancelled with
+    bool has_delivered;
+    bool has_final;
 };
 
 struct Task : Future {
@@ -230,6 +244,7 @@ struct Task : Future {
     // With must_cancel: the next step still delivers what it awaited, and the cancellation
     // waits for the body's next await or return (task_cancel_deferred).
     bool cancel_deferred;
+    bool internal; // coio's own (a task group's exit): not in coio_loop_all_tasks
     // Inside task_cancel, cancelling fut_waiter: a cancel that comes back round a cycle of
     // awaits (A awaits B awaits A) is refused instead of recursing without end.
     bool cancelling_waiter;
@@ -245,6 +260,25 @@ int task_uncancel(Task *t);
 // current task (TaskGroup.__aexit__'s re-cancel, run by the group's exit task): the request
 // is counted, and delivered once the task has seen the outcome it is waiting for.
 void task_cancel_deferred(Task *t);
+// For code that completes a future a task waits on and must resume it in the same pass, as
+// asyncio resumes the task whose own code it is (TaskGroup.__aexit__ awaiting
+// _on_completed_fut): task_take_wakeup ends t's wakeup registration on `awaited` (its
+// fut_waiter, still pending; false and nothing done otherwise), the caller completes awaited,
+// then task_step_now runs t's step inline and drops the registration's reference on t.
+bool task_take_wakeup(Task *t, Future *awaited);
+// The same once awaited is done and t's wakeup call is queued: that call is neutralised.
+bool task_take_queued_wakeup(Task *t, Future *awaited);
+void task_step_now(Task *t, Future *awaited);
+// Cancel messages (asyncio's CancelledError(msg) as it travels): the message of the
+// cancellation delivered to the body now (copied; out of memory: no message), and the one a
+// body that returns COIO_ECANCELLED ends with (coio_task_set_cancelled; throws bad_alloc).
+void task_note_delivered(Task *t, const char *msg) noexcept;
+int task_cancel_message(const Task *t, const char **msg); // COIO_ESTATE before any delivery
+void task_set_final_cancel(Task *t, const char *msg);
+const char *task_delivered_message(const Task *t); // null if none
+// What a body returning COIO_ECANCELLED now would end with: the message it set, else the
+// last delivered one (null if none).
+const char *task_ending_message(const Task *t);
 const char *task_name(Task *t);
 // The name without allocating: the one set, else "Task-<id>" formatted into buf.
 const char *task_name_into(const Task *t, char (&buf)[32]);
@@ -449,9 +483,10 @@ struct Loop {
     // A cancel was refused because the object was being cancelled already (a cycle of
     // awaits): the task whose waiter refused wakes with the cancellation (task_cancel).
     bool cancel_cycle = false;
-    Task *current_task = nullptr;             // the task whose body runs now
-    Task *tasks = nullptr;                    // tasks that are not done (asyncio.all_tasks)
-    struct StackPool *stack_pool = nullptr;   // coroutine.cc: mapped stacks, once used
+    Task *current_task = nullptr;           // the task whose body runs now
+    std::uint32_t inline_depth = 0;         // future.cc: inside a completion's inline registrations
+    Task *tasks = nullptr;                  // tasks that are not done (asyncio.all_tasks)
+    struct StackPool *stack_pool = nullptr; // coroutine.cc: mapped stacks, once used
     struct SignalHandlers *signals = nullptr; // signal.cc: this loop's signal handlers
     struct Executor *executor = nullptr;      // executor.cc: the thread pool, once used
     struct Remote *remote = nullptr;          // remote.cc: the thread-safe edge, once used

@@ -136,6 +136,8 @@ inline int coroutine_await(Future *f, void **value) {
             return COIO_ECANCELLED;
     }
     int rc = future_outcome(f);
+    if (rc == COIO_ECANCELLED) [[unlikely]] // (also when f was done already: no step saw it)
+        task_note_delivered(t, f->error ? f->error->message : nullptr);
     if (rc == COIO_OK && value) *value = f->value;
     if (rc == COIO_EFAILED) coroutine_note_failed(co, f);
     return rc;

@@ -44,6 +44,7 @@ void future_init(Future *f, Loop *loop) {
     f->retrieved = false;
     f->kind = Future::Plain;
     f->yield_once = false;
+    f->inline_watch = false;
     f->has_repr = false;
     f->value = nullptr;
     f->value_drop = nullptr;
@@ -121,15 +122,66 @@ static void schedule_callbacks(Future *f) {
     ready_push_done(f->loop, f, 0, f->ncallbacks);
 }
 
-// Reserves what schedule_callbacks needs, so completing a future cannot fail half-way.
+void inline_marker(void *) {}
+
+static void noop_done(coio_future *, void *) {}
+
+// Reserves what schedule_callbacks needs, so completing a future cannot fail half-way.  With
+// inline registrations: a range entry before each and one after the last, and two entries per
+// registration for what it completes (nested, that schedules its callbacks as one range) and
+// one more callback of its own.
 static void prepare_completion(Future *f) {
-    f->loop->ready.reserve(1);
+    f->loop->ready.reserve(f->inline_watch ? 3 * std::size_t(f->ncallbacks) + 1 : 1);
+}
+
+// Schedules f's callbacks with the inline registrations run in their place (see
+// future_watch_inline).  Cannot throw: room was reserved, and a registration that throws is
+// queued as an ordinary callback instead.
+static void run_inline(Future *f) {
+    Loop *loop = f->loop;
+    f->inline_watch = false;
+    future_ref(f); // what a registration completes may release the last other reference
+    loop->inline_depth++;
+    std::uint32_t n = f->ncallbacks, start = 0;
+    for (std::uint32_t i = 0; i < n; i++) {
+        DoneCallback &cb = callback_at(f, i);
+        if (cb.drop != inline_marker) continue;
+        if (i > start) {
+            future_ref(f);
+            ready_push_done(loop, f, start, i - start);
+        }
+        DoneCallback c = cb;
+        cb.fn = noop_done;
+        cb.drop = nullptr;
+        try {
+            c.fn(reinterpret_cast<coio_future *>(f), c.arg);
+            start = i + 1;
+        } catch (...) { // nothing was completed: it runs through the queue after all
+            callback_at(f, i) = c;
+            start = i;
+        }
+    }
+    if (start < n) {
+        future_ref(f);
+        ready_push_done(loop, f, start, n - start);
+    }
+    loop->inline_depth--;
+    future_unref(f);
 }
 
 // The last step of every completion, after prepare_completion and after the outcome is stored.
 static void mark_done(Future *f, Future::State state) {
     f->state = state;
+    if (f->inline_watch && f->loop->inline_depth == 0) [[unlikely]] {
+        run_inline(f);
+        return;
+    }
     schedule_callbacks(f);
+}
+
+void future_watch_inline(Future *f, coio_done_fn fn, void *arg) {
+    future_add_done_callback(f, fn, arg, inline_marker);
+    f->inline_watch = true;
 }
 
 void future_set_result(Future *f, void *value, coio_free_fn drop) {

@@ -101,6 +101,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->fut_waiter = t->awaiting = nullptr;
     t->num_cancels = 0;
     t->must_cancel = t->started = t->has_result = t->cancel_deferred = false;
+    t->internal = false;
     t->cancelling_waiter = false;
     if (__builtin_expect(loop->observed, 0))
         observed_link(loop, t);
@@ -166,23 +167,75 @@ void task_stash_error(Task *t, int code, const char *message, Future *cause) {
     t->error = e;
 }
 
-static void finish_cancelled(Task *t, Future *awaited) {
-    const char *msg = cancel_msg(t);
-    if (!msg && awaited && awaited->state == Future::Cancelled && awaited->error)
+void task_note_delivered(Task *t, const char *msg) noexcept {
+    char *copy = nullptr;
+    try {
+        TaskExtra &ex = extra(t);
+        copy = copy_string(msg);
+        std::free(ex.delivered);
+        ex.delivered = copy;
+        ex.has_delivered = true;
+    } catch (...) { // out of memory: delivered without its message
+        if (t->extra) {
+            std::free(t->extra->delivered);
+            t->extra->delivered = nullptr;
+            t->extra->has_delivered = true;
+        }
+    }
+}
+
+int task_cancel_message(const Task *t, const char **msg) {
+    if (!t->extra || !t->extra->has_delivered) return COIO_ESTATE;
+    *msg = t->extra->delivered;
+    return COIO_OK;
+}
+
+const char *task_delivered_message(const Task *t) {
+    return t->extra ? t->extra->delivered : nullptr;
+}
+
+const char *task_ending_message(const Task *t) {
+    if (!t->extra) return nullptr;
+    return t->extra->has_final ? t->extra->final_msg : t->extra->delivered;
+}
+
+void task_set_final_cancel(Task *t, const char *msg) {
+    TaskExtra &ex = extra(t);
+    char *copy = copy_string(msg);
+    std::free(ex.final_msg);
+    ex.final_msg = copy;
+    ex.has_final = true;
+}
+
+// The body ended cancelled: with the message it chose (coio_task_set_cancelled), else by
+// re-raising the last cancellation delivered to it (asyncio's bare `raise`), else (it was
+// never delivered one) with the message of the cancel() that ends it.
+static void finish_cancelled(Task *t, Future *awaited, bool by_cancel = false) {
+    const char *msg;
+    if (by_cancel) // asyncio: super().cancel(msg=self._cancel_message)
+        msg = cancel_msg(t);
+    else if (t->extra && t->extra->has_final)
+        msg = t->extra->final_msg;
+    else if (t->extra && t->extra->has_delivered)
+        msg = t->extra->delivered;
+    else if (awaited && awaited->state == Future::Cancelled && awaited->error)
         msg = awaited->error->message;
+    else
+        msg = cancel_msg(t);
     future_complete_error(t, Future::Cancelled, COIO_ECANCELLED, msg, nullptr);
 }
 
 // The body returned `rc` (anything but COIO_STEP_YIELD / COIO_STEP_AWAIT): complete the task.
 static void finish(Task *t, int rc, Future *awaited) {
-    if (rc == COIO_OK && t->must_cancel) rc = COIO_ECANCELLED; // cancelled right before it ended
+    bool by_cancel = rc == COIO_OK && t->must_cancel; // cancelled right before it ended
+    if (by_cancel) rc = COIO_ECANCELLED;
     t->must_cancel = t->cancel_deferred = false;
     if (rc == COIO_OK) {
         future_free_error(t->error); // set by the body, which then succeeded anyway
         t->error = nullptr;
         future_complete(t, Future::Result);
     } else if (rc == COIO_ECANCELLED) {
-        finish_cancelled(t, awaited);
+        finish_cancelled(t, awaited, by_cancel);
     } else if (rc == COIO_EFAILED && t->error) { // the body's own coio_future_set_error
         future_complete(t, Future::Failed);
     } else if (rc == COIO_EFAILED && awaited && awaited->state == Future::Failed) {
@@ -228,7 +281,7 @@ struct WaiterHold {
 
 // asyncio's Task.__step: `awaited` is what the previous step waited for (or null).
 static inline __attribute__((always_inline)) void step(Task *t, Future *awaited) {
-    if (t->state != Future::Pending || !t->step) return;      // done, or killed at loop close
+    if (t->state != Future::Pending || !t->step) return; // done, or killed at loop close
     WaiterHold hold{t->fut_waiter}; // fut_waiter's reference, until the step is over
     t->fut_waiter = nullptr;
     int status = awaited ? future_outcome(awaited) : COIO_OK; // __wakeup's future.result()
@@ -237,9 +290,18 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
             t->cancel_deferred = false;
         } else {
             if (status == COIO_OK && awaited) future_refused(awaited); // woken, but cancelled
-            status = COIO_ECANCELLED;
+            // asyncio keeps the awaited future's CancelledError, else makes one from the
+            // message of the cancel() (_make_cancelled_error).
+            if (status != COIO_ECANCELLED) {
+                task_note_delivered(t, cancel_msg(t));
+                status = COIO_ECANCELLED;
+            } else {
+                task_note_delivered(t, awaited->error ? awaited->error->message : nullptr);
+            }
             t->must_cancel = false;
         }
+    } else if (status == COIO_ECANCELLED) [[unlikely]] { // the awaited future was cancelled
+        task_note_delivered(t, awaited->error ? awaited->error->message : nullptr);
     }
     if (!t->started && status == COIO_ECANCELLED) { // cancelled before its first step
         finish_cancelled(t, awaited);
@@ -300,6 +362,33 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     t->fut_waiter = next;
     if (t->must_cancel && cancel_any(next, cancel_msg(t)))
         t->must_cancel = t->cancel_deferred = false;
+}
+
+bool task_take_wakeup(Task *t, Future *awaited) {
+    if (t->fut_waiter != awaited || awaited->state != Future::Pending || !t->step) return false;
+    return future_unlink_callback(awaited, task_wakeup, t);
+}
+
+static void noop_wakeup(coio_future *, void *) {}
+
+bool task_take_queued_wakeup(Task *t, Future *awaited) {
+    if (t->fut_waiter != awaited || awaited->state == Future::Pending || !t->step) return false;
+    for (std::uint32_t i = 0; i < awaited->ncallbacks; i++) {
+        DoneCallback &cb = i == 0 ? awaited->first : awaited->more[i - 1];
+        if (cb.fn == task_wakeup && cb.arg == t && cb.drop == release_task) {
+            cb.fn = noop_wakeup; // the queued call runs nothing; its reference is the caller's
+            cb.drop = nullptr;
+            return true;
+        }
+    }
+    return false;
+}
+
+void task_step_now(Task *t, Future *awaited) {
+    future_ref(awaited); // the step may release the last other reference
+    step(t, awaited);
+    future_unref(awaited);
+    future_unref(t); // the wakeup registration's, taken over by task_take_wakeup
 }
 
 // t waits on a future that refused the cancellation because it is being cancelled already:
@@ -428,6 +517,8 @@ void task_finalize(Task *t) {
         std::free(t->extra->name);
         std::free(t->extra->cancel_msg);
         std::free(t->extra->obs_data);
+        std::free(t->extra->delivered);
+        std::free(t->extra->final_msg);
         std::free(t->extra);
     }
 }

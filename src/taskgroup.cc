@@ -27,6 +27,9 @@ struct TaskGroup {
     std::size_t npending = 0;       // len(_tasks): children whose done callback has not run
     std::vector<Task *> errors;     // _errors: failed children, in failure order (references)
     Future *on_completed = nullptr; // _on_completed_fut (a reference)
+    Task *exit_task = nullptr;      // the exit task while its body runs (borrowed)
+    Task *resume_parent = nullptr;  // the parent to resume once the exit ended (a reference)
+    bool stepping_now = false;      // on_task_done runs the exit task's step inline
     std::uint32_t refs = 1;         // the user's, each child registration's, the exit task's
     int body_status = COIO_OK;      // what the body of the group ended with (__aexit__'s et)
     bool exiting = false;           // _exiting: the exit task has started
@@ -104,13 +107,35 @@ static void report_orphan_error(TaskGroup *g, Task *child) {
     loop_report(g->loop, &ctx);
 }
 
-// _on_task_done.
+static void record_failure(TaskGroup *g, Task *child);
+
+// _on_task_done.  The last child done while the exit waits: in asyncio the parent runs
+// __aexit__ itself and resumes in the next pass; here the exit task (which the parent awaits)
+// resumes inline, after this callback did all it does, so that it completes now and its
+// awaiting parent resumes in the next pass too.
 static void on_task_done(coio_future *f, void *arg) {
     auto *g = static_cast<TaskGroup *>(arg);
     auto *child = reinterpret_cast<Task *>(f);
     g->npending--;
-    if (g->on_completed && g->npending == 0 && g->on_completed->state == Future::Pending)
-        future_set_result(g->on_completed, nullptr, nullptr);
+    Future *completed = nullptr;
+    Task *resume = nullptr;
+    if (g->on_completed && g->npending == 0 && g->on_completed->state == Future::Pending) {
+        completed = g->on_completed;
+        future_ref(completed);
+        g->loop->ready.reserve(1); // set_result cannot fail once the wakeup is taken
+        if (g->exit_task && task_take_wakeup(g->exit_task, completed)) resume = g->exit_task;
+        future_set_result(completed, nullptr, nullptr);
+    }
+    record_failure(g, child);
+    if (resume) {
+        g->stepping_now = true;
+        task_step_now(resume, completed);
+        g->stepping_now = false;
+    }
+    if (completed) future_unref(completed);
+}
+
+static void record_failure(TaskGroup *g, Task *child) {
     if (child->state != Future::Failed || abandoned(g)) return; // cancelled, or no exception
     child->retrieved = true;                                    // task.exception()
     future_ref(child);
@@ -287,6 +312,15 @@ static int end_exit(TaskGroup *g, Task *self) {
         rc = COIO_ECANCELLED;
     }
     g->finished = true;
+    // The exit ends in a step of its own (it was woken by a cancellation of the parent, whose
+    // own step runs __aexit__ in asyncio): the parent waiting for it resumes now, in this pass,
+    // not from a done callback in the next (exit_ended).  Not when the exit ends inside the
+    // call (the parent is running) or inside the last child's done callback (asyncio's parent
+    // resumes in the next pass there).
+    if (!g->exit_inline && !g->stepping_now && g->parent->fut_waiter == self) {
+        future_ref(g->parent);
+        g->resume_parent = g->parent;
+    }
     release_children(g); // all done
     release_parent(g);   // not needed any more (later asyncio clears _parent_task here too)
     return rc;
@@ -302,8 +336,13 @@ static void await_future(Task *self, Future *f) {
 static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
     auto *g = static_cast<TaskGroup *>(arg);
     auto *self = reinterpret_cast<Task *>(task);
+    g->exit_task = self;
     if (!g->exiting) {
         begin_exit(g);
+        // propagate_cancellation_error = exc: the body's CancelledError, with the message
+        // the parent's body set (coio_task_set_cancelled), else that of the cancellation it
+        // was delivered.
+        if (g->propagate_cancel) task_set_final_cancel(self, task_ending_message(g->parent));
     } else {
         // The await returned, or raised:
         //     except exceptions.CancelledError as ex:
@@ -311,7 +350,9 @@ static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
         //             propagate_cancellation_error = ex
         //             self._abort()
         if (status == COIO_ECANCELLED && !g->aborting) {
-            g->propagate_cancel = true;
+            g->propagate_cancel = true; // this CancelledError (its message) is re-raised
+            const char *m;
+            task_set_final_cancel(self, task_cancel_message(self, &m) == COIO_OK ? m : nullptr);
             abort_children(g);
         }
         Future *f = g->on_completed; // self._on_completed_fut = None
@@ -328,6 +369,13 @@ static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
 // closed during the exit, the children (ended too) are let go here.
 static void exit_ended(void *arg) {
     auto *g = static_cast<TaskGroup *>(arg);
+    Task *self = g->exit_task;
+    g->exit_task = nullptr;
+    if (Task *p = g->resume_parent) {
+        g->resume_parent = nullptr;
+        if (self && task_take_queued_wakeup(p, self)) task_step_now(p, self);
+        future_unref(p);
+    }
     release_children(g);
     group_unref(g);
 }
@@ -341,6 +389,7 @@ int task_group_exit(TaskGroup *g, int status, Task **out) {
     g->exit_inline = true;
     try {
         *out = spawn_step(g->loop, exit_step, g, exit_ended, o);
+        (*out)->internal = true;
     } catch (...) {
         g->exit_inline = false;
         g->refs--; // spawn_step failed: exit_ended will not run

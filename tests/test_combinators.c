@@ -685,22 +685,36 @@ static void test_gather_many_shuffled(void **state) {
     tu_finish(loop);
 }
 
-/* Children already done: the gather still completes through the loop. */
+/* Children already done count inside the call (asyncio 3.12+ runs their _done_callback in
+ * gather()): a failed one ends the gather at once, all done completes it at once. */
 static void test_gather_already_done_children(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
-    coio_future *f[2] = {new_future(loop), new_future(loop)};
+    coio_future *f[3] = {new_future(loop), new_future(loop), new_future(loop)};
     assert_status(coio_future_set_result(f[0], NULL, NULL), COIO_OK);
     assert_status(coio_future_set_error(f[1], 3, "x"), COIO_OK);
     coio_future *g = NULL;
     assert_status(coio_gather(loop, f, 2, 0, &g), COIO_OK);
-    assert_int_equal(coio_future_done(g), 0);
-    tu_run_one_pass(loop);
     assert_int_equal(coio_future_done(g), 1);
     assert_int_equal(tu_error_code(g), 3);
     coio_future_release(g);
-    coio_future_release(f[0]);
-    coio_future_release(f[1]);
+    /* All done, errors returned: done with a result inside the call; a duplicate counts once. */
+    coio_future *dup[3] = {f[0], f[1], f[0]};
+    assert_status(coio_gather(loop, dup, 3, COIO_RETURN_EXCEPTIONS, &g), COIO_OK);
+    assert_int_equal(coio_future_done(g), 1);
+    assert_status(coio_future_result(g, NULL), COIO_OK);
+    coio_future_release(g);
+    /* One still pending: the done ones are counted, the gather waits for the last. */
+    coio_future *mixed[2] = {f[0], f[2]};
+    assert_status(coio_gather(loop, mixed, 2, 0, &g), COIO_OK);
+    assert_int_equal(coio_future_done(g), 0);
+    assert_status(coio_future_set_result(f[2], NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_int_equal(coio_future_done(g), 1);
+    assert_status(coio_future_result(g, NULL), COIO_OK);
+    coio_future_release(g);
+    for (int i = 0; i < 3; i++)
+        coio_future_release(f[i]);
     tu_finish(loop);
 }
 
@@ -1701,6 +1715,77 @@ static void test_wait_for_timeout_races_completion(void **state) {
     tu_finish(loop);
 }
 
+/* asyncio's _wait splits done/pending when the awaiting task resumes: a future completing
+ * after the wake-up but before the resume is done. */
+static void test_wait_split_when_caller_resumes(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f[3] = {new_future(loop), new_future(loop), new_future(loop)};
+    coio_future *w = NULL;
+    assert_status(coio_wait(loop, f, 3, COIO_NO_TIMEOUT, COIO_FIRST_COMPLETED, &w), COIO_OK);
+    awaiter a;
+    coio_future *t = spawn_awaiter(loop, &a, w);
+    tu_run_one_pass(loop); /* the task awaits */
+    assert_status(coio_future_set_result(f[0], NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop); /* wait's callback: the waiter is done, the task resumes next */
+    assert_int_equal(coio_future_done(w), 1);
+    assert_status(coio_future_set_result(f[2], NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_int_equal(a.done, 1);
+    const coio_wait_result *r = a.value;
+    assert_int_equal(r->ndone, 2);
+    assert_ptr_equal(r->done[0], f[0]);
+    assert_ptr_equal(r->done[1], f[2]);
+    assert_int_equal(r->npending, 1);
+    assert_ptr_equal(r->pending[0], f[1]);
+    coio_future_release(t);
+    coio_future_release(w);
+    for (int i = 0; i < 3; i++)
+        coio_future_release(f[i]);
+    tu_finish(loop);
+}
+
+/* wait_for runs in the caller, as 3.12+'s `async with timeout(): await fut`: the awaiting
+ * task sees inner's outcome one pass after inner completes (the task awaiting inner itself
+ * would), and the timeout the pass after it fired. */
+static void test_wait_for_result_same_pass_as_inner(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = new_future(loop);
+    coio_future *out = NULL;
+    assert_status(coio_wait_for(f, 5.0, &out), COIO_OK);
+    awaiter a;
+    coio_future *t = spawn_awaiter(loop, &a, out);
+    tu_run_one_pass(loop); /* the task awaits */
+    assert_status(coio_future_set_result(f, (void *)7, NULL), COIO_OK);
+    assert_int_equal(coio_future_done(out), 1); /* with inner, not a pass later */
+    tu_run_one_pass(loop);
+    assert_int_equal(a.done, 1);
+    assert_status(a.rc, COIO_OK);
+    assert_ptr_equal(a.value, (void *)7);
+    coio_future_release(t);
+    coio_future_release(out);
+
+    /* Timeout: inner (a plain future) is cancelled at the deadline and the caller sees
+     * COIO_ETIMEDOUT in the next pass. */
+    coio_future *g = new_future(loop);
+    assert_status(coio_wait_for(g, 1.0, &out), COIO_OK);
+    t = spawn_awaiter(loop, &a, out);
+    run_to(loop, 1);
+    assert_int_equal(coio_future_cancelled(g), 1);
+    assert_int_equal(coio_future_done(out), 1);
+    assert_int_equal(a.done, 0);
+    tu_run_one_pass(loop);
+    assert_int_equal(a.done, 1);
+    assert_status(a.rc, COIO_EFAILED);
+    assert_int_equal(tu_error_code(out), COIO_ETIMEDOUT);
+    coio_future_release(t);
+    coio_future_release(out);
+    coio_future_release(f);
+    coio_future_release(g);
+    tu_finish(loop);
+}
+
 /* Freed before inner finishes: the registration and the timer go, inner runs on. */
 static void test_wait_for_released_early(void **state) {
     (void)state;
@@ -2048,6 +2133,8 @@ int main(void) {
         cmocka_unit_test(test_wait_for_cancel_swallowed),
         cmocka_unit_test(test_wait_for_awaiting_task_cancelled),
         cmocka_unit_test(test_wait_for_timeout_races_completion),
+        cmocka_unit_test(test_wait_for_result_same_pass_as_inner),
+        cmocka_unit_test(test_wait_split_when_caller_resumes),
         cmocka_unit_test(test_wait_for_released_early),
         cmocka_unit_test(test_wait_for_bad_input),
         cmocka_unit_test(test_shield_done_is_itself),

@@ -1548,9 +1548,235 @@ static void test_task_new_bad_input(void **state) {
     assert_status(coio_loop_release(loop), COIO_OK);
 }
 
+/* ---- cancel messages (coio_task_cancel_message / coio_task_set_cancelled) --------------- */
+
+typedef struct msg_probe {
+    int steps;
+    int mode;            /* what the body does with a cancellation (see msg_step) */
+    coio_future *waitee; /* the future to await, if any */
+    char seen[4][32];    /* messages read at each delivery ("(null)" for none) */
+    int nseen;
+    int rc_read; /* coio_task_cancel_message's status at the delivery */
+} msg_probe;
+
+static void note_seen(msg_probe *p, coio_future *task) {
+    const char *m = "unset";
+    p->rc_read = coio_task_cancel_message(task, &m);
+    snprintf(p->seen[p->nseen++ & 3], sizeof p->seen[0], "%s", m ? m : "(null)");
+}
+
+/* mode 0: yield, then re-raise a delivered cancellation; mode 1: await waitee, re-raise;
+ * mode 2: yield, end with its own message; mode 3: yield (cancel swallowed and uncancelled),
+ * then await waitee and re-raise. */
+static int msg_step(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)awaited;
+    msg_probe *p = arg;
+    int n = p->steps++;
+    if (status == COIO_ECANCELLED) {
+        note_seen(p, task);
+        if (p->mode == 2) {
+            assert_status(coio_task_set_cancelled(task, "mine"), COIO_OK);
+            return COIO_ECANCELLED;
+        }
+        if (p->mode == 3 && p->nseen == 1) {
+            assert_int_equal(coio_task_uncancel(task), 0);
+            assert_status(coio_step_await(task, p->waitee), COIO_OK);
+            return COIO_STEP_AWAIT;
+        }
+        return COIO_ECANCELLED;
+    }
+    if (n == 0 && p->mode == 1) {
+        assert_status(coio_step_await(task, p->waitee), COIO_OK);
+        return COIO_STEP_AWAIT;
+    }
+    if (n < 5) return COIO_STEP_YIELD;
+    return COIO_OK;
+}
+
+static coio_future *msg_task(coio_loop *loop, msg_probe *p, int mode, coio_future *waitee) {
+    memset(p, 0, sizeof *p);
+    p->mode = mode;
+    p->waitee = waitee;
+    coio_future *t = NULL;
+    assert_status(coio_task_new(loop, msg_step, p, NULL, NULL, &t), COIO_OK);
+    return t;
+}
+
+/* Step-driven: a cancellation delivered after a yield carries cancel()'s message; the task
+ * re-raises it and ends with it. */
+static void test_cancel_message_after_yield_step(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    msg_probe p;
+    coio_future *t = msg_task(loop, &p, 0, NULL);
+    assert_int_equal(coio_task_cancel_message(t, &(const char *){NULL}), COIO_ESTATE);
+    tu_run_one_pass(loop);
+    assert_int_equal(coio_future_cancel(t, "stop now"), 1);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+    assert_status(p.rc_read, COIO_OK);
+    assert_string_equal(p.seen[0], "stop now");
+    assert_string_equal(tu_error_message(t), "stop now");
+    const char *m = NULL;
+    assert_status(coio_task_cancel_message(t, &m), COIO_OK); /* still readable once done */
+    assert_string_equal(m, "stop now");
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
+/* Step-driven: the awaited future completed before the cancel: the message still arrives;
+ * awaiting a future the cancel reaches: that future's message. */
+static void test_cancel_message_awaited_step(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = NULL;
+    assert_status(coio_future_new(loop, &f), COIO_OK);
+    msg_probe p;
+    coio_future *t = msg_task(loop, &p, 1, f);
+    tu_run_one_pass(loop);
+    assert_status(coio_future_set_result(f, NULL, NULL), COIO_OK);
+    assert_int_equal(coio_future_cancel(t, "too late"), 1);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+    assert_string_equal(p.seen[0], "too late");
+    assert_string_equal(tu_error_message(t), "too late");
+    coio_future_release(t);
+    coio_future_release(f);
+
+    assert_status(coio_future_new(loop, &f), COIO_OK);
+    t = msg_task(loop, &p, 1, f);
+    tu_run_one_pass(loop);
+    assert_int_equal(coio_future_cancel(t, "via the future"), 1);
+    assert_int_equal(coio_future_cancelled(f), 1);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+    assert_string_equal(p.seen[0], "via the future");
+    assert_string_equal(tu_error_message(t), "via the future");
+    coio_future_release(t);
+    coio_future_release(f);
+    tu_finish(loop);
+}
+
+/* Step-driven: the body ends with a message of its own (raise CancelledError("mine")). */
+static void test_cancel_message_set_cancelled_step(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    msg_probe p;
+    coio_future *t = msg_task(loop, &p, 2, NULL);
+    tu_run_one_pass(loop);
+    assert_int_equal(coio_future_cancel(t, "theirs"), 1);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+    assert_string_equal(p.seen[0], "theirs");
+    assert_string_equal(tu_error_message(t), "mine");
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
+/* A swallowed cancellation's message is not the final one: the last delivered is. */
+static void test_cancel_message_not_stale(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = NULL;
+    assert_status(coio_future_new(loop, &f), COIO_OK);
+    msg_probe p;
+    coio_future *t = msg_task(loop, &p, 3, f);
+    tu_run_one_pass(loop);
+    assert_int_equal(coio_future_cancel(t, "first"), 1);
+    tu_run_one_pass(loop); /* delivered, swallowed; the task awaits f */
+    tu_run_one_pass(loop);
+    assert_int_equal(coio_future_cancel(t, "second"), 1);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+    assert_string_equal(p.seen[0], "first");
+    assert_string_equal(p.seen[1], "second");
+    assert_string_equal(tu_error_message(t), "second");
+    coio_future_release(t);
+    coio_future_release(f);
+    tu_finish(loop);
+}
+
+static void test_cancel_message_bad_input(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = NULL;
+    assert_status(coio_future_new(loop, &f), COIO_OK);
+    const char *m = "untouched";
+    assert_int_equal(coio_task_cancel_message(NULL, &m), COIO_EINVAL);
+    assert_int_equal(coio_task_cancel_message(f, &m), COIO_EINVAL); /* not a task */
+    assert_string_equal(m, "untouched");
+    assert_int_equal(coio_task_set_cancelled(NULL, "x"), COIO_EINVAL);
+    assert_int_equal(coio_task_set_cancelled(f, "x"), COIO_EINVAL);
+    msg_probe p;
+    coio_future *t = msg_task(loop, &p, 0, NULL);
+    assert_int_equal(coio_task_cancel_message(t, NULL), COIO_EINVAL);
+    assert_int_equal(coio_task_cancel_message(t, &m), COIO_ESTATE); /* none delivered yet */
+    assert_string_equal(m, "untouched");
+    assert_int_equal(coio_task_set_cancelled(t, "x"), COIO_ESTATE); /* outside its body */
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_int_equal(coio_task_set_cancelled(t, "x"), COIO_ESTATE); /* done */
+    coio_future_release(t);
+    coio_future_release(f);
+    tu_finish(loop);
+}
+
+/* Stackful: coio_await returns COIO_ECANCELLED; the message is readable; the body ends with
+ * its own message, or re-raises (also when the awaited future was cancelled already). */
+typedef struct co_msg {
+    coio_future *cancelled; /* a future cancelled before it is awaited */
+    char seen[2][32];
+    int own;
+} co_msg;
+
+static int co_msg_body(coio_future *self, void *arg) {
+    co_msg *c = arg;
+    coio_loop *loop = coio_future_loop(self);
+    const char *m = NULL;
+    int rc = coio_await(c->cancelled, NULL); /* done already: no suspension */
+    assert_status(rc, COIO_ECANCELLED);
+    assert_status(coio_task_cancel_message(self, &m), COIO_OK);
+    snprintf(c->seen[0], sizeof c->seen[0], "%s", m ? m : "(null)");
+    for (;;) { /* swallow that one, then wait to be cancelled */
+        coio_future *s = NULL;
+        assert_status(coio_sleep(loop, 0, &s), COIO_OK);
+        rc = coio_await(s, NULL);
+        coio_future_release(s);
+        if (rc == COIO_ECANCELLED) break;
+    }
+    assert_status(coio_task_cancel_message(self, &m), COIO_OK);
+    snprintf(c->seen[1], sizeof c->seen[1], "%s", m ? m : "(null)");
+    if (c->own) assert_status(coio_task_set_cancelled(self, "own"), COIO_OK);
+    return COIO_ECANCELLED;
+}
+
+static void test_cancel_message_stackful(void **state) {
+    (void)state;
+    for (int own = 0; own < 2; own++) {
+        coio_loop *loop = tu_loop_virtual();
+        co_msg c;
+        memset(&c, 0, sizeof c);
+        c.own = own;
+        assert_status(coio_future_new(loop, &c.cancelled), COIO_OK);
+        assert_int_equal(coio_future_cancel(c.cancelled, "earlier"), 1);
+        coio_future *t = NULL;
+        assert_status(coio_spawn(loop, co_msg_body, &c, NULL, &t), COIO_OK);
+        tu_run_one_pass(loop);
+        tu_run_one_pass(loop);
+        assert_int_equal(coio_future_cancel(t, "delivered"), 1);
+        assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+        assert_string_equal(c.seen[0], "earlier");
+        assert_string_equal(c.seen[1], "delivered");
+        assert_string_equal(tu_error_message(t), own ? "own" : "delivered");
+        coio_future_release(t);
+        coio_future_release(c.cancelled);
+        tu_finish(loop);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_step_is_scheduled_not_inline),
+        cmocka_unit_test(test_cancel_message_after_yield_step),
+        cmocka_unit_test(test_cancel_message_awaited_step),
+        cmocka_unit_test(test_cancel_message_set_cancelled_step),
+        cmocka_unit_test(test_cancel_message_not_stale),
+        cmocka_unit_test(test_cancel_message_bad_input),
+        cmocka_unit_test(test_cancel_message_stackful),
         cmocka_unit_test(test_eager_runs_first_step_inline_when_loop_runs),
         cmocka_unit_test(test_eager_task_finishing_in_first_step_is_done_on_return),
         cmocka_unit_test(test_non_eager_in_callback_is_scheduled),

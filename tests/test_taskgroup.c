@@ -1332,6 +1332,76 @@ static void test_many_children(void **state) {
     tu_finish(loop);
 }
 
+/* ---- timing: the exit resumes the parent in asyncio's pass ------------------------------ */
+
+typedef struct pass_probe {
+    coio_loop *loop;
+    int pass;         /* passes counted by a call_soon ticker */
+    int child_end;    /* the pass in which the child's body ended */
+    int parent_after; /* the pass in which the parent resumed after the exit */
+    int parent_step;
+    coio_task_group *g;
+    coio_future *exit;
+} pass_probe;
+
+static void pass_tick(void *arg) {
+    pass_probe *p = arg;
+    p->pass++;
+    if (!p->parent_after) assert_status(coio_call_soon(p->loop, pass_tick, p, NULL, NULL), COIO_OK);
+}
+
+static int timed_child_step(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)awaited;
+    (void)status;
+    pass_probe *p = arg;
+    if (!p->child_end && p->pass == 0) { /* first step: yield a few passes */
+        p->child_end = -1;
+        return COIO_STEP_YIELD;
+    }
+    if (p->child_end == -1 && p->pass < 3) return COIO_STEP_YIELD;
+    (void)task;
+    p->child_end = p->pass;
+    return COIO_OK;
+}
+
+static int timed_parent_step(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)awaited;
+    pass_probe *p = arg;
+    if (p->parent_step++ == 0) {
+        assert_status(coio_task_group_new(p->loop, &p->g), COIO_OK);
+        assert_status(coio_task_group_task_new(p->g, timed_child_step, p, NULL, NULL, NULL),
+                      COIO_OK);
+        assert_status(coio_task_group_exit(p->g, COIO_OK, &p->exit), COIO_OK);
+        assert_int_equal(coio_future_done(p->exit), 0);
+        /* The parent and the child: the exit task is coio's own, not asyncio's. */
+        assert_int_equal(coio_loop_all_tasks(p->loop, NULL, 0), 2);
+        assert_status(coio_step_await(task, p->exit), COIO_OK);
+        return COIO_STEP_AWAIT;
+    }
+    assert_status(status, COIO_OK);
+    p->parent_after = p->pass;
+    return COIO_OK;
+}
+
+/* The last child ends in pass P: its done callback (_on_task_done) runs in P+1 and, as the
+ * parent runs __aexit__ itself in asyncio, the parent resumes in P+2 (not P+3). */
+static void test_exit_resumes_parent_in_asyncio_pass(void **state) {
+    (void)state;
+    pass_probe p;
+    memset(&p, 0, sizeof p);
+    p.loop = tu_loop_virtual();
+    coio_future *parent = NULL;
+    assert_status(coio_task_new(p.loop, timed_parent_step, &p, NULL, NULL, &parent), COIO_OK);
+    assert_status(coio_call_soon(p.loop, pass_tick, &p, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(p.loop, parent), COIO_OK);
+    assert_true(p.child_end > 0);
+    assert_int_equal(p.parent_after - p.child_end, 2);
+    coio_future_release(p.exit);
+    coio_task_group_free(p.g);
+    coio_future_release(parent);
+    tu_finish(p.loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_children_succeed_exit_waits_for_them),
@@ -1376,6 +1446,7 @@ int main(void) {
         cmocka_unit_test(test_free_before_exit_abandons),
         cmocka_unit_test(test_child_failing_after_parent_finished_is_reported),
         cmocka_unit_test(test_many_children),
+        cmocka_unit_test(test_exit_resumes_parent_in_asyncio_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

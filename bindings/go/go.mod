@@ -1,0 +1,3 @@
+module coio.invalid/coio
+
+go 1.23

@@ -1,0 +1,268 @@
+/* shim.c — see shim.h. */
+#include "shim.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "_cgo_export.h"
+
+/* A Go error carried as a failed future's payload: the cgo.Handle of the error value, tagged so
+ * that a payload set by C code is never mistaken for one. */
+typedef struct gocoio_payload {
+    unsigned long long magic;
+    uintptr_t handle;
+} gocoio_payload;
+
+static void gocoio_payload_drop(void *p) {
+    gocoio_payload *gp = p;
+    gp->magic = 0;
+    gocoioDrop(gp->handle);
+    free(gp);
+}
+
+int gocoio_step_tramp(coio_future *task, coio_future *awaited, int status, void *arg) {
+    void *value = NULL;
+    if (status == COIO_OK && awaited != NULL) coio_future_result(awaited, &value);
+    return gocoioStep(task, awaited, status, (uintptr_t)value, (uintptr_t)arg);
+}
+
+void gocoio_drop_tramp(void *arg) {
+    gocoioDrop((uintptr_t)arg);
+}
+
+void gocoio_callback_tramp(void *arg) {
+    gocoioCallback((uintptr_t)arg);
+}
+
+void gocoio_done_tramp(coio_future *f, void *arg) {
+    gocoioDone(f, (uintptr_t)arg);
+}
+
+long gocoio_repr_tramp(const void *value, char *buf, size_t size) {
+    return gocoioRepr((uintptr_t)value, buf, size);
+}
+
+void gocoio_drain_tramp(void *arg) {
+    gocoioDrain((uintptr_t)arg);
+}
+
+void gocoio_invoke(uintptr_t h) {
+    gocoioCallback(h);
+}
+
+int gocoio_loop_new(unsigned flags, coio_loop **out) {
+    coio_loop_options o = COIO_LOOP_OPTIONS_INIT;
+    o.flags = flags;
+    return coio_loop_new(out, &o);
+}
+
+int gocoio_task_new(coio_loop *loop, uintptr_t h, const char *name, unsigned flags,
+                    coio_future **out) {
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.name = name;
+    o.flags = flags;
+    return coio_task_new(loop, gocoio_step_tramp, (void *)h, gocoio_drop_tramp, &o, out);
+}
+
+int gocoio_group_task_new(coio_task_group *g, uintptr_t h, const char *name, coio_future **out) {
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.name = name;
+    return coio_task_group_task_new(g, gocoio_step_tramp, (void *)h, gocoio_drop_tramp, &o, out);
+}
+
+int gocoio_set_result(coio_future *f, uintptr_t h) {
+    if (h == 0) return coio_future_set_result(f, NULL, NULL);
+    return coio_future_set_result_repr(f, (void *)h, gocoio_drop_tramp, gocoio_repr_tramp);
+}
+
+int gocoio_set_error(coio_future *f, int code, const char *msg, uintptr_t h) {
+    if (h == 0) return coio_future_set_error(f, code, msg);
+    gocoio_payload *p = malloc(sizeof *p);
+    if (!p) return COIO_ENOMEM;
+    p->magic = GOCOIO_PAYLOAD_MAGIC;
+    p->handle = h;
+    int rc = coio_future_set_error_payload(f, code, msg, p, gocoio_payload_drop);
+    if (rc != COIO_OK) free(p);
+    return rc;
+}
+
+int gocoio_result(const coio_future *f, uintptr_t *h) {
+    void *v = NULL;
+    int rc = coio_future_result(f, &v);
+    *h = (uintptr_t)v;
+    return rc;
+}
+
+int gocoio_take_result(coio_future *f, uintptr_t *h) {
+    void *v = NULL;
+    coio_free_fn drop = NULL;
+    int rc = coio_future_take_result(f, &v, &drop);
+    *h = (uintptr_t)v;
+    return rc;
+}
+
+int gocoio_error(const coio_future *f, int *code, const char **msg, uintptr_t *payload) {
+    int rc = coio_future_error(f, code, msg);
+    void *p = NULL;
+    *payload = 0;
+    if (rc == COIO_OK && *code != 0 && coio_future_error_payload(f, &p) == COIO_OK && p != NULL)
+        *payload = (uintptr_t)p;
+    return rc;
+}
+
+/* A payload pointer is ours when its drop is ours; libcoio does not say which drop a payload
+ * has, so the tag is checked, and only on payloads that Go code set: every payload Go reads
+ * comes from futures whose error a Go task or gocoio_set_error set, or from C code, whose
+ * payloads are at least a pointer wide (a C payload shorter than the tag would be misread:
+ * documented in the package). */
+uintptr_t gocoio_payload_handle(uintptr_t payload) {
+    const gocoio_payload *p = (const gocoio_payload *)payload;
+    return p != NULL && p->magic == GOCOIO_PAYLOAD_MAGIC ? p->handle : 0;
+}
+
+int gocoio_await_begin(coio_future *task, coio_future *f, uintptr_t *value) {
+    if (coio_future_done(f)) {
+        void *v = NULL;
+        int rc = coio_future_result(f, &v);
+        *value = (uintptr_t)v;
+        return rc;
+    }
+    int rc = coio_step_await(task, f);
+    return rc == COIO_OK ? COIO_STEP_AWAIT : rc;
+}
+
+int gocoio_sleep_await(coio_loop *loop, coio_future *task, double delay) {
+    coio_future *s = NULL;
+    int rc = coio_sleep(loop, delay, &s);
+    if (rc != COIO_OK) return rc;
+    rc = coio_step_await(task, s);
+    coio_future_release(s); /* the task keeps its own reference while it waits */
+    return rc == COIO_OK ? COIO_STEP_AWAIT : rc;
+}
+
+int gocoio_call(coio_loop *loop, int kind, double t, uintptr_t h, coio_handle **out) {
+    switch (kind) {
+    case 0:
+        return coio_call_soon(loop, gocoio_callback_tramp, (void *)h, gocoio_drop_tramp, out);
+    case 1:
+        return coio_call_later(loop, t, gocoio_callback_tramp, (void *)h, gocoio_drop_tramp, out);
+    default:
+        return coio_call_at(loop, t, gocoio_callback_tramp, (void *)h, gocoio_drop_tramp, out);
+    }
+}
+
+int gocoio_call_threadsafe(coio_remote *r, uintptr_t h) {
+    return coio_remote_call_soon(r, gocoio_callback_tramp, (void *)h, gocoio_drop_tramp);
+}
+
+int gocoio_call_drain(coio_remote *r, uintptr_t h) {
+    return coio_remote_call_soon(r, gocoio_drain_tramp, (void *)h, NULL);
+}
+
+long gocoio_gettid(void) {
+    return (long)syscall(SYS_gettid);
+}
+
+int gocoio_completion_set_result(coio_completion *c, uintptr_t h) {
+    if (h == 0) return coio_completion_set_result(c, NULL, NULL);
+    return coio_completion_set_result(c, (void *)h, gocoio_drop_tramp);
+}
+
+int gocoio_add_done(coio_future *f, uintptr_t h) {
+    return coio_future_add_done_callback(f, gocoio_done_tramp, (void *)h, gocoio_drop_tramp);
+}
+
+int gocoio_queue_put(coio_queue *q, int nowait, int prio, double priority, uintptr_t h,
+                     coio_future **out) {
+    void *v = (void *)h;
+    if (nowait)
+        return prio ? coio_queue_put_priority_nowait(q, priority, v, gocoio_drop_tramp)
+                    : coio_queue_put_nowait(q, v, gocoio_drop_tramp);
+    return prio ? coio_queue_put_priority(q, priority, v, gocoio_drop_tramp, out)
+                : coio_queue_put(q, v, gocoio_drop_tramp, out);
+}
+
+int gocoio_queue_get_nowait(coio_queue *q, uintptr_t *h) {
+    void *v = NULL;
+    coio_free_fn drop = NULL;
+    int rc = coio_queue_get_nowait(q, &v, &drop);
+    if (rc == COIO_OK) *h = (uintptr_t)v;
+    return rc;
+}
+
+int gocoio_report(coio_loop *loop, const char *message, const char *error) {
+    coio_exception_context c = COIO_EXCEPTION_CONTEXT_INIT;
+    c.message = message;
+    c.error = error;
+    return coio_loop_call_exception_handler(loop, &c);
+}
+
+int gocoio_queue_get_begin(coio_future *task, coio_queue *q, coio_future **fut, uintptr_t *h) {
+    coio_future *g = NULL;
+    int rc = coio_queue_get(q, &g);
+    if (rc != COIO_OK) return rc;
+    *fut = g;
+    if (coio_future_done(g)) return gocoio_take_release(g, h);
+    rc = coio_step_await(task, g);
+    if (rc != COIO_OK) {
+        coio_future_release(g);
+        return rc;
+    }
+    return COIO_STEP_AWAIT;
+}
+
+int gocoio_take_release(coio_future *fut, uintptr_t *h) {
+    void *v = NULL;
+    int rc = coio_future_result(fut, NULL);
+    if (rc == COIO_OK) {
+        coio_free_fn drop = NULL;
+        rc = coio_future_take_result(fut, &v, &drop);
+        *h = (uintptr_t)v;
+        coio_future_release(fut);
+    }
+    return rc;
+}
+
+int gocoio_wait_split(coio_future *w, size_t *ndone, coio_future *const **done, size_t *npending,
+                      coio_future *const **pending) {
+    void *v = NULL;
+    int rc = coio_future_result(w, &v);
+    if (rc != COIO_OK) return rc;
+    const coio_wait_result *r = v;
+    *ndone = r->ndone;
+    *done = r->done;
+    *npending = r->npending;
+    *pending = r->pending;
+    return COIO_OK;
+}
+
+coio_future *gocoio_next_original(coio_future *next) {
+    return coio_future_value(next);
+}
+
+void gocoio_name_functions(void) {
+    coio_function_set_name((coio_any_fn)gocoio_step_tramp, "go");
+    coio_function_set_name((coio_any_fn)gocoio_done_tramp, "go");
+}
+
+static void gocoio_exception_tramp(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop;
+    int code = 0;
+    const char *error = NULL;
+    coio_future *f = NULL;
+    /* Fields a reporter does not know are 0 / NULL. */
+    if (ctx->size >= offsetof(coio_exception_context, code) + sizeof ctx->code) code = ctx->code;
+    if (ctx->size >= offsetof(coio_exception_context, error) + sizeof ctx->error)
+        error = ctx->error;
+    if (ctx->size >= offsetof(coio_exception_context, future) + sizeof ctx->future)
+        f = ctx->future;
+    gocoioException((uintptr_t)arg, (char *)ctx->message, code, (char *)error, f);
+}
+
+int gocoio_set_exception_handler(coio_loop *loop, uintptr_t h) {
+    if (h == 0) return coio_loop_set_exception_handler(loop, NULL, NULL, NULL);
+    return coio_loop_set_exception_handler(loop, gocoio_exception_tramp, (void *)h,
+                                           gocoio_drop_tramp);
+}

@@ -1,0 +1,470 @@
+package coio
+
+/*
+#include "shim.h"
+#include <stdlib.h>
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"runtime"
+	"runtime/debug"
+	"time"
+	"unsafe"
+)
+
+// Task is what a task body gets: the handle through which it awaits (Await, Sleep, Gather,
+// ...), its loop, and its context. A body is a Go function run as a coroutine (iter.Pull) that
+// the loop resumes step by step (libcoio's step-driven tasks): Await suspends it until the
+// awaited future is done, without a goroutine switch through a channel. A *Task is only valid
+// inside its own body, on the loop's thread.
+type Task struct {
+	loop *Loop
+	c    *C.coio_future // borrowed: valid until the task's drop (nil after)
+	body func(*Task) (uintptr, error)
+	co   *coro
+	name string
+
+	// What the step that resumed the body brought.
+	awaited *C.coio_future
+	status  C.int
+	value   uintptr
+
+	finished  bool  // the body returned (or never ran)
+	rc        C.int // what the last step returns when finished
+	abandoned bool  // the body was unwound because the task was destroyed
+
+	parent     context.Context
+	ctx        context.Context
+	cancelCtx  context.CancelCauseFunc
+	ctxCause   error // set once the task's context is to be cancelled
+	stopParent func() bool
+	awaitSeq   uint64
+
+	prev, next *Task // the loop's list of tasks whose body has started and not returned
+}
+
+// ErrTaskDone is the cause of a task's context once its body has returned without being
+// cancelled: a task's context lives as long as its body.
+var ErrTaskDone = errors.New("coio: task done")
+
+// errAbandoned unwinds the body of a task destroyed while it was suspended (its loop closed).
+type abandon struct{}
+
+// maxIdleCoros bounds the coroutines a loop keeps for reuse.
+const maxIdleCoros = 1024
+
+// coro is an iter.Pull coroutine that runs task bodies one after the other: a task borrows one
+// at its first step and gives it back when its body returns, so that spawning a task does not
+// start a goroutine each time.
+type coro struct {
+	next  func() (C.int, bool)
+	stop  func()
+	yield func(C.int) bool
+	t     *Task
+}
+
+func (l *Loop) getCoro() *coro {
+	if n := len(l.coros); n > 0 {
+		c := l.coros[n-1]
+		l.coros[n-1] = nil
+		l.coros = l.coros[:n-1]
+		return c
+	}
+	c := &coro{}
+	c.next, c.stop = iter.Pull(c.run)
+	return c
+}
+
+func (c *coro) run(yield func(C.int) bool) {
+	c.yield = yield
+	for {
+		t := c.t
+		t.runBody()
+		if t.abandoned {
+			return
+		}
+		if !yield(0) {
+			return
+		}
+	}
+}
+
+// TaskOption configures Spawn.
+type TaskOption func(*taskConfig)
+
+type taskConfig struct {
+	name  string
+	flags C.uint
+}
+
+// Name names the task (asyncio's create_task(name=...)); the default is "Task-N".
+func Name(name string) TaskOption { return func(c *taskConfig) { c.name = name } }
+
+// Spawn starts fn as a task of l (loop.create_task): its first step runs on a later pass of the
+// loop. The returned future is the task: its result is what fn returns; an error fails it with
+// that error (awaiting the task gives back the same value); an error that errors.Is
+// ErrCancelled ends it cancelled; a panic fails it with a *PanicError.
+//
+// ctx may be nil (context.Background). Cancelling ctx, from any goroutine, cancels the task;
+// the task's own context (Task.Context) derives from ctx and is cancelled when the task is
+// cancelled and when its body returns.
+func Spawn[T any](l *Loop, ctx context.Context, fn func(t *Task) (T, error), opts ...TaskOption) (*Future[T], error) {
+	return spawn[T](l, nil, ctx, fn, opts)
+}
+
+func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (T, error), opts []TaskOption) (*Future[T], error) {
+	if fn == nil {
+		return nil, ErrInvalid
+	}
+	var cfg taskConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	t := &Task{loop: l, parent: ctx, name: cfg.name}
+	t.body = func(t *Task) (uintptr, error) {
+		v, err := fn(t)
+		if err != nil {
+			return 0, err
+		}
+		if any(v) == nil {
+			return 0, nil
+		}
+		return uintptr(newHandle(v)), nil
+	}
+	h := newHandle(t)
+	var cname *C.char
+	if cfg.name != "" {
+		cname = C.CString(cfg.name)
+		defer C.free(unsafe.Pointer(cname))
+	}
+	var c *C.coio_future
+	var rc C.int
+	if g != nil {
+		rc = C.gocoio_group_task_new(g.c, C.uintptr_t(h), cname, &c)
+	} else {
+		rc = C.gocoio_task_new(l.c, C.uintptr_t(h), cname, cfg.flags, &c)
+	}
+	if rc != C.COIO_OK {
+		deleteHandle(h)
+		return nil, check(rc)
+	}
+	if t.c == nil && !t.finished {
+		t.c = c // an eager task that finished in its first step has been dropped already
+	}
+	f := wrap[T](l, c)
+	f.task = t
+	if ctx.Done() != nil && !t.finished {
+		t.stopParent = context.AfterFunc(ctx, func() {
+			cause := context.Cause(ctx)
+			_ = l.CallSoonThreadsafe(func() {
+				if !t.finished {
+					cancel(f.c, cause.Error())
+				}
+			})
+		})
+	}
+	return f, nil
+}
+
+// Loop is the task's loop.
+func (t *Task) Loop() *Loop { return t.loop }
+
+// Context is the task's context: derived from the context given to Spawn, cancelled when the
+// task is cancelled (the cause is the *CancelledError) and when the body returns (ErrTaskDone).
+func (t *Task) Context() context.Context {
+	if t.ctx == nil {
+		t.ctx, t.cancelCtx = context.WithCancelCause(t.parent)
+		if t.ctxCause != nil {
+			t.cancelCtx(t.ctxCause)
+		}
+	}
+	return t.ctx
+}
+
+func (t *Task) endContext(cause error) {
+	if t.ctxCause == nil {
+		t.ctxCause = cause
+		if t.cancelCtx != nil {
+			t.cancelCtx(cause)
+		}
+	}
+	if t.stopParent != nil {
+		t.stopParent()
+		t.stopParent = nil
+	}
+}
+
+// Name is the task's name.
+func (t *Task) Name() string {
+	if t.c == nil {
+		return t.name
+	}
+	return C.GoString(C.coio_task_name(t.c))
+}
+
+// Cancelling is asyncio's Task.cancelling(): the number of cancellation requests pending.
+func (t *Task) Cancelling() int { return int(C.coio_task_cancelling(t.c)) }
+
+// Uncancel is asyncio's Task.uncancel(): one cancellation request fewer; returns how many are
+// left.
+func (t *Task) Uncancel() int { return int(C.coio_task_uncancel(t.c)) }
+
+// step runs one step of the body (libcoio calls it through the trampoline).
+func (t *Task) step(task, awaited *C.coio_future, status C.int, value uintptr) C.int {
+	l := t.loop
+	t.c = task
+	if t.co == nil {
+		if t.finished {
+			return C.COIO_EINVAL
+		}
+		if status == C.COIO_ECANCELLED { // cancelled before its first step: the body never runs
+			t.finished = true
+			t.endContext(&CancelledError{})
+			return C.COIO_ECANCELLED
+		}
+		t.co = l.getCoro()
+		t.co.t = t
+		l.link(t)
+	}
+	t.awaited, t.status, t.value = awaited, status, value
+	prev := l.current
+	l.current = t
+	kind, _ := t.co.next()
+	l.current = prev
+	if t.finished {
+		l.unlink(t)
+		co := t.co
+		t.co = nil
+		co.t = nil
+		if !t.abandoned && len(l.coros) < maxIdleCoros && !l.closed {
+			l.coros = append(l.coros, co)
+		} else {
+			co.stop()
+		}
+		return t.rc
+	}
+	return kind
+}
+
+// runBody runs the body inside the coroutine and records how it ended.
+func (t *Task) runBody() {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(abandon); ok {
+				t.abandoned = true
+				t.finished = true
+				return
+			}
+			t.finish(0, &PanicError{Value: r, Stack: debug.Stack()})
+		}
+	}()
+	t.finish(t.body(t))
+}
+
+func (t *Task) finish(h uintptr, err error) {
+	t.finished = true
+	switch {
+	case err == nil:
+		if rc := C.gocoio_set_result(t.c, C.uintptr_t(h)); rc != C.COIO_OK {
+			if h != 0 {
+				deleteHandle(handle(h))
+			}
+			t.rc = rc
+		} else {
+			t.rc = C.COIO_OK
+		}
+		t.endContext(ErrTaskDone)
+	case errors.Is(err, ErrCancelled):
+		t.rc = C.COIO_ECANCELLED
+		var ce *CancelledError
+		if !errors.As(err, &ce) {
+			ce = &CancelledError{}
+		}
+		t.endContext(ce)
+	default:
+		if e := setError(t.c, err); e != nil {
+			t.rc = codeOf(e)
+		} else {
+			t.rc = C.COIO_EFAILED
+		}
+		t.endContext(ErrTaskDone)
+	}
+}
+
+// dropped runs when libcoio lets go of the task's arg: the task is done, or was destroyed (its
+// loop closed) with its body suspended, which is then unwound.
+func (t *Task) dropped() {
+	t.abandonBody()
+	if !t.finished {
+		t.finished = true
+	}
+	t.endContext(&CancelledError{Msg: "task destroyed"})
+	t.c = nil
+}
+
+// abandonBody unwinds a body that is suspended: its pending yield returns false and the await
+// panics with abandon, which runBody recovers. It must run on the loop's thread inside a call
+// from C (a coroutine made there only resumes in the same thread-lock state).
+func (t *Task) abandonBody() {
+	if co := t.co; co != nil && !t.finished {
+		t.loop.unlink(t)
+		co.stop()
+		t.co = nil
+		t.finished = true
+	}
+}
+
+func (l *Loop) link(t *Task) {
+	t.next = l.live
+	if l.live != nil {
+		l.live.prev = t
+	}
+	l.live = t
+}
+
+func (l *Loop) unlink(t *Task) {
+	if t.prev != nil {
+		t.prev.next = t.next
+	} else if l.live == t {
+		l.live = t.next
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	}
+	t.prev, t.next = nil, nil
+}
+
+// suspend returns to the loop with kind (COIO_STEP_AWAIT or COIO_STEP_YIELD) and comes back
+// with what the next step brought.
+func (t *Task) suspend(kind C.int) (uintptr, C.int) {
+	if !t.co.yield(kind) {
+		panic(abandon{})
+	}
+	if t.status == C.COIO_ECANCELLED && C.coio_task_cancelling(t.c) > 0 {
+		t.endContext(t.cancelledError(t.awaited))
+	}
+	return t.value, t.status
+}
+
+func (t *Task) cancelledError(c *C.coio_future) *CancelledError {
+	if c != nil && C.coio_future_cancelled(c) != 0 {
+		if ce, ok := futureError(c, C.COIO_ECANCELLED).(*CancelledError); ok {
+			return ce
+		}
+	}
+	return &CancelledError{}
+}
+
+// await waits for c inside the body: its result handle, or its error.
+func (t *Task) await(c *C.coio_future) (uintptr, error) {
+	if t.loop.current != t || t.co == nil {
+		return 0, ErrState
+	}
+	var v C.uintptr_t
+	rc := C.gocoio_await_begin(t.c, c, &v)
+	value := uintptr(v)
+	if rc == C.COIO_STEP_AWAIT {
+		t.awaitSeq++
+		value, rc = t.suspend(C.COIO_STEP_AWAIT)
+	}
+	return value, t.errorOf(c, rc)
+}
+
+func (t *Task) errorOf(c *C.coio_future, rc C.int) error {
+	switch rc {
+	case C.COIO_OK:
+		return nil
+	case C.COIO_ECANCELLED:
+		return t.cancelledError(c)
+	case C.COIO_EFAILED:
+		return futureError(c, rc)
+	}
+	return check(rc)
+}
+
+// Await suspends the body of t until f is done and returns f's outcome (await f). A future
+// that is done already returns at once, as in asyncio. If t is cancelled while it waits, f is
+// cancelled (asyncio's Task.cancel) and Await returns a *CancelledError.
+func Await[T any](t *Task, f *Future[T]) (T, error) {
+	h, err := t.await(f.c)
+	runtime.KeepAlive(f)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return valueOf[T](h)
+}
+
+// AwaitContext is Await that also gives up when ctx is done: cancelling ctx from any goroutine
+// cancels f (as cancelling the task would) and AwaitContext returns a *CancelledError whose
+// Cause is context.Cause(ctx) (errors.Is sees both ErrCancelled and context.Canceled).
+func AwaitContext[T any](ctx context.Context, t *Task, f *Future[T]) (T, error) {
+	if ctx == nil || ctx.Done() == nil {
+		return Await(t, f)
+	}
+	l := t.loop
+	seq := t.awaitSeq + 1
+	stop := context.AfterFunc(ctx, func() {
+		cause := context.Cause(ctx)
+		_ = l.CallSoonThreadsafe(func() {
+			if t.awaitSeq == seq && !f.Done() {
+				cancel(f.c, cause.Error())
+			}
+		})
+	})
+	v, err := Await(t, f)
+	stop()
+	var ce *CancelledError
+	if errors.As(err, &ce) && ctx.Err() != nil && ce.Cause == nil {
+		ce.Cause = context.Cause(ctx)
+	}
+	return v, err
+}
+
+// Sleep suspends the body for d (await asyncio.sleep(d)). d <= 0 gives the loop one pass, as
+// asyncio.sleep(0) does, without a timer.
+func Sleep(t *Task, d time.Duration) error {
+	if t.loop.current != t || t.co == nil {
+		return ErrState
+	}
+	var rc C.int
+	if d <= 0 {
+		_, rc = t.suspend(C.COIO_STEP_YIELD)
+	} else {
+		rc = C.gocoio_sleep_await(t.loop.c, t.c, C.double(d.Seconds()))
+		if rc == C.COIO_STEP_AWAIT {
+			t.awaitSeq++
+			_, rc = t.suspend(C.COIO_STEP_AWAIT)
+		}
+	}
+	return t.errorOf(t.awaited, rc)
+}
+
+// CurrentTask reports whether a task body is running on l (asyncio.current_task) and returns
+// its name.
+func CurrentTask(l *Loop) (string, bool) {
+	if l.current == nil {
+		return "", false
+	}
+	return l.current.Name(), true
+}
+
+// NewSleep is asyncio.sleep(d) as a future (for Wait, Gather, WaitFor, ...): it completes d
+// from now; d <= 0 costs exactly one pass of the loop. Cancelling it cancels its timer.
+func NewSleep(l *Loop, d time.Duration) (*Future[struct{}], error) {
+	if d < 0 {
+		d = 0
+	}
+	var c *C.coio_future
+	if rc := C.coio_sleep(l.c, C.double(d.Seconds()), &c); rc != C.COIO_OK {
+		return nil, check(rc)
+	}
+	return wrap[struct{}](l, c), nil
+}
