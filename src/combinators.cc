@@ -200,8 +200,14 @@ static void gather_child_report(Gather *g, Future *child) {
         // "If gather is being cancelled we must propagate the cancellation regardless of
         // *return_exceptions*" (bpo-32684); the message is that of the last child's
         // cancellation (asyncio's fut._make_cancelled_error() after its loop).
-        future_complete_error(g, Future::Cancelled, COIO_ECANCELLED,
-                              cancel_message(g->children[g->n - 1]), nullptr);
+        // _make_cancelled_error() of a task that was not cancelled in the end (it swallowed
+        // the cancellation, or its waiter refused it) reads its _cancel_message: that of
+        // the last cancel() that only set _must_cancel.
+        Future *last = g->children[g->n - 1];
+        const char *msg = cancel_message(last);
+        if (last->state != Future::Cancelled)
+            if (Task *t = as_task(last)) msg = task_requested_message(t);
+        future_complete_error(g, Future::Cancelled, COIO_ECANCELLED, msg, nullptr);
         return;
     }
     future_set_result(g, nullptr, nullptr);
@@ -652,14 +658,17 @@ namespace {
 struct WaitFor : CustomFuture {
     Future *inner; // a reference; the registration on it is weak
     Handle *timer;
-    char *cancel_msg;      // the message of a cancellation that could not reach inner
+    char *cancel_msg;      // the message of a cancellation that could not reach inner; while
+                           // expired_unseen, that of inner's CancelledError
     bool zero;             // timeout 0: asyncio's _cancel_and_wait branch
     bool timed_out;        // the timeout expired: inner was cancelled for it
     bool cancel_requested; // wait_for itself was cancelled
     bool must_cancel;      // a cancellation inner refused (it was done): the task's _must_cancel
     bool cancelling;       // inside wait_for_cancel (inner awaiting wait_for comes back)
     bool unseen;           // completed, with the timer still armed until its awaiter ran
+    bool expired_unseen;   // timed out (inner cancelled), until its awaiter ran
 };
+static_assert(sizeof(WaitFor) <= kSmallCustomFuture, "keep WaitFor pooled");
 } // namespace
 
 static void wait_for_finish(WaitFor *w) {
@@ -680,6 +689,7 @@ static void wait_for_finish(WaitFor *w) {
         future_complete_error(w, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
         return;
     }
+    w->expired_unseen = false;
     future_forward(w, f);
 }
 
@@ -691,12 +701,24 @@ static void wait_for_disarm(void *arg) {
     timer_cancel(w->timer);
 }
 
+// Queued when the timeout's cancellation of inner made wait_for a TimeoutError, ahead of its
+// own callbacks: the awaiting task has seen it once this ran (see wait_for_unexpire).
+static void wait_for_seen(void *arg) {
+    auto *w = static_cast<WaitFor *>(arg);
+    w->expired_unseen = false;
+    std::free(w->cancel_msg);
+    w->cancel_msg = nullptr;
+}
+
 // Inner is done and its registration has run: wait_for needs it no more (a result it
 // forwarded is kept through its error slot's cause).  Inner may hold the wait_for (a task
 // that awaited it and failed with it as its error's cause): it is let go now, or the pair
 // would keep each other, and their loop, alive for ever.
 static void wait_for_inner_done(coio_future *, void *arg) {
     auto *w = static_cast<WaitFor *>(arg);
+    // Completing w runs its inline watchers (user code), which may release the last other
+    // reference to it: w is read after that.
+    FutureHold hold(w);
     if (w->state == Future::Pending) { // (else completed by its owner by hand)
         if (w->timer && !w->timed_out && !w->cancel_requested) {
             // The timer stays armed until the awaiting task has seen the outcome.
@@ -706,6 +728,28 @@ static void wait_for_inner_done(coio_future *, void *arg) {
             ready_push_callback(loop, wait_for_disarm, w, unref_future_value);
             w->unseen = true;
             wait_for_finish(w); // cannot fail now (it fails before completing, if at all)
+        } else if (w->timed_out && !w->zero && !w->cancel_requested &&
+                   w->inner->state == Future::Cancelled) {
+            // The timeout's cancellation ended inner: TimeoutError, made in asyncio inside
+            // the awaiting task's step (the timeout's __aexit__) from inner's CancelledError.
+            // Until that step, a cancel of the task turns it back (wait_for_unexpire).  Not
+            // for timeout 0: _cancel_and_wait's waiter is what the task is woken by there.
+            Loop *loop = w->loop;
+            const FutureError *ie = w->inner->error;
+            char *msg = copy_string(ie ? ie->message : nullptr);
+            try {
+                loop->ready.reserve(2); // before anything changes: the seen entry, completion
+            } catch (...) {
+                std::free(msg);
+                throw;
+            }
+            future_ref(w);
+            ready_push_callback(loop, wait_for_seen, w, unref_future_value);
+            std::free(w->cancel_msg); // unused: no cancellation of wait_for itself
+            w->cancel_msg = msg;
+            w->expired_unseen = true;
+            timer_cancel(w->timer);
+            wait_for_finish(w);
         } else {
             timer_cancel(w->timer);
             wait_for_finish(w);
@@ -713,9 +757,7 @@ static void wait_for_inner_done(coio_future *, void *arg) {
     }
     if (Future *inner = w->inner) {
         w->inner = nullptr;
-        future_ref(w); // inner's last release may run a drop that releases w
-        future_unref(inner);
-        future_unref(w);
+        future_unref(inner); // its last release may run a drop that releases w: still held
     }
 }
 
@@ -763,9 +805,28 @@ static void wait_for_timeout(void *arg) {
     future_unref(w);
 }
 
+// The task awaiting a wait_for that timed out is cancelled before it resumed.  In asyncio
+// the timeout cancelled the task itself and inner's CancelledError is on its way to the task;
+// a second cancel() then only sets _must_cancel, __step keeps the CancelledError it is
+// woken with (inner's message), and the timeout's __aexit__, with a cancellation still
+// requested after its uncancel(), lets that CancelledError through instead of raising
+// TimeoutError.  wait_for reads as that CancelledError again; the task's cancellation is
+// refused (false), so its next step delivers it.
+static void wait_for_unexpire(WaitFor *w) {
+    FutureError *e = error_new(COIO_ECANCELLED, w->cancel_msg, nullptr); // may throw
+    future_free_error(w->error);
+    w->error = e;
+    w->retrieved = false;
+    w->state = Future::Cancelled;
+    w->expired_unseen = false;
+}
+
 static bool wait_for_cancel(Future *f, const char *msg) {
     auto *w = static_cast<WaitFor *>(f);
-    if (w->state != Future::Pending) return false;
+    if (w->state != Future::Pending) {
+        if (w->expired_unseen) wait_for_unexpire(w);
+        return false;
+    }
     if (w->zero) {
         // Cancelled inside _cancel_and_wait: asyncio raises CancelledError at once, inner
         // (already cancelled once) is left to finish alone.

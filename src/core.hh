@@ -115,6 +115,15 @@ inline void future_ref(Future *f) {
 inline void future_unref(Future *f) {
     if (--f->refs == 0) future_destroy_last(f);
 }
+// A reference held for the length of a scope that runs user code (drops, callbacks) and then
+// touches f again.
+struct FutureHold {
+    Future *f;
+    explicit FutureHold(Future *fut) : f(fut) { future_ref(f); }
+    ~FutureHold() { future_unref(f); }
+    FutureHold(const FutureHold &) = delete;
+    FutureHold &operator=(const FutureHold &) = delete;
+};
 void future_set_result(Future *f, void *value, coio_free_fn drop);
 void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop);
 // Fails f with COIO_ESYS, strerror(err) as message and err kept (coio_future_errno).
@@ -279,6 +288,9 @@ const char *task_delivered_message(const Task *t); // null if none
 // What a body returning COIO_ECANCELLED now would end with: the message it set, else the
 // last delivered one (null if none).
 const char *task_ending_message(const Task *t);
+// The message of the last cancel() that only requested a cancellation (asyncio's
+// Task._cancel_message), or null.
+const char *task_requested_message(const Task *t);
 const char *task_name(Task *t);
 // The name without allocating: the one set, else "Task-<id>" formatted into buf.
 const char *task_name_into(const Task *t, char (&buf)[32]);

@@ -194,6 +194,10 @@ const char *task_delivered_message(const Task *t) {
     return t->extra ? t->extra->delivered : nullptr;
 }
 
+const char *task_requested_message(const Task *t) {
+    return cancel_msg(t);
+}
+
 const char *task_ending_message(const Task *t) {
     if (!t->extra) return nullptr;
     return t->extra->has_final ? t->extra->final_msg : t->extra->delivered;

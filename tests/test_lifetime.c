@@ -701,6 +701,143 @@ static void test_payload_through_gather_of_awaiting_task_with_pending_sibling(vo
     }
 }
 
+/* ---- a task group exit pending when the loop closes --------------------------------------- */
+
+/* A parent (stackful or step) makes a task group, spawns a child (stackful or step) that
+ * waits on a future that never completes (ignoring the group's abort), exits the group and awaits
+ * the exit (or the never future); the loop is closed with all of them pending.  After close and
+ * release every body's drop has run once and the loop is freed (its exception handler's drop runs;
+ * valgrind sees nothing left).  The parent keeps its references (the group, the exit future) in its
+ * arg, where the test releases them, never on its stack: a body abandoned at close loses what its
+ * stack holds (coio_spawn(3), CLOSING THE LOOP), which is what the fuzz inputs
+ * taskgroup-exit-leak and taskgroup-exit-leak-step showed (the harness's own reference on the
+ * exit future across the await). */
+typedef struct pending_exit {
+    int co_parent, co_child, await_exit, exit_status, steps;
+    coio_future *never, *child, *exit;
+    coio_task_group *g;
+    int child_drops, parent_drops, handler_drops;
+} pending_exit;
+
+/* The child waits for ever: the group's abort (any exit status but COIO_OK) is ignored. */
+static int body_wait_never(coio_future *self, void *arg) {
+    pending_exit *p = arg;
+    int rc;
+    while ((rc = coio_await(p->never, NULL)) == COIO_ECANCELLED)
+        coio_task_uncancel(self);
+    return rc;
+}
+
+static int step_wait_never(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)awaited;
+    pending_exit *p = arg;
+    if (status == COIO_ECANCELLED) coio_task_uncancel(task);
+    int rc = coio_step_await(task, p->never);
+    return rc == COIO_OK ? COIO_STEP_AWAIT : rc;
+}
+
+static void pending_exit_child_drop(void *arg) {
+    ((pending_exit *)arg)->child_drops++;
+}
+
+static void pending_exit_parent_drop(void *arg) {
+    ((pending_exit *)arg)->parent_drops++;
+}
+
+static void pending_exit_handler(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop;
+    (void)ctx;
+    (void)arg;
+}
+
+static void pending_exit_handler_drop(void *arg) {
+    ((pending_exit *)arg)->handler_drops++;
+}
+
+/* Makes the group, spawns the child, exits the group; returns what the parent awaits. */
+static coio_future *pending_exit_enter(coio_future *self, pending_exit *p) {
+    assert_status(coio_task_group_new(coio_future_loop(self), &p->g), COIO_OK);
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = COIO_TASK_EAGER; /* waiting already: an abort cannot end it before it started */
+    if (p->co_child) {
+        o.drop = pending_exit_child_drop;
+        assert_status(coio_task_group_spawn(p->g, body_wait_never, p, &o, &p->child), COIO_OK);
+    } else {
+        assert_status(coio_task_group_task_new(p->g, step_wait_never, p, pending_exit_child_drop,
+                                               &o, &p->child),
+                      COIO_OK);
+    }
+    assert_status(coio_task_group_exit(p->g, p->exit_status, &p->exit), COIO_OK);
+    assert_int_equal(coio_future_done(p->exit), 0);
+    return p->await_exit ? p->exit : p->never;
+}
+
+static int body_exit_group(coio_future *self, void *arg) {
+    pending_exit *p = arg;
+    coio_future *f = pending_exit_enter(self, p);
+    int rc;
+    while ((rc = coio_await(f, NULL)) == COIO_ECANCELLED)
+        coio_task_uncancel(self);
+    return rc;
+}
+
+static int step_exit_group(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)awaited;
+    pending_exit *p = arg;
+    (void)status;
+    /* Stays pending: a later step (whatever woke it) waits for the same future again. */
+    coio_future *f = p->steps++ == 0 ? pending_exit_enter(task, p)
+                     : p->await_exit ? p->exit
+                                     : p->never;
+    if (coio_future_done(f)) f = p->never;
+    assert_status(coio_step_await(task, f), COIO_OK);
+    return COIO_STEP_AWAIT;
+}
+
+static void test_task_group_exit_pending_at_close_frees_loop(void **state) {
+    (void)state;
+    for (int k = 0; k < 8; k++) {
+        pending_exit p = {0};
+        p.co_parent = k & 1;
+        p.co_child = (k >> 1) & 1;
+        p.await_exit = (k >> 2) & 1;
+        p.exit_status = COIO_OK;
+        coio_loop *loop = tu_loop_virtual();
+        assert_status(coio_loop_set_exception_handler(loop, pending_exit_handler, &p,
+                                                      pending_exit_handler_drop),
+                      COIO_OK);
+        assert_status(coio_future_new(loop, &p.never), COIO_OK);
+        coio_future *parent = NULL;
+        if (p.co_parent) {
+            coio_task_options o = COIO_TASK_OPTIONS_INIT;
+            o.drop = pending_exit_parent_drop;
+            assert_status(coio_spawn(loop, body_exit_group, &p, &o, &parent), COIO_OK);
+        } else {
+            assert_status(
+                coio_task_new(loop, step_exit_group, &p, pending_exit_parent_drop, NULL, &parent),
+                COIO_OK);
+        }
+        run_passes(loop, 3);
+        assert_non_null(p.exit);
+        assert_int_equal(coio_future_done(parent), 0);
+        assert_int_equal(coio_future_done(p.child), 0);
+        assert_int_equal(coio_future_done(p.exit), 0);
+        assert_status(coio_loop_close(loop), COIO_OK);
+        assert_int_equal(p.parent_drops, 1);
+        assert_int_equal(p.child_drops, 1);
+        coio_future_release(parent);
+        coio_future_release(p.child);
+        coio_future_release(p.exit);
+        coio_future_release(p.never);
+        coio_task_group_free(p.g);
+        assert_int_equal(p.handler_drops, 0);
+        coio_loop_release(loop);
+        assert_int_equal(p.handler_drops, 1); /* the loop was freed */
+        assert_int_equal(p.parent_drops, 1);
+        assert_int_equal(p.child_drops, 1);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_mutual_await_cycle_terminates),
@@ -722,6 +859,7 @@ int main(void) {
         cmocka_unit_test(test_payload_through_gather_with_released_sibling),
         cmocka_unit_test(test_task_failing_through_own_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_of_awaiting_task_with_pending_sibling),
+        cmocka_unit_test(test_task_group_exit_pending_at_close_frees_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -206,16 +206,13 @@ async def consumer(rt, q):
 # Random programs that still differ, with what is known of why (issue 12 follow-up).  The
 # test reports each as `not ok ... # TODO` (an expected failure); one that starts to match is
 # an unexpected pass, which fails the test until it is removed from here.
-_TICK = ("one pass earlier in coio after a time jump, around a task group exit in a timeout "
-         "scope: probably the pass ticker, which sees Python steps only (asyncio runs "
-         "__aexit__ in the parent's steps, coio in its C exit task); not yet proven")
-_RACE = ("a task awaiting wait_for or another task is cancelled twice in one pass (a timeout "
-         "scope's and an explicit cancel): which CancelledError (message) or TimeoutError "
-         "reaches it differs")
+_RACE = ("a task is cancelled twice around one pass (a timeout's or a failing child's and an "
+         "explicit cancel with a message) while it awaits wait_for, another task or a task "
+         "group exit: which CancelledError (message), TimeoutError or group error reaches it "
+         "differs; not yet analysed (778: a task group exit whose child fails in the pass the "
+         "parent is cancelled: asyncio's parent gets the group error first)")
 OPEN = {
-    96: _RACE, 564: _RACE, 608: _RACE, 671: _RACE, 778: _RACE, 936: _RACE,
-    379: _TICK, 491: _TICK, 636: _TICK, 675: _TICK, 728: _TICK, 838: _TICK, 888: _TICK,
-    1187: _TICK,
+    564: _RACE, 608: _RACE, 671: _RACE, 778: _RACE,
 }
 
 

@@ -12,6 +12,7 @@ deterministic.  Two things are pinned where asyncio leaves them open:
 """
 import asyncio
 import collections.abc
+import inspect
 import heapq
 import itertools
 import selectors
@@ -113,7 +114,12 @@ class _Probe(collections.abc.Coroutine):
         return self._coro.send(value)
 
     def throw(self, *exc):
-        self._rt.activity()
+        # A task cancelled before its first step: asyncio's __step throws the CancelledError
+        # into a coroutine that never started, which ends it without running any of the
+        # program's code (coio ends such a task without calling its step at all).  That is
+        # no program activity for the ticker.
+        if inspect.getcoroutinestate(self._coro) != inspect.CORO_CREATED:
+            self._rt.activity()
         return self._coro.throw(*exc)
 
     def close(self):

@@ -29,6 +29,13 @@ STEP_FN = C.CFUNCTYPE(C.c_int, vp, vp, C.c_int, vp)
 CALLBACK = C.CFUNCTYPE(None, vp)
 DONE_FN = C.CFUNCTYPE(None, vp, vp)
 EXC_HANDLER = C.CFUNCTYPE(None, vp, vp, vp)
+STEP_HOOK = C.CFUNCTYPE(None, vp, vp, C.c_char_p, vp)
+
+
+class Observer(C.Structure):  # coio_observer; only task_step_begin is used
+    _fields_ = [("size", C.c_uint32), ("pass_begin", vp), ("pass_end", vp),
+                ("callback_run", vp), ("task_created", vp), ("task_step_begin", STEP_HOOK),
+                ("task_step_end", vp), ("task_done", vp), ("task_data_drop", vp)]
 
 
 class LoopOptions(C.Structure):
@@ -61,6 +68,7 @@ def load(path):
         "coio_loop_run_until_complete": (I, [P, P]),
         "coio_loop_time": (D, [P]),
         "coio_loop_set_exception_handler": (I, [P, EXC_HANDLER, P, P]),
+        "coio_loop_add_observer": (I, [P, C.POINTER(Observer), P, P]),
         "coio_call_soon": (I, [P, CALLBACK, P, P, P]),
         "coio_call_later": (I, [P, D, CALLBACK, P, P, P]),
         "coio_loop_stop": (I, [P]),
@@ -291,9 +299,11 @@ class _Group:
         rc = _lib.coio_task_group_exit(self._g, status, C.byref(out))
         _check(rc, "task_group_exit")
         f = CFut(rt, out.value)
+        rt.exit_tasks.add(out.value)
         try:
             await f
         finally:
+            rt.exit_tasks.discard(out.value)
             _lib.coio_task_group_free(self._g)
         return False
 
@@ -532,10 +542,26 @@ class CoioRuntime(Runtime):
         self.loop = loop.value
         self._exc_handler = EXC_HANDLER(lambda l, ctx, a: None)
         _lib.coio_loop_set_exception_handler(self.loop, self._exc_handler, None, None)
+        # The pass ticker must see every step asyncio's program takes.  asyncio runs a task
+        # group's __aexit__ in the parent's own steps (its coroutine, so the ticker's probe
+        # sees them); coio runs it as an internal step-driven exit task, whose steps after the
+        # first (which runs inside the parent's step, in coio_task_group_exit) are C steps
+        # the Python step function never sees.  They are the parent's steps in asyncio, so
+        # they count as activity: an observer reports them.
+        self.exit_tasks = set()
+        self._step_hook = STEP_HOOK(self._step_begin)
+        self._observer = Observer(C.sizeof(Observer), None, None, None, None,
+                                  self._step_hook, None, None, None)
+        _check(_lib.coio_loop_add_observer(self.loop, C.byref(self._observer), None, None),
+               "add_observer")
         self._step = STEP_FN(self._step_fn)
         self._soon = CALLBACK(self._soon_fn)
         self._soon_fns = {}
         self._nkey = 0
+
+    def _step_begin(self, arg, task, name, data):
+        if task in self.exit_tasks:
+            self.activity()
 
     # ---- bookkeeping ----
     def own(self, f):

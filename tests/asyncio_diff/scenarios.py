@@ -818,3 +818,117 @@ async def main(rt):
     except rt.CancelledError as e:
         rt.log("main", rt.exc_name(e), rt.outcome(f))
 ''')
+
+# A timeout scope expires while its task waits in a task group's exit, in a pass where a
+# child also wakes (its sleep ends at the same time).  asyncio's parent runs __aexit__ in its
+# own steps; coio's exit task is a C task whose steps the pass ticker must see too, else the
+# ticker is armed later in the pass after the time jump and its counts drift by one
+# (random programs 379, 491, 675, 728, 838, 888, 1187).
+scenario("group_exit_in_expiring_scope", '''
+async def leaf(rt, d, v):
+    await rt.sleep(d)
+    return v
+
+async def main(rt):
+    try:
+        async with rt.timeout(1) as cm:
+            async with rt.task_group() as tg:
+                tg.spawn(leaf, 1.5, 'a', name='a')
+                tg.spawn(leaf, 1, 'b', name='b')
+                tg.spawn(leaf, 0, 'c', name='c')
+            rt.log('group done')
+        rt.log('scope expired', cm.expired())
+    except TimeoutError:
+        rt.log('scope timed out', cm.expired())
+    await rt.sleep(0)
+    rt.log('after')
+''')
+
+# A task cancelled before its first step never runs its body (asyncio throws the
+# CancelledError into a coroutine that never started; coio does not call the step): no pass
+# of program activity on either side, so the ticker stops at the same pass (random 636).
+scenario("cancel_before_first_step_then_idle", '''
+async def body(rt):
+    rt.log("never runs")
+
+async def main(rt):
+    t = rt.spawn(body, name="t")
+    rt.log("cancel", t.cancel("early"))
+    await rt.sleep(1)
+    rt.log("after", rt.outcome(t))
+''')
+
+# wait_for's timeout ends inner (a task) with a CancelledError; before the awaiting task
+# resumes, it is cancelled again (with a message).  asyncio's task is woken with inner's
+# CancelledError and keeps it (no message), and the timeout's __aexit__, with a cancellation
+# still requested, lets it through instead of raising TimeoutError (random program 96).
+scenario("wait_for_expired_then_cancelled_before_resume", '''
+async def inner(rt):
+    await rt.sleep(10)
+
+async def waiter(rt):
+    try:
+        await rt.wait_for(rt.spawn(inner, name="inner"), 0.5)
+        rt.log("waiter returned")
+    except BaseException as e:
+        rt.log("waiter", rt.exc_name(e), rt.current_task().cancelling())
+
+async def canceller(rt, w):
+    rt.log("cancel waiter", w.cancel("late"))
+
+async def main(rt):
+    w = rt.spawn(waiter, name="waiter")
+    await rt.sleep(0.5)
+    rt.spawn(canceller, w, name="canceller")
+    await rt.sleep(1)
+    rt.log("waiter", rt.outcome(w))
+''')
+
+# The same with timeout 0 (asyncio's _cancel_and_wait branch): the task waits for a waiter
+# future, not inner, so the second cancel's message is the one delivered.
+scenario("wait_for_zero_then_cancelled_before_resume", '''
+async def waiter(rt, f):
+    try:
+        await rt.wait_for(f, 0)
+        rt.log("waiter returned")
+    except BaseException as e:
+        rt.log("waiter", rt.exc_name(e), rt.current_task().cancelling())
+
+async def canceller(rt, w):
+    rt.log("cancel waiter", w.cancel("late"))
+
+async def main(rt):
+    f = rt.future()
+    w = rt.spawn(waiter, f, name="waiter")
+    await rt.sleep(0)
+    rt.spawn(canceller, w, name="canceller")
+    await rt.sleep(1)
+    rt.log("waiter", rt.outcome(w))
+''')
+
+# A gather of the same task twice is cancelled with a message: the child is cancelled twice
+# (the second cancel() only sets _must_cancel and its _cancel_message), swallows the
+# cancellation and returns.  The gather ends cancelled with the last child's
+# _make_cancelled_error(): the message of that second cancel() (random program 936).
+scenario("gather_cancelled_child_swallows", '''
+async def child(rt):
+    try:
+        await rt.sleep(1)
+    except rt.CancelledError as e:
+        rt.log("child", rt.exc_name(e), rt.current_task().uncancel())
+    return "c"
+
+async def parent(rt, c):
+    try:
+        rt.log("gather", await rt.gather(c, c))
+    except rt.CancelledError as e:
+        rt.log("parent", rt.exc_name(e))
+
+async def main(rt):
+    c = rt.spawn(child, name="child")
+    p = rt.spawn(parent, c, name="parent")
+    await rt.sleep(0)
+    rt.log("cancel", p.cancel("m1"))
+    await rt.sleep(0.5)
+    rt.log("outcomes", rt.outcome(c), rt.outcome(p))
+''')

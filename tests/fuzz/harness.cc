@@ -98,6 +98,7 @@ struct Token {
     int fd = -1;
     int dir = 0;
     bool finished = false;
+    coio_future *held = nullptr; // a body's reference across an await, released by its drop
 };
 
 std::vector<Token *> toks;
@@ -135,6 +136,10 @@ void tok_drop(void *p) {
     if (t->drops.fetch_add(1) + 1 > 1) die("drop ran twice", t->id);
     if (g_trace)
         std::fprintf(stderr, "%*sdrop token %d kind %d\n", 2 * g_depth, "", t->id, t->kind);
+    if (coio_future *f = t->held) { // the body was abandoned inside its await
+        t->held = nullptr;
+        coio_future_release(f);
+    }
     run_nested(2);
 }
 
@@ -898,10 +903,15 @@ void exec_op(Ctx &c) {
             }
             if (rc == COIO_OK) {
                 if (c.kind == CX_CO && (in.u8() & 1)) {
-                    coio_future_ref(out);
+                    // A reference of the body's own across the await, kept where the body's
+                    // drop finds it: a body abandoned at loop close never returns from the
+                    // await, and a reference left on its stack would leak the exit task and
+                    // its loop (coio_spawn(3), CLOSING THE LOOP).
+                    c.st->held = coio_future_ref(out);
                     fut_put(slot, out);
                     co_await (c, out);
-                    coio_future_release(out);
+                    coio_future_release(c.st->held);
+                    c.st->held = nullptr;
                 } else {
                     fut_put(slot, out);
                 }
