@@ -1,32 +1,40 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark of coio against the libev floor, CPython asyncio and uvloop.
+"""Side-by-side benchmark of coio against the libev floor, asyncio, uvloop, tokio and Go.
 
-One command, one run: every contender runs the same workloads (../shared/bench/WORKLOADS.md)
-back to back on this machine, and the result is a markdown table of ns/op, ratios and the
-performance targets.  Compare ratios, never absolute times: the machines are shared and noisy.
+One command, one run: every contender runs the same workloads (WORKLOADS.md in the reference
+directory) with the same N, in paired rounds: each round runs every contender once on each
+workload, one process each, the order of the contenders rotating from round to round.  For
+each workload and contender the result is the median over the rounds of the per-round ratio
+(coio against that contender in the same round), with its spread (min–max), and a markdown
+table of ns/op, ratios and the performance targets.  Compare ratios, never absolute times:
+the machines are shared and noisy.
 
-    python3 bench/compare.py [--n N] [--n-py N_PY] [--n-spawn M] [--repeat K] [--coio PATH]
-                             [--ref-dir DIR] [workload ...]
+    python3 bench/compare.py [--n N] [--n-spawn M] [--rounds R] [--pin CPUS] [--coio PATH]
+                             [--ref-dir DIR] [--no-peers] [workload ...]
+    python3 bench/compare.py --plot [PNG]     # ns/op against N (1k..1M): bench/scaling.png
 
-Standard library only.
+Standard library only (the plot needs matplotlib, in this interpreter or /usr/bin/python3).
 """
 import argparse
 import glob
+import json
 import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.join(REPO, "bench")
 
 # The workloads coio implements, in print order, with the function in reference_asyncio.py
-# that runs the same workload and the name that function prints its result under (None, None:
-# Python has nothing comparable).  The step-driven variants are shown beside asyncio's one
-# workload of that shape (`await asyncio.sleep(0)` is asyncio's bare yield); task_spawn_stackful
-# / task_spawn_step (fire and forget, no gather) have no Python counterpart.
+# that runs the same workload and the name every other contender prints its result under
+# (None, None: only coio has it).  The step-driven variants are shown beside the one workload
+# of that shape the others have (`await asyncio.sleep(0)` is asyncio's bare yield);
+# task_spawn_stackful / task_spawn_step (fire and forget, no gather) have no counterpart.
 WORKLOADS = [
     ("call_soon_batch", "call_soon_batch", "call_soon_batch"),
     ("call_soon_chain", "call_soon_chain", "call_soon_chain"),
@@ -49,43 +57,45 @@ WORKLOADS = [
     ("step_task_rss", None, None),
 ]
 PY_FUNC = {w: f for w, f, _ in WORKLOADS}
-PY_RESULT = {w: r for w, _, r in WORKLOADS}
+RESULT = {w: r for w, _, r in WORKLOADS}
 FLOOR_HAS = {"call_soon_batch", "call_soon_chain", "timers_fire_ordered", "timers_schedule_cancel",
              "call_soon_threadsafe"}  # what floor_libev.c runs
+# What bench/peers/ (tokio, Go) run, by result name.
+PEER_HAS = {"timers_fire_ordered", "timers_schedule_cancel", "task_yield_sleep0", "queue_ping_pong",
+            "task_spawn_gather"}
+SPAWN_M = {"task_spawn_gather"}  # result names that run M tasks (--n-spawn) for every contender
 MEMORY = ["coroutine_rss", "step_task_rss"]  # reported as bytes/op, in a table of their own
-# Timed in the main table, and their peak-RSS bytes per task compared with asyncio's and
-# uvloop's in a table of their own.
+# Timed in the main table, and their peak-RSS bytes per task compared in a table of their own.
 PEAK_MEMORY = ["task_spawn_gather", "task_spawn_gather_step"]
-# Python workloads that measure memory (ru_maxrss growth): each runs in a process of its own,
-# so that the peaks of the workloads before it do not hide its growth.
-PY_MEMORY = {"task_spawn_gather"}
 # Compared with switch_pair (a bare Boost.Context jump there and back) in a table of their own.
 VS_SWITCH = ["await_ready", "task_yield_sleep0", "task_yield_step", "task_yield_step_sleep0"]
 
-# Targets (from the performance issues).  ("floor", x): coio ns/op <= x * floor ns/op.
-# ("uvloop", x): coio at least x times faster than uvloop.  ("switch", x): coio ns/op <= x *
-# coio's switch_pair ns/op.  ("bytes", b): coio bytes/op <= b.  Workloads without an entry
-# are shown for information.  BYTES_VS_UVLOOP: coio's peak bytes per task <= x * uvloop's.
+CONTENDERS = ["coio", "floor", "asyncio", "uvloop", "tokio", "go"]
+LABEL = {"coio": "coio", "floor": "floor", "asyncio": "asyncio", "uvloop": "uvloop",
+         "tokio": "tokio", "go": "Go"}
+
+# Targets (issue 19, and the earlier issues where it sets none).  ("floor", x): coio ns/op <=
+# x * floor's.  (c, x) for c in asyncio/uvloop/tokio/go: coio at least x times as fast as c.
+# ("switch", x): coio ns/op <= x * coio's switch_pair.  ("bytes", b): coio bytes/op <= b.
+# Judged on the median of the per-round ratios; the met column also says in how many rounds
+# the target held.  BYTES_VS_UVLOOP: coio's peak bytes per task <= x * uvloop's.
 TARGETS = {
-    "call_soon_batch": ("floor", 2.0),
-    "call_soon_chain": ("floor", 0.25),
-    "timers_fire_ordered": ("floor", 1.0),  # plus 0 order violations
-    "timers_schedule_cancel": ("floor", 2.0),
-    "future_resolve_cb": ("uvloop", 20.0),
-    "call_soon_threadsafe": ("floor", 1.5),
-    "task_yield_sleep0": ("uvloop", 20.0),
-    "queue_ping_pong": ("uvloop", 20.0),
-    # The issue's task_spawn_gather target is for step-driven tasks; the stackful row is shown
-    # for information (each child maps a fresh guarded stack: kernel mmap, mprotect, page
-    # faults and munmap dominate it).
-    "task_spawn_gather_step": ("uvloop", 30.0),
-    "await_ready": ("switch", 3.0),
-    "coroutine_rss": ("bytes", 8 * 1024),
-    "step_task_rss": ("bytes", 200),
+    "call_soon_batch": [("floor", 1.2)],
+    "call_soon_chain": [("floor", 0.25)],
+    "timers_fire_ordered": [("floor", 1.0)],  # plus 0 order violations
+    "timers_schedule_cancel": [("floor", 1.2)],
+    "future_resolve_cb": [("uvloop", 30.0)],
+    "call_soon_threadsafe": [("floor", 1.5)],
+    "task_yield_sleep0": [("uvloop", 30.0)],
+    "queue_ping_pong": [("tokio", 1.5), ("uvloop", 20.0)],
+    "queue_ping_pong_step": [("tokio", 1.5)],
+    "task_spawn_gather": [("uvloop", 3.0), ("tokio", 1.0)],
+    "task_spawn_gather_step": [("uvloop", 30.0)],
+    "await_ready": [("switch", 3.0)],
+    "coroutine_rss": [("bytes", 8 * 1024)],
+    "step_task_rss": [("bytes", 160)],
 }
 BYTES_VS_UVLOOP = {"task_spawn_gather_step": 0.25}
-
-CONTENDERS = ["coio", "floor", "asyncio", "uvloop"]
 
 LINE = re.compile(r"^(\S+)\s+ops=\s*(\d+)\s+secs=\s*([0-9.eE+-]+)\s+ns/op=\s*([0-9.eE+-]+)"
                   r"(?:\s+bytes/op=\s*([0-9.eE+-]+))?")
@@ -118,6 +128,21 @@ def parse(text):
     return headers, res
 
 
+# ---- finding and building the contenders ---------------------------------------------------
+
+def find_ref_dir(explicit):
+    """The directory with floor_libev.c and reference_asyncio.py: --ref-dir, else shared/bench
+    beside the repository (../shared/bench) or beside its parent (a worktree one level down,
+    ../../shared/bench).  None when there is none (a plain clone has no shared/ beside it)."""
+    if explicit:
+        return explicit
+    for up in ("..", os.path.join("..", "..")):
+        d = os.path.normpath(os.path.join(REPO, up, "shared", "bench"))
+        if os.path.isfile(os.path.join(d, "reference_asyncio.py")):
+            return d
+    return None
+
+
 def find_coio(explicit):
     if explicit:
         return explicit if os.path.isfile(explicit) else None
@@ -135,6 +160,8 @@ def find_floor(explicit, coio_path, ref_dir, tmp, notes):
         beside = os.path.join(os.path.dirname(coio_path), "floor_libev")
         if os.path.isfile(beside):
             return beside
+    if not ref_dir:
+        return None
     src = os.path.join(ref_dir, "floor_libev.c")
     if not os.path.isfile(src):
         notes.append(f"floor: {src} not found, skipped")
@@ -150,30 +177,236 @@ def find_floor(explicit, coio_path, ref_dir, tmp, notes):
     return out
 
 
-def run(label, cmd, timeout, notes):
-    print(f"  running {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+def find_tool(name, *fallbacks):
+    p = shutil.which(name)
+    if p:
+        return p
+    for f in fallbacks:
+        f = os.path.expanduser(f)
+        if os.path.isfile(f) and os.access(f, os.X_OK):
+            return f
+    return None
+
+
+def build_peers(out_dir, want, notes):
+    """Builds bench/peers/ (tokio with cargo, Go with go) into out_dir; {contender: binary}."""
+    peers = {}
+    os.makedirs(out_dir, exist_ok=True)
+    if "tokio" in want:
+        cargo = find_tool("cargo", "~/.cargo/bin/cargo")
+        if not cargo:
+            notes.append("tokio: no cargo (PATH, ~/.cargo/bin), skipped")
+        else:
+            env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(out_dir, "cargo"))
+            env["PATH"] = os.path.dirname(cargo) + os.pathsep + env.get("PATH", "")
+            cmd = [cargo, "build", "--release", "--quiet", "--manifest-path",
+                   os.path.join(HERE, "peers", "tokio", "Cargo.toml")]
+            print(f"  building tokio peer: {' '.join(cmd)}", file=sys.stderr, flush=True)
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            binary = os.path.join(out_dir, "cargo", "release", "coio-peer-tokio")
+            if p.returncode != 0 or not os.path.isfile(binary):
+                notes.append(f"tokio: cargo build failed, skipped ({p.stderr.strip()[-500:]})")
+            else:
+                peers["tokio"] = binary
+    if "go" in want:
+        go = find_tool("go", "/usr/local/go/bin/go")
+        if not go:
+            notes.append("Go: no go (PATH, /usr/local/go/bin), skipped")
+        else:
+            binary = os.path.join(out_dir, "coio-peer-go")
+            cmd = [go, "build", "-o", binary, "."]
+            print(f"  building Go peer: {' '.join(cmd)}", file=sys.stderr, flush=True)
+            p = subprocess.run(cmd, capture_output=True, text=True,
+                               cwd=os.path.join(HERE, "peers", "go"))
+            if p.returncode != 0 or not os.path.isfile(binary):
+                notes.append(f"Go: go build failed, skipped ({p.stderr.strip()[-500:]})")
+            else:
+                peers["go"] = binary
+    return peers
+
+
+def tokio_version():
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        notes.append(f"{label}: timed out after {timeout} s")
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        return parse(out)
-    except OSError as e:
-        notes.append(f"{label}: could not run: {e}")
-        return [], {}
-    if p.returncode != 0:
-        err = p.stderr.strip().splitlines()
-        notes.append(f"{label}: exit status {p.returncode}"
-                     + (f" ({err[-1]})" if err else ""))
-    return parse(p.stdout)
+        with open(os.path.join(HERE, "peers", "tokio", "Cargo.lock")) as f:
+            m = re.search(r'name = "tokio"\nversion = "([^"]+)"', f.read())
+        return m.group(1) if m else None
+    except OSError:
+        return None
+
+
+class Runner:
+    """Runs one contender process (pinned with taskset when asked) and parses its output."""
+
+    def __init__(self, pin, timeout, notes):
+        self.prefix = []
+        self.affinity = None
+        self.timeout = timeout
+        self.notes = notes
+        self.pinned = "not pinned"
+        if pin:
+            taskset = shutil.which("taskset")
+            if taskset:
+                self.prefix = [taskset, "-c", pin]
+                self.pinned = f"every contender pinned with `taskset -c {pin}`"
+            else:
+                cpus = set()
+                for part in pin.split(","):
+                    a, _, b = part.partition("-")
+                    cpus.update(range(int(a), int(b or a) + 1))
+                self.affinity = cpus
+                self.pinned = f"every contender pinned to CPUs {pin} (sched_setaffinity; no taskset)"
+
+    def run(self, label, cmd):
+        print(f"  {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        pre = (lambda: os.sched_setaffinity(0, self.affinity)) if self.affinity else None
+        try:
+            p = subprocess.run(self.prefix + cmd, capture_output=True, text=True,
+                               timeout=self.timeout, preexec_fn=pre)
+        except subprocess.TimeoutExpired as e:
+            self.notes.append(f"{label}: timed out after {self.timeout} s")
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            return parse(out)
+        except OSError as e:
+            self.notes.append(f"{label}: could not run: {e}")
+            return [], {}
+        if p.returncode != 0:
+            err = p.stderr.strip().splitlines()
+            self.notes.append(f"{label}: exit status {p.returncode}" + (f" ({err[-1]})" if err else ""))
+        return parse(p.stdout)
+
+
+def setup(args, tmp, notes, want):
+    """Finds or builds every contender; {contender: program info}."""
+    progs = {}
+    coio = find_coio(args.coio)
+    if coio:
+        progs["coio"] = coio
+    else:
+        notes.append("coio: no coio_bench found (build with `meson setup build && ninja -C build`"
+                     " or pass --coio PATH), skipped")
+    ref_dir = find_ref_dir(args.ref_dir)
+    if not ref_dir:
+        notes.append("floor, asyncio, uvloop: no shared/bench beside the repository "
+                     "(../shared/bench or ../../shared/bench, with floor_libev.c and "
+                     "reference_asyncio.py); pass --ref-dir DIR; skipped")
+    if "floor" in want:
+        floor = find_floor(args.floor, coio, ref_dir, tmp, notes)
+        if floor:
+            progs["floor"] = floor
+    ref_py = os.path.join(ref_dir, "reference_asyncio.py") if ref_dir else None
+    if ref_py and not os.path.isfile(ref_py):
+        notes.append(f"asyncio/uvloop: {ref_py} not found, skipped")
+        ref_py = None
+    if ref_py and "asyncio" in want:
+        progs["asyncio"] = [args.python, ref_py]
+    if ref_py and "uvloop" in want:
+        try:
+            ok = subprocess.run([args.uvloop_python, "-c", "import uvloop"],
+                                capture_output=True).returncode == 0
+        except OSError:
+            ok = False
+        if ok:
+            progs["uvloop"] = [args.uvloop_python, ref_py, "--uvloop"]
+        else:
+            notes.append(f"uvloop: not importable by {args.uvloop_python} (Debian: apt-get install "
+                         "python3-uvloop), skipped")
+    if not args.no_peers and want & {"tokio", "go"}:
+        out = os.path.join(os.path.dirname(os.path.dirname(coio)), "bench", "peers") if coio \
+            else os.path.join(tmp, "peers")
+        progs.update(build_peers(out, want & {"tokio", "go"}, notes))
+    return progs, ref_dir
+
+
+def command(c, prog, n, m, coio_names):
+    """The command line that runs contender c on one group of workloads."""
+    if c == "coio":
+        return [prog, str(n), "--spawn-n", str(m)] + coio_names
+    if c == "floor":
+        return [prog, str(n)]  # runs all its workloads; it takes no names
+    if c in ("asyncio", "uvloop"):
+        funcs = list(dict.fromkeys(PY_FUNC[w] for w in coio_names))
+        # reference_asyncio.py's task_spawn_gather spawns N tasks: give it M
+        nn = m if any(RESULT[w] in SPAWN_M for w in coio_names) else n
+        return prog + ["--n", str(nn)] + funcs
+    return [prog, str(n), "--spawn-n", str(m)] + list(dict.fromkeys(RESULT[w] for w in coio_names))
+
+
+def has(c, w):
+    """Whether contender c runs coio workload w (under its result name)."""
+    if c == "coio":
+        return True
+    if c == "floor":
+        return w in FLOOR_HAS
+    if c in ("asyncio", "uvloop"):
+        return PY_FUNC[w] is not None
+    return RESULT[w] in PEER_HAS
+
+
+def groups_of(names):
+    """The coio workloads that share one counterpart run (one Python function, say) go in one
+    group; each group is run by every contender that has it, one process each."""
+    groups = []
+    for w in names:
+        key = PY_FUNC[w] or w
+        if w in ("task_spawn_stackful", "task_spawn_step"):
+            key = "task_spawn"
+        for g in groups:
+            if g[0] == key:
+                g[1].append(w)
+                break
+        else:
+            groups.append((key, [w]))
+    return groups
+
+
+def run_rounds(runner, progs, names, n, m, rounds, verbose_label=""):
+    """Paired rounds: in round r, each group of workloads is run by every contender that has
+    it, one process each, in an order rotated by r.  Returns ({contender: [round results]},
+    {contender: header})."""
+    res = {c: [dict() for _ in range(rounds)] for c in CONTENDERS}
+    headers = {}
+    groups = groups_of(names)
+    for r in range(rounds):
+        for gi, (key, ws) in enumerate(groups):
+            cs = [c for c in CONTENDERS if c in progs and any(has(c, w) for w in ws)]
+            if not cs:
+                continue
+            k = r % len(cs)
+            for c in cs[k:] + cs[:k]:
+                mine = [w for w in ws if has(c, w)]
+                cmd = command(c, progs[c], n, m, mine)
+                hdr, part = runner.run(f"{verbose_label}round {r + 1}/{rounds} {c}", cmd)
+                if hdr:
+                    headers[c] = hdr[0]
+                for w in mine:
+                    name = w if c == "coio" else RESULT[w]
+                    if name in part:
+                        res[c][r][name] = part[name]
+    return res, headers
+
+
+# ---- statistics ------------------------------------------------------------------------------
+
+def median(xs):
+    return statistics.median(xs) if xs else None
 
 
 def fmt_ns(v):
-    return "—" if v is None else f"{v:.1f}"
+    return "—" if v is None else (f"{v:.1f}" if v < 1e4 else f"{v:,.0f}")
 
 
 def fmt_x(v):
     return "—" if v is None else (f"{v:.2f}×" if v < 10 else f"{v:.1f}×")
+
+
+def fmt_spread(s):
+    """A ratio's median and spread: `1.23× (1.10–1.40)`."""
+    if not s:
+        return "—"
+    med, lo, hi, _ = s
+    if len(s[3]) == 1:
+        return fmt_x(med)
+    return f"{fmt_x(med)} ({fmt_x(lo)[:-1]}–{fmt_x(hi)})"
 
 
 def machine():
@@ -193,214 +426,171 @@ def machine():
     return ncpu, platform.release(), cpu
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("workloads", nargs="*", metavar="workload",
-                    help="workloads to run (default: all): " + " ".join(w for w, _, _ in WORKLOADS))
-    ap.add_argument("--n", type=int, default=1_000_000, help="N for the C programs (default 1,000,000)")
-    ap.add_argument("--n-py", type=int, default=200_000, help="N for asyncio/uvloop (default 200,000)")
-    ap.add_argument("--n-spawn", type=int, default=100_000, metavar="M",
-                    help="tasks kept by coio's task_spawn_* and *_rss workloads (default 100,000;"
-                         " asyncio's task_spawn_gather uses N_PY)")
-    ap.add_argument("--repeat", type=int, default=1, metavar="K",
-                    help="run each contender K times, keep the best ns/op per workload (default 1)")
-    ap.add_argument("--coio", metavar="PATH",
-                    help="coio_bench binary (default: build/bench/coio_bench, else */bench/coio_bench)")
-    ap.add_argument("--floor", metavar="PATH",
-                    help="libev floor binary (default: floor_libev beside coio_bench, else built "
-                         "from REF_DIR/floor_libev.c with cc -O2 into a temp dir)")
-    ap.add_argument("--ref-dir", default=os.path.normpath(os.path.join(REPO, "..", "shared", "bench")),
-                    help="directory holding floor_libev.c and reference_asyncio.py "
-                         "(default: ../shared/bench beside the repository)")
-    ap.add_argument("--python", default=shutil.which("python3") or sys.executable,
-                    help="interpreter for the asyncio run (default: python3 on PATH)")
-    ap.add_argument("--uvloop-python", default="/usr/bin/python3",
-                    help="interpreter that has uvloop (default: /usr/bin/python3)")
-    ap.add_argument("--timeout", type=float, default=900, help="seconds per contender run (default 900)")
-    ap.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
-    args = ap.parse_args()
+def loadavg():
+    try:
+        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "?"
 
+
+# ---- the comparison table --------------------------------------------------------------------
+
+def compare(args, ap):
     names = [w for w, _, _ in WORKLOADS]
     for w in args.workloads:
         if w not in PY_FUNC:
             ap.error(f"unknown workload {w!r}; known: {' '.join(names)}")
     if args.workloads:
         names = [w for w in names if w in args.workloads]
-    if args.repeat < 1 or args.n < 1 or args.n_py < 1 or args.n_spawn < 1:
-        ap.error("--n, --n-py, --n-spawn and --repeat must be positive")
     # await_ready's target is relative to switch_pair: run it too.
     if "await_ready" in names and "switch_pair" not in names:
         names.append("switch_pair")
 
     notes = []
+    want = {c for c in CONTENDERS if any(has(c, w) for w in names)}
+    load0 = loadavg()
     tmp = tempfile.mkdtemp(prefix="coio-bench-")
     try:
-        coio = find_coio(args.coio)
-        if not coio:
-            notes.append("coio: no coio_bench found (build with `meson setup build && ninja -C build`"
-                         " or pass --coio PATH), skipped")
-        floor = find_floor(args.floor, coio, args.ref_dir, tmp, notes)
-        ref_py = os.path.join(args.ref_dir, "reference_asyncio.py")
-        if not os.path.isfile(ref_py):
-            notes.append(f"asyncio/uvloop: {ref_py} not found, skipped")
-            ref_py = None
-        have_uvloop = False
-        if ref_py:
-            try:
-                have_uvloop = subprocess.run([args.uvloop_python, "-c", "import uvloop"],
-                                             capture_output=True).returncode == 0
-            except OSError:
-                pass
-            if not have_uvloop:
-                notes.append(f"uvloop: not importable by {args.uvloop_python}, skipped")
-
-        cmds = {}  # contender: the commands it runs, one process each
-        if coio:
-            cmds["coio"] = [[coio, str(args.n), "--spawn-n", str(args.n_spawn)] + names]
-        if floor and FLOOR_HAS.intersection(names):
-            cmds["floor"] = [[floor, str(args.n)]]  # runs all its workloads; it takes no names
-        py_names = []
-        for w in names:
-            if PY_FUNC[w] and PY_FUNC[w] not in py_names:
-                py_names.append(PY_FUNC[w])
-        # the memory workloads each in a process of their own, the others together
-        py_groups = [[f for f in py_names if f not in PY_MEMORY]]
-        py_groups += [[f] for f in py_names if f in PY_MEMORY]
-        py_groups = [g for g in py_groups if g]
-        if ref_py and py_groups:
-            cmds["asyncio"] = [[args.python, ref_py, "--n", str(args.n_py)] + g for g in py_groups]
-            if have_uvloop:
-                cmds["uvloop"] = [[args.uvloop_python, ref_py, "--uvloop", "--n", str(args.n_py)] + g
-                                  for g in py_groups]
-
-        # Interleave the repeats (coio, floor, asyncio, uvloop, coio, ...) so that a noisy
-        # moment on the machine does not hit a single contender; keep the best per workload.
-        best = {c: {} for c in CONTENDERS}
-        headers = {}
-        for r in range(args.repeat):
-            for c in CONTENDERS:
-                if c not in cmds:
-                    continue
-                label = c if args.repeat == 1 else f"{c} [{r + 1}/{args.repeat}]"
-                res = {}
-                for cmd in cmds[c]:
-                    hdr, part = run(label, cmd, args.timeout, notes)
-                    if hdr:
-                        headers[c] = hdr[0]
-                    res.update(part)
-                for w, v in res.items():
-                    old = best[c].get(w)
-                    if old is None or v["ns"] < old["ns"]:
-                        # violations and bytes/op: keep the worst seen, a best time must not
-                        # hide them
-                        if old:
-                            v = dict(v, bad=max(v["bad"], old["bad"]))
-                            if old["bytes"] is not None and (v["bytes"] is None
-                                                             or old["bytes"] > v["bytes"]):
-                                v["bytes"] = old["bytes"]
-                        best[c][w] = v
-                    else:
-                        old["bad"] = max(old["bad"], v["bad"])
-                        if v["bytes"] is not None and (old["bytes"] is None
-                                                       or v["bytes"] > old["bytes"]):
-                            old["bytes"] = v["bytes"]
-                    for remark in v["remarks"]:
-                        if remark not in best[c][w]["remarks"]:
-                            best[c][w]["remarks"].append(remark)
+        progs, ref_dir = setup(args, tmp, notes, want)
+        runner = Runner(args.pin, args.timeout, notes)
+        res, headers = run_rounds(runner, progs, names, args.n, args.n_spawn, args.rounds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    load1 = loadavg()
+
+    def per_round(c, w, key="ns"):
+        name = w if c == "coio" else RESULT[w]
+        return [rr.get(name, {}).get(key) if name else None for rr in res[c]]
+
+    def med_ns(c, w):
+        if not has(c, w):
+            return None
+        return median([v for v in per_round(c, w) if v is not None])
+
+    def ratio(c, w):
+        """(median, min, max, [per-round]) of coio/floor (c == floor) or c/coio, paired by
+        round; None if no round has both."""
+        if c == "coio" or not has(c, w):
+            return None
+        co = per_round("coio", w)
+        xs = per_round(c, w)
+        rs = [(a / b if c == "floor" else b / a) for a, b in zip(co, xs) if a and b]
+        if not rs:
+            return None
+        return median(rs), min(rs), max(rs), rs
+
+    switch = per_round("coio", "switch_pair") if "switch_pair" in names else []
 
     ncpu, kernel, cpu = machine()
+    present = [c for c in CONTENDERS if c in progs]
     print("## coio benchmark comparison\n")
-    print(f"- machine: {ncpu} CPUs ({cpu or 'unknown CPU'}), Linux {kernel}")
-    print(f"- compare.py under Python {platform.python_version()}")
-    for c in CONTENDERS:
-        if c in cmds:
-            shown = " + ".join(
-                "`" + " ".join(os.path.relpath(a) if os.path.isabs(a) and a.startswith(REPO) else a
-                               for a in cmd) + "`" for cmd in cmds[c])
-            print(f"- {c}: {headers.get(c, '?')} — {shown}")
-    print(f"- N = {args.n:,} for coio and the floor, {args.n_py:,} for asyncio and uvloop; "
-          f"M = {args.n_spawn:,} tasks for coio's task_spawn_* and *_rss; "
-          f"best of {args.repeat} run{'s' if args.repeat > 1 else ''}")
+    print(f"- machine: {ncpu} CPUs ({cpu or 'unknown CPU'}), Linux {kernel}; load average "
+          f"{load0} at the start, {load1} at the end; {runner.pinned}")
+    print(f"- N = {args.n:,} for every contender and workload; M = {args.n_spawn:,} tasks for "
+          f"every contender's task_spawn_gather (and coio's task_spawn_* and *_rss)")
+    print(f"- {args.rounds} paired round{'s' if args.rounds > 1 else ''}: each round runs every "
+          "contender once per workload, one process each, the order rotating from round to round; "
+          "ns/op is the median over the rounds, a ratio the median of the per-round ratios "
+          "(min–max in brackets)")
+    for c in present:
+        h = headers.get(c, "?")
+        if c == "tokio" and tokio_version():
+            h += f" (tokio {tokio_version()})"
+        shown = command(c, progs[c], args.n, args.n_spawn, [w for w in names if has(c, w)][:1])
+        shown = " ".join(os.path.relpath(a) if os.path.isabs(a) and a.startswith(REPO) else a
+                         for a in shown)
+        print(f"- {LABEL[c]}: {h} — e.g. `{shown}`")
     print()
 
-    def ns(c, w):
-        v = best[c].get(w if c in ("coio", "floor") else PY_RESULT[w])
-        if c == "floor" and w not in FLOOR_HAS:
-            return None
-        return v["ns"] if v else None
+    rows = [w for w in names if w not in MEMORY]
+    cols = [c for c in present]
+    print("### ns/op (median over the rounds)\n")
+    print("| workload | " + " | ".join(LABEL[c] for c in cols) + " |")
+    print("|---|" + "---:|" * len(cols))
+    for w in rows:
+        print(f"| {w} | " + " | ".join(fmt_ns(med_ns(c, w)) for c in cols) + " |")
+    print()
+
+    rcols = [c for c in cols if c != "coio"]
+    head = {c: ("coio/floor" if c == "floor" else f"{LABEL[c]}/coio") for c in rcols}
+    print("### Ratios, paired by round: median (min–max)\n")
+    print("| workload | " + " | ".join(head[c] for c in rcols) + " |")
+    print("|---|" + "---:|" * len(rcols))
+    for w in rows:
+        if all(ratio(c, w) is None for c in rcols):
+            continue
+        print(f"| {w} | " + " | ".join(fmt_spread(ratio(c, w)) for c in rcols) + " |")
+    print()
+    print("coio/floor: coio's time over the floor's (lower is better; 1× = as fast as the "
+          "raw-libev floor).  X/coio: X's time over coio's, how many times as fast as X coio is "
+          "(above 1× coio wins).  The other contenders' task_yield_* rows are all their "
+          "task_yield_sleep0 (asyncio's `await asyncio.sleep(0)`, tokio's `yield_now`, Go's "
+          "`runtime.Gosched`), the queue_ping_pong* rows their queue_ping_pong, the "
+          "task_spawn_gather* rows their task_spawn_gather.")
 
     missed = 0
 
-    def verdict(ok, over):
-        """The `met` cell: over is how far off a miss is, as text (or None)."""
+    def verdict(ok, over, held=None):
         nonlocal missed
         if ok is None:
             return "n/a"
+        tail = f" ({held})" if held else ""
         if ok:
-            return "yes"
+            return "yes" + tail
         missed += 1
-        return "**no**" + (f" ({over})" if over else "")
+        return "**no**" + (f" ({over}" + (f"; {held})" if held else ")") if over else tail)
 
-    switch = ns("coio", "switch_pair")
-    print("| workload | coio ns/op | floor ns/op | asyncio ns/op | uvloop ns/op | coio/floor "
-          "| asyncio/coio | uvloop/coio | target | met |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
-    for w in names:
-        if w in MEMORY:
-            continue
-        co, fl, ai, uv = (ns(c, w) for c in CONTENDERS)
-        r_floor = co / fl if co and fl else None
-        r_ai = ai / co if co and ai else None
-        r_uv = uv / co if co and uv else None
-        kind, x = TARGETS.get(w, (None, None))
-        over = None
-        if kind == "floor":
-            target = f"coio ≤ {x:g}× floor"
-            ok = None if r_floor is None else r_floor <= x
-            if ok is False:
-                over = f"{r_floor / x:.2f}× over"
-        elif kind == "uvloop":
-            target = f"coio ≥ {x:g}× faster than uvloop"
-            ok = None if r_uv is None else r_uv >= x
-            if ok is False:
-                over = f"{x / r_uv:.2f}× short"
-        elif kind == "switch":
-            target = f"coio ≤ {x:g}× switch_pair"
-            r_sw = co / switch if co and switch else None
-            ok = None if r_sw is None else r_sw <= x
-            if ok is False:
-                over = f"{r_sw / x:.2f}× over"
-        else:
-            target = "— (for information)"
-            if w == "task_spawn_gather":
-                target = "— (for information: the target is for step-driven tasks)"
-            elif w.startswith("task_spawn_"):
-                target = "— (fire and forget: no Python counterpart)"
-            ok = None
-        if w == "timers_fire_ordered":
-            target += ", 0 violations"
-            if co is not None and best["coio"][w]["bad"]:
-                ok = False
-                over = ((over + ", ") if over else "") + f"{best['coio'][w]['bad']} violations"
-        met = verdict(ok, over) if kind or ok is not None else "—"
-        print(f"| {w} | {fmt_ns(co)} | {fmt_ns(fl)} | {fmt_ns(ai)} | {fmt_ns(uv)} | {fmt_x(r_floor)} "
-              f"| {fmt_x(r_ai)} | {fmt_x(r_uv)} | {target} | {met} |")
-    print()
-    print("coio/floor: lower is better (1× = as fast as the raw-libev floor).  asyncio/coio and "
-          "uvloop/coio: how many times faster coio is.  — : the contender has no such workload "
-          "or did not run.  The asyncio/uvloop numbers on the task_yield_* rows are all "
-          "reference_asyncio.py's task_yield (`await asyncio.sleep(0)`), on the queue_ping_pong* "
-          "rows its ping_pong, on the task_spawn_gather* rows its task_spawn_gather (with "
-          "N_PY tasks; coio's with M).")
-
-    sw_rows = [w for w in VS_SWITCH if w in names and ns("coio", w) is not None]
-    if switch and sw_rows:
+    trows = [w for w in names if w in TARGETS]
+    if trows:
         print()
-        print(f"### Against a bare Boost.Context switch pair ({switch:.1f} ns: `jump_fcontext` "
-              "there and back)\n")
+        print("### Targets (judged on the median ratio; rounds: in how many the target held)\n")
+        print("| workload | target | measured | met |")
+        print("|---|---|---:|---|")
+    for w in trows:
+        for kind, x in TARGETS[w]:
+            if kind == "bytes":
+                v = median([b for b in per_round("coio", w, "bytes") if b is not None])
+                target = f"≤ {x / 1024:g} KiB per task" if x >= 1024 else f"≤ {x:g} bytes per task"
+                ok = None if v is None else v <= x
+                met = verdict(ok, None if ok in (None, True) else f"{v / x:.2f}× over")
+                print(f"| {w} | {target} | {'—' if v is None else f'{v:.0f} B'} | {met} |")
+                continue
+            if kind == "switch":
+                rs = [a / b for a, b in zip(per_round("coio", w), switch) if a and b]
+                s = (median(rs), min(rs), max(rs), rs) if rs else None
+                target = f"coio ≤ {x:g}× switch_pair"
+                good = lambda v: v <= x
+            elif kind == "floor":
+                s = ratio("floor", w)
+                target = f"coio ≤ {x:g}× floor"
+                good = lambda v: v <= x
+            else:
+                s = ratio(kind, w)
+                target = f"coio ≥ {x:g}× {LABEL[kind]}'s speed"
+                good = lambda v: v >= x
+            if w == "timers_fire_ordered":
+                target += ", 0 violations"
+            if s is None:
+                print(f"| {w} | {target} | — | n/a |")
+                continue
+            ok = good(s[0])
+            over = None
+            if not ok:
+                over = f"{s[0] / x:.2f}× over" if kind in ("floor", "switch") else f"{x / s[0]:.2f}× short"
+            if w == "timers_fire_ordered":
+                bad = max((rr.get(w, {}).get("bad", 0) for rr in res["coio"]), default=0)
+                if bad:
+                    ok = False
+                    over = ((over + ", ") if over else "") + f"{bad:,} violations"
+            held = f"{sum(1 for v in s[3] if good(v))}/{len(s[3])} rounds"
+            print(f"| {w} | {target} | {fmt_spread(s)} | {verdict(ok, over, held)} |")
+
+    sw = median([v for v in switch if v])
+    sw_rows = [w for w in VS_SWITCH if w in names and med_ns("coio", w) is not None]
+    if sw and sw_rows:
+        print()
+        print(f"### Against a bare Boost.Context switch pair ({sw:.1f} ns: `jump_fcontext` there "
+              "and back)\n")
         print("| workload | coio ns/op | × switch_pair | what one op is |")
         print("|---|---:|---:|---|")
         what = {
@@ -412,89 +602,201 @@ def main():
                                       "loop pass",
         }
         for w in sw_rows:
-            co = ns("coio", w)
-            print(f"| {w} | {fmt_ns(co)} | {fmt_x(co / switch)} | {what[w]} |")
+            co = med_ns("coio", w)
+            print(f"| {w} | {fmt_ns(co)} | {fmt_x(co / sw)} | {what[w]} |")
+
+    def last_run(c, w):
+        name = w if c == "coio" else RESULT[w]
+        for rr in reversed(res[c]):
+            if name in rr:
+                return rr[name]
+        return None
 
     mem_rows = [w for w in MEMORY if w in names]
     if mem_rows:
         print()
-        print("### Memory per suspended task (resident-set growth / live tasks)\n")
-        print("| workload | live tasks | coio bytes/op | create + first step ns/op | target | met |")
-        print("|---|---:|---:|---:|---|---|")
+        print("### Memory per suspended task (resident-set growth / live tasks; median)\n")
+        print("| workload | live tasks | coio bytes/op | create + first step ns/op |")
+        print("|---|---:|---:|---:|")
         for w in mem_rows:
-            v = best["coio"].get(w)
-            kind, x = TARGETS[w]
-            target = f"≤ {x / 1024:g} KiB" if x >= 1024 else f"≤ {x:g} bytes"
-            if v is None or v["bytes"] is None:
-                print(f"| {w} | — | — | — | {target} | n/a |")
+            v = last_run("coio", w)
+            b = median([x for x in per_round("coio", w, "bytes") if x is not None])
+            if v is None or b is None:
+                print(f"| {w} | — | — | — |")
                 continue
-            ok = v["bytes"] <= x
-            met = verdict(ok, None if ok else f"{v['bytes'] / x:.2f}× over")
             live = f"{v['ops']:,}" + ("" if v["ops"] >= args.n_spawn else f" of {args.n_spawn:,}")
-            print(f"| {w} | {live} | {v['bytes']:.0f} | {fmt_ns(v['ns'])} | {target} | {met} |")
+            print(f"| {w} | {live} | {b:.0f} | {fmt_ns(med_ns('coio', w))} |")
         print()
         print("coroutine_rss: stackful tasks (64 KiB `mmap`'d stacks, touched pages only); "
               "step_task_rss: step-driven tasks.  All suspended on one shared pending future.")
 
     peak_rows = [w for w in PEAK_MEMORY if w in names]
     if peak_rows:
+        pc = [c for c in present if c != "floor" and any(has(c, w) for w in peak_rows)]
         print()
-        print("### Peak memory per task: spawn, sleep(0), gather (peak resident-set growth / "
-              "tasks)\n")
-        print("| workload | coio tasks | coio bytes/task | asyncio bytes/task | uvloop bytes/task "
-              "| uvloop/coio | target | met |")
-        print("|---|---:|---:|---:|---:|---:|---|---|")
-
-        def peak_bytes(c, w):
-            v = best[c].get(w if c == "coio" else PY_RESULT[w])
-            return v["bytes"] if v else None
-
+        print("### Peak memory per task: spawn, yield once, gather (peak resident-set growth / "
+              "tasks; median)\n")
+        print("| workload | coio tasks | " + " | ".join(f"{LABEL[c]} B/task" for c in pc)
+              + " | target | met |")
+        print("|---|---:|" + "---:|" * len(pc) + "---|---|")
         for w in peak_rows:
-            v = best["coio"].get(w)
-            co, ai, uv = (peak_bytes(c, w) for c in ("coio", "asyncio", "uvloop"))
+            v = last_run("coio", w)
+            bb = {c: median([x for x in per_round(c, w, "bytes") if x is not None]) for c in pc}
             tasks = "—" if v is None else (f"{v['ops']:,}" + ("" if v["ops"] >= args.n_spawn
                                                                else f" of {args.n_spawn:,}"))
-            ratio = uv / co if co and uv else None
             x = BYTES_VS_UVLOOP.get(w)
             if x is None:
                 target, met = "— (for information)", "—"
             else:
+                co, uv = bb.get("coio"), bb.get("uvloop")
                 target = f"≤ {x:g}× uvloop's"
                 ok = None if co is None or uv is None else co <= x * uv
                 met = verdict(ok, None if ok in (None, True) else f"{co / (x * uv):.2f}× over")
-            fmt_b = lambda b: "—" if b is None else f"{b:.0f}"
-            print(f"| {w} | {tasks} | {fmt_b(co)} | {fmt_b(ai)} | {fmt_b(uv)} | {fmt_x(ratio)} "
-                  f"| {target} | {met} |")
+            print(f"| {w} | {tasks} | " + " | ".join("—" if bb[c] is None else f"{bb[c]:.0f}"
+                                                     for c in pc) + f" | {target} | {met} |")
         print()
         print("coio: growth of the peak resident set (VmHWM, reset before the run) on a fresh "
-              "loop; asyncio/uvloop: growth of ru_maxrss in a process of its own.  "
-              "task_spawn_gather: stackful tasks (a 64 KiB stack each, touched pages only); "
-              "task_spawn_gather_step: step-driven tasks.")
+              "loop; tokio and Go the same (VmHWM reset through /proc/self/clear_refs); asyncio "
+              "and uvloop: growth of ru_maxrss in a process of their own.")
 
-    viol = [f"{c} {best[c]['timers_fire_ordered']['bad']:,}" for c in CONTENDERS
-            if best[c].get("timers_fire_ordered", {}).get("bad")]
     if "timers_fire_ordered" in names:
+        viol = []
+        for c in present:
+            bads = [rr.get(RESULT["timers_fire_ordered"], {}).get("bad", 0) for rr in res[c]]
+            if any(bads):
+                viol.append(f"{LABEL[c]} {median(bads):,.0f} of {args.n:,} (median)")
         print()
-        print("timers_fire_ordered deadline-order violations: "
-              + (", ".join(viol) if viol else "none"))
+        print("timers_fire_ordered deadline-order violations: " + (", ".join(viol) if viol else "none"))
     for w in names:
-        v = best["coio"].get(w)
+        v = last_run("coio", w)
         for r in (v["remarks"] if v else []):
-            if not r.endswith("timers fired out of deadline order"):
+            if not r.endswith("timers fired out of deadline order") and f"coio: {r}" not in notes:
                 notes.append(f"coio: {r}")
-    expected = {"coio": names, "floor": [w for w in names if w in FLOOR_HAS],
-                "asyncio": [PY_RESULT[w] for w in names if PY_RESULT[w]]}
-    expected["uvloop"] = expected["asyncio"]
-    missing = [f"{c}: {w}" for c in CONTENDERS if c in cmds
-               for w in dict.fromkeys(expected[c]) if w not in best[c]]
+    missing = [f"{LABEL[c]}: {w}" for c in present for w in names
+               if has(c, w) and med_ns(c, w) is None]
     if missing:
         notes.append("no result for " + "; ".join(missing))
     if notes:
         print()
         print("Notes:")
-        for n in notes:
+        for n in dict.fromkeys(notes):
             print(f"- {n}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"n": args.n, "m": args.n_spawn, "rounds": args.rounds, "load": [load0, load1],
+                       "headers": headers, "results": {c: res[c] for c in present}}, f, indent=1)
     return 1 if args.strict and missed else 0
+
+
+# ---- the scaling plot ------------------------------------------------------------------------
+
+PLOT_NS = [1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000]
+# (panel title, coio workload, [(contender, label), ...]); coio's task_spawn_gather panel
+# shows the step-driven tasks as well.
+PLOT_PANELS = [
+    ("timers_fire_ordered", ["timers_fire_ordered"]),
+    ("call_soon_batch", ["call_soon_batch"]),
+    ("spawn + gather", ["task_spawn_gather", "task_spawn_gather_step"]),
+]
+PLOT_CONTENDERS = ["coio", "floor", "uvloop", "tokio", "go"]
+
+
+def scaling(args):
+    notes = []
+    want = set(PLOT_CONTENDERS)
+    names = [w for _, ws in PLOT_PANELS for w in ws]
+    load0 = loadavg()
+    tmp = tempfile.mkdtemp(prefix="coio-bench-")
+    data = {"ns": PLOT_NS, "rounds": args.rounds, "series": {}}
+    try:
+        progs, _ = setup(args, tmp, notes, want)
+        progs = {c: p for c, p in progs.items() if c in want}
+        runner = Runner(args.pin, args.timeout, notes)
+        for n in PLOT_NS:
+            res, headers = run_rounds(runner, progs, names, n, n, args.rounds, f"N={n:,} ")
+            for c in progs:
+                for w in names:
+                    if not has(c, w) or (c != "coio" and w == "task_spawn_gather_step"):
+                        continue
+                    name = w if c == "coio" else RESULT[w]
+                    # a point only where all N ran (coio's stackful gather caps at the stacks
+                    # that fit in vm.max_map_count)
+                    vs = [rr[name]["ns"] for rr in res[c] if name in rr and rr[name]["ops"] == n]
+                    key = f"{c}:{w}"
+                    data["series"].setdefault(key, {})[str(n)] = median(vs)
+                    if name in (res[c][-1] or {}) and res[c][-1][name]["ops"] != n:
+                        notes.append(f"{c} {w} at N={n:,}: only {res[c][-1][name]['ops']:,} ran "
+                                     "(no point plotted)")
+            data["headers"] = headers
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    data["load"] = [load0, loadavg()]
+    data["machine"] = "{0} CPUs ({2}), Linux {1}".format(*machine())
+    data["notes"] = notes
+    data["pinned"] = runner.pinned
+    out = args.plot
+    jpath = os.path.splitext(out)[0] + ".json"
+    with open(jpath, "w") as f:
+        json.dump(data, f, indent=1)
+    # matplotlib in this interpreter, else in /usr/bin/python3 (Debian's python3-matplotlib)
+    for py in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+        if subprocess.run([py, "-c", "import matplotlib"], capture_output=True).returncode == 0:
+            p = subprocess.run([py, os.path.join(HERE, "plot_scaling.py"), jpath, out])
+            if p.returncode == 0:
+                print(f"wrote {out} (data: {jpath})")
+                for n in notes:
+                    print(f"- {n}")
+                return 0
+            return p.returncode
+    print(f"matplotlib not found (pip install matplotlib, or apt-get install python3-matplotlib); "
+          f"data written to {jpath}; plot it with bench/plot_scaling.py {jpath} {out}")
+    return 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("workloads", nargs="*", metavar="workload",
+                    help="workloads to run (default: all): " + " ".join(w for w, _, _ in WORKLOADS))
+    ap.add_argument("--n", type=int, default=1_000_000,
+                    help="N for every contender (default 1,000,000)")
+    ap.add_argument("--n-spawn", type=int, default=100_000, metavar="M",
+                    help="tasks in every contender's task_spawn_gather, and coio's task_spawn_* and "
+                         "*_rss (default 100,000)")
+    ap.add_argument("--rounds", type=int, default=None, metavar="R",
+                    help="paired rounds (default 5; 3 with --plot)")
+    ap.add_argument("--pin", metavar="CPUS",
+                    help="run every contender pinned to these CPUs (taskset -c CPUS; default: "
+                         "not pinned)")
+    ap.add_argument("--coio", metavar="PATH",
+                    help="coio_bench binary (default: build/bench/coio_bench, else */bench/coio_bench)")
+    ap.add_argument("--floor", metavar="PATH",
+                    help="libev floor binary (default: floor_libev beside coio_bench, else built "
+                         "from REF_DIR/floor_libev.c with cc -O2 into a temp dir)")
+    ap.add_argument("--ref-dir", metavar="DIR",
+                    help="directory holding floor_libev.c and reference_asyncio.py (default: "
+                         "../shared/bench or ../../shared/bench beside the repository; without "
+                         "one, floor, asyncio and uvloop are skipped)")
+    ap.add_argument("--python", default=shutil.which("python3") or sys.executable,
+                    help="interpreter for the asyncio run (default: python3 on PATH)")
+    ap.add_argument("--uvloop-python", default="/usr/bin/python3",
+                    help="interpreter that has uvloop (default: /usr/bin/python3)")
+    ap.add_argument("--no-peers", action="store_true",
+                    help="do not build or run bench/peers/ (tokio, Go)")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds per process (default 900)")
+    ap.add_argument("--strict", action="store_true", help="exit with status 1 if a target is missed")
+    ap.add_argument("--json", metavar="PATH", help="also write every round's numbers here")
+    ap.add_argument("--plot", nargs="?", const=os.path.join(HERE, "scaling.png"), metavar="PNG",
+                    help="instead of the table: ns/op against N (1k..1M) for coio, the floor, "
+                         "uvloop, tokio and Go on timers_fire_ordered, call_soon_batch and "
+                         "spawn+gather, plotted into PNG (default bench/scaling.png; the numbers "
+                         "beside it as .json)")
+    args = ap.parse_args()
+    if args.rounds is None:
+        args.rounds = 3 if args.plot else 5
+    if args.rounds < 1 or args.n < 1 or args.n_spawn < 1:
+        ap.error("--n, --n-spawn and --rounds must be positive")
+    return scaling(args) if args.plot else compare(args, ap)
 
 
 if __name__ == "__main__":

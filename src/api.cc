@@ -425,7 +425,7 @@ int coio_future_cancel(coio_future *fut, const char *msg) {
     Future *f = F(fut);
     if (f && f->state != Future::Pending) return 0; // already done, whatever the loop's state
     if (int rc = check_future(f)) return rc;
-    return guarded([&] { return cancel_any(f, msg) ? 1 : 0; });
+    return guarded([&] { return cancel_chain(f, msg) ? 1 : 0; });
 }
 
 int coio_future_result(const coio_future *fut, void **value) {

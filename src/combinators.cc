@@ -165,6 +165,9 @@ static void gather_child_report(Gather *g, Future *child);
 // _done_callback.
 static void gather_child_done(coio_future *cf, void *arg) {
     auto *g = static_cast<Gather *>(arg);
+    // Completing g runs its inline watchers (user code), which may release the last other
+    // reference to it: g is read after that.
+    FutureHold hold(g);
     gather_child_report(g, reinterpret_cast<Future *>(cf));
     if (g->nfinished == g->nfuts && g->state != Future::Pending) gather_release_children(g);
 }
@@ -325,6 +328,7 @@ static void wait_finish(Wait *w);
 // _on_completion.
 static void wait_child_done(coio_future *cf, void *arg) {
     auto *w = static_cast<Wait *>(arg);
+    FutureHold hold(w); // as in gather_child_done: completing w may release it
     Future *child = reinterpret_cast<Future *>(cf);
     // The condition is evaluated as asyncio's `or` chain, also after the wait is over (its
     // queued calls still run): under FIRST_EXCEPTION, f.exception() marks an error retrieved.
@@ -931,12 +935,11 @@ static void shield_inner_report(Shield *s, Future *inner) {
 // Inner is then let go, as wait_for's is (see wait_for_inner_done).
 static void shield_inner_done(coio_future *cf, void *arg) {
     auto *s = static_cast<Shield *>(arg);
+    FutureHold hold(s); // as in gather_child_done: completing s may release it
     shield_inner_report(s, reinterpret_cast<Future *>(cf));
     if (Future *inner = s->inner) {
         s->inner = nullptr;
-        future_ref(s);
-        future_unref(inner);
-        future_unref(s);
+        future_unref(inner); // its last release may run a drop that releases s: still held
     }
 }
 

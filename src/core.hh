@@ -142,6 +142,7 @@ void future_free_error(FutureError *e);
 FutureError *error_new(int code, const char *message, Future *cause);
 char *copy_string(const char *s); // malloc'd copy; null for null.  Throws std::bad_alloc.
 bool cancel_any(Future *f, const char *msg); // coio_future_cancel: a task's or a future's
+bool cancel_chain(Future *f, const char *msg); // cancel_any from outside a cancellation
 void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop);
 // An internal registration that runs when f completes, inside the completion, instead of
 // through the ready queue (asyncio code that awaits f directly sees it one pass earlier than

@@ -1,6 +1,7 @@
 // Futures: asyncio.Future's states, result/error, cancellation and done callbacks.
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 
 #include "core.hh"
@@ -277,6 +278,14 @@ bool cancel_any(Future *f, const char *msg) {
         }
     }
     return future_cancel(f, msg);
+}
+
+// A cancellation starts here, not inside another one.  The chain may replace or free what
+// owns msg (a task's pending message reaches the task itself again through a gather of it,
+// whose next child would then get a freed message), so the chain runs on its own copy.
+bool cancel_chain(Future *f, const char *msg) {
+    std::unique_ptr<char, decltype(&std::free)> copy(copy_string(msg), &std::free);
+    return cancel_any(f, copy.get());
 }
 
 void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops) {

@@ -361,6 +361,9 @@ void cancel_line(Queue *q, Ring<Waiter *> &line) {
     while (!line.empty()) {
         Waiter *w = line.pop_front();
         w->linked = false;
+        // The line's link is weak: cancelling runs user code (inline watchers, drops) that
+        // may release the last reference to w, which is read again below.
+        FutureHold hold(w);
         if (w->state == Future::Pending && !q->loop->closed) {
             try {
                 future_cancel(w, nullptr);

@@ -364,7 +364,9 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
         throw;
     }
     t->fut_waiter = next;
-    if (t->must_cancel && cancel_any(next, cancel_msg(t)))
+    // The cancel may come back round to t (next awaits t): then t no longer waits on next,
+    // its next step delivers the cancellation (wake_cancelled), and must_cancel stays.
+    if (t->must_cancel && cancel_chain(next, cancel_msg(t)) && t->fut_waiter == next)
         t->must_cancel = t->cancel_deferred = false;
 }
 

@@ -98,7 +98,7 @@ static void report_orphan_error(TaskGroup *g, Task *child) {
     char msg[200];
     std::snprintf(msg, sizeof msg,
                   "Task %s has errored out but its parent task %s is already completed",
-                  task_name(child), task_name(g->parent));
+                  task_name(child), g->parent ? task_name(g->parent) : "None");
     coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
     ctx.message = msg;
     ctx.code = child->error->code;
@@ -140,7 +140,9 @@ static void record_failure(TaskGroup *g, Task *child) {
     child->retrieved = true;                                    // task.exception()
     future_ref(child);
     g->errors.push_back(child); // room reserved when it was spawned
-    if (g->parent->state != Future::Pending) {
+    // The parent is let go once the exit has ended (asyncio clears _parent_task): a child
+    // that fails after that is an orphan too.
+    if (!g->parent || g->parent->state != Future::Pending) {
         report_orphan_error(g, child);
         return;
     }

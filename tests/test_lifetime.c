@@ -233,6 +233,46 @@ static void test_cancel_task_awaiting_gather_of_itself(void **state) {
     tu_finish(loop);
 }
 
+/* A task that cancels itself with a message, then awaits a gather of itself and another task
+ * (asyncio recurses without end here).  The deferred cancel passed the task's own message
+ * down to the gather, whose first child (the task) replaced that message while the gather
+ * went on to cancel the next child with it. */
+static int body_cancel_self_then_await_target(coio_future *self, void *arg) {
+    awaiter *a = arg;
+    coio_future_cancel(self, "first");
+    a->rc = coio_await(a->target, NULL);
+    a->done = 1;
+    return a->rc;
+}
+
+static void test_deferred_cancel_message_through_gather_of_itself(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    awaiter a = {0}, b = {0};
+    coio_future *ta = spawn(loop, body_cancel_self_then_await_target, &a);
+    coio_future *tb = spawn(loop, body_await_target, &b);
+    coio_future *nap = tu_sleep(loop, 10.0);
+    b.target = nap;
+    coio_future *both[2] = {ta, tb};
+    coio_future *g = NULL;
+    assert_status(coio_gather(loop, both, 2, 0, &g), COIO_OK);
+    a.target = g;
+    run_until(loop, g);
+    run_until(loop, ta);
+    assert_true(coio_future_cancelled(ta));
+    assert_true(coio_future_cancelled(tb));
+    assert_true(coio_future_cancelled(g));
+    int code = 0;
+    const char *msg = NULL;
+    assert_status(coio_future_error(tb, &code, &msg), COIO_OK);
+    assert_string_equal(msg, "first");
+    coio_future_release(g);
+    coio_future_release(nap);
+    coio_future_release(ta);
+    coio_future_release(tb);
+    tu_finish(loop);
+}
+
 /* ---- 2. wait_for: a drop run by the inner's cancellation releases the wait_for ----------- */
 
 /* A drop that releases a future (by design of the test, the last reference of it). */
@@ -846,6 +886,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_cycle_through_wait_for),
         cmocka_unit_test(test_cancel_cycle_in_task_group),
         cmocka_unit_test(test_cancel_task_awaiting_gather_of_itself),
+        cmocka_unit_test(test_deferred_cancel_message_through_gather_of_itself),
         cmocka_unit_test(test_wait_for_inner_cancel_drop_releases_wait_for),
         cmocka_unit_test(test_dying_queue_get_not_served_by_drop),
         cmocka_unit_test(test_dying_barrier_wait_not_tripped_by_drop),

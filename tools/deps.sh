@@ -16,3 +16,7 @@ coio_install_deps() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
+
+# Not needed by the tests: what bench/compare.py uses when it is there (the uvloop contender,
+# and the --plot PNG).  `. tools/deps.sh && coio_install_deps $COIO_BENCH_PACKAGES`
+COIO_BENCH_PACKAGES="python3-uvloop python3-matplotlib"

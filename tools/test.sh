@@ -3,8 +3,10 @@
 # packaging checks (tools/packaging_check.sh), the same tests under valgrind, an ASan+UBSan
 # build (object pools off, so use-after-free is visible) and a ThreadSanitizer build for the
 # threaded suites (suite 'unit', with test_remote's threads hammering remote handles and
-# completions while the loop closes), plus a short libFuzzer campaign (tests/fuzz).  Exits
-# non-zero if anything fails.
+# completions while the loop closes), plus a short libFuzzer campaign (tests/fuzz).  The plain
+# build's tests include suite 'bench-instr': instructions per operation of the core workloads
+# under valgrind against bench/instructions.json (bench/README.md).  Exits non-zero if anything
+# fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -21,17 +23,24 @@ step "packaging: install into a temporary prefix, static link, Meson subproject"
 ./tools/packaging_check.sh
 
 step "valgrind (memcheck)"
-meson test -C build --setup valgrind --print-errorlogs
+# bench-instr runs valgrind itself (on the plain build above)
+meson test -C build --setup valgrind --print-errorlogs --no-suite bench-instr
 
 step "ASan + UBSan build and test"
 [ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined \
     -Db_lundef=false -Dpool=false -Db_lto=false
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    meson test -C build-asan --print-errorlogs --no-suite golden --no-suite docs
+    meson test -C build-asan --print-errorlogs --no-suite golden --no-suite docs \
+    --no-suite bench-instr
 
-step "libFuzzer (clang, ASan+UBSan): a short campaign from the committed corpus"
-tests/fuzz/run.sh "${COIO_FUZZ_SECONDS:-180}"
+# A fixed seed and a fixed number of inputs, so that a red CI points at a change and can be
+# replayed, not at whatever a random search happened to reach that day: exploring is the job
+# of long campaigns with fresh seeds (tests/fuzz/README.md), whose findings are committed to
+# tests/fuzz/regressions/ and so replayed here and by meson test.
+step "libFuzzer (clang, ASan+UBSan): a short seeded campaign from the committed corpus"
+tests/fuzz/run.sh "${COIO_FUZZ_SECONDS:-600}" -seed="${COIO_FUZZ_SEED:-1}" \
+    -runs="${COIO_FUZZ_RUNS:-20000}"
 
 step "ThreadSanitizer build, unit suites (call_soon_threadsafe, stop from other threads)"
 [ -f build-tsan/build.ninja ] || meson setup build-tsan -Db_sanitize=thread -Db_lundef=false \

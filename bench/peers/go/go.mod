@@ -1,0 +1,3 @@
+module coio/bench/peers/go
+
+go 1.22
