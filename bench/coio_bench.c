@@ -10,6 +10,7 @@
  * side by side; a line starting with "  ! " is a remark on the workload above it.  The loop
  * uses real time.  Any failing coio call aborts with a message. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, madvise */
 
 #include <coio.h>
 
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h> /* malloc_trim */
@@ -235,9 +237,14 @@ static void call_soon_threadsafe(void) {
 
 static long NS; /* how many tasks the task_spawn_* and *_rss workloads keep */
 
+/* --small-stacks: the many children of task_spawn_gather and coroutine_rss get 4 KiB stacks
+ * without a guard page (COIO_TASK_NO_GUARD_PAGE: packed, one map entry per batch). */
+static int small_stacks;
+
 static coio_future *spawn(coio_coroutine_fn fn, void *arg, uint32_t flags) {
     coio_task_options o = COIO_TASK_OPTIONS_INIT;
     o.flags = flags;
+    if (flags & COIO_TASK_NO_GUARD_PAGE) o.stack_size = 4096;
     coio_future *t = NULL;
     check(coio_spawn(L, fn, arg, &o, &t), "coio_spawn");
     return t;
@@ -462,6 +469,10 @@ static void cb_driver(void *arg) {
     (void)arg;
     coio_task_options o = COIO_TASK_OPTIONS_INIT;
     o.flags = COIO_TASK_EAGER;
+    if (small_stacks) {
+        o.flags |= COIO_TASK_NO_GUARD_PAGE;
+        o.stack_size = 4096;
+    }
     for (long i = 0; i < NS; i++) {
         coio_future *t = NULL;
         int st = rss_stackful ? coio_spawn(L, body_wait_shared, NULL, &o, &t)
@@ -736,7 +747,8 @@ static int body_spawn_gather(coio_future *self, void *arg) {
     (void)arg;
     coio_future **ts = gather_tasks_alloc();
     for (long i = 0; i < gather_n; i++)
-        ts[i] = spawn(body_gather_child, (void *)(intptr_t)i, 0);
+        ts[i] = spawn(body_gather_child, (void *)(intptr_t)i,
+                      small_stacks ? COIO_TASK_NO_GUARD_PAGE : 0);
     coio_future *g = gather(ts);
     check(coio_await(g, NULL), "coio_await(gather)");
     coio_future_release(g);
@@ -799,9 +811,21 @@ static long map_count(void) {
     return n;
 }
 
+/* Whether the kernel installs guard pages in the page tables (MADV_GUARD_INSTALL, Linux 6.13),
+ * as coio then does: a guarded stack takes no map entry of its own. */
+static int guard_advice(void) {
+    long ps = sysconf(_SC_PAGESIZE);
+    void *p = mmap(NULL, (size_t)ps * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 0;
+    int ok = madvise(p, (size_t)ps, 102 /* MADV_GUARD_INSTALL */) == 0;
+    munmap(p, (size_t)ps * 2);
+    return ok;
+}
+
 /* How many of NS new stackful tasks can hold a stack at once: two map entries each, less a
  * margin for the main task's stack and the allocator's own mappings. */
 static long stacks_that_fit(void) {
+    if (guard_advice()) return NS; /* guarded stacks share their batch's map entry */
     long max = max_map_count(), now = map_count();
     if (max < 0 || now < 0) return NS;
     long fit = (max - now - 256) / 2;
@@ -812,7 +836,7 @@ static long stacks_that_fit(void) {
 static void spawn_gather_workload(const char *name, int stackful) {
     coio_loop *main_loop = L;
     check(coio_loop_new(&L, NULL), "coio_loop_new");
-    gather_n = stackful ? stacks_that_fit() : NS;
+    gather_n = stackful && !small_stacks ? stacks_that_fit() : NS;
 #ifdef __GLIBC__
     malloc_trim(0); /* as the *_rss workloads: freed memory counts again when reused */
 #endif
@@ -927,7 +951,7 @@ static const struct {
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: coio_bench [N] [--spawn-n M] [workload...]\nworkloads:");
+    fprintf(to, "usage: coio_bench [N] [--spawn-n M] [--small-stacks] [workload...]\nworkloads:");
     for (size_t i = 0; i < NWORKLOADS; i++) fprintf(to, " %s", workloads[i].name);
     fprintf(to, "\n");
 }
@@ -965,6 +989,10 @@ int main(int argc, char **argv) {
                 return 2;
             }
             a++;
+            continue;
+        }
+        if (strcmp(argv[a], "--small-stacks") == 0) {
+            small_stacks = 1;
             continue;
         }
         size_t i = 0;

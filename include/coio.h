@@ -308,6 +308,12 @@ typedef int (*coio_step_fn)(coio_future *task, coio_future *awaited, int resume_
 #define COIO_STEP_AWAIT 2
 
 #define COIO_TASK_EAGER 0x1u /* run the first step inside spawn/task_new if the loop runs */
+/* coio_spawn: no guard page below the stack.  Stacks are packed back to back (one entry of
+ * vm.max_map_count per batch of stacks on any kernel; stack_size may go down to 4 KiB) and an
+ * overflow is caught by a canary word at the stack's bottom, checked every time the coroutine
+ * switches out: reported on stderr, then abort() -- after it may already have corrupted a
+ * neighbouring stack.  For very many small coroutines (see coio_spawn(3)). */
+#define COIO_TASK_NO_GUARD_PAGE 0x2u
 
 typedef struct coio_task_options {
     uint32_t size;     /* sizeof(coio_task_options) as the caller knows it */
@@ -321,10 +327,12 @@ typedef struct coio_task_options {
     { sizeof(coio_task_options), 0u, NULL, 0, NULL }
 
 /* Starts fn(self, arg) as a stackful coroutine task (opts may be NULL).  *task is a reference
- * the caller owns.  Stacks are mmap'd with a guard page and pooled; an overflow is reported on
- * stderr naming the task, then the process dies by SIGSEGV.  The stack is mapped at the first
- * step: if the system refuses (each stack takes two of vm.max_map_count), the task fails with
- * COIO_ENOMEM.  EINVAL: NULL loop/fn/task, bad options; ECLOSED; ENOMEM. */
+ * the caller owns.  Stacks are mmap'd in batches, each with a guard page (unless
+ * COIO_TASK_NO_GUARD_PAGE), and reused; an overflow is reported on stderr naming the task, then
+ * the process dies by SIGSEGV.  The stack is taken at the first step: if the system refuses
+ * (before Linux 6.13 each guarded stack takes two of vm.max_map_count), the task fails with
+ * COIO_ENOMEM.
+ * EINVAL: NULL loop/fn/task, bad options; ECLOSED; ENOMEM. */
 COIO_API int coio_spawn(coio_loop *loop, coio_coroutine_fn fn, void *arg,
                         const coio_task_options *opts, coio_future **task);
 /* Inside a coroutine: waits for f and returns its outcome — COIO_OK with *value (borrowed,

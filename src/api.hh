@@ -74,7 +74,7 @@ inline int check_task_options(const coio_task_options *opt, coio_task_options *o
     *o = coio_task_options COIO_TASK_OPTIONS_INIT;
     if (!opt) return COIO_OK;
     if (!widen(opt, offsetof(coio_task_options, name), o)) return COIO_EINVAL;
-    if (o->flags & ~COIO_TASK_EAGER) return COIO_EINVAL;
+    if (o->flags & ~(COIO_TASK_EAGER | COIO_TASK_NO_GUARD_PAGE)) return COIO_EINVAL;
     if (!coroutine_stack_size_valid(o->stack_size)) return COIO_EINVAL;
     return COIO_OK;
 }

@@ -469,7 +469,8 @@ struct AsCompleted {
 
 namespace {
 struct NextFuture : CustomFuture {
-    AsCompleted *it; // a reference (AsCompleted::refs)
+    AsCompleted *it;      // a reference (AsCompleted::refs)
+    const Future *handed; // the input dispatch completed it with (not a result the user set)
 };
 } // namespace
 
@@ -479,6 +480,19 @@ static void as_completed_unref(AsCompleted *it) {
     std::free(it);
     loop_unref(loop);
 }
+
+// A reference held while the iterator is read after user code that may free it and release
+// its last other reference (a report or drop run by releasing a next-future, a completion's
+// inline watchers), as FutureHold does for a future.
+namespace {
+struct AsCompletedHold {
+    AsCompleted *it;
+    explicit AsCompletedHold(AsCompleted *i) : it(i) { it->refs++; }
+    ~AsCompletedHold() { as_completed_unref(it); }
+    AsCompletedHold(const AsCompletedHold &) = delete;
+    AsCompletedHold &operator=(const AsCompletedHold &) = delete;
+};
+} // namespace
 
 static void queue_push(AsCompleted *it, Future *f, bool front) {
     if (front) {
@@ -490,27 +504,44 @@ static void queue_push(AsCompleted *it, Future *f, bool front) {
     it->qlen++;
 }
 
-// Completes `to` (pending) with the oldest queued entry, which leaves the queue: a completed
-// future (the queue's reference moves into the result) or, null, the timeout.
+// Completes `to` (pending) with the oldest queued entry, which leaves the queue first (the
+// completion may run user code): a completed future (the queue's reference moves into the
+// result) or, null, the timeout.
 static void queue_pop_into(AsCompleted *it, Future *to) {
-    if (Future *item = it->queue[it->qhead])
-        future_set_result(to, item, unref_future_value);
-    else
-        future_complete_error(to, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
+    Future *item = it->queue[it->qhead];
     it->qhead = (it->qhead + 1) % it->n;
     it->qlen--;
+    try {
+        if (item) {
+            static_cast<NextFuture *>(to)->handed = item;
+            future_set_result(to, item, unref_future_value);
+        }
+        else
+            future_complete_error(to, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
+    } catch (...) { // out of memory, before anything ran: the entry stays first in line
+        queue_push(it, item, true);
+        throw;
+    }
 }
 
 // Hands queued completions to waiting next-futures, oldest first (a waiter that is done
-// already — cancelled — is skipped, as Queue._wakeup_next skips done getters).
+// already — cancelled — is skipped, as Queue._wakeup_next skips done getters).  Completing or
+// releasing a waiter runs user code (its inline watchers; the report of its error or the drop
+// of its value when that was its last reference) which may free the iterator: each waiter
+// leaves the line first, and the iterator is held throughout.
 static void as_completed_dispatch(AsCompleted *it) {
+    AsCompletedHold hold(it);
     while (it->qlen > 0) {
         while (it->whead < it->wtail && it->waiters[it->whead]->state != Future::Pending)
             future_unref(it->waiters[it->whead++]);
         if (it->whead == it->wtail) return;
-        Future *w = it->waiters[it->whead];
-        queue_pop_into(it, w);
-        it->whead++;
+        Future *w = it->waiters[it->whead++];
+        try {
+            queue_pop_into(it, w);
+        } catch (...) { // nothing changed: w waits on, first in line
+            it->whead--;
+            throw;
+        }
         future_unref(w);
     }
 }
@@ -542,7 +573,8 @@ static void as_completed_timeout(void *arg) {
 static void next_refused(Future *f) {
     auto *nf = static_cast<NextFuture *>(f);
     AsCompleted *it = nf->it;
-    if (!it || it->freed || !nf->value) return;
+    // Only an input the iterator handed goes back: a result the user set is no input.
+    if (!it || it->freed || !nf->handed || nf->value != nf->handed) return;
     auto *item = static_cast<Future *>(nf->value);
     future_ref(item); // the next-future's own reference goes with its value
     queue_push(it, item, true);
@@ -842,8 +874,9 @@ static bool wait_for_cancel(Future *f, const char *msg) {
         w->loop->cancel_cycle = true;
         return false;
     }
+    // The timer stays armed: asyncio's timeout scope is still open around the await, and
+    // if inner swallows this cancellation, the expiry cancels it again.
     char *copy = copy_string(msg);
-    timer_cancel(w->timer);
     w->cancel_requested = true;
     bool reached;
     w->cancelling = true;

@@ -412,7 +412,7 @@ int service_query(Loop *loop, const char *name, std::uint32_t min_version, const
 // Stackful coroutines (coroutine.cc).
 struct Coroutine;
 Coroutine *coroutine_new(Loop *loop, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
-                         std::size_t stack_size);
+                         std::size_t stack_size, bool guarded);
 int coroutine_step(coio_future *task, coio_future *awaited, int status, void *co);
 void coroutine_free(void *co);
 void coroutine_forget_arg(void *co); // the creating call failed: the caller keeps arg
@@ -420,6 +420,7 @@ bool coroutine_stack_size_valid(std::size_t requested);
 void stacks_release_all(Loop *loop);
 
 static constexpr std::size_t kSmallCustomFuture = 128;
+static constexpr std::size_t kCoroutineBytes = 128; // a Coroutine (coroutine.hh) fits
 
 // repr.cc: the names asyncio gives the done callbacks coio registers itself, so that a repr
 // shows `cb=[_run_until_complete_cb()]` where asyncio does.  A null name: asyncio has no such
@@ -489,14 +490,15 @@ struct Loop {
     Pool<sizeof(Future)> future_pool;
     Pool<sizeof(Task)> task_pool;
     Pool<kSmallCustomFuture> custom_pool; // custom futures up to that size (waiters, ...)
+    Pool<kCoroutineBytes> coroutine_pool;
 
     // A cancel was refused because the object was being cancelled already (a cycle of
     // awaits): the task whose waiter refused wakes with the cancellation (task_cancel).
     bool cancel_cycle = false;
-    Task *current_task = nullptr;   // the task whose body runs now
-    std::uint32_t inline_depth = 0; // future.cc: inside a completion's inline registrations
-    Task *tasks = nullptr;          // tasks that are not done (asyncio.all_tasks)
-    std::vector<void *> stacks;     // free default-size coroutine stacks
+    Task *current_task = nullptr;           // the task whose body runs now
+    std::uint32_t inline_depth = 0;         // future.cc: inside a completion's inline registrations
+    Task *tasks = nullptr;                  // tasks that are not done (asyncio.all_tasks)
+    struct StackPool *stack_pool = nullptr; // coroutine.cc: mapped stacks, once used
     struct SignalHandlers *signals = nullptr; // signal.cc: this loop's signal handlers
     struct Executor *executor = nullptr;      // executor.cc: the thread pool, once used
     struct Remote *remote = nullptr;          // remote.cc: the thread-safe edge, once used

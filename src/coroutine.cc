@@ -6,7 +6,9 @@
 // then the process dies by the signal: an overflow is never silent corruption.
 #include <boost/context/detail/fcontext.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +16,7 @@
 #include <new>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <vector>
 
 #include "coroutine.hh"
 
@@ -36,8 +39,13 @@ namespace coio::detail {
 
 static constexpr std::size_t kDefaultStack = 64 * 1024;
 static constexpr std::size_t kMinStack = 16 * 1024;
+static constexpr std::size_t kMinSmallStack = 4 * 1024; // COIO_TASK_NO_GUARD_PAGE
 static constexpr std::size_t kMaxStack = std::size_t(1) << 30;
-static constexpr std::size_t kMaxPooledStacks = 1024; // per loop
+// Stacks a size class keeps mapped once all its coroutines have finished (more are unmapped
+// then, batch by batch).
+static constexpr std::size_t kKeepStacks = 1024;
+static constexpr std::size_t kFirstBatch = 8;            // stacks in a class's first batch
+static constexpr std::size_t kMaxBatchBytes = 32u << 20; // batches double up to this size
 
 static std::size_t page_size() {
     static const std::size_t ps = std::size_t(sysconf(_SC_PAGESIZE));
@@ -137,6 +145,132 @@ static void ensure_overflow_reporting() {
 
 // ---- stacks -----------------------------------------------------------------------------
 
+// Stacks are carved from batches: one mmap per batch of stacks of one size class (usable size,
+// guarded or not), batches doubling from kFirstBatch stacks up to kMaxBatchBytes.  A guarded
+// class gives each stack a guard page below it, one system call per stack when the batch is
+// mapped: madvise(MADV_GUARD_INSTALL) where the kernel has it (Linux 6.13: the guard lives in
+// the page tables, the batch stays one entry of vm.max_map_count), else mprotect(PROT_NONE)
+// (each stack then takes two entries of vm.max_map_count); an unguarded one packs the
+// stacks back to back (one map entry per batch) with a canary word at the bottom of each,
+// checked every time the coroutine switches out.  A finished coroutine's stack goes back on
+// its class's free list (no system call); when the last coroutine of a class finishes and the
+// class holds more than kKeepStacks, the batches past the first kKeepStacks stacks are
+// unmapped (one munmap per batch).  Closing the loop unmaps everything.
+struct StackBatch {
+    char *base;
+    std::size_t bytes;
+    std::size_t count;
+};
+
+struct StackClass {
+    std::size_t size; // usable bytes
+    bool guarded;
+    std::size_t next_batch = kFirstBatch;
+    std::size_t mapped = 0, live = 0;
+    std::vector<char *> free;        // capacity >= mapped: pushing never allocates
+    std::vector<StackBatch> batches; // in mapping order
+};
+
+struct StackPool {
+    std::vector<StackClass *> classes; // (owned) not moved by a new class: coroutines point here
+    StackClass *last = nullptr;        // the class found last (most programs use one)
+    ~StackPool() {
+        for (StackClass *c : classes)
+            delete c;
+    }
+};
+
+static std::size_t slot_bytes(const StackClass &c) {
+    return c.size + (c.guarded ? page_size() : 0);
+}
+
+static StackClass *stack_class_slow(Loop *loop, std::size_t size, bool guarded) {
+    if (!loop->stack_pool) loop->stack_pool = new StackPool;
+    StackPool *pool = loop->stack_pool;
+    for (StackClass *c : pool->classes)
+        if (c->size == size && c->guarded == guarded) return pool->last = c;
+    pool->classes.reserve(pool->classes.size() + 1);
+    auto *c = new StackClass;
+    c->size = size;
+    c->guarded = guarded;
+    pool->classes.push_back(c);
+    return pool->last = c;
+}
+
+static inline StackClass *stack_class(Loop *loop, std::size_t size, bool guarded) {
+    StackPool *pool = loop->stack_pool;
+    if (pool && pool->last && pool->last->size == size && pool->last->guarded == guarded) [[likely]]
+        return pool->last;
+    return stack_class_slow(loop, size, guarded);
+}
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 // Linux 6.13
+#endif
+
+// Makes [p, p + len) a guard: any access faults (SIGSEGV).
+static bool guard_page(char *p, std::size_t len) {
+    static std::atomic<bool> no_guard_advice{false}; // the kernel refused it once: mprotect
+    if (!no_guard_advice.load(std::memory_order_relaxed)) {
+        if (madvise(p, len, MADV_GUARD_INSTALL) == 0) return true;
+        if (errno != EINVAL) return false;
+        no_guard_advice.store(true, std::memory_order_relaxed);
+    }
+    return mprotect(p, len, PROT_NONE) == 0;
+}
+
+// Maps a batch onto c's free list (highest address on top: an unguarded stack that overflows
+// runs into its neighbour in the batch, not off the mapping).  False if nothing could be mapped.
+static bool map_batch(StackClass &c) {
+    std::size_t ps = page_size(), slot = slot_bytes(c);
+    std::size_t n = c.next_batch;
+    if (n > 1 && n * slot > kMaxBatchBytes) n = std::max<std::size_t>(1, kMaxBatchBytes / slot);
+    c.batches.reserve(c.batches.size() + 1);
+    c.free.reserve(c.mapped + n);
+    void *mem = MAP_FAILED;
+    for (; n; n /= 2) { // near the system's limits, take what still fits
+        mem = mmap(nullptr, n * slot, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (mem != MAP_FAILED) break;
+    }
+    if (mem == MAP_FAILED) return false;
+    auto *base = static_cast<char *>(mem);
+    std::size_t got = n;
+    if (c.guarded) {
+        for (std::size_t i = 0; i < n; i++) {
+            if (!guard_page(base + i * slot, ps)) { // out of map entries
+                got = i;
+                break;
+            }
+        }
+        if (got < n) munmap(base + got * slot, (n - got) * slot);
+        if (!got) return false;
+    }
+    c.batches.push_back({base, got * slot, got});
+    for (std::size_t i = 0; i < got; i++)
+        c.free.push_back(base + i * slot + (c.guarded ? ps : 0));
+    c.mapped += got;
+    if (n == c.next_batch && c.next_batch * 2 * slot <= kMaxBatchBytes) c.next_batch *= 2;
+    return true;
+}
+
+// Unmaps the batches past the first kKeepStacks stacks of a class none of whose stacks is in
+// use, and rebuilds its free list from the rest.
+static void trim_class(StackClass &c) {
+    std::size_t keep = 0, kept = 0;
+    while (keep < c.batches.size() && kept + c.batches[keep].count <= kKeepStacks)
+        kept += c.batches[keep++].count;
+    for (std::size_t i = keep; i < c.batches.size(); i++)
+        munmap(c.batches[i].base, c.batches[i].bytes);
+    c.batches.resize(keep);
+    c.free.clear();
+    std::size_t off = c.guarded ? page_size() : 0, slot = slot_bytes(c);
+    for (const StackBatch &b : c.batches)
+        for (std::size_t i = 0; i < b.count; i++)
+            c.free.push_back(b.base + i * slot + off);
+    c.mapped = kept;
+}
+
 // A stack is handed out clean.  Under ASan that means unpoisoned: a finished body's first
 // frame never returns (it jumps away for good), so its redzones would stay poisoned in a
 // pooled stack and trip the next coroutine that reuses it.
@@ -145,24 +279,21 @@ static void stack_register(Coroutine *co) {
     __asan_unpoison_memory_region(co->stack, co->stack_size);
 #endif
     co->valgrind_stack = COIO_STACK_REGISTER(co->stack, co->stack + co->stack_size);
+    if (!co->guarded) *reinterpret_cast<std::uint64_t *>(co->stack) = kStackCanary;
 }
 
 static bool stack_alloc(Loop *loop, Coroutine *co) {
-    if (co->stack_size == kDefaultStack && !loop->stacks.empty()) {
-        co->stack = static_cast<char *>(loop->stacks.back());
-        loop->stacks.pop_back();
-        stack_register(co);
-        return true;
-    }
-    std::size_t ps = page_size();
-    void *mem = mmap(nullptr, co->stack_size + ps, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (mem == MAP_FAILED) return false;
-    if (mprotect(mem, ps, PROT_NONE) != 0) { // the guard page (needs a second mapping)
-        munmap(mem, co->stack_size + ps);
+    StackClass *c;
+    try {
+        c = stack_class(loop, co->stack_size, co->guarded);
+        if (c->free.empty() && !map_batch(*c)) return false;
+    } catch (const std::bad_alloc &) {
         return false;
     }
-    co->stack = static_cast<char *>(mem) + ps;
+    co->stack = c->free.back();
+    co->stack_class = c;
+    c->free.pop_back();
+    c->live++;
     stack_register(co);
     return true;
 }
@@ -170,23 +301,39 @@ static bool stack_alloc(Loop *loop, Coroutine *co) {
 static void stack_release(Loop *loop, Coroutine *co) {
     if (!co->stack) return;
     COIO_STACK_DEREGISTER(co->valgrind_stack);
-    if (co->stack_size == kDefaultStack && loop->stacks.size() < kMaxPooledStacks) {
-        try {
-            loop->stacks.push_back(co->stack);
-            co->stack = nullptr;
-            return;
-        } catch (const std::bad_alloc &) {
-        }
-    }
-    munmap(co->stack - page_size(), co->stack_size + page_size());
+    char *stack = co->stack;
     co->stack = nullptr;
+    // After the loop closed its batches are gone (an abandoned body's stack went with them).
+    if (!loop->stack_pool) return;
+    StackClass *c = co->stack_class;
+    c->free.push_back(stack); // capacity reserved
+    if (--c->live == 0 && c->mapped > kKeepStacks) trim_class(*c);
 }
 
 void stacks_release_all(Loop *loop) {
-    std::size_t ps = page_size();
-    for (void *s : loop->stacks)
-        munmap(static_cast<char *>(s) - ps, kDefaultStack + ps);
-    loop->stacks.clear();
+    StackPool *pool = loop->stack_pool;
+    if (!pool) return;
+    loop->stack_pool = nullptr;
+    for (StackClass *c : pool->classes)
+        for (const StackBatch &b : c->batches)
+            munmap(b.base, b.bytes);
+    delete pool;
+}
+
+// An unguarded stack's canary was overwritten: report like a guard-page fault, then abort.
+[[noreturn]] void coroutine_smashed(Coroutine *co) {
+    write_str("coio: stack overflow in task ");
+    if (co->task->extra && co->task->extra->name) {
+        write_str(co->task->extra->name);
+    } else {
+        write_str("Task-");
+        write_num(co->task->id);
+    }
+    write_str(" (stack of ");
+    write_num(co->stack_size);
+    write_str(" bytes without a guard page: its canary was overwritten; raise "
+              "coio_task_options.stack_size)\n");
+    std::abort();
 }
 
 // ---- the fiber --------------------------------------------------------------------------
@@ -210,21 +357,26 @@ static void entry(ctx::transfer_t t) {
     std::abort(); // never resumed after it finished
 }
 
-std::size_t coroutine_stack_size(std::size_t requested) {
+std::size_t coroutine_stack_size(std::size_t requested, bool guarded) {
     std::size_t ps = page_size();
     std::size_t size = requested ? requested : kDefaultStack;
-    if (size < kMinStack) size = kMinStack;
+    std::size_t min = guarded ? kMinStack : kMinSmallStack;
+    if (size < min) size = min;
     return (size + ps - 1) / ps * ps;
 }
 
-Coroutine *coroutine_new(Loop *, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
-                         std::size_t stack_size) {
-    auto *co = static_cast<Coroutine *>(std::calloc(1, sizeof(Coroutine)));
-    if (!co) throw std::bad_alloc();
+static_assert(sizeof(Coroutine) <= kCoroutineBytes, "raise kCoroutineBytes (core.hh)");
+
+Coroutine *coroutine_new(Loop *loop, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
+                         std::size_t stack_size, bool guarded) {
+    auto *co = static_cast<Coroutine *>(loop->coroutine_pool.alloc());
+    std::memset(static_cast<void *>(co), 0, sizeof(Coroutine));
+    co->loop = loop;
     co->fn = fn;
     co->arg = arg;
     co->drop = drop;
-    co->stack_size = coroutine_stack_size(stack_size);
+    co->guarded = guarded;
+    co->stack_size = coroutine_stack_size(stack_size, guarded);
     return co;
 }
 
@@ -264,7 +416,8 @@ int coroutine_step(coio_future *task, coio_future *, int status, void *co) {
 }
 
 Task *spawn_coroutine(Loop *loop, coio_coroutine_fn fn, void *arg, const coio_task_options &o) {
-    Coroutine *co = coroutine_new(loop, fn, arg, o.drop, o.stack_size);
+    Coroutine *co =
+        coroutine_new(loop, fn, arg, o.drop, o.stack_size, !(o.flags & COIO_TASK_NO_GUARD_PAGE));
     Task *t;
     try {
         t = task_new(loop, coroutine_step, co, coroutine_free, &o);
@@ -293,10 +446,11 @@ void coroutine_forget_arg(void *arg) {
 void coroutine_free(void *arg) {
     auto *co = static_cast<Coroutine *>(arg);
     // A body suspended when the loop closed is abandoned with its stack (C has no unwinding).
-    if (co->task) stack_release(co->task->loop, co);
+    if (co->task) stack_release(co->loop, co);
     if (co->last_failed) future_unref(co->last_failed);
+    Loop *loop = co->loop; // alive: the task, or the failing spawn, holds a reference
     if (co->drop) co->drop(co->arg);
-    std::free(co);
+    loop->coroutine_pool.release(co);
 }
 
 void coroutine_note_failed(Coroutine *co, Future *f) {

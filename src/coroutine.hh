@@ -7,6 +7,8 @@
 
 #include <boost/context/detail/fcontext.hpp>
 
+#include <cstdint>
+
 #include "core.hh"
 
 // AddressSanitizer must be told about every switch between stacks (its fiber interface), or
@@ -33,14 +35,17 @@ struct Coroutine {
     void *arg;
     coio_free_fn drop;
     Task *task;
-    ctx::fcontext_t fctx;   // the suspended coroutine (null before its first resume)
-    ctx::fcontext_t caller; // the scheduler side, while it runs
-    char *stack;            // the mapping: guard page, then the usable stack
-    std::size_t stack_size; // usable bytes
-    Future *last_failed;    // the last awaited future that failed (a reference)
-    int resume_status;      // what the step resumes it with
+    Loop *loop;
+    struct StackClass *stack_class; // where the stack goes back to
+    ctx::fcontext_t fctx;           // the suspended coroutine (null before its first resume)
+    ctx::fcontext_t caller;         // the scheduler side, while it runs
+    char *stack;                    // the mapping: guard page, then the usable stack
+    std::size_t stack_size;         // usable bytes
+    Future *last_failed;            // the last awaited future that failed (a reference)
+    int resume_status;              // what the step resumes it with
     int body_rc;
     bool finished;
+    bool guarded;            // a guard page below the stack; else a canary at its bottom
     unsigned valgrind_stack; // the id of the registered stack
 #ifdef COIO_ASAN_FIBERS
     void *asan_fake_stack;     // the body's fake stack while it is suspended
@@ -70,6 +75,10 @@ inline void fiber_switch_finish(void *fake, const void **old_bottom, std::size_t
 // and that TLS model needs no allocation on access.
 extern constinit thread_local Coroutine *tls_current __attribute__((tls_model("initial-exec")));
 
+// The canary at the bottom of a stack without a guard page, checked at every switch out.
+inline constexpr std::uint64_t kStackCanary = 0xc0105eedc0105eedull;
+[[noreturn]] void coroutine_smashed(Coroutine *co); // reports the overflow, aborts
+
 int coroutine_start(Task *t, Coroutine *co);    // the first resume: map its stack
 int coroutine_finished(Task *t, Coroutine *co); // the body returned: its step's result
 void coroutine_note_failed(Coroutine *co, Future *f);
@@ -88,6 +97,9 @@ inline int coroutine_resume(Task *t, int status, Coroutine *co) {
     fiber_switch_finish(fake, nullptr, nullptr);
     tls_current = prev;
     co->fctx = r.fctx;
+    if (!co->guarded && *reinterpret_cast<const std::uint64_t *>(co->stack) != kStackCanary)
+        [[unlikely]]
+        coroutine_smashed(co);
     if (!co->finished) [[likely]]
         return COIO_STEP_AWAIT;
     return coroutine_finished(t, co);

@@ -329,6 +329,7 @@ static void run_once(Loop *loop) {
         const ReadyEntry &e = loop->ready.pop_ref();
         ready_run(loop, e.fn, e.arg, e.aux);
     }
+    loop->ready.rewind_if_empty();
     // Also when the last observer went during the pass: the begin has its end.
     if (__builtin_expect(observed, 0) && loop->observers) observe_pass_end(loop);
 }

@@ -11,12 +11,25 @@ ReadyQueue::~ReadyQueue() {
     std::free(buf_);
 }
 
-// Doubles the ring, unwrapping it so the oldest entry lands at index 0.
+// Doubles the ring.  While it is not wrapped (a queue filled in one go, from empty) the
+// entries stay where they are and realloc grows it in place or moves its pages (mremap for
+// large blocks): no copy, no page faults on memory touched already.  Otherwise it is copied,
+// unwrapped so the oldest entry lands at index 0.
 void ReadyQueue::grow() {
     std::size_t ncap = cap_ ? cap_ * 2 : 256;
+    std::size_t n = tail_ - head_;
+    std::size_t h = cap_ ? head_ & (cap_ - 1) : 0;
+    if (h + n <= cap_) {
+        auto *nbuf = static_cast<ReadyEntry *>(std::realloc(buf_, ncap * sizeof(ReadyEntry)));
+        if (!nbuf) throw std::bad_alloc();
+        buf_ = nbuf;
+        cap_ = ncap;
+        head_ = h;
+        tail_ = h + n;
+        return;
+    }
     auto *nbuf = static_cast<ReadyEntry *>(std::malloc(ncap * sizeof(ReadyEntry)));
     if (!nbuf) throw std::bad_alloc();
-    std::size_t n = tail_ - head_;
     for (std::size_t i = 0; i < n; i++)
         nbuf[i] = buf_[(head_ + i) & (cap_ - 1)];
     std::free(buf_);

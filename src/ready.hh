@@ -39,6 +39,12 @@ class ReadyQueue {
             grow();
     }
     ReadyEntry pop() { return buf_[head_++ & (cap_ - 1)]; }
+    // Once empty, starts again at the ring's first entry: the few entries of a busy loop's
+    // passes stay in the same cache lines, and a batch pushed from empty does not wrap (so it
+    // grows in place, see grow()).
+    void rewind_if_empty() {
+        if (head_ == tail_) head_ = tail_ = 0;
+    }
     // The popped entry in place, valid until the next push: read its words one by one (a
     // whole-entry copy is one wide load of three narrow stores, which stalls store forwarding).
     const ReadyEntry &pop_ref() { return buf_[head_++ & (cap_ - 1)]; }

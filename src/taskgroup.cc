@@ -205,9 +205,12 @@ template <class Spawn> static Task *add_child_held(TaskGroup *g, Spawn spawn) {
         throw;
     }
     g->refs++; // the registration's
+    g->npending++;
+    // An eager child that freed the group (abandoned it) ran before it could be taken in:
+    // holding it now would make a cycle nothing breaks (group -> child -> registration).
+    if (abandoned(g)) return t;
     future_ref(t);
     g->children.push_back(t); // room reserved
-    g->npending++;
     return t;
 }
 

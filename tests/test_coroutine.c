@@ -1136,7 +1136,7 @@ static void test_spawn_bad_input(void **state) {
     assert_status(coio_spawn(NULL, body_return, &c, &o, &t), COIO_EINVAL);
     assert_status(coio_spawn(loop, NULL, &c, &o, &t), COIO_EINVAL);
     assert_status(coio_spawn(loop, body_return, &c, &o, NULL), COIO_EINVAL);
-    o.flags = 0x2u;
+    o.flags = 0x80000000u; /* a flag coio does not know */
     assert_status(coio_spawn(loop, body_return, &c, &o, &t), COIO_EINVAL);
     o = opts_with_drop();
     o.size = sizeof o + 16;
@@ -1374,6 +1374,216 @@ static void test_stack_overflow_is_reported_then_sigsegv(void **state) {
     assert_int_equal(WTERMSIG(status), SIGSEGV);
 }
 
+/* ---- stacks without a guard page (COIO_TASK_NO_GUARD_PAGE) ------------------------------ */
+
+/* The process's mappings (lines of /proc/self/maps). */
+static long map_entries(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return -1;
+    long n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        if (c == '\n') n++;
+    fclose(f);
+    return n;
+}
+
+typedef struct waiter_arg {
+    coio_future *gate;
+    int done;
+} waiter_arg;
+
+static int body_wait_gate(coio_future *self, void *arg) {
+    (void)self;
+    waiter_arg *w = arg;
+    int rc = coio_await(w->gate, NULL);
+    if (rc == COIO_OK) w->done++;
+    return rc;
+}
+
+/* Spawns n coroutines with the given flags and stack size, all suspended on one gate at once,
+ * then opens it; returns how many map entries the process gained while they were alive. */
+static long run_gated(coio_loop *loop, int n, uint32_t flags, size_t stack_size) {
+    coio_future *gate = NULL;
+    assert_status(coio_future_new(loop, &gate), COIO_OK);
+    waiter_arg w = {gate, 0};
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = flags;
+    o.stack_size = stack_size;
+    coio_future **tasks = calloc((size_t)n, sizeof *tasks);
+    assert_non_null(tasks);
+    long before = map_entries();
+    for (int i = 0; i < n; i++)
+        tasks[i] = spawn(loop, body_wait_gate, &w, &o);
+    tu_run_one_pass(loop); /* every body starts and suspends on the gate */
+    long grown = map_entries() - before;
+    assert_status(coio_future_set_result(gate, NULL, NULL), COIO_OK);
+    for (int i = 0; i < n; i++) {
+        assert_status(coio_loop_run_until_complete(loop, tasks[i]), COIO_OK);
+        coio_future_release(tasks[i]);
+    }
+    assert_int_equal(w.done, n);
+    coio_future_release(gate);
+    free(tasks);
+    return grown;
+}
+
+/* Unguarded stacks share mappings: 2,000 live coroutines take a few map entries, not 2,000
+ * (without MADV_GUARD_INSTALL a guarded stack takes two: the stack and its guard page). */
+static void test_unguarded_stacks_share_mappings(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    long grown = run_gated(loop, 2000, COIO_TASK_NO_GUARD_PAGE, 4096);
+    if (grown >= 100) fail_msg("2000 unguarded stacks took %ld map entries", grown);
+    tu_finish(loop);
+}
+
+/* Where each body's frame was: the same body at the same depth sits at the same offset of its
+ * stack, so a reused stack gives back an address seen before. */
+enum { REUSE_N = 300 };
+static uintptr_t g_frames[2][REUSE_N];
+static int g_round, g_frame_n;
+
+static int body_note_frame(coio_future *self, void *arg) {
+    (void)self;
+    g_frames[g_round][g_frame_n++] = (uintptr_t)__builtin_frame_address(0);
+    return coio_await((coio_future *)arg, NULL);
+}
+
+static int cmp_uintptr(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void note_round(coio_loop *loop, int round, uint32_t flags, size_t stack_size) {
+    coio_future *gate = NULL;
+    assert_status(coio_future_new(loop, &gate), COIO_OK);
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = flags;
+    o.stack_size = stack_size;
+    coio_future *tasks[REUSE_N];
+    g_round = round;
+    g_frame_n = 0;
+    for (int i = 0; i < REUSE_N; i++)
+        tasks[i] = spawn(loop, body_note_frame, gate, &o);
+    tu_run_one_pass(loop);
+    assert_int_equal(g_frame_n, REUSE_N);
+    assert_status(coio_future_set_result(gate, NULL, NULL), COIO_OK);
+    for (int i = 0; i < REUSE_N; i++) {
+        assert_status(coio_loop_run_until_complete(loop, tasks[i]), COIO_OK);
+        coio_future_release(tasks[i]);
+    }
+    coio_future_release(gate);
+}
+
+/* Finished coroutines' stacks are reused: every coroutine of a second round as large as the
+ * first (all alive at once) runs on a stack of the first round. */
+static void test_stacks_are_reused(void **state) {
+    (void)state;
+    static const struct {
+        uint32_t flags;
+        size_t stack_size;
+    } kinds[] = {{0, 0}, {0, 100000}, {COIO_TASK_NO_GUARD_PAGE, 8192}};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        coio_loop *loop = tu_loop_virtual();
+        note_round(loop, 0, kinds[k].flags, kinds[k].stack_size);
+        note_round(loop, 1, kinds[k].flags, kinds[k].stack_size);
+        qsort(g_frames[0], REUSE_N, sizeof g_frames[0][0], cmp_uintptr);
+        for (int i = 0; i < REUSE_N; i++)
+            if (!bsearch(&g_frames[1][i], g_frames[0], REUSE_N, sizeof g_frames[0][0], cmp_uintptr))
+                fail_msg("kind %zu: coroutine %d of the second round is on a new stack", k, i);
+        tu_finish(loop);
+    }
+}
+
+/* An unguarded stack is still a working stack: deep recursion within its size is fine, and
+ * the size is rounded up to pages (4 KiB at least). */
+static void test_unguarded_stack_runs_recursion(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    rec_arg r = {40, -1, 0}; /* ~25 KiB */
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = COIO_TASK_NO_GUARD_PAGE;
+    o.stack_size = 40000;
+    coio_future *t = spawn(loop, body_recurse, &r, &o);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_int_equal(r.done, 1);
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
+static int __attribute__((noinline)) smash(int depth) {
+    volatile char buf[512];
+    memset((char *)buf, depth & 0x7f, sizeof buf);
+    if (depth == 0) return buf[7];
+    return smash(depth - 1) + buf[depth % sizeof buf];
+}
+
+/* Uses some 10 KiB of a 4 KiB stack (running into the next stack of its batch), returns, then
+ * awaits: the switch out finds the canary overwritten. */
+static int body_smash(coio_future *self, void *arg) {
+    (void)arg;
+    int v = smash(16);
+    coio_future *nap = NULL;
+    if (coio_sleep(coio_future_loop(self), 0, &nap) != COIO_OK) return COIO_EINVAL;
+    coio_await(nap, NULL);
+    coio_future_release(nap);
+    return v ? COIO_OK : COIO_EFAILED;
+}
+
+#define SMASH_CHILD_ARG "--smash-child"
+
+/* The child's side: dies by SIGABRT if all goes well. */
+static int smash_child(void) {
+    coio_loop_options lo = COIO_LOOP_OPTIONS_INIT;
+    lo.flags = COIO_LOOP_VIRTUAL_TIME;
+    coio_loop *loop = NULL;
+    if (coio_loop_new(&loop, &lo) != COIO_OK) return 2;
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.name = "smasher";
+    o.flags = COIO_TASK_NO_GUARD_PAGE;
+    o.stack_size = 4096;
+    coio_future *t = NULL;
+    if (coio_spawn(loop, body_smash, NULL, &o, &t) != COIO_OK) return 3;
+    coio_loop_run_until_complete(loop, t);
+    return 4; /* survived: wrong */
+}
+
+static void test_unguarded_overflow_is_reported_then_abort(void **state) {
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        execl("/proc/self/exe", "test_coroutine", SMASH_CHILD_ARG, (char *)NULL);
+        _exit(5);
+    }
+    close(fds[1]);
+    char out[4096];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fds[0], out + len, sizeof out - 1 - len);
+        if (n <= 0) break;
+        len += (size_t)n;
+        if (len == sizeof out - 1) break;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!strstr(out, "stack overflow in task smasher"))
+        fail_msg("child stderr lacks the overflow report: \"%s\"", out);
+    if (!WIFSIGNALED(status))
+        fail_msg("child was not killed by a signal (exit status %d), stderr: \"%s\"",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
 /* ---- AddressSanitizer sees coroutine stacks (issue 11, item 10) -------------------------- */
 
 /* Built with ASan, the library tells it about every stack switch.  Without that, a no-return
@@ -1497,12 +1707,14 @@ static void test_asan_catches_stack_bug_in_coroutine(void **state) {
 
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], OVERFLOW_CHILD_ARG) == 0) return overflow_child();
+    if (argc == 2 && strcmp(argv[1], SMASH_CHILD_ARG) == 0) return smash_child();
     if (argc == 2 && strcmp(argv[1], ASAN_LONGJMP_CHILD_ARG) == 0) return asan_child(body_longjmp);
     if (argc == 2 && strcmp(argv[1], ASAN_STACK_BUG_CHILD_ARG) == 0)
         return asan_child(body_stack_bug);
     if (argc == 2 && strcmp(argv[1], "--overflow") == 0) {
         const struct CMUnitTest overflow_tests[] = {
             cmocka_unit_test(test_stack_overflow_is_reported_then_sigsegv),
+            cmocka_unit_test(test_unguarded_overflow_is_reported_then_abort),
         };
         return cmocka_run_group_tests(overflow_tests, NULL, NULL);
     }
@@ -1550,6 +1762,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_many_coroutines_interleave),
         cmocka_unit_test(test_recursion_within_default_stack),
         cmocka_unit_test(test_custom_stack_size_allows_deeper_recursion),
+        cmocka_unit_test(test_unguarded_stacks_share_mappings),
+        cmocka_unit_test(test_stacks_are_reused),
+        cmocka_unit_test(test_unguarded_stack_runs_recursion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -555,6 +555,90 @@ static void test_eager_child_frees_its_group_inside_spawn(void **state) {
     tu_finish(loop);
 }
 
+/* The eager child frees the group and then waits (for a future nobody completes): the
+ * group, freed before the child was registered, took the child into its array after the
+ * free, and the cycle (group -> child -> done-callback registration -> group) kept the group
+ * and its loop alive past the close and release of the loop (found by the fuzzer). */
+static coio_future *g_never; /* owned by the test: a body abandoned at close leaks its own */
+
+static int body_free_group_then_wait(coio_future *self, void *arg) {
+    (void)self;
+    eager_group *e = arg;
+    e->child_ran = 1;
+    coio_task_group_free(e->g);
+    return coio_await(g_never, NULL);
+}
+
+static int body_spawn_eager_waiting(coio_future *self, void *arg) {
+    eager_group *e = arg;
+    if (coio_task_group_new(coio_future_loop(self), &e->g) != COIO_OK) return COIO_EINVAL;
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = COIO_TASK_EAGER;
+    e->rc = coio_task_group_spawn(e->g, body_free_group_then_wait, e, &o, &e->child);
+    return COIO_OK;
+}
+
+static void ignore_exception(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop, (void)ctx, (void)arg;
+}
+
+static void count_drop(void *arg) {
+    ++*(int *)arg;
+}
+
+static void test_eager_child_frees_its_group_then_waits_loop_freed(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    int handler_drops = 0;
+    assert_status(coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops,
+                                                  count_drop),
+                  COIO_OK);
+    assert_status(coio_future_new(loop, &g_never), COIO_OK);
+    eager_group e = {0};
+    coio_future *parent = spawn(loop, body_spawn_eager_waiting, &e);
+    run_until(loop, parent);
+    assert_int_equal(e.rc, COIO_OK);
+    assert_true(e.child_ran);
+    assert_false(coio_future_done(e.child));
+    coio_future_release(e.child);
+    coio_future_release(parent);
+    coio_future_release(g_never);
+    tu_finish(loop);
+    assert_int_equal(handler_drops, 1); /* the loop was freed */
+}
+
+/* A next-future of as_completed whose result the user set (not an input the iterator
+ * handed) is refused by its task, cancelled before it saw it: the iterator took that value
+ * for an input future and queued it back (found by the fuzzer: a reference count written
+ * into a user's value, then an input released once too often). */
+static void test_as_completed_refused_next_with_user_result(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = NULL;
+    assert_status(coio_future_new(loop, &f), COIO_OK);
+    coio_as_completed_iter *it = NULL;
+    assert_status(coio_as_completed(loop, &f, 1, -1, &it), COIO_OK);
+    coio_future *next = NULL;
+    assert_status(coio_as_completed_next(it, &next), COIO_OK);
+    awaiter a = {0};
+    a.target = next;
+    coio_future *t = spawn(loop, body_await_target, &a);
+    run_passes(loop, 2);
+    char *user_value = malloc(8); /* too small to be a future: ASan sees any use as one */
+    assert_non_null(user_value);
+    assert_status(coio_future_set_result(next, user_value, free), COIO_OK);
+    assert_int_equal(coio_future_cancel(t, NULL), 1);
+    run_until(loop, t);
+    assert_true(coio_future_cancelled(t));
+    assert_status(coio_future_set_result(f, NULL, NULL), COIO_OK);
+    run_passes(loop, 2);
+    coio_as_completed_free(it);
+    coio_future_release(t);
+    coio_future_release(next);
+    coio_future_release(f);
+    tu_finish(loop);
+}
+
 /* ---- 7. a stackful await whose future loses its last other reference ---------------------- */
 
 typedef struct borrowed {
@@ -878,7 +962,53 @@ static void test_task_group_exit_pending_at_close_frees_loop(void **state) {
     }
 }
 
-/* ---- 9. a waiter held only by its wait_for when its primitive completes it ----------------- */
+/* ---- 9. an as_completed iterator freed by user code inside its own dispatch --------------- */
+
+typedef struct iter_freer {
+    coio_as_completed_iter *it;
+    int reports;
+} iter_freer;
+
+static void free_iter_on_report(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop;
+    (void)ctx;
+    iter_freer *r = arg;
+    r->reports++;
+    coio_as_completed_free(r->it);
+    r->it = NULL;
+}
+
+/* The iterator hands a completion to (or skips) a next-future whose last reference is the
+ * iterator's own: releasing it reports an error nobody retrieved (the next-future's timeout,
+ * or the error the user set on it by hand), and the handler frees the iterator, whose last
+ * reference was that next-future's.  The iterator's dispatch (run by the timeout timer, or
+ * by the input's done callback) went on with the freed iterator. */
+static void test_as_completed_freed_by_report_inside_dispatch(void **state) {
+    (void)state;
+    for (int skipped = 0; skipped < 2; skipped++) {
+        coio_loop *loop = tu_loop_virtual();
+        iter_freer r = {0};
+        assert_status(coio_loop_set_exception_handler(loop, free_iter_on_report, &r, NULL),
+                      COIO_OK);
+        coio_future *f = NULL, *next = NULL;
+        assert_status(coio_future_new(loop, &f), COIO_OK);
+        assert_status(coio_as_completed(loop, &f, 1, skipped ? -1.0 : 1.0, &r.it), COIO_OK);
+        assert_status(coio_as_completed_next(r.it, &next), COIO_OK);
+        if (skipped) /* done already when f's completion comes: skipped */
+            assert_status(coio_future_set_error(next, 7, "set by hand"), COIO_OK);
+        coio_future_release(next); /* the iterator's is the last reference */
+        if (skipped) assert_status(coio_future_set_result(f, NULL, NULL), COIO_OK);
+        coio_future *nap = tu_sleep(loop, 2.0); /* past the timeout (virtual time) */
+        run_until(loop, nap);
+        coio_future_release(nap);
+        assert_int_equal(r.reports, 1);
+        assert_null(r.it);
+        coio_future_release(f);
+        tu_finish(loop);
+    }
+}
+
+/* ---- 10. a waiter held only by its wait_for when its primitive completes it ---------------- */
 
 /* A wait_for watches its inner future inline and lets it go when it completes: completing a
  * waiter whose other references are gone frees it inside the completion. */
@@ -994,12 +1124,15 @@ int main(void) {
         cmocka_unit_test(test_queue_get_callbacks_outlive_released_get),
         cmocka_unit_test(test_due_callback_runs_before_its_drop_through_wait_for_chain),
         cmocka_unit_test(test_eager_child_frees_its_group_inside_spawn),
+        cmocka_unit_test(test_eager_child_frees_its_group_then_waits_loop_freed),
+        cmocka_unit_test(test_as_completed_refused_next_with_user_result),
         cmocka_unit_test(test_await_survives_release_in_done_callback),
         cmocka_unit_test(test_payload_through_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_with_released_sibling),
         cmocka_unit_test(test_task_failing_through_own_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_of_awaiting_task_with_pending_sibling),
         cmocka_unit_test(test_task_group_exit_pending_at_close_frees_loop),
+        cmocka_unit_test(test_as_completed_freed_by_report_inside_dispatch),
         cmocka_unit_test(test_free_primitive_cancels_wait_held_only_by_wait_for),
         cmocka_unit_test(test_queue_completes_waiter_held_only_by_wait_for),
     };

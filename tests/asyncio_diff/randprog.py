@@ -206,13 +206,7 @@ async def consumer(rt, q):
 # Random programs that still differ, with what is known of why (issue 12 follow-up).  The
 # test reports each as `not ok ... # TODO` (an expected failure); one that starts to match is
 # an unexpected pass, which fails the test until it is removed from here.
-_RACE = ("a task is cancelled twice around one pass (a timeout's or a failing child's and an "
-         "explicit cancel with a message) while it awaits wait_for, another task or a task "
-         "group exit: which CancelledError (message), TimeoutError or group error reaches it "
-         "differs; not yet analysed")
-OPEN = {
-    564: _RACE, 608: _RACE, 671: _RACE,
-}
+OPEN = {}
 
 
 def generate(seed):

@@ -970,3 +970,39 @@ async def main(rt):
     await rt.wait([p, c], timeout=5)
     rt.log("outcomes", rt.outcome(p), rt.outcome(c))
 ''')
+
+# A task awaiting wait_for(inner, 2) is cancelled at t=1; inner (a task) swallows that
+# cancellation and goes on.  asyncio's timeout scope is still open around the await: at t=2
+# it cancels the task again, which cancels inner again, and the CancelledError that ends
+# inner stays one (a cancellation was requested besides the timeout's).  coio's wait_for
+# used to disarm its timer at the first cancel (random programs 564, 608, 671).
+scenario("wait_for_cancel_swallowed_timeout_still_armed", '''
+async def inner(rt):
+    try:
+        await rt.sleep(5)
+    except rt.CancelledError as e:
+        rt.log("inner swallows", rt.exc_name(e), rt.current_task().uncancel())
+    try:
+        await rt.sleep(5)
+    except rt.CancelledError as e:
+        rt.log("inner cancelled again", rt.exc_name(e), rt.current_task().cancelling())
+        raise
+    return "inner"
+
+async def outer(rt, i):
+    try:
+        rt.log("outer got", await rt.wait_for(i, 2))
+    except rt.CancelledError as e:
+        rt.log("outer cancelled", rt.exc_name(e), rt.current_task().cancelling())
+        raise
+    except Exception as e:
+        rt.log("outer error", rt.exc_name(e))
+
+async def main(rt):
+    i = rt.spawn(inner, name="inner")
+    o = rt.spawn(outer, i, name="outer")
+    await rt.sleep(1)
+    rt.log("cancel outer", o.cancel("m1"))
+    await rt.wait([o, i], timeout=10)
+    rt.log("outcomes", rt.outcome(o), rt.outcome(i))
+''')

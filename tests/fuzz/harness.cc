@@ -19,6 +19,7 @@
 // Only the public API (coio.h) is used.
 #include <coio.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -31,6 +32,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -200,6 +202,18 @@ coio_loop *pick_loop() {
 coio_future *pick_fut() {
     uint8_t b = in.u8();
     return futs[b % NF];
+}
+
+// Gathers of gathers: cancelling one reaches a shared child once per path to it, as in
+// asyncio (each gather cancels each child each time it is reached, and a task child counts
+// every cancel), so a deep tree of gathers sharing children takes exponential time.  That
+// is a fuzz timeout, not a bug: gathers are nested at most kMaxGatherDepth deep.
+constexpr int kMaxGatherDepth = 5;
+std::unordered_map<const coio_future *, int> gather_depth; // by address (reuse: harmless)
+
+int depth_of(const coio_future *f) {
+    auto it = gather_depth.find(f);
+    return it == gather_depth.end() ? 0 : it->second;
 }
 
 // ---- execution contexts ---------------------------------------------------------------
@@ -949,7 +963,15 @@ void exec_op(Ctx &c) {
         coio_loop *l = pick_loop();
         unsigned slot = in.pick(NF);
         coio_future *out = nullptr;
-        if (coio_gather(l, fs, n, in.u8() & 1, &out) == COIO_OK) fut_put(slot, out);
+        int ret_exc = in.u8() & 1;
+        int depth = 0;
+        for (unsigned k = 0; k < n; k++)
+            depth = std::max(depth, depth_of(fs[k]) + 1);
+        if (depth > kMaxGatherDepth) break;
+        if (coio_gather(l, fs, n, ret_exc, &out) == COIO_OK) {
+            gather_depth[out] = depth;
+            fut_put(slot, out);
+        }
         break;
     }
     case 47: {
@@ -1576,6 +1598,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     budget = 1500;
     g_depth = 0;
     g_teardown = false;
+    gather_depth.clear();
     g_quiet_nested = false;
     nbusy = 0;
     new_loop(0);

@@ -51,6 +51,7 @@ pub const COIO_LOOP_NO_PLUGINS: u32 = 4;
 pub const COIO_STEP_YIELD: u32 = 1;
 pub const COIO_STEP_AWAIT: u32 = 2;
 pub const COIO_TASK_EAGER: u32 = 1;
+pub const COIO_TASK_NO_GUARD_PAGE: u32 = 2;
 pub const COIO_RETURN_EXCEPTIONS: u32 = 1;
 pub const COIO_SEMAPHORE_BOUNDED: u32 = 1;
 pub const COIO_CANCEL_NOW: u32 = 0;
