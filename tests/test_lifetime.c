@@ -639,6 +639,54 @@ static void test_as_completed_refused_next_with_user_result(void **state) {
     tu_finish(loop);
 }
 
+/* The exception handler awaits: it runs inside the body's release of a failed future nobody
+ * retrieved (the report of its error), on the body's stack.  That await used to suspend the
+ * body in the middle of the future's destruction; abandoned at close, the half-destroyed
+ * future kept its loop alive (found by the fuzzer).  It is refused now. */
+typedef struct report_await {
+    coio_future *pending; /* what the handler tries to await */
+    int handler_rc;
+    int reports;
+    int body_done;
+} report_await;
+
+static void handler_awaits(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop, (void)ctx;
+    report_await *r = arg;
+    r->reports++;
+    r->handler_rc = coio_await(r->pending, NULL);
+}
+
+static int body_releases_failed_future(coio_future *self, void *arg) {
+    report_await *r = arg;
+    coio_future *f = NULL;
+    if (coio_future_new(coio_future_loop(self), &f) != COIO_OK) return COIO_EINVAL;
+    coio_future_set_error(f, 7, "never retrieved");
+    coio_future_release(f); /* the report runs the handler here */
+    r->body_done = 1;
+    return COIO_OK;
+}
+
+static void test_exception_handler_cannot_suspend_the_body(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    report_await r = {0};
+    assert_status(coio_future_new(loop, &r.pending), COIO_OK);
+    assert_status(coio_loop_set_exception_handler(loop, handler_awaits, &r, NULL), COIO_OK);
+    tu_completer c = {r.pending, NULL, 0, NULL, NULL, NULL};
+    coio_handle *h = NULL;
+    assert_status(coio_call_later(loop, 1.0, tu_complete_result, &c, NULL, &h), COIO_OK);
+    coio_future *t = spawn(loop, body_releases_failed_future, &r);
+    run_until(loop, t);
+    assert_int_equal(r.reports, 1);
+    assert_int_equal(r.handler_rc, COIO_ENOTSUP);
+    assert_true(r.body_done);
+    coio_handle_release(h);
+    coio_future_release(t);
+    coio_future_release(r.pending);
+    tu_finish(loop);
+}
+
 /* ---- 7. a stackful await whose future loses its last other reference ---------------------- */
 
 typedef struct borrowed {
@@ -1126,6 +1174,7 @@ int main(void) {
         cmocka_unit_test(test_eager_child_frees_its_group_inside_spawn),
         cmocka_unit_test(test_eager_child_frees_its_group_then_waits_loop_freed),
         cmocka_unit_test(test_as_completed_refused_next_with_user_result),
+        cmocka_unit_test(test_exception_handler_cannot_suspend_the_body),
         cmocka_unit_test(test_await_survives_release_in_done_callback),
         cmocka_unit_test(test_payload_through_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_with_released_sibling),
