@@ -1,4 +1,4 @@
-/* coio_bench — coio's side of the reference workloads (../shared/bench/WORKLOADS.md).
+/* coio_bench — coio's side of the reference workloads (bench/README.md, "Workloads").
  *
  *   coio_bench [N] [--spawn-n M] [workload...]
  *
