@@ -46,6 +46,11 @@ ssize_t send(int fd, const void *buf, size_t len, int flags) {
     return syscall(SYS_sendto, fd, buf, len, flags, NULL, 0);
 }
 
+/* With _GNU_SOURCE glibc declares accept4's and connect's address as a transparent union, so
+ * these definitions are not ISO-compatible with the declarations (-Wpedantic); the ABI is the
+ * same (the union is passed as the pointer). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
 int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
     if (eintr_accept > 0) {
         eintr_accept--;
@@ -64,6 +69,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
     }
     return rc;
 }
+#pragma GCC diagnostic pop
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 

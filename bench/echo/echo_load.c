@@ -96,8 +96,8 @@ static double cpu_seconds(const char *pid) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "/proc/%s/task/%s/schedstat", pid, e->d_name);
-        FILE *f = fopen(path, "r");
+        int n = snprintf(path, sizeof path, "/proc/%s/task/%s/schedstat", pid, e->d_name);
+        FILE *f = n > 0 && (size_t)n < sizeof path ? fopen(path, "r") : NULL;
         unsigned long long ns;
         if (f != NULL) {
             if (fscanf(f, "%llu", &ns) == 1) total += (double)ns / 1e9;
