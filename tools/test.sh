@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds coio and runs every test: the plain build (with the ABI gate, suite 'abi', and the
-# formatting gate, suite 'format'; every build here treats warnings as errors), the
-# packaging checks (tools/packaging_check.sh), the same tests under valgrind, an ASan+UBSan
-# build (object pools off, so use-after-free is visible) and a ThreadSanitizer build for the
-# threaded suites (suite 'unit', with test_remote's threads hammering remote handles and
-# completions while the loop closes), plus a short libFuzzer campaign (tests/fuzz).  The plain
-# build's tests include suite 'bench-instr': instructions per operation of the core workloads
-# under valgrind against bench/instructions.json (bench/README.md).  Exits non-zero if anything
-# fails.
+# formatting gate, suite 'format'), the packaging checks (tools/packaging_check.sh), the same
+# tests under valgrind, an ASan+UBSan build (object pools off, so use-after-free is visible)
+# and a ThreadSanitizer build for the threaded suites (suite 'unit', with test_remote's
+# threads hammering remote handles and completions while the loop closes), plus a short
+# libFuzzer campaign (tests/fuzz).  The plain build's tests include suite 'bench-instr':
+# instructions per operation of the core workloads under valgrind against
+# bench/instructions.json (bench/README.md).  The plain, ASan and TSan builds treat warnings
+# as errors (setup, below).  Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
