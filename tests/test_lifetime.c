@@ -590,9 +590,9 @@ static void test_eager_child_frees_its_group_then_waits_loop_freed(void **state)
     (void)state;
     coio_loop *loop = tu_loop_virtual();
     int handler_drops = 0;
-    assert_status(coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops,
-                                                  count_drop),
-                  COIO_OK);
+    assert_status(
+        coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops, count_drop),
+        COIO_OK);
     assert_status(coio_future_new(loop, &g_never), COIO_OK);
     eager_group e = {0};
     coio_future *parent = spawn(loop, body_spawn_eager_waiting, &e);
