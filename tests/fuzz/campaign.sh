@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: tests/fuzz/campaign.sh INPUTS [FIRST_SEED]
+# Usage: tests/fuzz/campaign.sh INPUTS [FIRST_SEED]     (COIO_FUZZ_MAX_LEN: default 4096)
 # A long campaign: at least INPUTS executions in rounds of one libFuzzer process each (the
 # binary of run.sh, ASan + UBSan), each round with a fresh seed (FIRST_SEED, FIRST_SEED+1,
 # ...) and the corpus the rounds before it grew.  A finding ends only its round: the input is
@@ -7,7 +7,11 @@
 # stop the search for others (libFuzzer's -fork mode does the same but re-reads its corpus
 # for every short job, ten times slower here).  Rounds run with -entropic=0: on this
 # harness's ~50k features the entropic schedule spends two thirds of the time updating its
-# frequencies.  Prints one line per round and a total; exits non-zero if anything was found.
+# frequencies.  Execution time grows with input length (an input is a program of ops): at
+# max_len 4096 the corpus drifts to multi-kilobyte programs and a few hundred inputs a second;
+# COIO_FUZZ_MAX_LEN=1024 keeps rounds several times faster (every finding so far minimised
+# below 200 bytes).  Prints one line per round and a total; exits non-zero if anything was
+# found.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 want=${1:?usage: tests/fuzz/campaign.sh INPUTS [FIRST_SEED]}
@@ -32,7 +36,7 @@ while [ "$total" -lt "$want" ]; do
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-} \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-} \
         build-fuzz/tests/fuzz/fuzz_coio -entropic=0 -seed="$seed" -runs="$per_round" \
-        -timeout=20 -rss_limit_mb=3072 -max_len=4096 -print_final_stats=1 \
+        -timeout=20 -rss_limit_mb=3072 -max_len="${COIO_FUZZ_MAX_LEN:-4096}" -print_final_stats=1 \
         -artifact_prefix="$art/" "$work" tests/fuzz/corpus tests/fuzz/regressions \
         >"$rlog" 2>&1 || status=$?
     # Executions: the final stats, or (a round ended by a finding) the last status line.
