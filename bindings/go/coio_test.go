@@ -98,6 +98,38 @@ func TestErrorsTravel(t *testing.T) {
 	}
 }
 
+// Cancel messages travel as in asyncio: a body cancelled after a bare yield sees the message
+// of the Cancel (not only one carried by a cancelled future it awaited), and a body that
+// returns a *CancelledError of its own ends the task cancelled with that message.
+func TestCancelMessages(t *testing.T) {
+	_, err := run(t, func(tk *Task) (any, error) {
+		var seen error
+		yielder, _ := Spawn(tk.Loop(), nil, func(tk *Task) (int, error) {
+			seen = Sleep(tk, 0) // a bare yield: nothing to cancel but the task itself
+			if tk.Uncancel() != 0 {
+				return 0, errors.New("still cancelling")
+			}
+			return 0, &CancelledError{Msg: "mine"}
+		})
+		if err := Sleep(tk, 0); err != nil { // the yielder is at its yield now
+			return nil, err
+		}
+		yielder.Cancel("m1")
+		_, err := Await(tk, yielder)
+		var ce *CancelledError
+		if !errors.As(seen, &ce) || ce.Msg != "m1" {
+			t.Errorf("delivered after a yield: %#v", seen)
+		}
+		if !errors.As(err, &ce) || ce.Msg != "mine" {
+			t.Errorf("the body's own CancelledError: %#v", err)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCancel(t *testing.T) {
 	_, err := run(t, func(tk *Task) (any, error) {
 		var ctxErr error

@@ -1,6 +1,7 @@
 package coio
 
 /*
+#include <stdlib.h>
 #include "shim.h"
 */
 import "C"
@@ -8,6 +9,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // Status is a libcoio status code (COIO_E*). Every Status is an error; the sentinel values
@@ -45,7 +47,7 @@ func (s Status) Error() string {
 func (s Status) Name() string { return C.GoString(C.coio_status_name(C.int(s))) }
 
 // CancelledError is the error of a cancelled future or task (asyncio.CancelledError), with the
-// message given to Cancel. errors.Is(err, ErrCancelled) is true for it. Cause, when set, is why
+// message given to Cancel. A body that returns one ends its task cancelled with its Msg. errors.Is(err, ErrCancelled) is true for it. Cause, when set, is why
 // a context cancelled the await (context.Canceled, context.DeadlineExceeded or a cause given to
 // a context.CancelCauseFunc); errors.Is also sees it.
 type CancelledError struct {
@@ -124,4 +126,16 @@ func codeOf(err error) C.int {
 		return C.int(s)
 	}
 	return C.COIO_EFAILED
+}
+
+// setCancelled records the message a body that returns a *CancelledError ends cancelled with
+// (coio_task_set_cancelled; "" is no message).
+func setCancelled(task *C.coio_future, msg string) {
+	if msg == "" {
+		C.coio_task_set_cancelled(task, nil)
+		return
+	}
+	cs := C.CString(msg)
+	C.coio_task_set_cancelled(task, cs)
+	C.free(unsafe.Pointer(cs))
 }

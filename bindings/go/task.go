@@ -287,6 +287,9 @@ func (t *Task) finish(h uintptr, err error) {
 		if !errors.As(err, &ce) {
 			ce = &CancelledError{}
 		}
+		// The body ends with the CancelledError it returns (asyncio: raise CancelledError(msg));
+		// one it was given (a bare re-raise) carries the delivered message already.
+		setCancelled(t.c, ce.Msg)
 		t.endContext(ce)
 	default:
 		if e := setError(t.c, err); e != nil {
@@ -353,7 +356,18 @@ func (t *Task) suspend(kind C.int) (uintptr, C.int) {
 	return t.value, t.status
 }
 
+// cancelledError is the cancellation delivered to the body now: its message is the one
+// libcoio records for the delivery (coio_task_cancel_message: the awaited future's, else that
+// of the Cancel delivered at this step, after a yield or when the awaited future completed
+// first).
 func (t *Task) cancelledError(c *C.coio_future) *CancelledError {
+	var msg *C.char
+	if C.coio_task_cancel_message(t.c, &msg) == C.COIO_OK {
+		if msg == nil {
+			return &CancelledError{}
+		}
+		return &CancelledError{Msg: C.GoString(msg)}
+	}
 	if c != nil && C.coio_future_cancelled(c) != 0 {
 		if ce, ok := futureError(c, C.COIO_ECANCELLED).(*CancelledError); ok {
 			return ce
