@@ -401,14 +401,18 @@ void loop_report(Loop *loop, const coio_exception_context *ctx) {
         default_exception_handler(ctx);
         return;
     }
-    NoSuspend user_code_runs(loop);
-    try {
-        loop->exc_fn(reinterpret_cast<coio_loop *>(loop), ctx, loop->exc_arg);
-    } catch (...) {
-        // asyncio falls back to the default handler when the custom one raises.
-        std::fprintf(stderr, "coio: unhandled error in the exception handler\n");
-        default_exception_handler(ctx);
+    loop_ref(loop); // the handler may release the loop (coio_loop_call_exception_handler)
+    {
+        NoSuspend user_code_runs(loop);
+        try {
+            loop->exc_fn(reinterpret_cast<coio_loop *>(loop), ctx, loop->exc_arg);
+        } catch (...) {
+            // asyncio falls back to the default handler when the custom one raises.
+            std::fprintf(stderr, "coio: unhandled error in the exception handler\n");
+            default_exception_handler(ctx);
+        }
     }
+    loop_unref(loop);
 }
 
 void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg,

@@ -687,6 +687,28 @@ static void test_exception_handler_cannot_suspend_the_body(void **state) {
     tu_finish(loop);
 }
 
+/* The exception handler, called by the user, closes and releases the loop's last
+ * reference: the report must not touch the loop after the handler returned (the NoSuspend
+ * marker above did, at first: found by the fuzzer). */
+static void handler_releases_loop(coio_loop *loop, const coio_exception_context *ctx,
+                                  void *arg) {
+    (void)ctx;
+    ++*(int *)arg;
+    assert_status(coio_loop_release(loop), COIO_OK);
+}
+
+static void test_exception_handler_releases_loop(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    int calls = 0;
+    assert_status(coio_loop_set_exception_handler(loop, handler_releases_loop, &calls, NULL),
+                  COIO_OK);
+    coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
+    ctx.message = "report";
+    assert_status(coio_loop_call_exception_handler(loop, &ctx), COIO_OK);
+    assert_int_equal(calls, 1); /* and the loop is gone: ASan and valgrind see any use */
+}
+
 /* ---- 7. a stackful await whose future loses its last other reference ---------------------- */
 
 typedef struct borrowed {
@@ -1175,6 +1197,7 @@ int main(void) {
         cmocka_unit_test(test_eager_child_frees_its_group_then_waits_loop_freed),
         cmocka_unit_test(test_as_completed_refused_next_with_user_result),
         cmocka_unit_test(test_exception_handler_cannot_suspend_the_body),
+        cmocka_unit_test(test_exception_handler_releases_loop),
         cmocka_unit_test(test_await_survives_release_in_done_callback),
         cmocka_unit_test(test_payload_through_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_with_released_sibling),
