@@ -11,6 +11,7 @@
 #include "coroutine.hh"
 
 using namespace coio::detail;
+using namespace coio::api;
 
 // ---- statuses ---------------------------------------------------------------------------
 
@@ -98,7 +99,7 @@ int coio_loop_new(coio_loop **out, const coio_loop_options *opt) {
         if (rc != COIO_OK) return rc;
         // Failures there are reported on stderr: the loop is created all the same.
         if (!(o.flags & COIO_LOOP_NO_PLUGINS)) plugins_from_env(loop);
-        *out = reinterpret_cast<coio_loop *>(loop);
+        *out = to_c(loop);
         return rc;
     });
 }
@@ -239,7 +240,7 @@ int coio_call_soon(coio_loop *l, coio_callback fn, void *arg, coio_free_fn drop,
         Handle *h = handle_new(loop, Handle::Soon, fn, arg, drop);
         ready_push_handle(loop, h); // cannot fail after reserve
         h->refs++;
-        *out = reinterpret_cast<coio_handle *>(h);
+        *out = to_c(h);
         return COIO_OK;
     });
 }
@@ -253,7 +254,7 @@ int coio_call_at(coio_loop *l, double when, coio_callback fn, void *arg, coio_fr
         Handle *h = loop_call_at(loop, when, fn, arg, drop);
         if (out) {
             h->refs++;
-            *out = reinterpret_cast<coio_handle *>(h);
+            *out = to_c(h);
         }
         return COIO_OK;
     });
@@ -346,7 +347,7 @@ int coio_future_new(coio_loop *l, coio_future **out) {
     if (int rc = check_loop(loop)) return rc;
     if (!out) return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_future *>(future_new(loop));
+        *out = to_c(future_new(loop));
         return COIO_OK;
     });
 }
@@ -361,7 +362,7 @@ void coio_future_release(coio_future *f) {
 }
 
 coio_loop *coio_future_loop(const coio_future *f) {
-    return f ? reinterpret_cast<coio_loop *>(F(f)->loop) : nullptr;
+    return f ? to_c(F(f)->loop) : nullptr;
 }
 
 int coio_future_done(const coio_future *f) {
@@ -512,7 +513,7 @@ int coio_spawn(coio_loop *l, coio_coroutine_fn fn, void *arg, const coio_task_op
     coio_task_options o;
     if (!fn || !out || check_task_options(opts, &o)) return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_future *>(spawn_coroutine(loop, fn, arg, o));
+        *out = to_c(spawn_coroutine(loop, fn, arg, o));
         return COIO_OK;
     });
 }
@@ -524,7 +525,7 @@ int coio_task_new(coio_loop *l, coio_step_fn step, void *arg, coio_free_fn drop,
     coio_task_options o;
     if (!step || !out || check_task_options(opts, &o)) return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_future *>(spawn_step(loop, step, arg, drop, o));
+        *out = to_c(spawn_step(loop, step, arg, drop, o));
         return COIO_OK;
     });
 }
@@ -554,7 +555,7 @@ int coio_co_sleep(double delay) {
     if (!loop) return COIO_ENOTSUP;
     if (!is_finite(delay)) return COIO_EINVAL;
     coio_future *f = nullptr;
-    if (int rc = coio_sleep(reinterpret_cast<coio_loop *>(loop), delay, &f)) return rc;
+    if (int rc = coio_sleep(to_c(loop), delay, &f)) return rc;
     return coio_await_take(f, nullptr);
 }
 
@@ -562,7 +563,7 @@ int coio_co_gather(coio_future *const *fs, size_t n, unsigned flags) {
     Loop *loop = co_running_loop();
     if (!loop) return COIO_ENOTSUP;
     coio_future *g = nullptr;
-    if (int rc = coio_gather(reinterpret_cast<coio_loop *>(loop), fs, n, flags, &g)) return rc;
+    if (int rc = coio_gather(to_c(loop), fs, n, flags, &g)) return rc;
     return coio_await_take(g, nullptr);
 }
 
@@ -579,7 +580,7 @@ int coio_step_await(coio_future *task, coio_future *fut) {
 }
 
 coio_future *coio_current_task(coio_loop *l) {
-    return l ? reinterpret_cast<coio_future *>(L(l)->current_task) : nullptr;
+    return l ? to_c(L(l)->current_task) : nullptr;
 }
 
 int coio_future_is_task(const coio_future *f) {
@@ -640,7 +641,7 @@ long coio_loop_all_tasks(coio_loop *l, coio_future **out, size_t cap) {
         if (t->internal) continue; // asyncio has no such task (a task group's exit)
         if (size_t(n++) < cap) {
             future_ref(t);
-            out[n - 1] = reinterpret_cast<coio_future *>(t);
+            out[n - 1] = to_c(t);
         }
     }
     return n;
@@ -651,7 +652,7 @@ int coio_sleep(coio_loop *l, double delay, coio_future **out) {
     if (int rc = check_loop(loop)) return rc;
     if (!out || std::isnan(delay) || std::isinf(delay)) return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_future *>(sleep_new(loop, delay));
+        *out = to_c(sleep_new(loop, delay));
         return COIO_OK;
     });
 }

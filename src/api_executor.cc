@@ -2,6 +2,9 @@
 // checks, then executor.cc.
 #include "api.hh"
 
+using namespace coio::detail;
+using namespace coio::api;
+
 extern "C" {
 
 int coio_run_in_executor(coio_loop *l, coio_work_fn fn, void *arg, coio_free_fn drop,
@@ -12,7 +15,7 @@ int coio_run_in_executor(coio_loop *l, coio_work_fn fn, void *arg, coio_free_fn 
     return guarded([&] {
         Future *f;
         int rc = executor_submit(loop, fn, arg, drop, result_drop, &f);
-        if (rc == COIO_OK) *out = reinterpret_cast<coio_future *>(f);
+        if (rc == COIO_OK) *out = to_c(f);
         return rc;
     });
 }

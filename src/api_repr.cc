@@ -7,6 +7,9 @@
 #include "api.hh"
 #include "repr.hh"
 
+using namespace coio::detail;
+using namespace coio::api;
+
 namespace {
 
 // The length an Out counted, as the long the API returns.

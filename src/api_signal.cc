@@ -2,6 +2,9 @@
 // remove_signal_handler): argument, loop and thread checks, then signal.cc.
 #include "api.hh"
 
+using namespace coio::detail;
+using namespace coio::api;
+
 // The checks both calls share, in asyncio's order: the signal number, the loop, the thread.
 static int check_signal_call(const Loop *loop, int signum) {
     if (!loop || !signal_number_valid(signum)) return COIO_EINVAL;

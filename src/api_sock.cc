@@ -4,6 +4,9 @@
 
 #include "api.hh"
 
+using namespace coio::detail;
+using namespace coio::api;
+
 namespace {
 
 // The checks every future-returning operation makes, then op(&f) into *out.
@@ -14,7 +17,7 @@ template <class Fn> int into(coio_loop *l, int fd, coio_future **out, Fn op) {
     return guarded([&] {
         Future *f = nullptr;
         int rc = op(loop, &f);
-        if (rc == COIO_OK) *out = reinterpret_cast<coio_future *>(f);
+        if (rc == COIO_OK) *out = to_c(f);
         return rc;
     });
 }
