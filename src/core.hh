@@ -60,7 +60,7 @@ void kRunHandle(void *);
 void kRunDone(void *);
 void kRunTask(void *);    // (task, awaited): one step of a task; both references
 void kRunResolve(void *); // (future): set a NULL result unless done (sleep(0)); a reference
-void ready_discard(const ReadyEntry &e);
+void ready_discard(const ReadyEntry &e); // ready_dispatch<Discard> (below)
 void ready_push_done(Loop *loop, Future *f, std::uint32_t first, std::uint32_t count);
 
 // A registered done callback.
@@ -141,7 +141,7 @@ void future_free_error(FutureError *e);
 // A new error (message copied, cause referenced; both may be null).  Throws std::bad_alloc.
 FutureError *error_new(int code, const char *message, Future *cause);
 char *copy_string(const char *s); // malloc'd copy; null for null.  Throws std::bad_alloc.
-bool cancel_any(Future *f, const char *msg); // coio_future_cancel: a task's or a future's
+bool cancel_any(Future *f, const char *msg);   // coio_future_cancel: a task's or a future's
 bool cancel_chain(Future *f, const char *msg); // cancel_any from outside a cancellation
 void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop);
 // An internal registration that runs when f completes, inside the completion, instead of
@@ -587,25 +587,53 @@ inline void loop_ref(Loop *loop) {
     loop->refs++;
 }
 
-// Runs one popped ready-queue entry (inline in the pass: a frame less to return through
-// after a coroutine switch).
-inline void ready_run(Loop *loop, coio_callback fn, void *arg, void *aux) {
-    if (fn == kRunTask) {
-        task_run_entry(static_cast<Task *>(arg), static_cast<Future *>(aux));
-    } else if (fn == kRunResolve) {
+// What a ready-queue entry does, by its tag: the one dispatch over the tags (kRun*, above).
+// Run: a pass runs the popped entry (inline in the pass: a frame less to return through after
+// a coroutine switch).  Discard: the loop closed, or a batch could not be queued, before it
+// ran; its references and registrations end (drops run) and no callback is called.
+enum class ReadyAction { Run, Discard };
+template <ReadyAction A>
+inline void ready_dispatch(Loop *loop, coio_callback fn, void *arg, void *aux) {
+    constexpr bool run = A == ReadyAction::Run;
+    if (fn == kRunTask) { // (task, awaited): both references
+        auto *t = static_cast<Task *>(arg);
+        auto *awaited = static_cast<Future *>(aux);
+        if constexpr (run) {
+            task_run_entry(t, awaited);
+        } else {
+            if (awaited) future_unref(awaited);
+            future_unref(t);
+        }
+    } else if (fn == kRunResolve) { // (future): a reference
         auto *f = static_cast<Future *>(arg);
-        if (f->state == Future::Pending) future_set_result(f, nullptr, nullptr);
+        if constexpr (run) {
+            if (f->state == Future::Pending) future_set_result(f, nullptr, nullptr);
+        }
         future_unref(f);
-    } else if (fn == kRunHandle) {
-        handle_run(static_cast<Handle *>(arg));
-    } else if (fn == kRunDone) {
+    } else if (fn == kRunHandle) { // (handle): the loop's reference
+        auto *h = static_cast<Handle *>(arg);
+        if constexpr (run) {
+            handle_run(h);
+        } else {
+            handle_discard(h);
+            handle_unref(h);
+        }
+    } else if (fn == kRunDone) { // (future, first << 32 | count): a reference
+        auto *f = static_cast<Future *>(arg);
         auto range = reinterpret_cast<std::uintptr_t>(aux);
-        future_run_callbacks(static_cast<Future *>(arg), std::uint32_t(range >> 32),
-                             std::uint32_t(range));
-    } else {
-        invoke_callback(loop, fn, arg, nullptr);
+        auto first = std::uint32_t(range >> 32), count = std::uint32_t(range);
+        if constexpr (run)
+            future_run_callbacks(f, first, count);
+        else
+            future_discard_callbacks(f, first, count);
+    } else { // a plain callback: (fn, arg, drop)
+        if constexpr (run) invoke_callback(loop, fn, arg, nullptr);
         if (aux) reinterpret_cast<coio_free_fn>(aux)(arg);
     }
+}
+
+inline void ready_run(Loop *loop, coio_callback fn, void *arg, void *aux) {
+    ready_dispatch<ReadyAction::Run>(loop, fn, arg, aux);
 }
 
 // Schedules a plain callback / a handle (the queue takes over the reference passed in).
