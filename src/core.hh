@@ -298,8 +298,7 @@ const char *task_name_into(const Task *t, char (&buf)[32]);
 // a callback (the step it runs is).
 void task_wakeup(coio_future *f, void *arg);
 void task_set_name(Task *t, const char *name);
-void task_finalize(Task *t); // the last reference went (future_destroy)
-void task_abandon(Task *t);  // creation failed after task_new: undo it (runs t->drop)
+void task_abandon(Task *t); // creation failed after task_new: undo it (runs t->drop)
 // Stores the error a body finishes with when it returns COIO_EFAILED (replacing any); cause
 // (may be null) is the awaited future it propagates, referenced for its payload.
 void task_stash_error(Task *t, int code, const char *message, Future *cause);
@@ -358,12 +357,31 @@ struct FutureOps {
     // asyncio's subclass __repr__: writes f's repr snprintf-style and returns its full
     // length, or a negative value for the default form.  Null: the default form.
     long (*repr)(const Future *f, char *buf, std::size_t size) = nullptr;
+    // Last, once the Future part is freed: what is left of the derived object, and its
+    // memory.  Null: a CustomFuture's memory (custom_future_alloc).
+    void (*release)(Future *f) = nullptr;
+    // The report of a failure nobody retrieved.  Null: "Future exception was never retrieved".
+    const char *unretrieved = nullptr;
 };
 
 struct CustomFuture : Future {
     const FutureOps *ops;
     std::uint32_t size; // of the derived struct (where its memory goes back to)
 };
+
+// The ops of a future: a plain future has none, a task has the task's (task.cc), a custom
+// future its own.
+extern const FutureOps kTaskOps;
+inline const FutureOps *future_ops(const Future *f) {
+    switch (f->kind) {
+    case Future::Plain:
+        return nullptr;
+    case Future::TaskKind:
+        return &kTaskOps;
+    default:
+        return static_cast<const CustomFuture *>(f)->ops;
+    }
+}
 
 // Allocates a T (derived from CustomFuture, default-constructible) as a pending future.
 void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops);

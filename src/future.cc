@@ -69,10 +69,11 @@ void future_free_error(FutureError *e) {
 // asyncio's Future.__del__ logs "exception was never retrieved".
 static void future_destroy(Future *f) {
     Loop *loop = f->loop;
+    const FutureOps *ops = future_ops(f);
     if (f->state == Future::Failed && !f->retrieved) {
         coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
-        ctx.message = f->kind == Future::TaskKind ? "Task exception was never retrieved"
-                                                  : "Future exception was never retrieved";
+        ctx.message =
+            ops && ops->unretrieved ? ops->unretrieved : "Future exception was never retrieved";
         ctx.code = f->error->code;
         ctx.error = f->error->message;
         ctx.future = reinterpret_cast<coio_future *>(f);
@@ -84,8 +85,7 @@ static void future_destroy(Future *f) {
     // A custom future leaves everything that can reach it (a primitive's line, the inputs it
     // watches) before any user code runs below: a drop that calls back into that primitive
     // must not find the dying future there and complete it.
-    auto *custom = f->kind == Future::Custom ? static_cast<CustomFuture *>(f) : nullptr;
-    if (custom && custom->ops->finalize) custom->ops->finalize(f);
+    if (ops && ops->finalize) ops->finalize(f);
     // Registrations that never ran (the future never completed) end here.
     for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
         DoneCallback &cb = callback_at(f, i);
@@ -95,17 +95,14 @@ static void future_destroy(Future *f) {
     if (f->value_drop) f->value_drop(f->value);
     value_repr_forget(f);
     if (f->error) future_free_error(f->error);
-    if (f->kind == Future::TaskKind) {
-        task_finalize(static_cast<Task *>(f));
-        loop->task_pool.release(f);
-    } else if (custom) {
-        if (custom->size <= kSmallCustomFuture)
-            loop->custom_pool.release(f);
-        else
-            std::free(f);
-    } else {
+    if (!ops)
         loop->future_pool.release(f);
-    }
+    else if (ops->release)
+        ops->release(f);
+    else if (static_cast<CustomFuture *>(f)->size <= kSmallCustomFuture)
+        loop->custom_pool.release(f);
+    else
+        std::free(f);
     loop_unref(loop);
 }
 
@@ -262,22 +259,10 @@ bool future_cancel(Future *f, const char *msg) {
 // arg) that releases the last reference to f, or to the future whose cancel op is running:
 // f is held until its cancel has returned.
 bool cancel_any(Future *f, const char *msg) {
-    if (Task *t = as_task(f)) return task_cancel(t, msg) == 1;
-    if (f->kind == Future::Custom) {
-        if (auto cancel = static_cast<CustomFuture *>(f)->ops->cancel) {
-            future_ref(f);
-            bool r;
-            try {
-                r = cancel(f, msg);
-            } catch (...) {
-                future_unref(f);
-                throw;
-            }
-            future_unref(f);
-            return r;
-        }
-    }
-    return future_cancel(f, msg);
+    const FutureOps *ops = future_ops(f);
+    if (!ops || !ops->cancel) return future_cancel(f, msg);
+    FutureHold hold(f);
+    return ops->cancel(f, msg);
 }
 
 // A cancellation starts here, not inside another one.  The chain may replace or free what
@@ -301,8 +286,9 @@ void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops) {
 }
 
 void future_refused(Future *f) {
-    if (f->kind != Future::Custom || f->state != Future::Result) return;
-    auto refused = static_cast<CustomFuture *>(f)->ops->refused;
+    if (f->state != Future::Result) return;
+    const FutureOps *ops = future_ops(f);
+    auto refused = ops ? ops->refused : nullptr;
     if (!refused) return;
     FutureError *e = error_new(COIO_ECANCELLED, nullptr, nullptr); // before: may throw
     refused(f);

@@ -508,7 +508,7 @@ void task_abandon(Task *t) {
     end_body(t);
 }
 
-void task_finalize(Task *t) {
+static void task_finalize(Task *t) {
     if (t->step) { // the loop is gone or never ran it: the body never will
         report_pending(t, nullptr);
         end_body(t);
@@ -523,6 +523,21 @@ void task_finalize(Task *t) {
         std::free(t->extra);
     }
 }
+
+static bool task_ops_cancel(Future *f, const char *msg) {
+    return task_cancel(static_cast<Task *>(f), msg) == 1;
+}
+
+static void task_release(Future *f) {
+    auto *t = static_cast<Task *>(f);
+    Loop *loop = t->loop;
+    task_finalize(t);
+    loop->task_pool.release(t);
+}
+
+// A task's cancel() and its end, as future.cc calls them for every kind of future.
+const FutureOps kTaskOps = {task_ops_cancel, nullptr,      nullptr,
+                            nullptr,         task_release, "Task exception was never retrieved"};
 
 Task *spawn_step(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
                  const coio_task_options &o) {
