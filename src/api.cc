@@ -96,10 +96,7 @@ int coio_loop_new(coio_loop **out, const coio_loop_options *opt) {
     return guarded([&] {
         Loop *loop = nullptr;
         int rc = loop_new(&loop, o);
-        if (rc != COIO_OK) return rc;
-        // Failures there are reported on stderr: the loop is created all the same.
-        if (!(o.flags & COIO_LOOP_NO_PLUGINS)) plugins_from_env(loop);
-        *out = to_c(loop);
+        if (rc == COIO_OK) *out = to_c(loop);
         return rc;
     });
 }
@@ -116,12 +113,7 @@ int coio_loop_release(coio_loop *l) {
     if (!loop) return COIO_OK;
     if (loop->released) return COIO_EINVAL;
     if (loop->running.load(std::memory_order_relaxed)) return COIO_EBUSY;
-    return guarded([&] {
-        loop_close(loop);
-        loop->released = true;
-        loop_unref(loop);
-        return COIO_OK;
-    });
+    return guarded([&] { return loop_release(loop); });
 }
 
 int coio_loop_run_until_complete(coio_loop *l, coio_future *fut) {
@@ -169,8 +161,7 @@ int coio_loop_get_debug(const coio_loop *l) {
 int coio_loop_set_debug(coio_loop *l, int enabled) {
     Loop *loop = L(l);
     if (int rc = check_loop(loop)) return rc;
-    loop->debug = enabled != 0;
-    loop->instrumented = loop->debug || loop->observed;
+    loop_set_debug(loop, enabled != 0);
     return COIO_OK;
 }
 
@@ -236,11 +227,7 @@ int coio_call_soon(coio_loop *l, coio_callback fn, void *arg, coio_free_fn drop,
             ready_push_callback(loop, fn, arg, drop);
             return COIO_OK;
         }
-        loop->ready.reserve(1);
-        Handle *h = handle_new(loop, Handle::Soon, fn, arg, drop);
-        ready_push_handle(loop, h); // cannot fail after reserve
-        h->refs++;
-        *out = to_c(h);
+        *out = to_c(handle_call_soon(loop, fn, arg, drop));
         return COIO_OK;
     });
 }
@@ -253,7 +240,7 @@ int coio_call_at(coio_loop *l, double when, coio_callback fn, void *arg, coio_fr
     return guarded([&] {
         Handle *h = loop_call_at(loop, when, fn, arg, drop);
         if (out) {
-            h->refs++;
+            handle_ref(h);
             *out = to_c(h);
         }
         return COIO_OK;
@@ -305,14 +292,7 @@ static int add_fd_callback(coio_loop *l, int fd, bool write, coio_callback fn, v
     if (!fn || fd < 0 || (fcntl(fd, F_GETFD) == -1 && errno == EBADF)) return COIO_EINVAL;
     if (io_busy(loop, fd, write)) return COIO_EBUSY; // a socket operation holds that side
     return guarded([&] {
-        Handle *h = handle_new(loop, Handle::Io, fn, arg, drop);
-        try {
-            io_set(loop, fd, write, h);
-        } catch (...) {
-            h->drop = nullptr; // the registration failed: the caller keeps arg
-            handle_unref(h);
-            throw;
-        }
+        io_add_callback(loop, fd, write, fn, arg, drop);
         return COIO_OK;
     });
 }
@@ -373,28 +353,13 @@ int coio_future_cancelled(const coio_future *f) {
     return f && F(f)->state == Future::Cancelled;
 }
 
-// A task's outcome can only be set by its own body, and only once; it takes effect when the
-// body returns.
-static int check_task_body(Future *f) {
-    Task *t = as_task(f);
-    if (!t) return COIO_OK;
-    if (f->loop->current_task != t || t->has_result || t->error) return COIO_ESTATE;
-    return COIO_OK;
-}
-
 int coio_future_set_result(coio_future *fut, void *value, coio_free_fn drop) {
     Future *f = F(fut);
     if (int rc = check_future(f)) return rc;
     if (f->state != Future::Pending) return COIO_ESTATE;
-    if (int rc = check_task_body(f)) return rc;
-    if (Task *t = as_task(f)) { // stored until the body returns
-        t->value = value;
-        t->value_drop = drop;
-        t->has_result = true;
-        return COIO_OK;
-    }
+    if (int rc = task_check_outcome(f)) return rc;
     return guarded([&] {
-        future_set_result(f, value, drop);
+        future_resolve(f, value, drop);
         return COIO_OK;
     });
 }
@@ -405,15 +370,9 @@ int coio_future_set_error_payload(coio_future *fut, int code, const char *messag
     if (int rc = check_future(f)) return rc;
     if (code == 0) return COIO_EINVAL;
     if (f->state != Future::Pending) return COIO_ESTATE;
-    if (int rc = check_task_body(f)) return rc;
+    if (int rc = task_check_outcome(f)) return rc;
     return guarded([&] {
-        if (Task *t = as_task(f)) { // stored until the body returns COIO_EFAILED
-            task_stash_error(t, code, message, nullptr);
-            t->error->payload = payload;
-            t->error->payload_drop = drop;
-            return COIO_OK;
-        }
-        future_set_error(f, code, message, payload, drop);
+        future_reject(f, code, message, payload, drop);
         return COIO_OK;
     });
 }
@@ -448,11 +407,7 @@ int coio_future_take_result(coio_future *fut, void **value, coio_free_fn *drop) 
     Future *f = F(fut);
     if (!f || !value || !drop) return COIO_EINVAL;
     if (f->state != Future::Result) return COIO_ESTATE;
-    *value = f->value;
-    *drop = f->value_drop;
-    f->value = nullptr;
-    f->value_drop = nullptr;
-    value_repr_forget(f);
+    future_take_result(f, value, drop);
     return COIO_OK;
 }
 
@@ -475,11 +430,7 @@ int coio_future_error_payload(const coio_future *fut, void **payload) {
     const Future *f = F(fut);
     if (!f || !payload) return COIO_EINVAL;
     if (f->state == Future::Pending) return COIO_ESTATE;
-    // A propagated error's payload stays with the future it came from.
-    const FutureError *e = f->error;
-    while (e && !e->payload && e->cause)
-        e = e->cause->error;
-    *payload = e ? e->payload : nullptr;
+    *payload = future_error_payload(f);
     return COIO_OK;
 }
 
@@ -538,14 +489,7 @@ int coio_await_take(coio_future *fut, void **value) {
     Future *f = F(fut);
     if (!f) return COIO_EINVAL;
     int rc = guarded([&] { return coroutine_await(f, nullptr); });
-    if (rc == COIO_OK && value) {
-        *value = f->value;
-        if (f->value_drop) { // the caller's now: the future must not free it
-            f->value = nullptr;
-            f->value_drop = nullptr;
-            value_repr_forget(f);
-        }
-    }
+    if (rc == COIO_OK && value) *value = future_take_value(f);
     future_unref(f);
     return rc;
 }
@@ -571,12 +515,7 @@ int coio_step_await(coio_future *task, coio_future *fut) {
     Task *t = as_task(F(task));
     Future *f = F(fut);
     if (!t || !f || f == t) return COIO_EINVAL;
-    if (t->loop->current_task != t || t->step == coroutine_step) return COIO_ESTATE;
-    if (f->loop != t->loop) return COIO_ELOOP;
-    future_ref(f);
-    if (t->awaiting) future_unref(t->awaiting);
-    t->awaiting = f;
-    return COIO_OK;
+    return task_step_await(t, f);
 }
 
 coio_future *coio_current_task(coio_loop *l) {
@@ -636,15 +575,7 @@ int coio_task_set_name(coio_future *task, const char *name) {
 long coio_loop_all_tasks(coio_loop *l, coio_future **out, size_t cap) {
     Loop *loop = L(l);
     if (!loop || (cap && !out)) return COIO_EINVAL;
-    long n = 0;
-    for (Task *t = loop->tasks; t; t = t->next) {
-        if (t->internal) continue; // asyncio has no such task (a task group's exit)
-        if (size_t(n++) < cap) {
-            future_ref(t);
-            out[n - 1] = to_c(t);
-        }
-    }
-    return n;
+    return loop_all_tasks(loop, reinterpret_cast<Future **>(out), cap);
 }
 
 int coio_sleep(coio_loop *l, double delay, coio_future **out) {

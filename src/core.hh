@@ -49,6 +49,11 @@ void handle_unref(Handle *h);
 void handle_cancel(Handle *h);
 void handle_discard(Handle *h); // the loop closed before it ran: drop, no cancel
 void handle_run(Handle *h);     // runs a handle popped from the ready queue, then unrefs it
+inline void handle_ref(Handle *h) {
+    h->refs++;
+}
+// call_soon with a handle: scheduled, and a second reference returned to the caller.
+Handle *handle_call_soon(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop);
 
 // Calls a user callback: C++ exceptions thrown through it (bindings) are reported, not
 // propagated, and in debug mode slow callbacks are reported.
@@ -130,6 +135,13 @@ void future_set_error(Future *f, int code, const char *message, void *payload, c
 void future_set_sys_error(Future *f, int err);
 // The errno of a COIO_ESYS error, following propagated errors to their cause; 0 if none.
 int future_sys_errno(const Future *f);
+// The payload of a failed or cancelled future's error, following propagated errors to the
+// future it came from; null if none.
+void *future_error_payload(const Future *f);
+// Moves a result out (value and drop), leaving f holding nothing (coio_future_take_result).
+void future_take_result(Future *f, void **value, coio_free_fn *drop);
+// The result value, now the caller's if f owned it (coio_await_take).
+void *future_take_value(Future *f);
 bool future_cancel(Future *f, const char *msg); // the Future part only (see cancel_any)
 // Completes a pending future with what is already stored in it (value or error): a task body
 // stores its outcome before it returns.
@@ -198,7 +210,11 @@ struct FdWatcher {
 };
 
 void io_set(Loop *loop, int fd, bool write, Handle *h); // replaces (h null: removes)
-bool io_remove(Loop *loop, int fd, bool write);         // true if there was one
+// add_reader / add_writer (no socket operation pending on that side).  Throws std::bad_alloc;
+// then arg stays the caller's.
+void io_add_callback(Loop *loop, int fd, bool write, coio_callback fn, void *arg,
+                     coio_free_fn drop);
+bool io_remove(Loop *loop, int fd, bool write); // true if there was one
 bool io_busy(Loop *loop, int fd, bool write);   // a socket operation is pending on that side
 void io_close_all(Loop *loop);                  // closing the loop
 FdWatcher *io_watcher(Loop *loop, int fd);      // null if fd has none
@@ -312,6 +328,12 @@ Future *sleep_new(Loop *loop, double delay);
 inline Task *as_task(Future *f) {
     return f && f->kind == Future::TaskKind ? static_cast<Task *>(f) : nullptr;
 }
+void future_reject(Future *f, int code, const char *message, void *payload, coio_free_fn drop);
+// coio_step_await: COIO_ESTATE outside t's own step (or for a coroutine), COIO_ELOOP for a
+// future of another loop; else t's step awaits f (a reference).
+int task_step_await(Task *t, Future *f);
+// asyncio.all_tasks: the count, and the first cap of them referenced into out.
+long loop_all_tasks(Loop *loop, Future **out, std::size_t cap);
 
 // Timeout scopes (timeout.cc) and task groups (taskgroup.cc); api_taskgroup.cc checks the
 // arguments.  A scope belongs to the task that entered it; a group is reference counted.
@@ -532,8 +554,11 @@ struct Loop {
     ~Loop();
 };
 
-int loop_new(Loop **out, const coio_loop_options &opt); // opt: checked, current size
+// opt: checked, current size.  Loads COIO_PLUGINS unless opt says not to.
+int loop_new(Loop **out, const coio_loop_options &opt);
 int loop_close(Loop *loop);
+int loop_release(Loop *loop); // coio_loop_release: closes, then drops the creator's reference
+void loop_set_debug(Loop *loop, bool enabled);
 // Parts of loop_close owned by their subsystems.
 void executor_close(Loop *loop); // jobs not started: cancelled; running ones: waited for
 void signals_close(Loop *loop);  // every handler removed, SIG_DFL restored
@@ -603,6 +628,26 @@ inline void loop_unref(Loop *loop) {
 
 inline void loop_ref(Loop *loop) {
     loop->refs++;
+}
+
+// COIO_ESTATE unless f is a plain future, or a task whose own body runs and has set no
+// outcome yet: a task's outcome is set by its body, once, and takes effect when it returns.
+inline int task_check_outcome(Future *f) {
+    Task *t = as_task(f);
+    if (!t) return COIO_OK;
+    if (f->loop->current_task != t || t->has_result || t->error) return COIO_ESTATE;
+    return COIO_OK;
+}
+// coio_future_set_result / set_error on a pending future that passed task_check_outcome: a
+// task's is stored until its body returns, any other future completes.
+inline void future_resolve(Future *f, void *value, coio_free_fn drop) {
+    if (Task *t = as_task(f)) {
+        t->value = value;
+        t->value_drop = drop;
+        t->has_result = true;
+        return;
+    }
+    future_set_result(f, value, drop);
 }
 
 // What a ready-queue entry does, by its tag: the one dispatch over the tags (kRun*, above).

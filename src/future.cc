@@ -240,13 +240,43 @@ void future_set_sys_error(Future *f, int err) {
     f->error->sys_errno = err;
 }
 
-int future_sys_errno(const Future *f) {
-    // A failure passed on (a task's propagated error, future_forward) keeps its code and
-    // names where it came from; the errno stays with the failed system call's future.
+// A failure passed on (a task's propagated error, future_forward) keeps its code and names
+// where it came from: what stays with the original (the payload, the errno of a failed system
+// call) is found by following the causes while passed_on(error) says it is not there.
+template <class Pred> static const FutureError *error_origin(const Future *f, Pred passed_on) {
     const FutureError *e = f->error;
-    while (e && e->code == COIO_ESYS && !e->sys_errno && e->cause)
+    while (e && e->cause && passed_on(e))
         e = e->cause->error;
+    return e;
+}
+
+int future_sys_errno(const Future *f) {
+    const FutureError *e =
+        error_origin(f, [](const FutureError *e) { return e->code == COIO_ESYS && !e->sys_errno; });
     return e && e->code == COIO_ESYS ? e->sys_errno : 0;
+}
+
+void *future_error_payload(const Future *f) {
+    const FutureError *e = error_origin(f, [](const FutureError *e) { return !e->payload; });
+    return e ? e->payload : nullptr;
+}
+
+void future_take_result(Future *f, void **value, coio_free_fn *drop) {
+    *value = f->value;
+    *drop = f->value_drop;
+    f->value = nullptr;
+    f->value_drop = nullptr;
+    value_repr_forget(f);
+}
+
+void *future_take_value(Future *f) {
+    void *value = f->value;
+    if (f->value_drop) { // the caller's now: the future must not free it
+        f->value = nullptr;
+        f->value_drop = nullptr;
+        value_repr_forget(f);
+    }
+    return value;
 }
 
 bool future_cancel(Future *f, const char *msg) {

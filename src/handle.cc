@@ -138,4 +138,12 @@ void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg) {
         loop, [&] { fn(reinterpret_cast<coio_future *>(f), arg); }, nullptr, f, fn != task_wakeup);
 }
 
+Handle *handle_call_soon(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop) {
+    loop->ready.reserve(1);
+    Handle *h = handle_new(loop, Handle::Soon, fn, arg, drop);
+    ready_push_handle(loop, h); // cannot fail after reserve
+    handle_ref(h);
+    return h;
+}
+
 } // namespace coio::detail

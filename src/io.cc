@@ -220,6 +220,18 @@ void io_set(Loop *loop, int fd, bool write, Handle *h) {
     if (old) end(old); // asyncio: the new callback replaces the old one
 }
 
+void io_add_callback(Loop *loop, int fd, bool write, coio_callback fn, void *arg,
+                     coio_free_fn drop) {
+    Handle *h = handle_new(loop, Handle::Io, fn, arg, drop);
+    try {
+        io_set(loop, fd, write, h);
+    } catch (...) {
+        h->drop = nullptr; // the registration failed: the caller keeps arg
+        handle_unref(h);
+        throw;
+    }
+}
+
 bool io_remove(Loop *loop, int fd, bool write) {
     FdWatcher *fw = io_watcher(loop, fd);
     if (!fw) return false;

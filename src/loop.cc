@@ -155,6 +155,8 @@ int loop_new(Loop **out, const coio_loop_options &opt) {
     loop->calib_time = loop->last_poll;
     loop->calib_ticks = loop->last_poll_ticks;
 #endif
+    // Failures there are reported on stderr: the loop is created all the same.
+    if (!(opt.flags & COIO_LOOP_NO_PLUGINS)) plugins_from_env(loop);
     *out = loop;
     return COIO_OK;
 }
@@ -332,6 +334,18 @@ static void run_once(Loop *loop) {
     loop->ready.rewind_if_empty();
     // Also when the last observer went during the pass: the begin has its end.
     if (__builtin_expect(observed, 0) && loop->observers) observe_pass_end(loop);
+}
+
+int loop_release(Loop *loop) {
+    loop_close(loop);
+    loop->released = true;
+    loop_unref(loop);
+    return COIO_OK;
+}
+
+void loop_set_debug(Loop *loop, bool enabled) {
+    loop->debug = enabled;
+    loop->instrumented = loop->debug || loop->observed;
 }
 
 void loop_run_forever(Loop *loop) {

@@ -636,4 +636,35 @@ CallbackNames task_callback_names() {
     return {names, sizeof names / sizeof names[0]};
 }
 
+void future_reject(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {
+    if (Task *t = as_task(f)) { // stored until the body returns COIO_EFAILED
+        task_stash_error(t, code, message, nullptr);
+        t->error->payload = payload;
+        t->error->payload_drop = drop;
+        return;
+    }
+    future_set_error(f, code, message, payload, drop);
+}
+
+int task_step_await(Task *t, Future *f) {
+    if (t->loop->current_task != t || t->step == coroutine_step) return COIO_ESTATE;
+    if (f->loop != t->loop) return COIO_ELOOP;
+    future_ref(f);
+    if (t->awaiting) future_unref(t->awaiting);
+    t->awaiting = f;
+    return COIO_OK;
+}
+
+long loop_all_tasks(Loop *loop, Future **out, std::size_t cap) {
+    long n = 0;
+    for (Task *t = loop->tasks; t; t = t->next) {
+        if (t->internal) continue; // asyncio has no such task (a task group's exit)
+        if (std::size_t(n++) < cap) {
+            future_ref(t);
+            out[n - 1] = t;
+        }
+    }
+    return n;
+}
+
 } // namespace coio::detail
