@@ -636,6 +636,23 @@ CallbackNames task_callback_names() {
     return {names, sizeof names / sizeof names[0]};
 }
 
+int task_check_outcome(Future *f) {
+    Task *t = as_task(f);
+    if (!t) return COIO_OK;
+    if (f->loop->current_task != t || t->has_result || t->error) return COIO_ESTATE;
+    return COIO_OK;
+}
+
+void future_resolve(Future *f, void *value, coio_free_fn drop) {
+    if (Task *t = as_task(f)) { // stored until the body returns
+        t->value = value;
+        t->value_drop = drop;
+        t->has_result = true;
+        return;
+    }
+    future_set_result(f, value, drop);
+}
+
 void future_reject(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {
     if (Task *t = as_task(f)) { // stored until the body returns COIO_EFAILED
         task_stash_error(t, code, message, nullptr);
