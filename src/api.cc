@@ -8,6 +8,11 @@
 #include <new>
 
 #include "api.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "io.hh"
+#include "loop.hh"
+#include "task.hh"
 #include "coroutine.hh"
 
 using namespace coio::detail;

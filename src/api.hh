@@ -7,7 +7,10 @@
 #include <cstring>
 #include <new>
 
-#include "core.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "task.hh"
 
 namespace coio::detail {
 struct Queue;

@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "api.hh"
+#include "future.hh"
+#include "loop.hh"
 
 using namespace coio::detail;
 using namespace coio::api;

@@ -1,6 +1,9 @@
 // The extern "C" boundary of the executor (asyncio's run_in_executor): argument and loop
 // checks, then executor.cc.
 #include "api.hh"
+#include "executor.hh"
+#include "future.hh"
+#include "loop.hh"
 
 using namespace coio::detail;
 using namespace coio::api;

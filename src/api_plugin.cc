@@ -1,5 +1,8 @@
 // The extern "C" wrappers of plugin.cc and observer.cc: argument checks only.
 #include "api.hh"
+#include "loop.hh"
+#include "observer.hh"
+#include "plugin.hh"
 
 using namespace coio::detail;
 using namespace coio::api;

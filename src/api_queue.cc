@@ -3,6 +3,8 @@
 #include <climits>
 
 #include "api.hh"
+#include "future.hh"
+#include "loop.hh"
 #include "queue.hh"
 
 using namespace coio::detail;

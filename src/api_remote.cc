@@ -1,6 +1,9 @@
 // The extern "C" boundary of the thread-safe edges (coio_remote, coio_completion): argument
 // and loop checks, then remote.cc.
 #include "api.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "remote.hh"
 
 using namespace coio::detail;
 using namespace coio::api;

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "api.hh"
+#include "future.hh"
 #include "repr.hh"
 
 using namespace coio::detail;

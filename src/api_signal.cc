@@ -1,6 +1,8 @@
 // The extern "C" boundary of signal handlers (asyncio's add_signal_handler /
 // remove_signal_handler): argument, loop and thread checks, then signal.cc.
 #include "api.hh"
+#include "loop.hh"
+#include "signal.hh"
 
 using namespace coio::detail;
 using namespace coio::api;

@@ -3,6 +3,9 @@
 #include <cstdint>
 
 #include "api.hh"
+#include "future.hh"
+#include "io.hh"
+#include "loop.hh"
 
 using namespace coio::detail;
 using namespace coio::api;

@@ -1,6 +1,8 @@
 // The extern "C" boundary of the synchronisation primitives (asyncio.Event, Lock, Semaphore,
 // BoundedSemaphore, Condition, Barrier): argument and state checks, then sync.cc.
 #include "api.hh"
+#include "future.hh"
+#include "loop.hh"
 #include "sync.hh"
 
 using namespace coio::detail;

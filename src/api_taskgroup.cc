@@ -2,6 +2,10 @@
 #include <cmath>
 
 #include "api.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "task.hh"
+#include "taskgroup.hh"
 
 using namespace coio::detail;
 using namespace coio::api;

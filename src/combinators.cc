@@ -14,7 +14,11 @@
 #include <cstring>
 #include <new>
 
-#include "core.hh"
+#include "callback_names.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "task.hh"
 
 namespace coio::detail {
 
@@ -515,8 +519,7 @@ static void queue_pop_into(AsCompleted *it, Future *to) {
         if (item) {
             static_cast<NextFuture *>(to)->handed = item;
             future_set_result(to, item, unref_future_value);
-        }
-        else
+        } else
             future_complete_error(to, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
     } catch (...) { // out of memory, before anything ran: the entry stays first in line
         queue_push(it, item, true);

@@ -19,6 +19,9 @@
 #include <vector>
 
 #include "coroutine.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "task.hh"
 
 // Valgrind must be told where coroutine stacks are, or it misreads switches between them.
 // The client requests are a few no-op instructions when not running under it.
@@ -365,7 +368,7 @@ std::size_t coroutine_stack_size(std::size_t requested, bool guarded) {
     return (size + ps - 1) / ps * ps;
 }
 
-static_assert(sizeof(Coroutine) <= kCoroutineBytes, "raise kCoroutineBytes (core.hh)");
+static_assert(sizeof(Coroutine) <= kCoroutineBytes, "raise kCoroutineBytes (task.hh)");
 
 Coroutine *coroutine_new(Loop *loop, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
                          std::size_t stack_size, bool guarded) {

@@ -29,7 +29,9 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include "core.hh"
+#include "executor.hh"
+#include "future.hh"
+#include "loop.hh"
 
 namespace coio::detail {
 

@@ -4,7 +4,10 @@
 #include <memory>
 #include <new>
 
-#include "core.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "ready.hh"
 
 namespace coio::detail {
 

@@ -3,7 +3,11 @@
 #include <ctime>
 #include <new>
 
-#include "core.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "observer.hh"
+#include "task.hh"
 
 namespace coio::detail {
 

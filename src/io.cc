@@ -33,7 +33,10 @@
 #include <fcntl.h>
 #include <new>
 
-#include "core.hh"
+#include "handle.hh"
+#include "io.hh"
+#include "loop.hh"
+#include "ready.hh"
 
 namespace coio::detail {
 

@@ -11,7 +11,19 @@
 #include <ctime>
 #include <new>
 
-#include "core.hh"
+#include "callback_names.hh"
+#include "dispatch.hh"
+#include "executor.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "io.hh"
+#include "loop.hh"
+#include "observer.hh"
+#include "plugin.hh"
+#include "ready.hh"
+#include "remote.hh"
+#include "signal.hh"
+#include "task.hh"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>

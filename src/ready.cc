@@ -3,7 +3,10 @@
 #include <cstdlib>
 #include <new>
 
-#include "core.hh"
+#include "dispatch.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "ready.hh"
 
 namespace coio::detail {
 

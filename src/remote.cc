@@ -29,7 +29,9 @@
 #include <mutex>
 #include <new>
 
-#include "core.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "remote.hh"
 
 namespace coio::detail {
 

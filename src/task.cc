@@ -6,7 +6,13 @@
 #include <cstring>
 #include <new>
 
-#include "core.hh"
+#include "callback_names.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "observer.hh"
+#include "ready.hh"
+#include "task.hh"
 #include "coroutine.hh"
 
 namespace coio::detail {

@@ -13,7 +13,12 @@
 #include <cstdint>
 #include <new>
 
-#include "core.hh"
+#include "callback_names.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "task.hh"
+#include "taskgroup.hh"
 
 namespace coio::detail {
 
