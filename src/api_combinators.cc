@@ -3,23 +3,12 @@
 #include <cmath>
 
 #include "api.hh"
+#include "combinators.hh"
 #include "future.hh"
 #include "loop.hh"
 
 using namespace coio::detail;
 using namespace coio::api;
-
-namespace coio::detail {
-struct AsCompleted;
-Future *gather_new(Loop *loop, Future *const *fs, std::size_t n, unsigned flags);
-Future *wait_new(Loop *loop, Future *const *fs, std::size_t n, double timeout, int return_when);
-AsCompleted *as_completed_new(Loop *loop, Future *const *fs, std::size_t n, double timeout);
-Loop *as_completed_loop(const AsCompleted *it);
-int as_completed_next(AsCompleted *it, Future **out);
-void as_completed_free(AsCompleted *it);
-Future *wait_for_new(Future *f, double timeout);
-Future *shield_new(Future *f);
-} // namespace coio::detail
 
 namespace {
 

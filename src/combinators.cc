@@ -15,6 +15,7 @@
 #include <new>
 
 #include "callback_names.hh"
+#include "combinators.hh"
 #include "future.hh"
 #include "handle.hh"
 #include "loop.hh"
@@ -593,8 +594,6 @@ static void next_finalize(Future *f) {
 }
 
 static const FutureOps kNextOps = {nullptr, next_refused, next_finalize};
-
-void as_completed_free(AsCompleted *it);
 
 AsCompleted *as_completed_new(Loop *loop, Future *const *fs, std::size_t n, double timeout) {
     auto *it = static_cast<AsCompleted *>(std::calloc(1, sizeof(AsCompleted)));
