@@ -188,8 +188,8 @@ int coio_loop_set_exception_handler(coio_loop *l, coio_exception_handler fn, voi
 int coio_loop_get_exception_handler(coio_loop *l, coio_exception_handler *fn, void **arg) {
     Loop *loop = L(l);
     if (!loop) return COIO_EINVAL;
-    if (fn) *fn = loop->exc_fn;
-    if (arg) *arg = loop->exc_arg;
+    if (fn) *fn = loop->exc.fn;
+    if (arg) *arg = loop->exc.arg;
     return COIO_OK;
 }
 

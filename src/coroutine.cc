@@ -372,7 +372,7 @@ static_assert(sizeof(Coroutine) <= kCoroutineBytes, "raise kCoroutineBytes (task
 
 Coroutine *coroutine_new(Loop *loop, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
                          std::size_t stack_size, bool guarded) {
-    auto *co = static_cast<Coroutine *>(loop->coroutine_pool.alloc());
+    auto *co = static_cast<Coroutine *>(loop->pools.coroutine.alloc());
     std::memset(static_cast<void *>(co), 0, sizeof(Coroutine));
     co->loop = loop;
     co->fn = fn;
@@ -453,7 +453,7 @@ void coroutine_free(void *arg) {
     if (co->last_failed) future_unref(co->last_failed);
     Loop *loop = co->loop; // alive: the task, or the failing spawn, holds a reference
     if (co->drop) co->drop(co->arg);
-    loop->coroutine_pool.release(co);
+    loop->pools.coroutine.release(co);
 }
 
 void coroutine_note_failed(Coroutine *co, Future *f) {

@@ -25,7 +25,7 @@ static DoneCallback &callback_at(Future *f, std::uint32_t i) {
 }
 
 Future *future_new(Loop *loop) {
-    auto *f = new (loop->future_pool.alloc()) Future;
+    auto *f = new (loop->pools.future.alloc()) Future;
     future_init(f, loop);
     return f;
 }
@@ -99,11 +99,11 @@ static void future_destroy(Future *f) {
     value_repr_forget(f);
     if (f->error) future_free_error(f->error);
     if (!ops)
-        loop->future_pool.release(f);
+        loop->pools.future.release(f);
     else if (ops->release)
         ops->release(f);
     else if (static_cast<CustomFuture *>(f)->size <= kSmallCustomFuture)
-        loop->custom_pool.release(f);
+        loop->pools.custom.release(f);
     else
         std::free(f);
     loop_unref(loop);
@@ -307,7 +307,7 @@ bool cancel_chain(Future *f, const char *msg) {
 }
 
 void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops) {
-    void *mem = size <= kSmallCustomFuture ? loop->custom_pool.alloc() : std::malloc(size);
+    void *mem = size <= kSmallCustomFuture ? loop->pools.custom.alloc() : std::malloc(size);
     if (!mem) throw std::bad_alloc();
     std::memset(mem, 0, size);
     auto *c = static_cast<CustomFuture *>(mem);

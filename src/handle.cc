@@ -12,7 +12,7 @@
 namespace coio::detail {
 
 Handle *handle_new(Loop *loop, Handle::Kind kind, coio_callback fn, void *arg, coio_free_fn drop) {
-    auto *h = new (loop->handle_pool.alloc()) Handle;
+    auto *h = new (loop->pools.handle.alloc()) Handle;
     h->loop = loop;
     h->fn = fn;
     h->arg = arg;
@@ -28,7 +28,7 @@ Handle *handle_new(Loop *loop, Handle::Kind kind, coio_callback fn, void *arg, c
 void handle_unref(Handle *h) {
     if (--h->refs) return;
     Loop *loop = h->loop;
-    loop->handle_pool.release(h);
+    loop->pools.handle.release(h);
     loop_unref(loop);
 }
 

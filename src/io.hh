@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <sys/socket.h>
+#include <vector>
 
 #include "handle.hh"
 
@@ -36,6 +37,15 @@ struct FdWatcher {
     bool fresh;      // the number names a new descriptor: register it anew
     bool drained;    // a short read found the socket empty (a hint, see sock.cc)
     bool nonblock;   // fd was seen to be non-blocking (F_GETFL)
+};
+
+// The loop's part (Loop::io).
+struct IoState {
+    std::vector<FdWatcher *> fds;         // by fd number
+    FdWatcher *unverified = nullptr;      // watchers re-armed without the kernel,
+    FdWatcher *unverified_tail = nullptr; // oldest first, checked by `verify`
+    std::uint32_t verify_epoch = 0;
+    ev_timer verify{};
 };
 
 void io_set(Loop *loop, int fd, bool write, Handle *h); // replaces (h null: removes)

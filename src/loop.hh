@@ -16,6 +16,7 @@
 
 #include "future.hh"
 #include "handle.hh"
+#include "io.hh"
 #include "pool.hh"
 #include "ready.hh"
 #include "task.hh"
@@ -23,13 +24,36 @@
 
 namespace coio::detail {
 
-struct FdWatcher;
 struct StackPool;
 struct SignalHandlers;
 struct Executor;
 struct Remote;
 struct Observers;
 struct Plugins;
+
+// call_soon_threadsafe's entries, handed over to the loop thread at its next pass.
+struct Inbox {
+    std::mutex mu; // guards items and, for other threads, the loop's `closed`
+    bool closed = false;
+    std::atomic<bool> pending{false};     // items is not empty (a hint read every pass)
+    std::vector<ReadyEntry> items, spare; // (fn, arg, drop) entries
+};
+
+// coio_loop_set_exception_handler's (fn, arg, drop).
+struct ExceptionHandler {
+    coio_exception_handler fn = nullptr;
+    void *arg = nullptr;
+    coio_free_fn drop = nullptr;
+};
+
+// Free lists for the objects the hot paths make.
+struct LoopPools {
+    Pool<sizeof(Handle), alignof(Handle)> handle; // 56-byte slots
+    Pool<sizeof(Future)> future;
+    Pool<sizeof(Task)> task;
+    Pool<kSmallCustomFuture> custom; // custom futures up to that size (waiters, ...)
+    Pool<kCoroutineBytes> coroutine;
+};
 
 struct Loop {
     std::uint32_t refs = 1; // the creator's, plus one per live handle and future
@@ -59,26 +83,10 @@ struct Loop {
 
     ReadyQueue ready;
     TimerHeap timers;
-    std::vector<FdWatcher *> fds;         // by fd number (io.cc)
-    FdWatcher *unverified = nullptr;      // io.cc: watchers re-armed without the kernel,
-    FdWatcher *unverified_tail = nullptr; // oldest first, checked by io_verify
-    std::uint32_t verify_epoch = 0;
-    ev_timer io_verify{};
-
-    std::mutex ts_mu; // guards ts_items and, for other threads, `closed`
-    bool ts_closed = false;
-    std::atomic<bool> ts_pending{false};        // ts_items is not empty (a hint read every pass)
-    std::vector<ReadyEntry> ts_items, ts_spare; // (fn, arg, drop) entries
-
-    coio_exception_handler exc_fn = nullptr;
-    void *exc_arg = nullptr;
-    coio_free_fn exc_drop = nullptr;
-
-    Pool<sizeof(Handle), alignof(Handle)> handle_pool; // 56-byte slots
-    Pool<sizeof(Future)> future_pool;
-    Pool<sizeof(Task)> task_pool;
-    Pool<kSmallCustomFuture> custom_pool; // custom futures up to that size (waiters, ...)
-    Pool<kCoroutineBytes> coroutine_pool;
+    IoState io; // io.cc: the fds' watchers
+    Inbox ts;   // call_soon_threadsafe's entries
+    ExceptionHandler exc;
+    LoopPools pools;
 
     // A cancel was refused because the object was being cancelled already (a cycle of
     // awaits): the task whose waiter refused wakes with the cancellation (task_cancel).

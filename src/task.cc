@@ -66,7 +66,7 @@ __attribute__((noinline)) static void observed_link(Loop *loop, Task *t) {
             std::free(t->extra);
         }
         t->~Task();
-        loop->task_pool.release(t);
+        loop->pools.task.release(t);
         loop_unref(loop);
         throw;
     }
@@ -89,7 +89,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     }
     void *mem;
     try {
-        mem = loop->task_pool.alloc();
+        mem = loop->pools.task.alloc();
     } catch (...) {
         if (ex) std::free(ex->name);
         std::free(ex);
@@ -538,7 +538,7 @@ static void task_release(Future *f) {
     auto *t = static_cast<Task *>(f);
     Loop *loop = t->loop;
     task_finalize(t);
-    loop->task_pool.release(t);
+    loop->pools.task.release(t);
 }
 
 // A task's cancel() and its end, as future.cc calls them for every kind of future.
