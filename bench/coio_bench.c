@@ -1,4 +1,4 @@
-/* coio_bench — coio's side of the reference workloads (../shared/bench/WORKLOADS.md).
+/* coio_bench — coio's side of the reference workloads (bench/README.md, "Workloads").
  *
  *   coio_bench [N] [--spawn-n M] [workload...]
  *
@@ -63,14 +63,18 @@ static coio_future *new_future(void) {
     return f;
 }
 
-static void finish(void) { check(coio_future_set_result(done_f, NULL, NULL), "coio_future_set_result"); }
+static void finish(void) {
+    check(coio_future_set_result(done_f, NULL, NULL), "coio_future_set_result");
+}
 
 static void cb_finish(void *arg) {
     (void)arg;
     finish();
 }
 
-static void cb_noop(void *arg) { (void)arg; }
+static void cb_noop(void *arg) {
+    (void)arg;
+}
 
 static void cb_count(void *arg) {
     (void)arg;
@@ -87,7 +91,8 @@ static void call_soon_batch(void) {
     done_f = new_future();
     cnt = 0;
     double t0 = now_s();
-    for (long i = 0; i < N; i++) check(coio_call_soon(L, cb_count, NULL, NULL, NULL), "coio_call_soon");
+    for (long i = 0; i < N; i++)
+        check(coio_call_soon(L, cb_count, NULL, NULL, NULL), "coio_call_soon");
     check(coio_call_soon(L, cb_finish, NULL, NULL, NULL), "coio_call_soon");
     run_until_done();
     double secs = now_s() - t0;
@@ -191,7 +196,8 @@ static void future_resolve_cb(void) {
     double t0 = now_s();
     for (long i = 0; i < N; i++) {
         coio_future *f = new_future();
-        check(coio_future_add_done_callback(f, cb_done, NULL, NULL), "coio_future_add_done_callback");
+        check(coio_future_add_done_callback(f, cb_done, NULL, NULL),
+              "coio_future_add_done_callback");
         check(coio_future_set_result(f, NULL, NULL), "coio_future_set_result");
         coio_future_release(f);
     }
@@ -271,7 +277,8 @@ static void run_task(coio_future *t, const char *what) {
     }
 }
 
-/* ---- task_yield_sleep0: one stackful task awaits coio_sleep(0) N times ------------------------ */
+/* ---- task_yield_sleep0: one stackful task awaits coio_sleep(0) N times ------------------------
+ */
 
 static int body_yield_sleep0(coio_future *self, void *arg) {
     (void)self;
@@ -364,7 +371,8 @@ static void task_spawn_stackful(void) {
     done_f = new_future();
     cnt = 0;
     double t0 = now_s();
-    for (long i = 0; i < NS; i++) coio_future_release(spawn(body_return, NULL, 0));
+    for (long i = 0; i < NS; i++)
+        coio_future_release(spawn(body_return, NULL, 0));
     run_until_done();
     double secs = now_s() - t0;
     if (cnt != NS) fail("task_spawn_stackful: not every task ran");
@@ -376,7 +384,8 @@ static void task_spawn_step(void) {
     done_f = new_future();
     cnt = 0;
     double t0 = now_s();
-    for (long i = 0; i < NS; i++) coio_future_release(task_new(step_return, NULL, 0));
+    for (long i = 0; i < NS; i++)
+        coio_future_release(task_new(step_return, NULL, 0));
     run_until_done();
     double secs = now_s() - t0;
     if (cnt != NS) fail("task_spawn_step: not every task ran");
@@ -527,8 +536,12 @@ static void rss_workload(const char *name, int stackful) {
     L = main_loop;
 }
 
-static void coroutine_rss(void) { rss_workload("coroutine_rss", 1); }
-static void step_task_rss(void) { rss_workload("step_task_rss", 0); }
+static void coroutine_rss(void) {
+    rss_workload("coroutine_rss", 1);
+}
+static void step_task_rss(void) {
+    rss_workload("step_task_rss", 0);
+}
 
 /* ---- queue_ping_pong / queue_ping_pong_step: two tasks bounce N items through two queues -----
  *
@@ -815,7 +828,8 @@ static long map_count(void) {
  * as coio then does: a guarded stack takes no map entry of its own. */
 static int guard_advice(void) {
     long ps = sysconf(_SC_PAGESIZE);
-    void *p = mmap(NULL, (size_t)ps * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p =
+        mmap(NULL, (size_t)ps * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return 0;
     int ok = madvise(p, (size_t)ps, 102 /* MADV_GUARD_INSTALL */) == 0;
     munmap(p, (size_t)ps * 2);
@@ -876,7 +890,8 @@ static void task_spawn_gather_step(void) {
 static int body_await_ready(coio_future *self, void *arg) {
     (void)self;
     coio_future *f = arg;
-    for (long i = 0; i < N; i++) check(coio_await(f, NULL), "coio_await");
+    for (long i = 0; i < N; i++)
+        check(coio_await(f, NULL), "coio_await");
     return COIO_OK;
 }
 
@@ -906,7 +921,8 @@ extern transfer_t jump_fcontext(fcontext_t const to, void *vp);
 extern fcontext_t make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
 
 static void switch_fiber(transfer_t t) {
-    for (;;) t = jump_fcontext(t.fctx, NULL); /* straight back to the caller */
+    for (;;)
+        t = jump_fcontext(t.fctx, NULL); /* straight back to the caller */
 }
 
 static void switch_pair(void) {
@@ -916,7 +932,8 @@ static void switch_pair(void) {
     fcontext_t fc = make_fcontext(stack + size, size, switch_fiber);
     transfer_t t = jump_fcontext(fc, NULL); /* start it: it comes straight back */
     double t0 = now_s();
-    for (long i = 0; i < N; i++) t = jump_fcontext(t.fctx, NULL);
+    for (long i = 0; i < N; i++)
+        t = jump_fcontext(t.fctx, NULL);
     double secs = now_s() - t0;
     report("switch_pair", N, secs);
     free(stack); /* the fiber is abandoned, suspended; it owns nothing */
@@ -952,7 +969,8 @@ static const struct {
 
 static void usage(FILE *to) {
     fprintf(to, "usage: coio_bench [N] [--spawn-n M] [--small-stacks] [workload...]\nworkloads:");
-    for (size_t i = 0; i < NWORKLOADS; i++) fprintf(to, " %s", workloads[i].name);
+    for (size_t i = 0; i < NWORKLOADS; i++)
+        fprintf(to, " %s", workloads[i].name);
     fprintf(to, "\n");
 }
 
@@ -996,7 +1014,8 @@ int main(int argc, char **argv) {
             continue;
         }
         size_t i = 0;
-        while (i < NWORKLOADS && strcmp(argv[a], workloads[i].name) != 0) i++;
+        while (i < NWORKLOADS && strcmp(argv[a], workloads[i].name) != 0)
+            i++;
         if (i == NWORKLOADS) {
             fprintf(stderr, "coio_bench: unknown workload '%s'\n", argv[a]);
             usage(stderr);

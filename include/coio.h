@@ -893,8 +893,7 @@ COIO_API void coio_remote_release(coio_remote *r);
  * once the loop is closed (or freed); EINVAL (NULL r or fn); ENOMEM.  A call that returned
  * COIO_OK just before the loop closed is discarded by the close: its drop runs there, on the
  * thread that closes the loop, exactly once. */
-COIO_API int coio_remote_call_soon(coio_remote *r, coio_callback fn, void *arg,
-                                   coio_free_fn drop);
+COIO_API int coio_remote_call_soon(coio_remote *r, coio_callback fn, void *arg, coio_free_fn drop);
 
 /* A future another thread completes exactly once (on the loop's thread, loop open): *future
  * is a pending future and *completion the handle that completes it; both references are the

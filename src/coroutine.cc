@@ -457,9 +457,10 @@ void coroutine_free(void *arg) {
 }
 
 void coroutine_note_failed(Coroutine *co, Future *f) {
+    Future *old = co->last_failed;
     future_ref(f);
-    if (co->last_failed) future_unref(co->last_failed);
     co->last_failed = f;
+    if (old) future_unref(old); // may run user code (a report, drops): co is updated
 }
 
 } // namespace coio::detail

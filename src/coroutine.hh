@@ -110,15 +110,19 @@ inline int coroutine_resume(Task *t, int status, Coroutine *co) {
 // The loop of the coroutine running on this thread, if its body is what runs now; else null.
 inline Loop *co_running_loop() {
     Coroutine *co = tls_current;
-    return co && co->task->loop->current_task == co->task ? co->task->loop : nullptr;
+    if (!co) return nullptr;
+    Loop *loop = co->task->loop;
+    return loop->current_task == co->task && !loop->no_suspend ? loop : nullptr;
 }
 
 // coio_await: suspend until f is done (its step registers the wait), then read f's outcome.
 inline int coroutine_await(Future *f, void **value) {
     Coroutine *co = tls_current;
     // Not on a coroutine, or inside something else running on its stack (a step-driven
-    // task started eagerly from the body): there is nothing here to suspend.
-    if (!co || co->task->loop->current_task != co->task) return COIO_ENOTSUP;
+    // task started eagerly from the body, a drop or the exception handler called from the
+    // body's API call): there is nothing here to suspend.
+    if (!co || co->task->loop->current_task != co->task || co->task->loop->no_suspend)
+        return COIO_ENOTSUP;
     Task *t = co->task;
     if (!f || f == t) return COIO_EINVAL;
     if (f->loop != t->loop) return COIO_ELOOP;

@@ -68,9 +68,21 @@ void future_free_error(FutureError *e) {
     std::free(e);
 }
 
+static bool future_destroy_parts(Future *f);
+
 // Frees the future.  A failed future whose error nobody looked at is reported first, as
 // asyncio's Future.__del__ logs "exception was never retrieved".
 static void future_destroy(Future *f) {
+    Loop *loop = f->loop;
+    {
+        NoSuspend user_code_runs(loop);
+        if (!future_destroy_parts(f)) return; // the report's handler kept a reference
+    }
+    loop_unref(loop);
+}
+
+// future_destroy up to the loop reference: false if the report's handler kept f alive.
+static bool future_destroy_parts(Future *f) {
     Loop *loop = f->loop;
     const FutureOps *ops = future_ops(f);
     if (f->state == Future::Failed && !f->retrieved) {
@@ -83,7 +95,7 @@ static void future_destroy(Future *f) {
         f->retrieved = true; // reported once, even if the handler keeps a reference
         f->refs = 1;         // the handler may ref/release it; keep it alive through the report
         loop_report(loop, &ctx);
-        if (--f->refs) return; // the handler kept a reference
+        if (--f->refs) return false; // the handler kept a reference
     }
     // A custom future leaves everything that can reach it (a primitive's line, the inputs it
     // watches) before any user code runs below: a drop that calls back into that primitive
@@ -106,7 +118,7 @@ static void future_destroy(Future *f) {
         loop->pools.custom.release(f);
     else
         std::free(f);
-    loop_unref(loop);
+    return true;
 }
 
 void future_destroy_last(Future *f) {

@@ -38,7 +38,10 @@ static void handle_end(Handle *h, Handle::State state) {
     h->state = state;
     coio_free_fn drop = h->drop;
     h->drop = nullptr;
-    if (drop) drop(h->arg);
+    if (drop) {
+        NoSuspend user_code_runs(h->loop);
+        drop(h->arg);
+    }
 }
 
 void handle_cancel(Handle *h) {

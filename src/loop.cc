@@ -427,6 +427,7 @@ void loop_report(Loop *loop, const coio_exception_context *ctx) {
         default_exception_handler(ctx);
         return;
     }
+    NoSuspend user_code_runs(loop);
     try {
         loop->exc.fn(reinterpret_cast<coio_loop *>(loop), ctx, loop->exc.arg);
     } catch (...) {

@@ -91,10 +91,11 @@ struct Loop {
     // A cancel was refused because the object was being cancelled already (a cycle of
     // awaits): the task whose waiter refused wakes with the cancellation (task_cancel).
     bool cancel_cycle = false;
-    Task *current_task = nullptr;           // the task whose body runs now
-    std::uint32_t inline_depth = 0;         // future.cc: inside a completion's inline registrations
-    Task *tasks = nullptr;                  // tasks that are not done (asyncio.all_tasks)
-    struct StackPool *stack_pool = nullptr; // coroutine.cc: mapped stacks, once used
+    Task *current_task = nullptr;   // the task whose body runs now
+    std::uint32_t inline_depth = 0; // future.cc: inside a completion's inline registrations
+    std::uint32_t no_suspend = 0; // drops and reports run: no coroutine body may suspend under them
+    Task *tasks = nullptr;        // tasks that are not done (asyncio.all_tasks)
+    struct StackPool *stack_pool = nullptr;   // coroutine.cc: mapped stacks, once used
     struct SignalHandlers *signals = nullptr; // signal.cc: this loop's signal handlers
     struct Executor *executor = nullptr;      // executor.cc: the thread pool, once used
     struct Remote *remote = nullptr;          // remote.cc: the thread-safe edge, once used
@@ -147,6 +148,17 @@ inline void loop_unref(Loop *loop) {
 inline void loop_ref(Loop *loop) {
     loop->refs++;
 }
+
+// Held while user code runs that is not a task's body but may run on a coroutine body's stack
+// (a drop, the exception handler, called from inside the body's API call): coio_await there
+// would suspend the body in the middle of the library's own call.  It is refused (ENOTSUP).
+struct NoSuspend {
+    Loop *loop;
+    explicit NoSuspend(Loop *l) : loop(l) { loop->no_suspend++; }
+    ~NoSuspend() { loop->no_suspend--; }
+    NoSuspend(const NoSuspend &) = delete;
+    NoSuspend &operator=(const NoSuspend &) = delete;
+};
 
 // Schedules a plain callback / a handle (the queue takes over the reference passed in).
 inline void ready_push_callback(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop) {

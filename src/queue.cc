@@ -204,13 +204,15 @@ void reserve_completions(Queue *q, std::size_t n) {
 }
 
 // Completes the first pending getter with `it` (its value and drop move to the future).
-// Needs one reserved ready slot.
+// Needs one reserved ready slot.  The getter leaves its line first: completing it runs user
+// code (inline watchers: a wait_for lets its inner future go) that may release its last
+// reference or call back into the queue; nothing is read after it.
 void hand(Queue *q, Waiter *g, const QueueItem &it) {
+    q->getters.pop_front();
+    g->linked = false;
     g->prio = it.prio;
     g->seq = it.seq;
     future_set_result(g, it.value, it.drop);
-    q->getters.pop_front();
-    g->linked = false;
 }
 
 // An item enters the queue (asyncio's put_nowait past its checks): straight to the first
@@ -218,12 +220,11 @@ void hand(Queue *q, Waiter *g, const QueueItem &it) {
 // changed) only when the store cannot grow.
 void enter(Queue *q, void *value, coio_free_fn drop, double prio) {
     QueueItem it{value, drop, prio, q->seq};
-    if (Waiter *g = first_pending(q->getters))
-        hand(q, g, it);
-    else
-        store(q, it);
+    Waiter *g = first_pending(q->getters);
+    if (!g) store(q, it);
     q->seq++;
-    q->unfinished++; // asyncio: _unfinished_tasks += 1; _finished.clear()
+    q->unfinished++;       // asyncio: _unfinished_tasks += 1; _finished.clear()
+    if (g) hand(q, g, it); // last: it runs user code
 }
 
 // A get took an item (asyncio's get_nowait: _wakeup_next(self._putters)): the first
@@ -233,12 +234,15 @@ void admit_putter(Queue *q) {
     if (queue_full(q)) return;
     Waiter *p = first_pending(q->putters);
     if (!p) return;
-    PutItem it = p->put;
-    p->put.drop = nullptr;
-    enter(q, it.value, it.drop, p->prio);
-    future_set_result(p, nullptr, nullptr);
     q->putters.pop_front();
     p->linked = false;
+    PutItem it = p->put;
+    p->put.drop = nullptr;
+    // Entering the item (handing it to a getter) and completing p run user code that may
+    // release p's last reference (see hand), or complete it.
+    FutureHold hold(p);
+    enter(q, it.value, it.drop, p->prio);
+    if (p->state == Future::Pending) future_set_result(p, nullptr, nullptr);
 }
 
 // asyncio's _finished.set(): every join waiter completes, in the order they came.  Needs
@@ -348,11 +352,11 @@ Waiter *wait_in_line(Queue *q, Role role) {
 // dropped).  A drop may close a loop that is not running: from then on they only leave.
 void fail_line(Queue *q, Ring<Waiter *> &line) {
     while (!line.empty()) {
-        Waiter *w = line.front();
+        Waiter *w = line.pop_front();
+        w->linked = false;
+        FutureHold hold(w); // as in cancel_line: failing it runs user code
         if (w->state == Future::Pending && !q->loop->closed)
             future_complete_error(w, Future::Failed, COIO_ESHUTDOWN, kShutMessage, nullptr);
-        line.pop_front();
-        w->linked = false;
         drop_put_item(w);
     }
 }

@@ -314,7 +314,8 @@ int start(SockOp *op, FdWatcher *fw, Future **out) {
 // The running coroutine's loop, or null outside one (as coio_await decides).
 Loop *co_loop() {
     Coroutine *co = tls_current;
-    if (!co || co->task->loop->current_task != co->task) return nullptr;
+    if (!co || co->task->loop->current_task != co->task || co->task->loop->no_suspend)
+        return nullptr;
     return co->task->loop;
 }
 

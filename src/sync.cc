@@ -221,18 +221,25 @@ bool plain_cancel(Future *f, const char *msg) {
     return true;
 }
 
-// Cancels every pending waiter of a line (coio_*_free); on a closed loop nothing completes
-// any more: they only leave, and stay pending until released.
-void cancel_line(Loop *loop, WaitList &l) {
-    while (SyncWaiter *w = l.head) {
-        list_remove(l, w);
-        if (w->state != Future::Pending || loop->closed) continue;
-        try {
-            future_cancel(w, nullptr);
-            w->stage = SyncStage::Done;
-        } catch (...) { // out of memory: it stays pending
-        }
+// w leaves its line and is cancelled (coio_*_free); on a closed loop nothing completes any
+// more: it only leaves, and stays pending until released.  The line's link is weak:
+// cancelling runs user code (inline watchers: a wait_for lets its inner future go) that may
+// release the last reference to w, or change the line; w is held, and the line read again.
+void leave_cancelled(Loop *loop, WaitList &l, SyncWaiter *w) {
+    list_remove(l, w);
+    if (w->state != Future::Pending || loop->closed) return;
+    FutureHold hold(w);
+    try {
+        future_cancel(w, nullptr);
+        w->stage = SyncStage::Done;
+    } catch (...) { // out of memory: it stays pending
     }
+}
+
+// Cancels every pending waiter of a line (coio_event_free, coio_semaphore_free).
+void cancel_line(Loop *loop, WaitList &l) {
+    while (SyncWaiter *w = l.head)
+        leave_cancelled(loop, l, w);
 }
 
 void resume_run(void *arg);
@@ -648,19 +655,14 @@ void lock_free(LockState *l) {
     if (!l->handle) return;
     l->handle = false;
     l->freed = true;
+    // From the head again after each: cancelling one runs user code that may change the line.
     for (SyncWaiter *w = l->waiters.head; w;) {
-        SyncWaiter *next = w->next;
-        if (w->owner == l) {
-            list_remove(l->waiters, w);
-            if (w->state == Future::Pending && !l->loop->closed) {
-                try {
-                    future_cancel(w, nullptr);
-                    w->stage = SyncStage::Done;
-                } catch (...) { // out of memory: it stays pending
-                }
-            }
+        if (w->owner != l) {
+            w = w->next;
+            continue;
         }
-        w = next;
+        leave_cancelled(l->loop, l->waiters, w);
+        w = l->waiters.head;
     }
     state_unref(l);
 }

@@ -23,7 +23,9 @@ static pthread_t g_main;   /* the thread that drives every test loop */
 static pid_t g_main_tid;   /* its kernel id (for /proc) */
 static int g_base_threads; /* threads of the process outside any executor */
 
-static int on_main(void) { return pthread_equal(pthread_self(), g_main); }
+static int on_main(void) {
+    return pthread_equal(pthread_self(), g_main);
+}
 
 /* Threads of this process (/proc/self/task). */
 static int thread_count(void) {
@@ -223,7 +225,7 @@ static void test_result_delivered_on_loop_thread(void **state) {
     assert_false(pthread_equal(j.worker, g_main)); /* fn ran on a pool thread */
     assert_int_equal(j.drops, 1);                  /* after fn ran, on the loop thread */
     assert_int_equal(j.result_drops, 0);           /* the future owns the result */
-    tu_run_one_pass(loop);                          /* the done callback */
+    tu_run_one_pass(loop);                         /* the done callback */
     coio_future_release(f);
     assert_int_equal(j.result_drops, 1); /* freed with the future */
     assert_int_equal(j.drops, 1);
@@ -722,8 +724,7 @@ static void test_invalid_arguments(void **state) {
     int drops = 0;
     coio_future *const sentinel = (coio_future *)(uintptr_t)0x1234;
     coio_future *f = sentinel;
-    assert_status(coio_run_in_executor(NULL, job_fn, &drops, tu_count_drop, NULL, &f),
-                  COIO_EINVAL);
+    assert_status(coio_run_in_executor(NULL, job_fn, &drops, tu_count_drop, NULL, &f), COIO_EINVAL);
     assert_status(coio_run_in_executor(loop, NULL, &drops, tu_count_drop, NULL, &f), COIO_EINVAL);
     assert_status(coio_run_in_executor(loop, job_fn, &drops, tu_count_drop, NULL, NULL),
                   COIO_EINVAL);
@@ -774,8 +775,8 @@ static void test_completion_wakes_blocked_loop(void **state) {
     coio_loop *loop = tu_loop_real();
     int marker = 0;
     coio_future *f = NULL;
-    assert_status(
-        coio_run_in_executor(loop, finish_once_loop_blocks, &marker, NULL, NULL, &f), COIO_OK);
+    assert_status(coio_run_in_executor(loop, finish_once_loop_blocks, &marker, NULL, NULL, &f),
+                  COIO_OK);
     assert_status(coio_loop_run_until_complete(loop, f), COIO_OK);
     void *value = NULL;
     assert_status(coio_future_result(f, &value), COIO_OK);
@@ -794,8 +795,7 @@ static void test_stop_from_thread_wakes_blocked_loop(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_real();
     coio_future *f = NULL;
-    assert_status(coio_run_in_executor(loop, stop_once_loop_blocks, loop, NULL, NULL, &f),
-                  COIO_OK);
+    assert_status(coio_run_in_executor(loop, stop_once_loop_blocks, loop, NULL, NULL, &f), COIO_OK);
     /* only the job's coio_loop_stop ends run_forever (its completion may arrive before or
      * after the stop) */
     assert_status(coio_loop_run_forever(loop), COIO_OK);
@@ -874,9 +874,9 @@ static long vm_size(void) {
     return pages < 0 ? -1 : pages * sysconf(_SC_PAGESIZE);
 }
 
-/* In a child process (exec'd, no thread yet): with an address-space limit no thread stack fits, so the first job of
- * an executor without threads fails with ESYS and takes nothing; with a thread running, a job
- * whose new thread cannot start is queued for the running one instead. */
+/* In a child process (exec'd, no thread yet): with an address-space limit no thread stack fits, so
+ * the first job of an executor without threads fails with ESYS and takes nothing; with a thread
+ * running, a job whose new thread cannot start is queued for the running one instead. */
 static int spawn_failure_child(void) {
     pthread_attr_t attr;
     size_t stack = 0;
@@ -909,8 +909,7 @@ static int spawn_failure_child(void) {
     gate g;
     gate_init(&g);
     a.gate = &g;
-    if (coio_run_in_executor(loop, job_fn, &a, job_drop, job_result_drop, &f) != COIO_OK)
-        return 30;
+    if (coio_run_in_executor(loop, job_fn, &a, job_drop, job_result_drop, &f) != COIO_OK) return 30;
     pthread_mutex_lock(&g.mu);
     while (g.started < 1)
         pthread_cond_wait(&g.cv, &g.mu);
@@ -937,7 +936,9 @@ static int spawn_failure_child(void) {
 }
 
 /* cmocka's skip() reads as a failure in meson's TAP parser: say so on stderr and pass. */
-static void not_here(const char *why) { fprintf(stderr, "test_spawn_failure: skipped (%s)\n", why); }
+static void not_here(const char *why) {
+    fprintf(stderr, "test_spawn_failure: skipped (%s)\n", why);
+}
 
 static void test_spawn_failure(void **state) {
     (void)state;
@@ -1024,8 +1025,10 @@ static void *produce(void *arg) {
             p->other++;
         if (i % 64 == 0) {
             rc = coio_loop_stop(p->loop); /* harmless while the loop runs: a pass ends */
-            if (rc == COIO_ECLOSED) p->stop_closed++;
-            else if (rc != COIO_OK) p->other++;
+            if (rc == COIO_ECLOSED)
+                p->stop_closed++;
+            else if (rc != COIO_OK)
+                p->other++;
         }
     }
     return NULL;
@@ -1086,8 +1089,10 @@ static void *produce_until_closed(void *arg) {
             p->other++;
         }
         rc = coio_loop_stop(p->loop);
-        if (rc == COIO_ECLOSED) p->stop_closed++;
-        else if (rc != COIO_OK) p->other++;
+        if (rc == COIO_ECLOSED)
+            p->stop_closed++;
+        else if (rc != COIO_OK)
+            p->other++;
     }
     return NULL;
 }

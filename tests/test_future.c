@@ -40,7 +40,9 @@ static void on_done(coio_future *f, void *arg) {
 }
 
 /* A second done_fn, distinct from on_done, to check that removal matches on fn. */
-static void on_done_other(coio_future *f, void *arg) { on_done(f, arg); }
+static void on_done_other(coio_future *f, void *arg) {
+    on_done(f, arg);
+}
 
 /* A done callback whose arg is its own drop counter: checks the drop did not run before. */
 typedef struct drop_probe {
@@ -56,7 +58,9 @@ static void probe_done(coio_future *f, void *arg) {
     p->drops_at_call = p->drops;
 }
 
-static void probe_drop(void *arg) { ((drop_probe *)arg)->drops++; }
+static void probe_drop(void *arg) {
+    ((drop_probe *)arg)->drops++;
+}
 
 static double now_real(void) {
     struct timespec ts;
@@ -87,7 +91,9 @@ static void complete_cancel(void *p) {
     assert_int_equal(coio_future_cancel(c->f, c->message), 1);
 }
 
-static void stop_loop(void *p) { assert_int_equal(coio_loop_stop(p), COIO_OK); }
+static void stop_loop(void *p) {
+    assert_int_equal(coio_loop_stop(p), COIO_OK);
+}
 
 /* ---- new / ref / release / loop --------------------------------------------------------- */
 
@@ -242,8 +248,9 @@ static void test_set_result_on_done_future_is_estate_and_changes_nothing(void **
     assert_int_equal(coio_future_set_result(f, &second, tu_count_drop), COIO_ESTATE);
     assert_int_equal(second, 0); /* the rejected value's drop is not called */
     assert_int_equal(coio_future_set_error(f, COIO_ETIMEDOUT, "late"), COIO_ESTATE);
-    assert_int_equal(coio_future_set_error_payload(f, COIO_ETIMEDOUT, "late", &second,
-                                                   tu_count_drop), COIO_ESTATE);
+    assert_int_equal(
+        coio_future_set_error_payload(f, COIO_ETIMEDOUT, "late", &second, tu_count_drop),
+        COIO_ESTATE);
     assert_int_equal(second, 0);
     void *v = NULL;
     assert_int_equal(coio_future_result(f, &v), COIO_OK);
@@ -315,8 +322,7 @@ static void test_set_error_code_zero_is_einval(void **state) {
     coio_future *f = new_future(loop);
     int drops = 0;
     assert_int_equal(coio_future_set_error(f, 0, "no"), COIO_EINVAL);
-    assert_int_equal(coio_future_set_error_payload(f, 0, "no", &drops, tu_count_drop),
-                     COIO_EINVAL);
+    assert_int_equal(coio_future_set_error_payload(f, 0, "no", &drops, tu_count_drop), COIO_EINVAL);
     assert_int_equal(drops, 0);
     assert_int_equal(coio_future_done(f), 0);
     coio_future_release(f);
@@ -420,8 +426,9 @@ static void test_set_error_payload_returned_and_dropped_once_at_free(void **stat
     coio_loop *loop = tu_loop_virtual();
     coio_future *f = new_future(loop);
     int drops = 0;
-    assert_int_equal(coio_future_set_error_payload(f, COIO_ETIMEDOUT, "with payload", &drops,
-                                                   tu_count_drop), COIO_OK);
+    assert_int_equal(
+        coio_future_set_error_payload(f, COIO_ETIMEDOUT, "with payload", &drops, tu_count_drop),
+        COIO_OK);
     assert_int_equal(coio_future_done(f), 1);
     void *payload = NULL;
     assert_int_equal(coio_future_error_payload(f, &payload), COIO_OK);
@@ -572,13 +579,15 @@ static void test_done_callbacks_run_in_registration_order(void **state) {
     for (int i = 0; i < 5; i++) {
         s[i].log = &log;
         s[i].tag = i + 1;
-        assert_int_equal(coio_future_add_done_callback(f, i % 2 ? on_done_other : on_done,
-                                                       &s[i], NULL), COIO_OK);
+        assert_int_equal(
+            coio_future_add_done_callback(f, i % 2 ? on_done_other : on_done, &s[i], NULL),
+            COIO_OK);
     }
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
     tu_run_one_pass(loop);
     assert_int_equal(log.n, 5);
-    for (int i = 0; i < 5; i++) assert_int_equal(log.tags[i], i + 1);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(log.tags[i], i + 1);
     coio_future_release(f);
     tu_finish(loop);
 }
@@ -966,8 +975,8 @@ static void test_unretrieved_error_with_payload_reported(void **state) {
     tu_capture_reports(loop, &r);
     coio_future *f = new_future(loop);
     int drops = 0;
-    assert_int_equal(coio_future_set_error_payload(f, 5, "payload error", &drops,
-                                                   tu_count_drop), COIO_OK);
+    assert_int_equal(coio_future_set_error_payload(f, 5, "payload error", &drops, tu_count_drop),
+                     COIO_OK);
     coio_future_release(f);
     assert_int_equal(r.n, 1);
     assert_non_null(strstr(r.last_message, "never retrieved"));
@@ -1062,8 +1071,9 @@ static void test_null_future_is_einval_everywhere(void **state) {
     coio_future_release(NULL);
     assert_int_equal(coio_future_set_result(NULL, &drops, tu_count_drop), COIO_EINVAL);
     assert_int_equal(coio_future_set_error(NULL, COIO_ETIMEDOUT, "x"), COIO_EINVAL);
-    assert_int_equal(coio_future_set_error_payload(NULL, COIO_ETIMEDOUT, "x", &drops,
-                                                   tu_count_drop), COIO_EINVAL);
+    assert_int_equal(
+        coio_future_set_error_payload(NULL, COIO_ETIMEDOUT, "x", &drops, tu_count_drop),
+        COIO_EINVAL);
     assert_int_equal(coio_future_cancel(NULL, "x"), COIO_EINVAL);
     assert_int_equal(coio_future_result(NULL, &v), COIO_EINVAL);
     assert_ptr_equal(v, &sentinel);
@@ -1087,8 +1097,7 @@ static void test_null_fn_is_einval(void **state) {
     coio_loop *loop = tu_loop_virtual();
     coio_future *f = new_future(loop);
     int drops = 0;
-    assert_int_equal(coio_future_add_done_callback(f, NULL, &drops, tu_count_drop),
-                     COIO_EINVAL);
+    assert_int_equal(coio_future_add_done_callback(f, NULL, &drops, tu_count_drop), COIO_EINVAL);
     assert_int_equal(drops, 0);
     assert_int_equal(coio_future_remove_done_callback(f, NULL, &drops), COIO_EINVAL);
     assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
@@ -1132,8 +1141,9 @@ static void test_operations_on_closed_loop_are_eclosed_and_change_nothing(void *
     assert_int_equal(coio_future_done(f), 0);
     assert_int_equal(coio_future_set_error(f, COIO_ETIMEDOUT, "x"), COIO_ECLOSED);
     assert_int_equal(coio_future_done(f), 0);
-    assert_int_equal(coio_future_set_error_payload(f, COIO_ETIMEDOUT, "x", &payload_drops,
-                                                   tu_count_drop), COIO_ECLOSED);
+    assert_int_equal(
+        coio_future_set_error_payload(f, COIO_ETIMEDOUT, "x", &payload_drops, tu_count_drop),
+        COIO_ECLOSED);
     assert_int_equal(coio_future_done(f), 0);
     assert_int_equal(coio_future_add_done_callback(f, on_done, &cb_drops, tu_count_drop),
                      COIO_ECLOSED);

@@ -17,9 +17,13 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static void noop(void *arg) { (void)arg; }
+static void noop(void *arg) {
+    (void)arg;
+}
 
-static void stop_loop(void *loop) { coio_loop_stop(loop); }
+static void stop_loop(void *loop) {
+    coio_loop_stop(loop);
+}
 
 /* Deterministic pseudo-random numbers (no dependence on libc's rand state). */
 static uint32_t rng_state = 12345u;
@@ -59,7 +63,9 @@ typedef struct probe {
     int drop_after_call; /* calls > 0 when the drop ran */
 } probe;
 
-static void probe_cb(void *p) { ((probe *)p)->calls++; }
+static void probe_cb(void *p) {
+    ((probe *)p)->calls++;
+}
 static void probe_drop(void *p) {
     probe *pr = p;
     pr->drops++;
@@ -309,15 +315,13 @@ static void test_bad_arguments(void **state) {
     coio_handle *h = sentinel;
     const double bad[] = {NAN, INFINITY, -INFINITY};
     for (int i = 0; i < 3; i++) {
-        assert_status(coio_call_later(loop, bad[i], noop, &drops, tu_count_drop, &h),
-                      COIO_EINVAL);
+        assert_status(coio_call_later(loop, bad[i], noop, &drops, tu_count_drop, &h), COIO_EINVAL);
         assert_ptr_equal(h, sentinel);
         assert_status(coio_call_at(loop, bad[i], noop, &drops, tu_count_drop, &h), COIO_EINVAL);
         assert_ptr_equal(h, sentinel);
         assert_status(coio_call_later(loop, bad[i], noop, &drops, tu_count_drop, NULL),
                       COIO_EINVAL);
-        assert_status(coio_call_at(loop, bad[i], noop, &drops, tu_count_drop, NULL),
-                      COIO_EINVAL);
+        assert_status(coio_call_at(loop, bad[i], noop, &drops, tu_count_drop, NULL), COIO_EINVAL);
     }
     assert_status(coio_call_soon(NULL, noop, &drops, tu_count_drop, &h), COIO_EINVAL);
     assert_status(coio_call_later(NULL, 1.0, noop, &drops, tu_count_drop, &h), COIO_EINVAL);
@@ -394,8 +398,8 @@ static void test_virtual_exact_times(void **state) {
 typedef struct early {
     coio_loop *loop;
     coio_handle *h;
-    double when;    /* from coio_handle_when inside the callback */
-    double seen;    /* coio_loop_time inside the callback */
+    double when; /* from coio_handle_when inside the callback */
+    double seen; /* coio_loop_time inside the callback */
     int when_st;
     int ran;
     int *remaining;
@@ -441,8 +445,7 @@ static void test_never_early_many(void **state) {
         assert_int_equal(e[i].ran, 1);
         assert_status(e[i].when_st, COIO_OK);
         if (!(e[i].seen >= e[i].when))
-            fail_msg("timer %d fired at %.9f, before its deadline %.9f", i, e[i].seen,
-                     e[i].when);
+            fail_msg("timer %d fired at %.9f, before its deadline %.9f", i, e[i].seen, e[i].when);
         coio_handle_release(e[i].h);
     }
     assert_status(coio_loop_release(loop), COIO_OK);
@@ -600,15 +603,16 @@ static void cb_self_cancel(void *p) {
     sc->h = NULL;
 }
 
-static void selfcancel_drop(void *p) { ((selfcancel *)p)->drops++; }
+static void selfcancel_drop(void *p) {
+    ((selfcancel *)p)->drops++;
+}
 
 static void test_cancel_self_while_running(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
     selfcancel a = {0}, b = {0};
     assert_status(coio_call_soon(loop, cb_self_cancel, &a, selfcancel_drop, &a.h), COIO_OK);
-    assert_status(coio_call_later(loop, 1.0, cb_self_cancel, &b, selfcancel_drop, &b.h),
-                  COIO_OK);
+    assert_status(coio_call_later(loop, 1.0, cb_self_cancel, &b, selfcancel_drop, &b.h), COIO_OK);
     assert_status(coio_call_at(loop, 1.0, stop_loop, loop, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_forever(loop), COIO_OK);
     assert_int_equal(a.calls, 1);
@@ -792,7 +796,7 @@ static void test_drop_at_close(void **state) {
 typedef struct reschedule {
     coio_loop *loop;
     int drops;
-    int st;       /* the last status */
+    int st; /* the last status */
     int n_ok, n_closed, n_other;
     probe next;
 } reschedule;
@@ -845,8 +849,8 @@ static void test_drop_calls_api(void **state) {
     assert_int_equal(r3.drops, 2);
     assert_int_equal(r3.next.calls, 0);
     assert_status(coio_loop_release(loop), COIO_OK);
-    if (r3.n_other) fail_msg("coio_call_soon from a drop at close returned %s",
-                             coio_status_name(r3.st));
+    if (r3.n_other)
+        fail_msg("coio_call_soon from a drop at close returned %s", coio_status_name(r3.st));
     assert_int_equal(r3.next.drops, r3.n_ok);
 }
 
@@ -876,7 +880,8 @@ static void test_many_timers_cancelled(void **state) {
             assert_status(coio_handle_cancel(h[i]), COIO_OK);
     }
     assert_int_equal(nk, KEEP);
-    for (int i = 0; i < N; i++) assert_int_equal(coio_handle_cancelled(h[i]), i % 1000 != 7);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(coio_handle_cancelled(h[i]), i % 1000 != 7);
     assert_status(coio_loop_run_forever(loop), COIO_OK);
     assert_int_equal(s.n, KEEP);
     /* expected order: by deadline, ties by scheduling order */
@@ -893,7 +898,8 @@ static void test_many_timers_cancelled(void **state) {
         assert_int_equal(s.tags[i], expect[i]);
         assert_double_eq(s.times[i], deadline[expect[i]], 0.0);
     }
-    for (int i = 0; i < N; i++) coio_handle_release(h[i]);
+    for (int i = 0; i < N; i++)
+        coio_handle_release(h[i]);
     assert_status(coio_loop_release(loop), COIO_OK);
 }
 
@@ -903,8 +909,12 @@ typedef struct counted {
     int drops;
 } counted;
 
-static void counted_cb(void *p) { ((counted *)p)->calls++; }
-static void counted_drop(void *p) { ((counted *)p)->drops++; }
+static void counted_cb(void *p) {
+    ((counted *)p)->calls++;
+}
+static void counted_drop(void *p) {
+    ((counted *)p)->drops++;
+}
 
 static void test_many_timers_cancelled_drops(void **state) {
     (void)state;
@@ -914,8 +924,8 @@ static void test_many_timers_cancelled_drops(void **state) {
     static coio_handle *h[N];
     memset(c, 0, sizeof c);
     for (int i = 0; i < N; i++)
-        assert_status(coio_call_later(loop, (double)(rng() % 100000) / 1000.0, counted_cb,
-                                      &c[i], counted_drop, &h[i]),
+        assert_status(coio_call_later(loop, (double)(rng() % 100000) / 1000.0, counted_cb, &c[i],
+                                      counted_drop, &h[i]),
                       COIO_OK);
     int dropped = 0;
     for (int i = 0; i < N; i++) {
@@ -926,7 +936,8 @@ static void test_many_timers_cancelled_drops(void **state) {
         dropped++;
     }
     int total = 0;
-    for (int i = 0; i < N; i++) total += c[i].drops;
+    for (int i = 0; i < N; i++)
+        total += c[i].drops;
     assert_int_equal(total, dropped);
     assert_status(coio_call_later(loop, 200.0, stop_loop, loop, NULL, NULL), COIO_OK);
     assert_status(coio_loop_run_forever(loop), COIO_OK);
@@ -940,7 +951,8 @@ static void test_many_timers_cancelled_drops(void **state) {
     }
     assert_int_equal(calls, N / 1000);
     assert_int_equal(total, N);
-    for (int i = 0; i < N; i++) coio_handle_release(h[i]);
+    for (int i = 0; i < N; i++)
+        coio_handle_release(h[i]);
     assert_status(coio_loop_release(loop), COIO_OK);
 }
 
@@ -977,7 +989,9 @@ static void ts_cb(void *p) {
     if (++sh->total == TS_THREADS * TS_PER_THREAD) coio_loop_stop(sh->loop);
 }
 
-static void ts_drop(void *p) { atomic_fetch_add(&((ts_item *)p)->drops, 1); }
+static void ts_drop(void *p) {
+    atomic_fetch_add(&((ts_item *)p)->drops, 1);
+}
 
 typedef struct ts_arg {
     ts_shared *sh;
@@ -1030,14 +1044,15 @@ static void test_threadsafe_two_threads(void **state) {
         assert_int_equal(pthread_create(&th[t], NULL, ts_thread, &args[t]), 0);
     }
     int run_st = coio_loop_run_forever(loop);
-    for (int t = 0; t < TS_THREADS; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < TS_THREADS; t++)
+        pthread_join(th[t], NULL);
     assert_status(run_st, COIO_OK);
     for (int t = 0; t < TS_THREADS; t++)
         if (sh->st[t] != COIO_OK)
-            fail_msg("thread %d: coio_call_soon_threadsafe #%d returned %s", t,
-                     sh->failed_at[t], coio_status_name(sh->st[t]));
-    if (sh->timed_out) fail_msg("only %d of %d callbacks ran within 60 s", sh->total,
-                                TS_THREADS * TS_PER_THREAD);
+            fail_msg("thread %d: coio_call_soon_threadsafe #%d returned %s", t, sh->failed_at[t],
+                     coio_status_name(sh->st[t]));
+    if (sh->timed_out)
+        fail_msg("only %d of %d callbacks ran within 60 s", sh->total, TS_THREADS * TS_PER_THREAD);
     assert_int_equal(sh->total, TS_THREADS * TS_PER_THREAD);
     assert_int_equal(sh->order_errors, 0);
     for (int t = 0; t < TS_THREADS; t++) {
@@ -1066,7 +1081,9 @@ static void ts_probe_cb(void *arg) {
     coio_loop_stop(t->loop);
 }
 
-static void ts_probe_drop(void *arg) { probe_drop(&((ts_probe *)arg)->p); }
+static void ts_probe_drop(void *arg) {
+    probe_drop(&((ts_probe *)arg)->p);
+}
 
 static void test_threadsafe_runs_and_drops(void **state) {
     (void)state;

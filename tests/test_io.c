@@ -28,7 +28,9 @@ static void on_ready(void *arg) {
     if (p->stop_after && p->calls == p->stop_after) coio_loop_stop(p->loop);
 }
 
-static void probe_drop(void *arg) { ((fdprobe *)arg)->drops++; }
+static void probe_drop(void *arg) {
+    ((fdprobe *)arg)->drops++;
+}
 
 static void make_pipe(int fds[2]) {
     assert_int_equal(pipe(fds), 0);
@@ -174,7 +176,7 @@ static void test_bad_fd_arguments(void **state) {
     assert_int_equal(coio_remove_reader(loop, -1), COIO_EINVAL);
     assert_int_equal(coio_remove_writer(NULL, fds[0]), COIO_EINVAL);
     assert_int_equal(coio_remove_writer(loop, fds[0]), 0); /* never added */
-    assert_int_equal(p.drops, 0);                            /* failed calls keep arg */
+    assert_int_equal(p.drops, 0);                          /* failed calls keep arg */
     tu_finish(loop);
     close(fds[0]);
 }

@@ -590,9 +590,9 @@ static void test_eager_child_frees_its_group_then_waits_loop_freed(void **state)
     (void)state;
     coio_loop *loop = tu_loop_virtual();
     int handler_drops = 0;
-    assert_status(coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops,
-                                                  count_drop),
-                  COIO_OK);
+    assert_status(
+        coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops, count_drop),
+        COIO_OK);
     assert_status(coio_future_new(loop, &g_never), COIO_OK);
     eager_group e = {0};
     coio_future *parent = spawn(loop, body_spawn_eager_waiting, &e);
@@ -636,6 +636,54 @@ static void test_as_completed_refused_next_with_user_result(void **state) {
     coio_future_release(t);
     coio_future_release(next);
     coio_future_release(f);
+    tu_finish(loop);
+}
+
+/* The exception handler awaits: it runs inside the body's release of a failed future nobody
+ * retrieved (the report of its error), on the body's stack.  That await used to suspend the
+ * body in the middle of the future's destruction; abandoned at close, the half-destroyed
+ * future kept its loop alive (found by the fuzzer).  It is refused now. */
+typedef struct report_await {
+    coio_future *pending; /* what the handler tries to await */
+    int handler_rc;
+    int reports;
+    int body_done;
+} report_await;
+
+static void handler_awaits(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop, (void)ctx;
+    report_await *r = arg;
+    r->reports++;
+    r->handler_rc = coio_await(r->pending, NULL);
+}
+
+static int body_releases_failed_future(coio_future *self, void *arg) {
+    report_await *r = arg;
+    coio_future *f = NULL;
+    if (coio_future_new(coio_future_loop(self), &f) != COIO_OK) return COIO_EINVAL;
+    coio_future_set_error(f, 7, "never retrieved");
+    coio_future_release(f); /* the report runs the handler here */
+    r->body_done = 1;
+    return COIO_OK;
+}
+
+static void test_exception_handler_cannot_suspend_the_body(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    report_await r = {0};
+    assert_status(coio_future_new(loop, &r.pending), COIO_OK);
+    assert_status(coio_loop_set_exception_handler(loop, handler_awaits, &r, NULL), COIO_OK);
+    tu_completer c = {r.pending, NULL, 0, NULL, NULL, NULL};
+    coio_handle *h = NULL;
+    assert_status(coio_call_later(loop, 1.0, tu_complete_result, &c, NULL, &h), COIO_OK);
+    coio_future *t = spawn(loop, body_releases_failed_future, &r);
+    run_until(loop, t);
+    assert_int_equal(r.reports, 1);
+    assert_int_equal(r.handler_rc, COIO_ENOTSUP);
+    assert_true(r.body_done);
+    coio_handle_release(h);
+    coio_future_release(t);
+    coio_future_release(r.pending);
     tu_finish(loop);
 }
 
@@ -1008,6 +1056,105 @@ static void test_as_completed_freed_by_report_inside_dispatch(void **state) {
     }
 }
 
+/* ---- 10. a waiter held only by its wait_for when its primitive completes it ---------------- */
+
+/* A wait_for watches its inner future inline and lets it go when it completes: completing a
+ * waiter whose other references are gone frees it inside the completion. */
+
+enum { PRIM_EVENT, PRIM_LOCK, PRIM_SEMAPHORE, PRIM_COUNT };
+
+/* A pending wait of an event, lock or semaphore, behind a wait_for holding its only reference:
+ * freeing the primitive cancels it (the wait_for with it), and the waiter behind it too (the
+ * fuzz inputs sync-free-cancels-wait-held-by-wait-for*). */
+static void test_free_primitive_cancels_wait_held_only_by_wait_for(void **state) {
+    (void)state;
+    for (int kind = 0; kind < PRIM_COUNT; kind++) {
+        coio_loop *loop = tu_loop_virtual();
+        coio_event *e = NULL;
+        coio_lock *l = NULL;
+        coio_semaphore *s = NULL;
+        coio_future *held = NULL, *w = NULL, *next = NULL, *wf = NULL;
+        if (kind == PRIM_EVENT) {
+            assert_status(coio_event_new(loop, &e), COIO_OK);
+            assert_status(coio_event_wait(e, &w), COIO_OK);
+            assert_status(coio_event_wait(e, &next), COIO_OK);
+        } else if (kind == PRIM_LOCK) {
+            assert_status(coio_lock_new(loop, &l), COIO_OK);
+            assert_status(coio_lock_acquire(l, &held), COIO_OK); /* taken at once */
+            assert_status(coio_lock_acquire(l, &w), COIO_OK);
+            assert_status(coio_lock_acquire(l, &next), COIO_OK);
+        } else {
+            assert_status(coio_semaphore_new(loop, 0, 0, &s), COIO_OK);
+            assert_status(coio_semaphore_acquire(s, &w), COIO_OK);
+            assert_status(coio_semaphore_acquire(s, &next), COIO_OK);
+        }
+        assert_false(coio_future_done(w));
+        assert_status(coio_wait_for(w, 1.0, &wf), COIO_OK);
+        coio_future_release(w); /* the wait_for's reference is the only one */
+        if (kind == PRIM_EVENT)
+            coio_event_free(e);
+        else if (kind == PRIM_LOCK)
+            coio_lock_free(l);
+        else
+            coio_semaphore_free(s);
+        assert_true(coio_future_cancelled(wf));
+        assert_true(coio_future_cancelled(next));
+        coio_future_release(wf);
+        coio_future_release(next);
+        if (held) coio_future_release(held);
+        tu_finish(loop);
+    }
+}
+
+enum { QUEUE_PUT, QUEUE_PUT_NOWAIT, QUEUE_ADMIT_PUTTER, QUEUE_SHUTDOWN, QUEUE_COUNT };
+
+/* A waiting get (or a blocked put) of a queue, behind a wait_for holding its only reference:
+ * a put hands it an item, a get lets the put in, a shutdown fails it (the fuzz input
+ * queue-put-hands-item-to-get-held-by-wait-for). */
+static void test_queue_completes_waiter_held_only_by_wait_for(void **state) {
+    (void)state;
+    for (int how = 0; how < QUEUE_COUNT; how++) {
+        coio_loop *loop = tu_loop_virtual();
+        coio_queue *q = NULL;
+        int item = 0, first = 0;
+        coio_future *w = NULL, *wf = NULL, *put = NULL;
+        assert_status(coio_queue_new(loop, COIO_QUEUE_FIFO, 1, &q), COIO_OK);
+        if (how == QUEUE_ADMIT_PUTTER) {
+            assert_status(coio_queue_put_nowait(q, &first, tu_count_drop), COIO_OK); /* full */
+            assert_status(coio_queue_put(q, &item, tu_count_drop, &w), COIO_OK);
+        } else {
+            assert_status(coio_queue_get(q, &w), COIO_OK);
+        }
+        assert_false(coio_future_done(w));
+        assert_status(coio_wait_for(w, 1.0, &wf), COIO_OK);
+        /* Completed by hand, the wait_for keeps no link to w's outcome: when w completes, the
+         * wait_for only lets it go. */
+        assert_status(coio_future_set_result(wf, NULL, NULL), COIO_OK);
+        coio_future_release(w); /* the wait_for's reference is the only one */
+        if (how == QUEUE_PUT) {
+            assert_status(coio_queue_put(q, &item, tu_count_drop, &put), COIO_OK);
+            assert_true(coio_future_done(put));
+            coio_future_release(put);
+        } else if (how == QUEUE_PUT_NOWAIT) {
+            assert_status(coio_queue_put_nowait(q, &item, tu_count_drop), COIO_OK);
+        } else if (how == QUEUE_ADMIT_PUTTER) {
+            void *v = NULL;
+            coio_free_fn drop = NULL;
+            assert_status(coio_queue_get_nowait(q, &v, &drop), COIO_OK);
+            assert_ptr_equal(v, &first);
+            drop(v);
+            assert_int_equal(coio_queue_size(q), 1); /* the blocked put's item went in */
+        } else {
+            assert_status(coio_queue_shutdown(q, 0), COIO_OK);
+        }
+        coio_future_release(wf);
+        coio_queue_free(q);
+        tu_finish(loop);
+        assert_int_equal(first, how == QUEUE_ADMIT_PUTTER);
+        assert_int_equal(item, how != QUEUE_SHUTDOWN);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cancel_mutual_await_cycle_terminates),
@@ -1027,6 +1174,7 @@ int main(void) {
         cmocka_unit_test(test_eager_child_frees_its_group_inside_spawn),
         cmocka_unit_test(test_eager_child_frees_its_group_then_waits_loop_freed),
         cmocka_unit_test(test_as_completed_refused_next_with_user_result),
+        cmocka_unit_test(test_exception_handler_cannot_suspend_the_body),
         cmocka_unit_test(test_await_survives_release_in_done_callback),
         cmocka_unit_test(test_payload_through_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_with_released_sibling),
@@ -1034,6 +1182,8 @@ int main(void) {
         cmocka_unit_test(test_payload_through_gather_of_awaiting_task_with_pending_sibling),
         cmocka_unit_test(test_task_group_exit_pending_at_close_frees_loop),
         cmocka_unit_test(test_as_completed_freed_by_report_inside_dispatch),
+        cmocka_unit_test(test_free_primitive_cancels_wait_held_only_by_wait_for),
+        cmocka_unit_test(test_queue_completes_waiter_held_only_by_wait_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,9 +22,13 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
-static void noop(void *arg) { (void)arg; }
+static void noop(void *arg) {
+    (void)arg;
+}
 
-static void stop_loop(void *loop) { coio_loop_stop(loop); }
+static void stop_loop(void *loop) {
+    coio_loop_stop(loop);
+}
 
 /* ---- loop_new and options --------------------------------------------------------------- */
 
@@ -207,8 +211,12 @@ static void order_add(order *o, char c) {
     o->log[o->n] = '\0';
 }
 
-static void cb_late(void *p) { order_add(p, 'l'); }
-static void cb_same(void *p) { order_add(p, 'b'); }
+static void cb_late(void *p) {
+    order_add(p, 'l');
+}
+static void cb_same(void *p) {
+    order_add(p, 'b');
+}
 static void cb_stopper(void *p) {
     order *o = p;
     order_add(o, 's');
@@ -486,8 +494,7 @@ static void test_handler_drop_at_release(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
     int drops = 0;
-    assert_status(coio_loop_set_exception_handler(loop, handler_b, &drops, tu_count_drop),
-                  COIO_OK);
+    assert_status(coio_loop_set_exception_handler(loop, handler_b, &drops, tu_count_drop), COIO_OK);
     assert_status(coio_loop_close(loop), COIO_OK);
     assert_status(coio_loop_release(loop), COIO_OK);
     assert_int_equal(drops, 1);
@@ -542,8 +549,8 @@ static void test_handler_call(void **state) {
 
 /* Runs fn(loop, ctx) with stderr redirected to a temporary file; returns what was written
  * (malloc'd, NUL-terminated) and the function's status through *status. */
-static char *capture_stderr(int (*fn)(coio_loop *, const coio_exception_context *),
-                            coio_loop *loop, const coio_exception_context *ctx, int *status) {
+static char *capture_stderr(int (*fn)(coio_loop *, const coio_exception_context *), coio_loop *loop,
+                            const coio_exception_context *ctx, int *status) {
     FILE *tmp = tmpfile();
     assert_non_null(tmp);
     fflush(stderr);
@@ -664,9 +671,9 @@ static void test_debug_get_set(void **state) {
 typedef struct wrong_thread {
     coio_loop *loop;
     int st_soon, st_later, st_at, st_threadsafe, st_stop;
-    int drops;       /* drops of the refused registrations: must stay 0 */
-    int ts_ran;      /* the threadsafe callback ran */
-    int ts_drops;    /* its drop */
+    int drops;    /* drops of the refused registrations: must stay 0 */
+    int ts_ran;   /* the threadsafe callback ran */
+    int ts_drops; /* its drop */
     int thread_ok;
 } wrong_thread;
 
@@ -782,11 +789,11 @@ typedef struct chain {
     coio_loop *loop;
     atomic_long iterations;
     double wall_start;
-    int timed_out;  /* the safety net fired: the cross-thread request was never seen */
+    int timed_out; /* the safety net fired: the cross-thread request was never seen */
     int ts_ran;
     int ts_drops;
-    int use_stop;   /* the other thread calls coio_loop_stop instead */
-    int st_thread;  /* status of the other thread's call */
+    int use_stop;  /* the other thread calls coio_loop_stop instead */
+    int st_thread; /* status of the other thread's call */
 } chain;
 
 static void cb_chain(void *p) {
@@ -807,7 +814,9 @@ static void cb_ts_stop(void *p) {
     coio_loop_stop(c->loop);
 }
 
-static void chain_ts_drop(void *p) { ((chain *)p)->ts_drops++; }
+static void chain_ts_drop(void *p) {
+    ((chain *)p)->ts_drops++;
+}
 
 static void *chain_thread(void *p) {
     chain *c = p;
@@ -880,7 +889,9 @@ static void cb_waker_ran(void *p) {
     coio_loop_stop(w->loop);
 }
 
-static void waker_drop(void *p) { ((waker *)p)->drops++; }
+static void waker_drop(void *p) {
+    ((waker *)p)->drops++;
+}
 
 static void *waker_thread(void *p) {
     waker *w = p;
@@ -945,8 +956,8 @@ static void test_status_names(void **state) {
             fail_msg("coio_strerror(%s) is the unknown description \"%s\"", table[i].name, desc);
         for (size_t j = 0; j < i; j++)
             if (strcmp(desc, coio_strerror(table[j].code)) == 0)
-                fail_msg("%s and %s share the description \"%s\"", table[i].name,
-                         table[j].name, desc);
+                fail_msg("%s and %s share the description \"%s\"", table[i].name, table[j].name,
+                         desc);
     }
     static const int unknown[] = {1, 42, -17, -100, -9999, 2147483647, (-2147483647 - 1)};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {

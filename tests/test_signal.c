@@ -36,7 +36,9 @@ static void on_signal(void *arg) {
     if (p->stop_after && p->calls == p->stop_after) coio_loop_stop(p->loop);
 }
 
-static void probe_drop(void *arg) { ((sigprobe *)arg)->drops++; }
+static void probe_drop(void *arg) {
+    ((sigprobe *)arg)->drops++;
+}
 
 static void (*disposition(int signum))(int) {
     struct sigaction sa;
@@ -44,7 +46,9 @@ static void (*disposition(int signum))(int) {
     return sa.sa_handler;
 }
 
-static void raise_cb(void *arg) { assert_int_equal(raise(*(int *)arg), 0); }
+static void raise_cb(void *arg) {
+    assert_int_equal(raise(*(int *)arg), 0);
+}
 
 /* ---- delivery ---------------------------------------------------------------------------- */
 
@@ -255,7 +259,9 @@ static void replace_self(void *arg) {
     r->drops_seen_in_call = r->self->drops;
 }
 
-static void replacer_drop(void *arg) { ((replacer *)arg)->self->drops++; }
+static void replacer_drop(void *arg) {
+    ((replacer *)arg)->self->drops++;
+}
 
 static void test_replace_inside_own_callback(void **state) {
     (void)state;
@@ -329,7 +335,9 @@ typedef struct readd {
     int status; /* what adding a handler from the drop returned */
 } readd;
 
-static void nop(void *arg) { (void)arg; }
+static void nop(void *arg) {
+    (void)arg;
+}
 
 static void readd_drop(void *arg) {
     readd *r = arg;
@@ -359,8 +367,7 @@ static void test_close_removes_every_handler(void **state) {
     assert_ptr_equal(disposition(SIGUSR2), SIG_DFL);
     /* A closed loop: ECLOSED, the caller keeps arg. */
     sigprobe c = {.loop = loop, .signum = SIGUSR1};
-    assert_status(coio_add_signal_handler(loop, SIGUSR1, on_signal, &c, probe_drop),
-                  COIO_ECLOSED);
+    assert_status(coio_add_signal_handler(loop, SIGUSR1, on_signal, &c, probe_drop), COIO_ECLOSED);
     assert_status(coio_remove_signal_handler(loop, SIGUSR1), COIO_ECLOSED);
     assert_status(coio_add_signal_handler(loop, 0, on_signal, &c, probe_drop), COIO_EINVAL);
     assert_int_equal(c.drops, 0);

@@ -46,6 +46,11 @@ ssize_t send(int fd, const void *buf, size_t len, int flags) {
     return syscall(SYS_sendto, fd, buf, len, flags, NULL, 0);
 }
 
+/* With _GNU_SOURCE glibc declares accept4's and connect's address as a transparent union, so
+ * these definitions are not ISO-compatible with the declarations (-Wpedantic); the ABI is the
+ * same (the union is passed as the pointer). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
 int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags) {
     if (eintr_accept > 0) {
         eintr_accept--;
@@ -64,6 +69,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
     }
     return rc;
 }
+#pragma GCC diagnostic pop
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -126,7 +132,9 @@ static void put(int fd, const char *s) {
     assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
 }
 
-static unsigned char pattern(size_t i) { return (unsigned char)((i * 7 + i / 251) % 251); }
+static unsigned char pattern(size_t i) {
+    return (unsigned char)((i * 7 + i / 251) % 251);
+}
 
 /* ---- readiness futures -------------------------------------------------------------------- */
 
@@ -283,11 +291,12 @@ typedef struct hint {
 static void on_short_read(coio_future *f, void *arg) {
     hint *h = arg;
     assert_int_equal(size_of(f), 3);
-    if (h->close_first) close(h->sv[0]); /* a stale number: the caller's bug, not a crash */
-    else put(h->sv[1], "def");           /* arrives after the short read */
+    if (h->close_first)
+        close(h->sv[0]); /* a stale number: the caller's bug, not a crash */
+    else
+        put(h->sv[1], "def"); /* arrives after the short read */
     h->recvs_before = calls_recv;
-    assert_status(coio_sock_recv_into(h->loop, h->sv[0], h->buf, sizeof h->buf, &h->next),
-                  COIO_OK);
+    assert_status(coio_sock_recv_into(h->loop, h->sv[0], h->buf, sizeof h->buf, &h->next), COIO_OK);
     h->recvs_at_start = calls_recv;
 }
 
@@ -560,8 +569,7 @@ static void test_connect_refused(void **state) {
     close(lfd); /* nobody listens on that port any more */
     int cfd = tcp_socket();
     coio_future *f = NULL;
-    assert_status(coio_sock_connect(loop, cfd, (struct sockaddr *)&addr, sizeof addr, &f),
-                  COIO_OK);
+    assert_status(coio_sock_connect(loop, cfd, (struct sockaddr *)&addr, sizeof addr, &f), COIO_OK);
     run_until_done(loop, f, 100);
     assert_status(coio_future_result(f, NULL), COIO_EFAILED);
     assert_int_equal(tu_error_code(f), COIO_ESYS);
@@ -676,7 +684,9 @@ static void test_closed_and_blocking_fds(void **state) {
 
 /* ---- one operation per side; add_reader / add_writer ------------------------------------- */
 
-static void noop(void *arg) { (void)arg; }
+static void noop(void *arg) {
+    (void)arg;
+}
 static void noop_done(coio_future *f, void *arg) {
     (void)f;
     (void)arg;
@@ -699,7 +709,7 @@ static void test_ebusy_rules(void **state) {
     /* ... and a reader callback on that side. */
     int drops = 0;
     assert_status(coio_add_reader(loop, sv[0], noop, &drops, tu_count_drop), COIO_EBUSY);
-    assert_int_equal(drops, 0); /* failed: the caller keeps arg */
+    assert_int_equal(drops, 0);                           /* failed: the caller keeps arg */
     assert_int_equal(coio_remove_reader(loop, sv[0]), 0); /* no reader; the op stays */
     /* The write side is independent. */
     assert_status(coio_wait_writable(loop, sv[0], &w), COIO_OK);
@@ -829,8 +839,7 @@ static void on_first_read(coio_future *f, void *arg) {
     close_pair(r->sv);
     make_pair(r->sv);
     assert_int_equal(r->sv[0], old);
-    assert_status(coio_sock_recv_into(r->loop, r->sv[0], r->buf, sizeof r->buf, &r->next),
-                  COIO_OK);
+    assert_status(coio_sock_recv_into(r->loop, r->sv[0], r->buf, sizeof r->buf, &r->next), COIO_OK);
     assert_false(coio_future_done(r->next));
 }
 
@@ -880,7 +889,9 @@ static void on_selfrm(void *arg) {
     s->wait_rc = coio_wait_readable(s->loop, s->fd, &s->wait);
 }
 
-static void selfrm_drop(void *arg) { ((selfrm *)arg)->drops++; }
+static void selfrm_drop(void *arg) {
+    ((selfrm *)arg)->drops++;
+}
 
 static void test_remove_reader_inside_callback_then_wait(void **state) {
     (void)state;
@@ -925,8 +936,7 @@ static void test_close_loop_with_operations_in_flight(void **state) {
     int drops = 0;
     for (int i = 0; i < 4; i++) {
         assert_false(coio_future_done(fs[i]));
-        assert_status(coio_future_add_done_callback(fs[i], noop_done, &drops,
-                                                    tu_count_drop),
+        assert_status(coio_future_add_done_callback(fs[i], noop_done, &drops, tu_count_drop),
                       COIO_OK);
     }
     coio_future_release(fs[3]); /* only the loop holds this one */
@@ -980,8 +990,7 @@ static void test_eintr_is_retried(void **state) {
     int cfd = tcp_socket();
     coio_future *af = NULL;
     eintr_connect = 1; /* an interrupted connect goes on: waited for, then SO_ERROR */
-    assert_status(coio_sock_connect(loop, cfd, (struct sockaddr *)&addr, sizeof addr, &f),
-                  COIO_OK);
+    assert_status(coio_sock_connect(loop, cfd, (struct sockaddr *)&addr, sizeof addr, &f), COIO_OK);
     assert_int_equal(eintr_connect, 0);
     eintr_accept = 2;
     assert_status(coio_sock_accept(loop, lfd, &af), COIO_OK);
@@ -1154,7 +1163,9 @@ static void test_co_cancel_while_waiting(void **state) {
     close_pair(sv);
 }
 
-static void count_drop(void *arg) { ((coread *)arg)->started += 100; }
+static void count_drop(void *arg) {
+    ((coread *)arg)->started += 100;
+}
 
 static void test_close_loop_with_coroutine_waiting(void **state) {
     (void)state;

@@ -23,7 +23,9 @@ void tu_record(void *p) {
     if (r->log->n < 256) r->log->tags[r->log->n++] = r->tag;
 }
 
-void tu_count_drop(void *p) { ++*(int *)p; }
+void tu_count_drop(void *p) {
+    ++*(int *)p;
+}
 
 static void capture(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
     (void)loop;

@@ -12,21 +12,20 @@
 #include <math.h>
 
 /* assert_status(call, COIO_X): on failure names both statuses. */
-#define assert_status(expr, expected)                                                        \
-    do {                                                                                     \
-        int as_got_ = (expr), as_want_ = (expected);                                         \
-        if (as_got_ != as_want_)                                                             \
-            fail_msg("%s returned %s (%d), expected %s (%d)", #expr,                         \
-                     coio_status_name(as_got_), as_got_, coio_status_name(as_want_),         \
-                     as_want_);                                                              \
+#define assert_status(expr, expected)                                                              \
+    do {                                                                                           \
+        int as_got_ = (expr), as_want_ = (expected);                                               \
+        if (as_got_ != as_want_)                                                                   \
+            fail_msg("%s returned %s (%d), expected %s (%d)", #expr, coio_status_name(as_got_),    \
+                     as_got_, coio_status_name(as_want_), as_want_);                               \
     } while (0)
 
 /* assert_double_eq(a, b, eps): |a - b| <= eps, printing both values. */
-#define assert_double_eq(a, b, eps)                                                          \
-    do {                                                                                     \
-        double ade_a_ = (a), ade_b_ = (b);                                                   \
-        if (!(fabs(ade_a_ - ade_b_) <= (eps)))                                               \
-            fail_msg("%s = %.9f, expected %.9f (%s)", #a, ade_a_, ade_b_, #b);               \
+#define assert_double_eq(a, b, eps)                                                                \
+    do {                                                                                           \
+        double ade_a_ = (a), ade_b_ = (b);                                                         \
+        if (!(fabs(ade_a_ - ade_b_) <= (eps)))                                                     \
+            fail_msg("%s = %.9f, expected %.9f (%s)", #a, ade_a_, ade_b_, #b);                     \
     } while (0)
 
 /* The real monotonic clock in seconds (for "never early" checks and safety limits). */

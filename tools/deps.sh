@@ -1,6 +1,8 @@
 # Sourced by demo.sh and test.sh: installs the Debian packages coio needs when any is missing.
 # On a fresh Debian 12 as root this is all the set-up there is.
 COIO_PACKAGES="meson ninja-build pkg-config gcc g++ libev-dev libcmocka-dev libboost-context-dev scdoc valgrind python3 abigail-tools clang libclang-rt-14-dev"
+# The formatting gate (tools/format_check.sh, suite 'format').
+COIO_PACKAGES="$COIO_PACKAGES clang-format"
 # The Lua binding (bindings/lua): both interpreters and headers, busted, luv (bench), luarocks.
 COIO_PACKAGES="$COIO_PACKAGES lua5.4 liblua5.4-dev luajit libluajit-5.1-dev lua-busted lua-luv luarocks"
 

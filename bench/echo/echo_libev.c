@@ -33,35 +33,30 @@ struct conn {
     char buf[BUF_SIZE];
 };
 
-static void conn_close(struct ev_loop *loop, struct conn *c)
-{
+static void conn_close(struct ev_loop *loop, struct conn *c) {
     ev_io_stop(loop, &c->io);
     close(c->io.fd);
     free(c);
 }
 
-static void conn_watch(struct ev_loop *loop, struct conn *c, int events)
-{
+static void conn_watch(struct ev_loop *loop, struct conn *c, int events) {
     ev_io_stop(loop, &c->io);
     ev_io_set(&c->io, c->io.fd, events);
     ev_io_start(loop, &c->io);
 }
 
-static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
-{
+static void on_conn(struct ev_loop *loop, ev_io *w, int revents) {
     struct conn *c = (struct conn *)w;
     int fd = w->fd;
     if (revents & EV_READ) {
         ssize_t n = recv(fd, c->buf, BUF_SIZE, 0);
         if (n <= 0) {
-            if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return;
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
             conn_close(loop, c); /* end of stream or error */
             return;
         }
         ssize_t s = send(fd, c->buf, (size_t)n, MSG_NOSIGNAL);
-        if (s == n)
-            return;
+        if (s == n) return;
         if (s < 0) {
             if (errno != EAGAIN && errno != EINTR) {
                 conn_close(loop, c);
@@ -75,18 +70,15 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
     } else if (revents & EV_WRITE) {
         ssize_t s = send(fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
         if (s < 0) {
-            if (errno != EAGAIN && errno != EINTR)
-                conn_close(loop, c);
+            if (errno != EAGAIN && errno != EINTR) conn_close(loop, c);
             return;
         }
         c->off += (size_t)s;
-        if (c->off == c->len)
-            conn_watch(loop, c, EV_READ);
+        if (c->off == c->len) conn_watch(loop, c, EV_READ);
     }
 }
 
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
-{
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
     (void)revents;
     for (;;) {
         int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -107,17 +99,16 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
-{
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
     (void)w;
     (void)revents;
     ev_break(loop, EVBREAK_ALL);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 0;
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((unsigned short)port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;

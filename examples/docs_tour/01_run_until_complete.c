@@ -34,19 +34,18 @@
 
 /* Every coio call that can fail returns a status: COIO_OK (0) or a negative COIO_E* code.
  * A tutorial has nothing better to do with a failure than to say which call failed. */
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* A coio callback takes one `void *`; here it is the future to complete. */
-static void set_after(void *arg)
-{
+static void set_after(void *arg) {
     coio_future *fut = arg;
     /* The future owns its value and would call the `drop` given here when it is freed.  A
      * string literal needs no freeing, so the drop is NULL. */
@@ -54,13 +53,11 @@ static void set_after(void *arg)
 }
 
 /* The `drop` of the call_soon registration: it gives back the reference the callback held. */
-static void release_future(void *arg)
-{
+static void release_future(void *arg) {
     coio_future_release(arg);
 }
 
-int main(void)
-{
+int main(void) {
     coio_loop *loop;
     CHECK(coio_loop_new(&loop, NULL)); /* NULL options: the defaults */
 

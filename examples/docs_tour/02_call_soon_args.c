@@ -30,14 +30,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Python's call_soon(callback, *args) passes any number of arguments; a coio callback takes
@@ -49,16 +49,14 @@ struct hello_args {
 };
 
 /* A callback to print 'Hello World' and stop the event loop. */
-static void hello_world(void *arg)
-{
+static void hello_world(void *arg) {
     struct hello_args *args = arg;
     printf("%s %s\n", args->greeting, args->name);
     /* Like loop.stop(): run_forever returns once the current pass is finished. */
     CHECK(coio_loop_stop(args->loop));
 }
 
-int main(void)
-{
+int main(void) {
     coio_loop *loop;
     CHECK(coio_loop_new(&loop, NULL));
 
@@ -67,8 +65,7 @@ int main(void)
      * registration ends — after hello_world has run, or if it is cancelled, or if the loop is
      * closed before it runs.  (If coio_call_soon itself fails, the caller keeps `args`.) */
     struct hello_args *args = malloc(sizeof *args);
-    if (args == NULL)
-        return 1;
+    if (args == NULL) return 1;
     args->loop = loop;
     args->greeting = "Hello";
     args->name = "World";

@@ -49,14 +49,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* One timer's arguments: the loop, what to print, and its deadline (to check "never early"). */
@@ -66,17 +66,14 @@ struct timer {
     double when;
 };
 
-static void report(void *arg)
-{
+static void report(void *arg) {
     struct timer *t = arg;
     double now = coio_loop_time(t->loop);
     printf("%-21s t=%.3f\n", t->label, now);
-    if (now < t->when)
-        printf("  ^ EARLY: deadline was t=%.6f\n", t->when);
+    if (now < t->when) printf("  ^ EARLY: deadline was t=%.6f\n", t->when);
 }
 
-static void stop(void *arg)
-{
+static void stop(void *arg) {
     struct timer *t = arg;
     report(t);
     CHECK(coio_loop_stop(t->loop));
@@ -85,14 +82,12 @@ static void stop(void *arg)
 /* Keeps the handle just long enough to read the deadline coio computed (coio_handle_when),
  * then releases it.  Releasing a handle only drops our reference: the call stays scheduled
  * (coio_handle_cancel is what unschedules it). */
-static void remember_deadline(struct timer *t, coio_handle *h)
-{
+static void remember_deadline(struct timer *t, coio_handle *h) {
     CHECK(coio_handle_when(h, &t->when));
     coio_handle_release(h);
 }
 
-static void call_later(coio_loop *loop, double delay, coio_callback fn, struct timer *t)
-{
+static void call_later(coio_loop *loop, double delay, coio_callback fn, struct timer *t) {
     coio_handle *h;
     t->loop = loop;
     /* The timers live in main's array, which outlives the loop: no drop needed. */
@@ -100,16 +95,14 @@ static void call_later(coio_loop *loop, double delay, coio_callback fn, struct t
     remember_deadline(t, h);
 }
 
-static void call_at(coio_loop *loop, double when, coio_callback fn, struct timer *t)
-{
+static void call_at(coio_loop *loop, double when, coio_callback fn, struct timer *t) {
     coio_handle *h;
     t->loop = loop;
     CHECK(coio_call_at(loop, when, fn, t, NULL, &h));
     remember_deadline(t, h);
 }
 
-int main(void)
-{
+int main(void) {
     coio_loop *loop;
     CHECK(coio_loop_new(&loop, NULL));
 

@@ -45,14 +45,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* display_date's arguments (end_time, loop), plus the start time to print relative times. */
@@ -62,8 +62,7 @@ struct display_args {
     double end_time;
 };
 
-static void display_date(void *arg)
-{
+static void display_date(void *arg) {
     struct display_args *args = arg;
     coio_loop *loop = args->loop;
 
@@ -78,8 +77,7 @@ static void display_date(void *arg)
     }
 }
 
-int main(void)
-{
+int main(void) {
     /* Options structs start with their size; the *_INIT macro fills it in with the defaults. */
     coio_loop_options opt = COIO_LOOP_OPTIONS_INIT;
     opt.flags |= COIO_LOOP_VIRTUAL_TIME;

@@ -81,14 +81,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* functools.partial(report, name) becomes the pair (report, name).  remove_done_callback
@@ -101,8 +101,7 @@ static char WATCHER[] = "watcher";
 
 /* A done callback: coio passes the future that completed and the registration's arg.
  * coio_future_result's status tells the three endings apart. */
-static void report(coio_future *fut, void *arg)
-{
+static void report(coio_future *fut, void *arg) {
     const char *name = arg;
     void *value;
     int code;
@@ -121,8 +120,7 @@ static void report(coio_future *fut, void *arg)
 }
 
 /* After run_until_complete, checks it returned `expected` and reads how the future ended. */
-static void print_outcome(coio_future *fut, int rc, int expected)
-{
+static void print_outcome(coio_future *fut, int rc, int expected) {
     if (rc != expected) {
         fprintf(stderr, "run_until_complete: expected %s, got %s\n", coio_status_name(expected),
                 coio_status_name(rc));
@@ -135,8 +133,7 @@ static void print_outcome(coio_future *fut, int rc, int expected)
            coio_status_name(code), message ? message : "");
 }
 
-int main(void)
-{
+int main(void) {
     coio_loop *loop;
     coio_future *fut;
     void *value;

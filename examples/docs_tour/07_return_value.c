@@ -38,14 +38,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* The arguments (x, y) of both coroutines. */
@@ -55,8 +55,7 @@ struct operands {
 };
 
 /* async def compute(x, y): */
-static int compute(coio_future *self, void *arg)
-{
+static int compute(coio_future *self, void *arg) {
     const struct operands *ops = arg;
 
     printf("Compute %d + %d ...\n", ops->x, ops->y);
@@ -74,16 +73,14 @@ static int compute(coio_future *self, void *arg)
      * The value is a heap int the task will own: drop = free releases it when the task is
      * freed. */
     int *sum = malloc(sizeof *sum);
-    if (!sum)
-        return COIO_ENOMEM; /* any other status fails the task with that code */
+    if (!sum) return COIO_ENOMEM; /* any other status fails the task with that code */
     *sum = ops->x + ops->y;
     CHECK(coio_future_set_result(self, sum, free));
     return COIO_OK;
 }
 
 /* async def print_sum(x, y): */
-static int print_sum(coio_future *self, void *arg)
-{
+static int print_sum(coio_future *self, void *arg) {
     struct operands *ops = arg;
 
     /* result = await compute(x, y)
@@ -104,8 +101,7 @@ static int print_sum(coio_future *self, void *arg)
     return COIO_OK;
 }
 
-int main(void)
-{
+int main(void) {
     coio_loop *loop;
     CHECK(coio_loop_new(&loop, NULL));
 

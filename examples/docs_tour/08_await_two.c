@@ -67,26 +67,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* async def say_after(delay, what): — a plain function, to be called from inside a coroutine.
  * Returns the await's status (COIO_ECANCELLED if the calling task was cancelled). */
-static int say_after(coio_loop *loop, double delay, const char *what)
-{
+static int say_after(coio_loop *loop, double delay, const char *what) {
     coio_future *sleep;
     CHECK(coio_sleep(loop, delay, &sleep));
     int rc = coio_await(sleep, NULL);
     coio_future_release(sleep);
-    if (rc != COIO_OK)
-        return rc;
+    if (rc != COIO_OK) return rc;
     printf("%s\n", what);
     return COIO_OK;
 }
@@ -97,15 +95,13 @@ struct say_args {
     const char *what;
 };
 
-static int say_after_task(coio_future *self, void *arg)
-{
+static int say_after_task(coio_future *self, void *arg) {
     const struct say_args *a = arg;
     return say_after(coio_future_loop(self), a->delay, a->what);
 }
 
 /* The first main(): one say_after after the other. */
-static int main_sequential(coio_future *self, void *arg)
-{
+static int main_sequential(coio_future *self, void *arg) {
     (void)arg;
     coio_loop *loop = coio_future_loop(self);
     double start = coio_loop_time(loop);
@@ -120,8 +116,7 @@ static int main_sequential(coio_future *self, void *arg)
 }
 
 /* The second main(): both say_after running at once, as tasks. */
-static int main_concurrent(coio_future *self, void *arg)
-{
+static int main_concurrent(coio_future *self, void *arg) {
     (void)arg;
     coio_loop *loop = coio_future_loop(self);
     double start = coio_loop_time(loop);
@@ -150,8 +145,7 @@ static int main_concurrent(coio_future *self, void *arg)
 }
 
 /* asyncio.run(fn()) in virtual time: a new loop, fn as its main task, then close. */
-static void run(coio_coroutine_fn fn)
-{
+static void run(coio_coroutine_fn fn) {
     coio_loop_options opt = COIO_LOOP_OPTIONS_INIT;
     opt.flags |= COIO_LOOP_VIRTUAL_TIME;
 
@@ -165,8 +159,7 @@ static void run(coio_coroutine_fn fn)
     CHECK(coio_loop_release(loop));
 }
 
-int main(void)
-{
+int main(void) {
     printf("-- sequential --\n");
     run(main_sequential);
     printf("-- concurrent --\n");

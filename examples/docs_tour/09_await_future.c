@@ -64,14 +64,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* set_after's arguments (fut, delay, value). */
@@ -82,8 +82,7 @@ struct set_after_args {
 };
 
 /* async def set_after(fut, delay, value): */
-static int set_after(coio_future *self, void *arg)
-{
+static int set_after(coio_future *self, void *arg) {
     const struct set_after_args *a = arg;
 
     /* Sleep for *delay* seconds. */
@@ -91,8 +90,7 @@ static int set_after(coio_future *self, void *arg)
     CHECK(coio_sleep(coio_future_loop(self), a->delay, &sleep));
     int rc = coio_await(sleep, NULL);
     coio_future_release(sleep);
-    if (rc != COIO_OK)
-        return rc;
+    if (rc != COIO_OK) return rc;
 
     /* Set *value* as a result of *fut* Future.  A string literal: nothing to drop. */
     CHECK(coio_future_set_result(a->fut, (void *)a->value, NULL));
@@ -106,21 +104,18 @@ struct set_result_args {
     const char *value;
 };
 
-static void set_result_cb(void *arg)
-{
+static void set_result_cb(void *arg) {
     struct set_result_args *a = arg;
     CHECK(coio_future_set_result(a->fut, (void *)a->value, NULL));
 }
 
-static void set_result_drop(void *arg)
-{
+static void set_result_drop(void *arg) {
     struct set_result_args *a = arg;
     coio_future_release(a->fut);
     free(a);
 }
 
-static struct set_result_args *set_result_args_new(coio_future *fut, const char *value)
-{
+static struct set_result_args *set_result_args_new(coio_future *fut, const char *value) {
     struct set_result_args *a = malloc(sizeof *a);
     if (!a) {
         fprintf(stderr, "out of memory\n");
@@ -132,8 +127,7 @@ static struct set_result_args *set_result_args_new(coio_future *fut, const char 
 }
 
 /* print(await fut, ...): awaits fut, prints its (string) value and the time, releases fut. */
-static void await_and_print(coio_loop *loop, coio_future *fut, double start)
-{
+static void await_and_print(coio_loop *loop, coio_future *fut, double start) {
     void *value;
     CHECK(coio_await(fut, &value));
     printf("%s (at +%.3f s)\n", (const char *)value, coio_loop_time(loop) - start);
@@ -141,8 +135,7 @@ static void await_and_print(coio_loop *loop, coio_future *fut, double start)
 }
 
 /* async def main(): */
-static int main_coro(coio_future *self, void *arg)
-{
+static int main_coro(coio_future *self, void *arg) {
     (void)arg;
     /* Get the current event loop. */
     coio_loop *loop = coio_future_loop(self);
@@ -177,16 +170,15 @@ static int main_coro(coio_future *self, void *arg)
 
     /* And with call_soon: the result is there on the next pass. */
     CHECK(coio_future_new(loop, &fut));
-    CHECK(coio_call_soon(loop, set_result_cb, set_result_args_new(fut, "... soon"),
-                         set_result_drop, NULL));
+    CHECK(coio_call_soon(loop, set_result_cb, set_result_args_new(fut, "... soon"), set_result_drop,
+                         NULL));
     printf("and once more ...\n");
     await_and_print(loop, fut, start);
 
     return COIO_OK;
 }
 
-int main(void)
-{
+int main(void) {
     /* asyncio.run(main()), in virtual time */
     coio_loop_options opt = COIO_LOOP_OPTIONS_INIT;
     opt.flags |= COIO_LOOP_VIRTUAL_TIME;

@@ -56,27 +56,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* def report(name, fut): — a done callback; the registration's arg is the name. */
-static void report(coio_future *fut, void *arg)
-{
+static void report(coio_future *fut, void *arg) {
     void *value;
     CHECK(coio_future_result(fut, &value));
     printf("  %s: result '%s'\n", (const char *)arg, (const char *)value);
 }
 
 /* async def set_result(fut): */
-static int set_result(coio_future *self, void *arg)
-{
+static int set_result(coio_future *self, void *arg) {
     (void)self;
     coio_future *fut = arg;
     printf("setter: set_result('spam')\n");
@@ -86,14 +84,12 @@ static int set_result(coio_future *self, void *arg)
 }
 
 /* Drops the reference the setter task held on the future (its options' drop). */
-static void release_future(void *arg)
-{
+static void release_future(void *arg) {
     coio_future_release(arg);
 }
 
 /* Awaits asyncio.sleep(0): gives the loop one pass. */
-static int sleep0(coio_loop *loop)
-{
+static int sleep0(coio_loop *loop) {
     coio_future *sleep;
     CHECK(coio_sleep(loop, 0, &sleep));
     int rc = coio_await(sleep, NULL);
@@ -102,8 +98,7 @@ static int sleep0(coio_loop *loop)
 }
 
 /* async def main(): */
-static int main_coro(coio_future *self, void *arg)
-{
+static int main_coro(coio_future *self, void *arg) {
     (void)arg;
     coio_loop *loop = coio_future_loop(self);
 
@@ -137,8 +132,7 @@ static int main_coro(coio_future *self, void *arg)
     return COIO_OK;
 }
 
-int main(void)
-{
+int main(void) {
     /* asyncio.run(main()) */
     coio_loop *loop;
     CHECK(coio_loop_new(&loop, NULL));

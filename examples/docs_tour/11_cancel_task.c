@@ -67,19 +67,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* await asyncio.sleep(delay): returns coio_await's status. */
-static int sleep_for(coio_loop *loop, double delay)
-{
+static int sleep_for(coio_loop *loop, double delay) {
     coio_future *sleep;
     CHECK(coio_sleep(loop, delay, &sleep));
     int rc = coio_await(sleep, NULL);
@@ -88,8 +87,7 @@ static int sleep_for(coio_loop *loop, double delay)
 }
 
 /* async def cancel_me(): */
-static int cancel_me(coio_future *self, void *arg)
-{
+static int cancel_me(coio_future *self, void *arg) {
     (void)arg;
     printf("cancel_me(): before sleep\n");
 
@@ -110,8 +108,7 @@ static int cancel_me(coio_future *self, void *arg)
 }
 
 /* async def main(): */
-static int main_coro(coio_future *self, void *arg)
-{
+static int main_coro(coio_future *self, void *arg) {
     (void)arg;
     coio_loop *loop = coio_future_loop(self);
     double start = coio_loop_time(loop);
@@ -132,8 +129,7 @@ static int main_coro(coio_future *self, void *arg)
     /* try: await task / except asyncio.CancelledError: */
     rc = coio_await(task, NULL);
     if (rc == COIO_ECANCELLED) {
-        printf("main(): cancel_me is cancelled now (at +%.3f s)\n",
-               coio_loop_time(loop) - start);
+        printf("main(): cancel_me is cancelled now (at +%.3f s)\n", coio_loop_time(loop) - start);
     } else {
         fprintf(stderr, "await task: expected COIO_ECANCELLED, got %s\n", coio_status_name(rc));
         exit(1);
@@ -147,8 +143,7 @@ static int main_coro(coio_future *self, void *arg)
     return COIO_OK;
 }
 
-int main(void)
-{
+int main(void) {
     /* asyncio.run(main()), in virtual time */
     coio_loop_options opt = COIO_LOOP_OPTIONS_INIT;
     opt.flags |= COIO_LOOP_VIRTUAL_TIME;

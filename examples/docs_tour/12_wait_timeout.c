@@ -66,27 +66,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define NJOBS 4
 
 /* Python's str(bool), so that the output matches Python's. */
-static const char *py_bool(int b)
-{
+static const char *py_bool(int b) {
     return b ? "True" : "False";
 }
 
 /* await asyncio.sleep(delay): returns coio_await's status. */
-static int sleep_for(coio_loop *loop, double delay)
-{
+static int sleep_for(coio_loop *loop, double delay) {
     coio_future *sleep;
     CHECK(coio_sleep(loop, delay, &sleep));
     int rc = coio_await(sleep, NULL);
@@ -95,8 +93,7 @@ static int sleep_for(coio_loop *loop, double delay)
 }
 
 /* async def job(delay): — the delay travels in arg as an integer. */
-static int job(coio_future *self, void *arg)
-{
+static int job(coio_future *self, void *arg) {
     int delay = (int)(intptr_t)arg;
 
     /* try: await asyncio.sleep(delay) */
@@ -115,16 +112,14 @@ static int job(coio_future *self, void *arg)
 }
 
 /* A task's result, as the integer job() returned. */
-static int int_result(coio_future *task)
-{
+static int int_result(coio_future *task) {
     void *value;
     CHECK(coio_future_result(task, &value));
     return (int)(intptr_t)value;
 }
 
 /* async def main(): */
-static int main_coro(coio_future *self, void *arg)
-{
+static int main_coro(coio_future *self, void *arg) {
     (void)arg;
     coio_loop *loop = coio_future_loop(self);
     double start = coio_loop_time(loop);
@@ -158,8 +153,8 @@ static int main_coro(coio_future *self, void *arg)
 
     /* await asyncio.wait(pending) — no timeout: until every one of them is done */
     coio_future *cancelling;
-    CHECK(coio_wait(loop, r->pending, r->npending, COIO_NO_TIMEOUT, COIO_ALL_COMPLETED,
-                    &cancelling));
+    CHECK(
+        coio_wait(loop, r->pending, r->npending, COIO_NO_TIMEOUT, COIO_ALL_COMPLETED, &cancelling));
     CHECK(coio_await(cancelling, NULL));
     coio_future_release(cancelling);
 
@@ -176,8 +171,7 @@ static int main_coro(coio_future *self, void *arg)
     return COIO_OK;
 }
 
-int main(void)
-{
+int main(void) {
     /* asyncio.run(main()), in virtual time */
     coio_loop_options opt = COIO_LOOP_OPTIONS_INIT;
     opt.flags |= COIO_LOOP_VIRTUAL_TIME;

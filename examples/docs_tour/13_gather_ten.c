@@ -49,14 +49,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define NSQUARES 10
@@ -70,8 +70,7 @@ struct square_args {
 };
 
 /* async def square(i, delay): */
-static int square(coio_future *self, void *arg)
-{
+static int square(coio_future *self, void *arg) {
     const struct square_args *a = arg;
     coio_loop *loop = coio_future_loop(self);
 
@@ -80,8 +79,7 @@ static int square(coio_future *self, void *arg)
     CHECK(coio_sleep(loop, a->delay, &sleep));
     int rc = coio_await(sleep, NULL);
     coio_future_release(sleep);
-    if (rc != COIO_OK)
-        return rc; /* cancelled: pass it on */
+    if (rc != COIO_OK) return rc; /* cancelled: pass it on */
 
     printf("square(%d) = %d at +%.1f s\n", a->i, a->i * a->i, coio_loop_time(loop) - start);
 
@@ -91,8 +89,7 @@ static int square(coio_future *self, void *arg)
 }
 
 /* async def main(): */
-static int main_coro(coio_future *self, void *arg)
-{
+static int main_coro(coio_future *self, void *arg) {
     (void)arg;
     coio_loop *loop = coio_future_loop(self);
     start = coio_loop_time(loop);
@@ -127,8 +124,7 @@ static int main_coro(coio_future *self, void *arg)
     return COIO_OK;
 }
 
-int main(void)
-{
+int main(void) {
     /* asyncio.run(main()), in virtual time */
     coio_loop_options opt = COIO_LOOP_OPTIONS_INIT;
     opt.flags |= COIO_LOOP_VIRTUAL_TIME;

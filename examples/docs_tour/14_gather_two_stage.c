@@ -57,14 +57,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define NDOCS 3
@@ -72,8 +72,7 @@
 static double start; /* loop time when main() started */
 
 /* await asyncio.sleep(delay): returns coio_await's status. */
-static int sleep_for(coio_loop *loop, double delay)
-{
+static int sleep_for(coio_loop *loop, double delay) {
     coio_future *sleep;
     CHECK(coio_sleep(loop, delay, &sleep));
     int rc = coio_await(sleep, NULL);
@@ -82,15 +81,13 @@ static int sleep_for(coio_loop *loop, double delay)
 }
 
 /* `return n` for a small integer: the value is the integer itself (drop = NULL). */
-static int return_int(coio_future *self, int n)
-{
+static int return_int(coio_future *self, int n) {
     CHECK(coio_future_set_result(self, (void *)(intptr_t)n, NULL));
     return COIO_OK;
 }
 
 /* A done task's result, as the integer it returned. */
-static int int_result(coio_future *task)
-{
+static int int_result(coio_future *task) {
     void *value;
     CHECK(coio_future_result(task, &value));
     return (int)(intptr_t)value;
@@ -104,35 +101,30 @@ struct fetch_args {
 };
 
 /* async def fetch(name, delay, size): */
-static int fetch(coio_future *self, void *arg)
-{
+static int fetch(coio_future *self, void *arg) {
     const struct fetch_args *a = arg;
     coio_loop *loop = coio_future_loop(self);
 
     int rc = sleep_for(loop, a->delay);
-    if (rc != COIO_OK)
-        return rc; /* cancelled: pass it on */
+    if (rc != COIO_OK) return rc; /* cancelled: pass it on */
     printf("fetched %s: %d bytes at +%.1f s\n", a->name, a->size, coio_loop_time(loop) - start);
     return return_int(self, a->size);
 }
 
 /* async def count_lines(size): — the size travels in arg as an integer. */
-static int count_lines(coio_future *self, void *arg)
-{
+static int count_lines(coio_future *self, void *arg) {
     int size = (int)(intptr_t)arg;
     coio_loop *loop = coio_future_loop(self);
 
     int rc = sleep_for(loop, size / 1000.0);
-    if (rc != COIO_OK)
-        return rc;
+    if (rc != COIO_OK) return rc;
     printf("counted %d bytes: %d lines at +%.1f s\n", size, size / 50,
            coio_loop_time(loop) - start);
     return return_int(self, size / 50);
 }
 
 /* await asyncio.gather(*tasks) */
-static void gather_all(coio_loop *loop, coio_future *const *tasks, size_t n)
-{
+static void gather_all(coio_loop *loop, coio_future *const *tasks, size_t n) {
     coio_future *gathering;
     CHECK(coio_gather(loop, tasks, n, 0, &gathering));
     CHECK(coio_await(gathering, NULL));
@@ -140,8 +132,7 @@ static void gather_all(coio_loop *loop, coio_future *const *tasks, size_t n)
 }
 
 /* Prints the tasks' results as a Python list: "[6, 2, 4]". */
-static void print_results(coio_future *const *tasks, size_t n)
-{
+static void print_results(coio_future *const *tasks, size_t n) {
     printf("[");
     for (size_t i = 0; i < n; i++)
         printf("%s%d", i ? ", " : "", int_result(tasks[i]));
@@ -149,8 +140,7 @@ static void print_results(coio_future *const *tasks, size_t n)
 }
 
 /* async def main(): */
-static int main_coro(coio_future *self, void *arg)
-{
+static int main_coro(coio_future *self, void *arg) {
     (void)arg;
     coio_loop *loop = coio_future_loop(self);
     start = coio_loop_time(loop);
@@ -187,8 +177,7 @@ static int main_coro(coio_future *self, void *arg)
     return COIO_OK;
 }
 
-int main(void)
-{
+int main(void) {
     /* asyncio.run(main()), in virtual time */
     coio_loop_options opt = COIO_LOOP_OPTIONS_INIT;
     opt.flags |= COIO_LOOP_VIRTUAL_TIME;

@@ -41,14 +41,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define NJOBS 3
@@ -60,8 +60,7 @@ struct job_args {
 };
 
 /* async def job(name, delay): */
-static int job(coio_future *self, void *arg)
-{
+static int job(coio_future *self, void *arg) {
     const struct job_args *a = arg;
 
     /* await asyncio.sleep(delay) */
@@ -69,22 +68,19 @@ static int job(coio_future *self, void *arg)
     CHECK(coio_sleep(coio_future_loop(self), a->delay, &sleep));
     int rc = coio_await(sleep, NULL);
     coio_future_release(sleep);
-    if (rc != COIO_OK)
-        return rc; /* cancelled: pass it on */
+    if (rc != COIO_OK) return rc; /* cancelled: pass it on */
 
     /* return f"{name} (slept {delay} s)" — a string the task will own and free */
     int len = snprintf(NULL, 0, "%s (slept %d s)", a->name, a->delay);
     char *result = malloc((size_t)len + 1);
-    if (!result)
-        return COIO_ENOMEM; /* any other status fails the task with that code */
+    if (!result) return COIO_ENOMEM; /* any other status fails the task with that code */
     snprintf(result, (size_t)len + 1, "%s (slept %d s)", a->name, a->delay);
     CHECK(coio_future_set_result(self, result, free));
     return COIO_OK;
 }
 
 /* async def main(): */
-static int main_coro(coio_future *self, void *arg)
-{
+static int main_coro(coio_future *self, void *arg) {
     (void)arg;
     coio_loop *loop = coio_future_loop(self);
     double start = coio_loop_time(loop);
@@ -116,8 +112,7 @@ static int main_coro(coio_future *self, void *arg)
     return COIO_OK;
 }
 
-int main(void)
-{
+int main(void) {
     /* asyncio.run(main()), in virtual time */
     coio_loop_options opt = COIO_LOOP_OPTIONS_INIT;
     opt.flags |= COIO_LOOP_VIRTUAL_TIME;

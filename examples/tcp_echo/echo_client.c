@@ -43,31 +43,30 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 struct options {
     struct sockaddr_in addr;
     double timeout;
-    int load;            /* load mode (--connections / --size / --count given) */
+    int load; /* load mode (--connections / --size / --count given) */
     long connections;
     size_t size;
     long count;
-    char **messages;     /* plain mode */
+    char **messages; /* plain mode */
     int nmessages;
 };
 
 /* reader, writer = await asyncio.open_connection(host, port): a connected non-blocking socket
  * in *out, or a status (COIO_ESYS with errno in *err, COIO_ECANCELLED). */
-static int open_connection(const struct sockaddr_in *addr, int *out, int *err)
-{
+static int open_connection(const struct sockaddr_in *addr, int *out, int *err) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *err = errno;
@@ -86,8 +85,7 @@ static int open_connection(const struct sockaddr_in *addr, int *out, int *err)
 
 /* await reader.readexactly(len): COIO_EFAILED (with the task's error set) on an early end of
  * stream. */
-static int read_exactly(coio_future *self, int fd, void *buf, size_t len)
-{
+static int read_exactly(coio_future *self, int fd, void *buf, size_t len) {
     size_t got = 0;
     while (got < len) {
         size_t n = 0;
@@ -97,8 +95,7 @@ static int read_exactly(coio_future *self, int fd, void *buf, size_t len)
             coio_future_set_error(self, COIO_ESYS, strerror(err));
             return COIO_EFAILED;
         }
-        if (rc != COIO_OK)
-            return rc;
+        if (rc != COIO_OK) return rc;
         if (n == 0) {
             coio_future_set_error(self, COIO_EFAILED, "connection closed before the echo came");
             return COIO_EFAILED;
@@ -110,22 +107,19 @@ static int read_exactly(coio_future *self, int fd, void *buf, size_t len)
 
 /* ---- plain mode: the docs' client ------------------------------------------------------ */
 
-static int plain_client(coio_future *self, const struct options *o)
-{
+static int plain_client(coio_future *self, const struct options *o) {
     int fd, err = 0;
     int rc = open_connection(&o->addr, &fd, &err);
     if (rc == COIO_ESYS) {
         coio_future_set_error(self, COIO_ESYS, strerror(err));
         return COIO_EFAILED;
     }
-    if (rc != COIO_OK)
-        return rc;
+    if (rc != COIO_OK) return rc;
 
     for (int i = 0; i < o->nmessages && rc == COIO_OK; i++) {
         const char *message = o->messages[i];
         size_t len = strlen(message);
-        if (len == 0)
-            continue; /* nothing would come back */
+        if (len == 0) continue; /* nothing would come back */
         printf("Send: '%s'\n", message);
 
         /* writer.write(message); await writer.drain() */
@@ -135,8 +129,7 @@ static int plain_client(coio_future *self, const struct options *o)
             rc = COIO_EFAILED;
             break;
         }
-        if (rc != COIO_OK)
-            break;
+        if (rc != COIO_OK) break;
 
         /* data = await reader.readexactly(len(message)) */
         char *data = malloc(len + 1);
@@ -155,8 +148,7 @@ static int plain_client(coio_future *self, const struct options *o)
         }
         free(data);
     }
-    if (rc == COIO_OK)
-        printf("Close the connection\n");
+    if (rc == COIO_OK) printf("Close the connection\n");
     close(fd);
     return rc;
 }
@@ -165,8 +157,7 @@ static int plain_client(coio_future *self, const struct options *o)
 
 /* The byte at offset i of connection c's stream: a pattern that a lost, repeated or reordered
  * chunk breaks. */
-static unsigned char pattern(long c, size_t i)
-{
+static unsigned char pattern(long c, size_t i) {
     return (unsigned char)(i ^ (i >> 8) ^ (i >> 16) ^ ((size_t)c * 37u));
 }
 
@@ -178,13 +169,11 @@ struct load_conn {
 
 /* Sends K messages of `size` bytes; a task of its own, so that the echo is read meanwhile
  * (a message larger than the sockets' buffers would otherwise deadlock writer and server). */
-static int load_writer(coio_future *self, void *arg)
-{
+static int load_writer(coio_future *self, void *arg) {
     const struct load_conn *lc = arg;
     const struct options *o = lc->o;
     unsigned char *msg = malloc(o->size);
-    if (msg == NULL)
-        return COIO_ENOMEM;
+    if (msg == NULL) return COIO_ENOMEM;
     int rc = COIO_OK;
     size_t offset = 0;
     for (long k = 0; k < o->count && rc == COIO_OK; k++) {
@@ -203,8 +192,7 @@ static int load_writer(coio_future *self, void *arg)
 }
 
 /* One connection: connect, start the writer, read everything back and check it. */
-static int load_connection(coio_future *self, void *arg)
-{
+static int load_connection(coio_future *self, void *arg) {
     struct load_conn *lc = arg;
     const struct options *o = lc->o;
     coio_loop *loop = coio_future_loop(self);
@@ -215,8 +203,7 @@ static int load_connection(coio_future *self, void *arg)
         coio_future_set_error(self, COIO_ESYS, strerror(err));
         return COIO_EFAILED;
     }
-    if (rc != COIO_OK)
-        return rc;
+    if (rc != COIO_OK) return rc;
 
     /* async with TaskGroup() as tg: tg.create_task(writer()); ...read... */
     coio_task_group *tg;
@@ -262,12 +249,10 @@ static int load_connection(coio_future *self, void *arg)
     return rc;
 }
 
-static int load_client(coio_future *self, const struct options *o)
-{
+static int load_client(coio_future *self, const struct options *o) {
     coio_loop *loop = coio_future_loop(self);
     struct load_conn *conns = calloc((size_t)o->connections, sizeof *conns);
-    if (conns == NULL)
-        return COIO_ENOMEM;
+    if (conns == NULL) return COIO_ENOMEM;
 
     coio_task_group *tg;
     CHECK(coio_task_group_new(loop, &tg));
@@ -299,8 +284,7 @@ static int load_client(coio_future *self, const struct options *o)
     return grc;
 }
 
-static int client_main(coio_future *self, void *arg)
-{
+static int client_main(coio_future *self, void *arg) {
     const struct options *o = arg;
     coio_loop *loop = coio_future_loop(self);
 
@@ -316,8 +300,7 @@ static int client_main(coio_future *self, void *arg)
     return rc;
 }
 
-static void usage(void)
-{
+static void usage(void) {
     fprintf(stderr,
             "usage: echo_client [--host ADDR] [--timeout SEC] PORT [MESSAGE...]\n"
             "       echo_client [--host ADDR] [--timeout SEC] --connections N [--size BYTES]"
@@ -325,17 +308,14 @@ static void usage(void)
     exit(2);
 }
 
-static long parse_long(const char *s, long min)
-{
+static long parse_long(const char *s, long min) {
     char *end;
     long v = strtol(s, &end, 10);
-    if (*end != '\0' || v < min)
-        usage();
+    if (*end != '\0' || v < min) usage();
     return v;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     static char *default_messages[] = {"Hello World!"};
     struct options o = {.timeout = 60, .connections = 1, .size = 1024, .count = 1};
     const char *host = "127.0.0.1";
@@ -346,8 +326,7 @@ int main(int argc, char **argv)
             host = argv[++i];
         } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
             o.timeout = strtod(argv[++i], NULL);
-            if (!(o.timeout > 0))
-                usage();
+            if (!(o.timeout > 0)) usage();
         } else if (strcmp(argv[i], "--connections") == 0 && i + 1 < argc) {
             o.connections = parse_long(argv[++i], 1);
             o.load = 1;
@@ -359,14 +338,12 @@ int main(int argc, char **argv)
             o.load = 1;
         } else if (argv[i][0] != '-') {
             port = parse_long(argv[i], 1);
-            if (port > 65535)
-                usage();
+            if (port > 65535) usage();
         } else {
             usage();
         }
     }
-    if (port < 0 || (o.load && i < argc))
-        usage();
+    if (port < 0 || (o.load && i < argc)) usage();
     o.messages = i < argc ? argv + i : default_messages;
     o.nmessages = i < argc ? argc - i : 1;
     o.addr.sin_family = AF_INET;

@@ -62,21 +62,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CHECK(call)                                                                          \
-    do {                                                                                     \
-        int check_rc_ = (call);                                                              \
-        if (check_rc_ < 0) {                                                                 \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                    \
-                    coio_status_name(check_rc_));                                            \
-            exit(1);                                                                         \
-        }                                                                                    \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        int check_rc_ = (call);                                                                    \
+        if (check_rc_ < 0) {                                                                       \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                          \
+                    coio_status_name(check_rc_));                                                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 struct server {
-    int fd;                   /* the listening socket (-1 once closed) */
-    long max_conns;           /* < 0: no limit */
+    int fd;         /* the listening socket (-1 once closed) */
+    long max_conns; /* < 0: no limit */
     int quiet;
-    coio_future *serve_task;  /* cancelled by SIGINT / SIGTERM */
+    coio_future *serve_task; /* cancelled by SIGINT / SIGTERM */
 };
 
 /* One client connection: the argument of its task, freed (and the socket closed) by the
@@ -88,15 +88,13 @@ struct conn {
     char peer[INET6_ADDRSTRLEN + 8]; /* "addr:port" */
 };
 
-static void conn_free(void *p)
-{
+static void conn_free(void *p) {
     struct conn *c = p;
     close(c->fd);
     free(c);
 }
 
-static void format_addr(const struct sockaddr_storage *ss, char *out, size_t size)
-{
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t size) {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     if (ss->ss_family == AF_INET) {
@@ -112,8 +110,7 @@ static void format_addr(const struct sockaddr_storage *ss, char *out, size_t siz
 }
 
 /* async def handle_client(loop, conn, addr): echo until the client closes its end. */
-static int handle_client(coio_future *self, void *arg)
-{
+static int handle_client(coio_future *self, void *arg) {
     (void)self;
     struct conn *c = arg;
     unsigned char buf[16384]; /* on the coroutine's own stack (64 KiB by default) */
@@ -125,21 +122,17 @@ static int handle_client(coio_future *self, void *arg)
         size_t n = 0;
         int err = 0;
         status = coio_co_recv_into(c->fd, buf, sizeof buf, &n, &err);
-        if (status == COIO_OK && n == 0)
-            break; /* end of stream: the client closed its end */
+        if (status == COIO_OK && n == 0) break; /* end of stream: the client closed its end */
         /* await loop.sock_sendall(conn, data) */
-        if (status == COIO_OK)
-            status = coio_co_sendall(c->fd, buf, n, &err);
+        if (status == COIO_OK) status = coio_co_sendall(c->fd, buf, n, &err);
         if (status == COIO_ESYS) {
             /* The client reset the connection (or similar): that ends this client only.  A
              * task that failed would make the group cancel every other client. */
-            if (!c->quiet)
-                printf("%s: %s\n", c->peer, strerror(err));
+            if (!c->quiet) printf("%s: %s\n", c->peer, strerror(err));
             status = COIO_OK;
             break;
         }
-        if (status != COIO_OK)
-            break; /* COIO_ECANCELLED: the server is stopping */
+        if (status != COIO_OK) break; /* COIO_ECANCELLED: the server is stopping */
         echoed += n;
     }
     if (!c->quiet)
@@ -149,11 +142,16 @@ static int handle_client(coio_future *self, void *arg)
 }
 
 /* Errors of accept(2) that concern one connection, or a temporary shortage: go on serving. */
-static int accept_error_is_transient(int err)
-{
+static int accept_error_is_transient(int err) {
     switch (err) {
-    case ECONNABORTED: case EINTR: case EPROTO: case EPERM:
-    case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+    case ECONNABORTED:
+    case EINTR:
+    case EPROTO:
+    case EPERM:
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
         return 1;
     default:
         return 0;
@@ -161,8 +159,7 @@ static int accept_error_is_transient(int err)
 }
 
 /* The body of main(): accept connections, one task each, in a task group. */
-static int serve(coio_future *self, void *arg)
-{
+static int serve(coio_future *self, void *arg) {
     struct server *srv = arg;
     coio_loop *loop = coio_future_loop(self);
 
@@ -187,16 +184,13 @@ static int serve(coio_future *self, void *arg)
                 CHECK(coio_sleep(loop, 0.1, &pause));
                 status = coio_await(pause, NULL);
                 coio_future_release(pause);
-                if (status != COIO_OK)
-                    break;
+                if (status != COIO_OK) break;
             }
             status = COIO_OK;
             continue;
         }
-        if (status == COIO_ESYS)
-            fprintf(stderr, "echo_server: accept: %s\n", strerror(err));
-        if (status != COIO_OK)
-            break; /* COIO_ECANCELLED: SIGINT / SIGTERM */
+        if (status == COIO_ESYS) fprintf(stderr, "echo_server: accept: %s\n", strerror(err));
+        if (status != COIO_OK) break; /* COIO_ECANCELLED: SIGINT / SIGTERM */
         accepted++;
 
         /* Small writes go out at once (asyncio sets TCP_NODELAY on every TCP transport). */
@@ -211,8 +205,7 @@ static int serve(coio_future *self, void *arg)
         c->fd = fd;
         c->quiet = srv->quiet;
         format_addr(&addr, c->peer, sizeof c->peer);
-        if (!srv->quiet)
-            printf("connection from %s\n", c->peer);
+        if (!srv->quiet) printf("connection from %s\n", c->peer);
 
         /* tg.create_task(handle_client(loop, conn, addr)); the task's drop frees c. */
         coio_task_options opts = COIO_TASK_OPTIONS_INIT;
@@ -242,20 +235,17 @@ static int serve(coio_future *self, void *arg)
 }
 
 /* loop.add_signal_handler(sig, task.cancel) */
-static void on_stop_signal(void *arg)
-{
+static void on_stop_signal(void *arg) {
     struct server *srv = arg;
     coio_future_cancel(srv->serve_task, "signal");
 }
 
-static void usage(void)
-{
+static void usage(void) {
     fprintf(stderr, "usage: echo_server [-q] [--host ADDR] [--once | --max-conns N] [PORT]\n");
     exit(2);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     struct server srv = {.fd = -1, .max_conns = -1, .quiet = 0, .serve_task = NULL};
     const char *host = "127.0.0.1";
     long port = 8888;
@@ -268,14 +258,12 @@ int main(int argc, char **argv)
             srv.max_conns = 1;
         } else if (strcmp(argv[i], "--max-conns") == 0 && i + 1 < argc) {
             srv.max_conns = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || srv.max_conns < 0)
-                usage();
+            if (*end != '\0' || srv.max_conns < 0) usage();
         } else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
             host = argv[++i];
         } else if (argv[i][0] != '-') {
             port = strtol(argv[i], &end, 10);
-            if (*end != '\0' || port < 0 || port > 65535)
-                usage();
+            if (*end != '\0' || port < 0 || port > 65535) usage();
         } else {
             usage();
         }
@@ -295,8 +283,7 @@ int main(int argc, char **argv)
     int one = 1;
     setsockopt(srv.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     socklen_t sinlen = sizeof sin;
-    if (bind(srv.fd, (struct sockaddr *)&sin, sizeof sin) < 0 ||
-        listen(srv.fd, SOMAXCONN) < 0 ||
+    if (bind(srv.fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(srv.fd, SOMAXCONN) < 0 ||
         getsockname(srv.fd, (struct sockaddr *)&sin, &sinlen) < 0) {
         perror("echo_server: bind/listen");
         return 1;
@@ -321,7 +308,6 @@ int main(int argc, char **argv)
     coio_future_release(srv.serve_task);
     CHECK(coio_loop_close(loop)); /* also removes the signal handlers */
     CHECK(coio_loop_release(loop));
-    if (srv.fd >= 0)
-        close(srv.fd);
+    if (srv.fd >= 0) close(srv.fd);
     return rc == COIO_OK || rc == COIO_ECANCELLED ? 0 : 1;
 }

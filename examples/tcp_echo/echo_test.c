@@ -31,25 +31,25 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *valgrind_argv[] = {
-    "--quiet", "--error-exitcode=99", "--leak-check=full",
-    "--errors-for-leak-kinds=definite,indirect,possible", "--show-leak-kinds=all",
-    "--track-fds=no", NULL};
+static const char *valgrind_argv[] = {"--quiet",
+                                      "--error-exitcode=99",
+                                      "--leak-check=full",
+                                      "--errors-for-leak-kinds=definite,indirect,possible",
+                                      "--show-leak-kinds=all",
+                                      "--track-fds=no",
+                                      NULL};
 
 static const char *valgrind; /* non-NULL: run children under it */
 static double scale = 1.0;   /* deadlines are multiplied by this */
 static pid_t children[8];
 static int nchildren;
 
-static void kill_children(void)
-{
+static void kill_children(void) {
     for (int i = 0; i < nchildren; i++)
-        if (children[i] > 0)
-            kill(children[i], SIGKILL);
+        if (children[i] > 0) kill(children[i], SIGKILL);
 }
 
-static void fail(const char *fmt, ...)
-{
+static void fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "echo_test: FAIL: ");
@@ -60,8 +60,7 @@ static void fail(const char *fmt, ...)
     exit(1);
 }
 
-static double now(void)
-{
+static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
@@ -70,15 +69,14 @@ static double now(void)
 /* A child process with its stdout in a pipe. */
 struct child {
     pid_t pid;
-    int out;        /* read end of its stdout; -1 once at EOF */
+    int out; /* read end of its stdout; -1 once at EOF */
     char buf[16384];
-    size_t len;     /* bytes of stdout read so far */
+    size_t len; /* bytes of stdout read so far */
     int exited;
     int status;
 };
 
-static void start(struct child *c, const char *prog, const char *const *args)
-{
+static void start(struct child *c, const char *prog, const char *const *args) {
     const char *argv[32];
     int n = 0;
     if (valgrind) {
@@ -92,12 +90,10 @@ static void start(struct child *c, const char *prog, const char *const *args)
     argv[n] = NULL;
 
     int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        fail("pipe: %s", strerror(errno));
+    if (pipe2(p, O_CLOEXEC) < 0) fail("pipe: %s", strerror(errno));
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0)
-        fail("fork: %s", strerror(errno));
+    if (pid < 0) fail("fork: %s", strerror(errno));
     if (pid == 0) {
         dup2(p[1], STDOUT_FILENO);
         execv(argv[0], (char *const *)argv);
@@ -115,14 +111,11 @@ static void start(struct child *c, const char *prog, const char *const *args)
  * far), the child has exited and closed its stdout (then until is asked once more), or the
  * deadline passes (a failure naming `what`). */
 static void wait_for(struct child *c, const char *what, double seconds,
-                     int (*until)(const struct child *))
-{
+                     int (*until)(const struct child *)) {
     double deadline = now() + seconds * scale;
     for (;;) {
-        if (until != NULL && until(c))
-            return;
-        if (c->out < 0 && c->exited)
-            break;
+        if (until != NULL && until(c)) return;
+        if (c->out < 0 && c->exited) break;
         double left = deadline - now();
         if (left <= 0)
             fail("%s: no %s after %.0f s; output so far:\n%.*s", what,
@@ -131,8 +124,7 @@ static void wait_for(struct child *c, const char *what, double seconds,
             struct pollfd pfd = {.fd = c->out, .events = POLLIN};
             int ms = left > 0.05 ? 50 : (int)(left * 1000) + 1;
             if (poll(&pfd, 1, ms) > 0) {
-                if (c->len + 1 >= sizeof c->buf)
-                    fail("%s: too much output", what);
+                if (c->len + 1 >= sizeof c->buf) fail("%s: too much output", what);
                 ssize_t n = read(c->out, c->buf + c->len, sizeof c->buf - 1 - c->len);
                 if (n > 0) {
                     c->len += (size_t)n;
@@ -149,16 +141,14 @@ static void wait_for(struct child *c, const char *what, double seconds,
         if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
             c->exited = 1;
             for (int i = 0; i < nchildren; i++)
-                if (children[i] == c->pid)
-                    children[i] = 0;
+                if (children[i] == c->pid) children[i] = 0;
         }
     }
     if (until != NULL && !until(c))
         fail("%s exited without the expected output:\n%.*s", what, (int)c->len, c->buf);
 }
 
-static void expect_exit_0(const struct child *c, const char *what)
-{
+static void expect_exit_0(const struct child *c, const char *what) {
     if (!WIFEXITED(c->status) || WEXITSTATUS(c->status) != 0)
         fail("%s: %s %d; output:\n%.*s", what,
              WIFEXITED(c->status) ? "exit status" : "killed by signal",
@@ -166,15 +156,13 @@ static void expect_exit_0(const struct child *c, const char *what)
              c->buf);
 }
 
-static int has_listening_line(const struct child *c)
-{
+static int has_listening_line(const struct child *c) {
     return strncmp(c->buf, "listening on 127.0.0.1:", 23) == 0 && strchr(c->buf, '\n');
 }
 
 /* Runs the client with args to its end; its stdout must be `expected`. */
 static void run_client(const char *client, const char *const *args, const char *expected,
-                       const char *what)
-{
+                       const char *what) {
     struct child c;
     start(&c, client, args);
     wait_for(&c, what, 60, NULL);
@@ -183,8 +171,7 @@ static void run_client(const char *client, const char *const *args, const char *
         fail("%s: expected output\n%s\ngot\n%s", what, expected, c.buf);
 }
 
-static int count_lines(const char *s, const char *prefix)
-{
+static int count_lines(const char *s, const char *prefix) {
     int n = 0;
     size_t plen = strlen(prefix);
     for (const char *line = s; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "")
@@ -194,10 +181,10 @@ static int count_lines(const char *s, const char *prefix)
 
 /* A connection that the server has served a little, then resets (SO_LINGER 0) while the
  * server has more to echo: the server must survive its recv or send failing. */
-static void reset_connection(int port)
-{
+static void reset_connection(int port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((unsigned short)port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {.tv_sec = (time_t)(20 * scale)};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -217,8 +204,7 @@ static void reset_connection(int port)
     close(fd);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     int a = 1;
     const char *valgrind_path = NULL;
     if (a + 1 < argc && strcmp(argv[a], "--valgrind") == 0) {
@@ -244,8 +230,7 @@ int main(int argc, char **argv)
     start(&srv, server, (const char *[]){"0", NULL});
     wait_for(&srv, "echo_server", 20, has_listening_line);
     int port = atoi(srv.buf + 23);
-    if (port <= 0 || port > 65535)
-        fail("bad listening line: %s", srv.buf);
+    if (port <= 0 || port > 65535) fail("bad listening line: %s", srv.buf);
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
 
@@ -259,11 +244,10 @@ int main(int argc, char **argv)
                "echo_client (messages)");
 
     /* 3. Load: 20 connections at once, messages larger than the socket buffers. */
-    run_client(client,
-               (const char *[]){"--connections", "20", "--size", "200000", "--count", "2",
-                                portstr, NULL},
-               "20 connections: 2 x 200000 bytes each echoed and verified\n",
-               "echo_client (load)");
+    run_client(
+        client,
+        (const char *[]){"--connections", "20", "--size", "200000", "--count", "2", portstr, NULL},
+        "20 connections: 2 x 200000 bytes each echoed and verified\n", "echo_client (load)");
 
     /* 4. A client that resets; then the server must still serve. */
     reset_connection(port);
@@ -279,8 +263,8 @@ int main(int argc, char **argv)
     if (srv.len < 8 || strcmp(srv.buf + srv.len - 8, "stopped\n") != 0 ||
         count_lines(srv.buf, "connection from 127.0.0.1:") != nconns ||
         count_lines(srv.buf, "closed 127.0.0.1:") != nconns)
-        fail("echo_server: expected %d connections and closes, then \"stopped\"; got:\n%s",
-             nconns, srv.buf);
+        fail("echo_server: expected %d connections and closes, then \"stopped\"; got:\n%s", nconns,
+             srv.buf);
 
     /* 6. --once: serves one client, then exits 0 by itself. */
     struct child once;

@@ -5,8 +5,9 @@
 
 Runs CMD ARGS... once per program, in order, with every argument that contains `{name}` given
 the program's name (`01_run_coroutine`, ... `15_as_completed`), and compares the bytes it
-writes on stdout with DIR/NAME.out (default: the expected/ directory beside this script, the
-committed copies of ../shared/tutorial/*.out).  The programs are the NN_name.out files of DIR.
+writes on stdout with DIR/NAME.out (default: the expected/ directory beside this script, which
+holds the tutorial's NN_name.py programs and their CPython outputs).  The programs are the
+NN_name.out files of DIR.
 
 Prints TAP: `1..15`, then `ok N - LANG NAME`, or `not ok N - LANG NAME` followed by the reason
 (exit status, timeout) and a unified diff, expected against actual, as `# ` comment lines.

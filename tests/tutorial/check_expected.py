@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""check_expected.py EXPECTED_DIR SHARED_DIR... — the committed expected outputs against the
-tutorial they were copied from.
+"""check_expected.py EXPECTED_DIR SHARED_DIR... — the committed tutorial against the copy it
+was taken from.
 
-tests/tutorial/expected/NN_name.out are copies of ../shared/tutorial/NN_name.out (the
-tutorial's programs and what CPython prints for them), kept in the repository because clones
-do not have ../shared.  Where the first existing SHARED_DIR is found, every .out there must
-have a byte-identical copy in EXPECTED_DIR and nothing else may be there.  Where none exists
-(a clone of its own), the test is skipped.  Prints TAP.
+tests/tutorial/expected/ holds the asyncio tutorial: each program, NN_name.py, and what
+CPython prints for it, NN_name.out.  They were copied from the project's shared reference
+directory (shared/tutorial beside the source tree, in the workspace where coio is
+developed), which a clone does not have.  Where the first existing SHARED_DIR is found, every
+.py and .out there must have a byte-identical copy in EXPECTED_DIR and nothing else may be
+there.  Where none exists (a clone of its own), the test is skipped.  Prints TAP.
 """
 
 import os
@@ -14,7 +15,7 @@ import sys
 
 
 def outs(d):
-    return sorted(f for f in os.listdir(d) if f.endswith(".out"))
+    return sorted(f for f in os.listdir(d) if f.endswith((".out", ".py")))
 
 
 def main(argv):
@@ -25,7 +26,7 @@ def main(argv):
     expected = argv[0]
     shared = next((d for d in argv[1:] if os.path.isdir(d)), None)
     if shared is None:
-        print("1..0 # SKIP no ../shared/tutorial next to this source tree")
+        print("1..0 # SKIP no shared/tutorial next to this source tree")
         return 0
     names = sorted(set(outs(shared)) | set(outs(expected)))
     print(f"1..{len(names)}")

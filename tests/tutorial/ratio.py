@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ratio.py PY_DIR PORT_DIR EXT — lines of a port per line of the tutorial's Python.
 
-For each NN_name.py of PY_DIR (../shared/tutorial) and its port PORT_DIR/NN_name.EXT, counts
+For each NN_name.py of PY_DIR (tests/tutorial/expected) and its port PORT_DIR/NN_name.EXT, counts
 the lines of code: not blank and not only a comment.  Python: lines starting with `#`.  C,
 C++, Go, Rust (EXT c, cc, go, rs): lines inside or only made of /* */ comments, lines starting
 with `//`.  Lua (EXT lua): lines starting with `--`, and --[[ ]] blocks.  A line with code and a

@@ -1,4 +1,4 @@
--- ../shared/tutorial/01_run_coroutine.py in Lua: run a coroutine until it completes.
+-- tests/tutorial/expected/01_run_coroutine.py in Lua: run a coroutine until it completes.
 -- A coroutine is a Lua function; run_until_complete runs it as a task.  Every port runs its
 -- loop in virtual time, so the output is exact (and the sleeps take no real time).
 local coio = require "coio"

@@ -1,4 +1,5 @@
--- ../shared/tutorial/02_return_value.py in Lua: run_until_complete returns the coroutine's value.
+-- tests/tutorial/expected/02_return_value.py in Lua: run_until_complete returns the coroutine's
+-- value.
 local coio = require "coio"
 
 local function foo()

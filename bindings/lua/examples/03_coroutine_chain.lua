@@ -1,5 +1,5 @@
--- ../shared/tutorial/03_coroutine_chain.py in Lua: a coroutine awaiting coroutines.  Awaiting a
--- coroutine runs it inline, in the same task: in Lua that is a plain call.
+-- tests/tutorial/expected/03_coroutine_chain.py in Lua: a coroutine awaiting coroutines.  Awaiting
+-- a coroutine runs it inline, in the same task: in Lua that is a plain call.
 local coio = require "coio"
 
 local result1, result2

@@ -1,4 +1,4 @@
--- ../shared/tutorial/04_call_soon.py in Lua: plain functions as call_soon callbacks, with
+-- tests/tutorial/expected/04_call_soon.py in Lua: plain functions as call_soon callbacks, with
 -- arguments (functools.partial is a closure).
 local coio = require "coio"
 

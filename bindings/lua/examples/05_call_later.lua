@@ -1,4 +1,4 @@
--- ../shared/tutorial/05_call_later.py in Lua: call_later runs callbacks in deadline order.
+-- tests/tutorial/expected/05_call_later.py in Lua: call_later runs callbacks in deadline order.
 local coio = require "coio"
 
 local function callback(n)

@@ -1,4 +1,4 @@
--- ../shared/tutorial/06_call_at.py in Lua: call_at with the loop's clock.
+-- tests/tutorial/expected/06_call_at.py in Lua: call_at with the loop's clock.
 local coio = require "coio"
 
 local start

@@ -1,4 +1,4 @@
--- ../shared/tutorial/07_future_result.py in Lua: a future completed by a callback; tostring
+-- tests/tutorial/expected/07_future_result.py in Lua: a future completed by a callback; tostring
 -- gives asyncio's repr.
 local coio = require "coio"
 

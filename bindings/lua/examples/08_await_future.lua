@@ -1,4 +1,5 @@
--- ../shared/tutorial/08_await_future.py in Lua: a coroutine awaits a future a callback completes.
+-- tests/tutorial/expected/08_await_future.py in Lua: a coroutine awaits a future a callback
+-- completes.
 local coio = require "coio"
 
 local function foo(future, result)

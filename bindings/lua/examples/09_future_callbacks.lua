@@ -1,4 +1,4 @@
--- ../shared/tutorial/09_future_callbacks.py in Lua: done callbacks on a future.
+-- tests/tutorial/expected/09_future_callbacks.py in Lua: done callbacks on a future.
 local coio = require "coio"
 
 local function callback(future, n)

@@ -1,4 +1,4 @@
--- ../shared/tutorial/10_task_cancel.py in Lua: a task cancelled before it runs.  Awaiting a
+-- tests/tutorial/expected/10_task_cancel.py in Lua: a task cancelled before it runs.  Awaiting a
 -- cancelled task returns nil, message, coio.ECANCELLED (asyncio's CancelledError).
 local coio = require "coio"
 

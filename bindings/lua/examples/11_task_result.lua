@@ -1,4 +1,4 @@
--- ../shared/tutorial/11_task_result.py in Lua: the same task, not cancelled: its result.
+-- tests/tutorial/expected/11_task_result.py in Lua: the same task, not cancelled: its result.
 local coio = require "coio"
 
 local function child()

@@ -1,4 +1,4 @@
--- ../shared/tutorial/12_wait_timeout.py in Lua: wait with a timeout, then cancel what is
+-- tests/tutorial/expected/12_wait_timeout.py in Lua: wait with a timeout, then cancel what is
 -- pending.  A task's own cancellation is raised in it (asyncio's CancelledError): pcall
 -- catches it, and error() raises it again.
 local coio = require "coio"

@@ -1,5 +1,5 @@
--- ../shared/tutorial/13_gather.py in Lua: gather ten coroutines (functions: gather runs each as
--- a task) and read their results in order.
+-- tests/tutorial/expected/13_gather.py in Lua: gather ten coroutines (functions: gather runs each
+-- as a task) and read their results in order.
 local coio = require "coio"
 
 local function num(n)

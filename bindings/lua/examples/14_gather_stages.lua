@@ -1,5 +1,5 @@
--- ../shared/tutorial/14_gather_stages.py in Lua: two stages gathered; elapsed time read from the
--- loop's clock (time.time() in the Python; in virtual time the loop's clock is exact).
+-- tests/tutorial/expected/14_gather_stages.py in Lua: two stages gathered; elapsed time read from
+-- the loop's clock (time.time() in the Python; in virtual time the loop's clock is exact).
 local coio = require "coio"
 
 local function time() return coio.get_running_loop():time() end

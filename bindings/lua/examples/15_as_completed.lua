@@ -1,4 +1,4 @@
--- ../shared/tutorial/15_as_completed.py in Lua: results in completion order.
+-- tests/tutorial/expected/15_as_completed.py in Lua: results in completion order.
 local coio = require "coio"
 
 local function foo(n)
