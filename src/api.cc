@@ -8,9 +8,15 @@
 #include <new>
 
 #include "api.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "io.hh"
+#include "loop.hh"
+#include "task.hh"
 #include "coroutine.hh"
 
 using namespace coio::detail;
+using namespace coio::api;
 
 // ---- statuses ---------------------------------------------------------------------------
 
@@ -95,10 +101,7 @@ int coio_loop_new(coio_loop **out, const coio_loop_options *opt) {
     return guarded([&] {
         Loop *loop = nullptr;
         int rc = loop_new(&loop, o);
-        if (rc != COIO_OK) return rc;
-        // Failures there are reported on stderr: the loop is created all the same.
-        if (!(o.flags & COIO_LOOP_NO_PLUGINS)) plugins_from_env(loop);
-        *out = reinterpret_cast<coio_loop *>(loop);
+        if (rc == COIO_OK) *out = to_c(loop);
         return rc;
     });
 }
@@ -115,12 +118,7 @@ int coio_loop_release(coio_loop *l) {
     if (!loop) return COIO_OK;
     if (loop->released) return COIO_EINVAL;
     if (loop->running.load(std::memory_order_relaxed)) return COIO_EBUSY;
-    return guarded([&] {
-        loop_close(loop);
-        loop->released = true;
-        loop_unref(loop);
-        return COIO_OK;
-    });
+    return guarded([&] { return loop_release(loop); });
 }
 
 int coio_loop_run_until_complete(coio_loop *l, coio_future *fut) {
@@ -168,8 +166,7 @@ int coio_loop_get_debug(const coio_loop *l) {
 int coio_loop_set_debug(coio_loop *l, int enabled) {
     Loop *loop = L(l);
     if (int rc = check_loop(loop)) return rc;
-    loop->debug = enabled != 0;
-    loop->instrumented = loop->debug || loop->observed;
+    loop_set_debug(loop, enabled != 0);
     return COIO_OK;
 }
 
@@ -191,8 +188,8 @@ int coio_loop_set_exception_handler(coio_loop *l, coio_exception_handler fn, voi
 int coio_loop_get_exception_handler(coio_loop *l, coio_exception_handler *fn, void **arg) {
     Loop *loop = L(l);
     if (!loop) return COIO_EINVAL;
-    if (fn) *fn = loop->exc_fn;
-    if (arg) *arg = loop->exc_arg;
+    if (fn) *fn = loop->exc.fn;
+    if (arg) *arg = loop->exc.arg;
     return COIO_OK;
 }
 
@@ -235,11 +232,7 @@ int coio_call_soon(coio_loop *l, coio_callback fn, void *arg, coio_free_fn drop,
             ready_push_callback(loop, fn, arg, drop);
             return COIO_OK;
         }
-        loop->ready.reserve(1);
-        Handle *h = handle_new(loop, Handle::Soon, fn, arg, drop);
-        ready_push_handle(loop, h); // cannot fail after reserve
-        h->refs++;
-        *out = reinterpret_cast<coio_handle *>(h);
+        *out = to_c(handle_call_soon(loop, fn, arg, drop));
         return COIO_OK;
     });
 }
@@ -252,8 +245,8 @@ int coio_call_at(coio_loop *l, double when, coio_callback fn, void *arg, coio_fr
     return guarded([&] {
         Handle *h = loop_call_at(loop, when, fn, arg, drop);
         if (out) {
-            h->refs++;
-            *out = reinterpret_cast<coio_handle *>(h);
+            handle_ref(h);
+            *out = to_c(h);
         }
         return COIO_OK;
     });
@@ -304,14 +297,7 @@ static int add_fd_callback(coio_loop *l, int fd, bool write, coio_callback fn, v
     if (!fn || fd < 0 || (fcntl(fd, F_GETFD) == -1 && errno == EBADF)) return COIO_EINVAL;
     if (io_busy(loop, fd, write)) return COIO_EBUSY; // a socket operation holds that side
     return guarded([&] {
-        Handle *h = handle_new(loop, Handle::Io, fn, arg, drop);
-        try {
-            io_set(loop, fd, write, h);
-        } catch (...) {
-            h->drop = nullptr; // the registration failed: the caller keeps arg
-            handle_unref(h);
-            throw;
-        }
+        io_add_callback(loop, fd, write, fn, arg, drop);
         return COIO_OK;
     });
 }
@@ -346,7 +332,7 @@ int coio_future_new(coio_loop *l, coio_future **out) {
     if (int rc = check_loop(loop)) return rc;
     if (!out) return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_future *>(future_new(loop));
+        *out = to_c(future_new(loop));
         return COIO_OK;
     });
 }
@@ -361,7 +347,7 @@ void coio_future_release(coio_future *f) {
 }
 
 coio_loop *coio_future_loop(const coio_future *f) {
-    return f ? reinterpret_cast<coio_loop *>(F(f)->loop) : nullptr;
+    return f ? to_c(F(f)->loop) : nullptr;
 }
 
 int coio_future_done(const coio_future *f) {
@@ -372,28 +358,13 @@ int coio_future_cancelled(const coio_future *f) {
     return f && F(f)->state == Future::Cancelled;
 }
 
-// A task's outcome can only be set by its own body, and only once; it takes effect when the
-// body returns.
-static int check_task_body(Future *f) {
-    Task *t = as_task(f);
-    if (!t) return COIO_OK;
-    if (f->loop->current_task != t || t->has_result || t->error) return COIO_ESTATE;
-    return COIO_OK;
-}
-
 int coio_future_set_result(coio_future *fut, void *value, coio_free_fn drop) {
     Future *f = F(fut);
     if (int rc = check_future(f)) return rc;
     if (f->state != Future::Pending) return COIO_ESTATE;
-    if (int rc = check_task_body(f)) return rc;
-    if (Task *t = as_task(f)) { // stored until the body returns
-        t->value = value;
-        t->value_drop = drop;
-        t->has_result = true;
-        return COIO_OK;
-    }
+    if (int rc = task_check_outcome(f)) return rc;
     return guarded([&] {
-        future_set_result(f, value, drop);
+        future_resolve(f, value, drop);
         return COIO_OK;
     });
 }
@@ -404,15 +375,9 @@ int coio_future_set_error_payload(coio_future *fut, int code, const char *messag
     if (int rc = check_future(f)) return rc;
     if (code == 0) return COIO_EINVAL;
     if (f->state != Future::Pending) return COIO_ESTATE;
-    if (int rc = check_task_body(f)) return rc;
+    if (int rc = task_check_outcome(f)) return rc;
     return guarded([&] {
-        if (Task *t = as_task(f)) { // stored until the body returns COIO_EFAILED
-            task_stash_error(t, code, message, nullptr);
-            t->error->payload = payload;
-            t->error->payload_drop = drop;
-            return COIO_OK;
-        }
-        future_set_error(f, code, message, payload, drop);
+        future_reject(f, code, message, payload, drop);
         return COIO_OK;
     });
 }
@@ -447,11 +412,7 @@ int coio_future_take_result(coio_future *fut, void **value, coio_free_fn *drop) 
     Future *f = F(fut);
     if (!f || !value || !drop) return COIO_EINVAL;
     if (f->state != Future::Result) return COIO_ESTATE;
-    *value = f->value;
-    *drop = f->value_drop;
-    f->value = nullptr;
-    f->value_drop = nullptr;
-    value_repr_forget(f);
+    future_take_result(f, value, drop);
     return COIO_OK;
 }
 
@@ -474,11 +435,7 @@ int coio_future_error_payload(const coio_future *fut, void **payload) {
     const Future *f = F(fut);
     if (!f || !payload) return COIO_EINVAL;
     if (f->state == Future::Pending) return COIO_ESTATE;
-    // A propagated error's payload stays with the future it came from.
-    const FutureError *e = f->error;
-    while (e && !e->payload && e->cause)
-        e = e->cause->error;
-    *payload = e ? e->payload : nullptr;
+    *payload = future_error_payload(f);
     return COIO_OK;
 }
 
@@ -512,7 +469,7 @@ int coio_spawn(coio_loop *l, coio_coroutine_fn fn, void *arg, const coio_task_op
     coio_task_options o;
     if (!fn || !out || check_task_options(opts, &o)) return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_future *>(spawn_coroutine(loop, fn, arg, o));
+        *out = to_c(spawn_coroutine(loop, fn, arg, o));
         return COIO_OK;
     });
 }
@@ -524,7 +481,7 @@ int coio_task_new(coio_loop *l, coio_step_fn step, void *arg, coio_free_fn drop,
     coio_task_options o;
     if (!step || !out || check_task_options(opts, &o)) return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_future *>(spawn_step(loop, step, arg, drop, o));
+        *out = to_c(spawn_step(loop, step, arg, drop, o));
         return COIO_OK;
     });
 }
@@ -537,14 +494,7 @@ int coio_await_take(coio_future *fut, void **value) {
     Future *f = F(fut);
     if (!f) return COIO_EINVAL;
     int rc = guarded([&] { return coroutine_await(f, nullptr); });
-    if (rc == COIO_OK && value) {
-        *value = f->value;
-        if (f->value_drop) { // the caller's now: the future must not free it
-            f->value = nullptr;
-            f->value_drop = nullptr;
-            value_repr_forget(f);
-        }
-    }
+    if (rc == COIO_OK && value) *value = future_take_value(f);
     future_unref(f);
     return rc;
 }
@@ -554,7 +504,7 @@ int coio_co_sleep(double delay) {
     if (!loop) return COIO_ENOTSUP;
     if (!is_finite(delay)) return COIO_EINVAL;
     coio_future *f = nullptr;
-    if (int rc = coio_sleep(reinterpret_cast<coio_loop *>(loop), delay, &f)) return rc;
+    if (int rc = coio_sleep(to_c(loop), delay, &f)) return rc;
     return coio_await_take(f, nullptr);
 }
 
@@ -562,7 +512,7 @@ int coio_co_gather(coio_future *const *fs, size_t n, unsigned flags) {
     Loop *loop = co_running_loop();
     if (!loop) return COIO_ENOTSUP;
     coio_future *g = nullptr;
-    if (int rc = coio_gather(reinterpret_cast<coio_loop *>(loop), fs, n, flags, &g)) return rc;
+    if (int rc = coio_gather(to_c(loop), fs, n, flags, &g)) return rc;
     return coio_await_take(g, nullptr);
 }
 
@@ -570,16 +520,11 @@ int coio_step_await(coio_future *task, coio_future *fut) {
     Task *t = as_task(F(task));
     Future *f = F(fut);
     if (!t || !f || f == t) return COIO_EINVAL;
-    if (t->loop->current_task != t || t->step == coroutine_step) return COIO_ESTATE;
-    if (f->loop != t->loop) return COIO_ELOOP;
-    future_ref(f);
-    if (t->awaiting) future_unref(t->awaiting);
-    t->awaiting = f;
-    return COIO_OK;
+    return task_step_await(t, f);
 }
 
 coio_future *coio_current_task(coio_loop *l) {
-    return l ? reinterpret_cast<coio_future *>(L(l)->current_task) : nullptr;
+    return l ? to_c(L(l)->current_task) : nullptr;
 }
 
 int coio_future_is_task(const coio_future *f) {
@@ -635,15 +580,7 @@ int coio_task_set_name(coio_future *task, const char *name) {
 long coio_loop_all_tasks(coio_loop *l, coio_future **out, size_t cap) {
     Loop *loop = L(l);
     if (!loop || (cap && !out)) return COIO_EINVAL;
-    long n = 0;
-    for (Task *t = loop->tasks; t; t = t->next) {
-        if (t->internal) continue; // asyncio has no such task (a task group's exit)
-        if (size_t(n++) < cap) {
-            future_ref(t);
-            out[n - 1] = reinterpret_cast<coio_future *>(t);
-        }
-    }
-    return n;
+    return loop_all_tasks(loop, reinterpret_cast<Future **>(out), cap);
 }
 
 int coio_sleep(coio_loop *l, double delay, coio_future **out) {
@@ -651,7 +588,7 @@ int coio_sleep(coio_loop *l, double delay, coio_future **out) {
     if (int rc = check_loop(loop)) return rc;
     if (!out || std::isnan(delay) || std::isinf(delay)) return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_future *>(sleep_new(loop, delay));
+        *out = to_c(sleep_new(loop, delay));
         return COIO_OK;
     });
 }

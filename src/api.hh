@@ -7,29 +7,60 @@
 #include <cstring>
 #include <new>
 
-#include "core.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "task.hh"
+
+namespace coio::detail {
+struct Queue;
+struct EventState;
+struct LockState;
+struct SemState;
+struct CondState;
+struct BarrierState;
+struct Remote;
+struct Completion;
+struct Timeout;
+struct TaskGroup;
+struct AsCompleted;
+} // namespace coio::detail
 
 namespace coio::api {
 
-using namespace coio::detail;
+namespace d = coio::detail;
 
-inline Loop *L(coio_loop *l) {
-    return reinterpret_cast<Loop *>(l);
-}
-inline const Loop *L(const coio_loop *l) {
-    return reinterpret_cast<const Loop *>(l);
-}
-inline Future *F(coio_future *f) {
-    return reinterpret_cast<Future *>(f);
-}
-inline const Future *F(const coio_future *f) {
-    return reinterpret_cast<const Future *>(f);
-}
-inline Handle *H(coio_handle *h) {
-    return reinterpret_cast<Handle *>(h);
-}
-inline const Handle *H(const coio_handle *h) {
-    return reinterpret_cast<const Handle *>(h);
+// The handle casts, one name per handle type: Name(coio_x *) gives the internal object,
+// to_c(internal *) the handle (and to_c(Task *) a coio_future *, through Future).
+#define COIO_API_CAST(Name, CType, Type)                                                           \
+    inline d::Type *Name(CType *p) {                                                               \
+        return reinterpret_cast<d::Type *>(p);                                                     \
+    }                                                                                              \
+    inline const d::Type *Name(const CType *p) {                                                   \
+        return reinterpret_cast<const d::Type *>(p);                                               \
+    }                                                                                              \
+    inline CType *to_c(d::Type *p) {                                                               \
+        return reinterpret_cast<CType *>(p);                                                       \
+    }
+COIO_API_CAST(L, coio_loop, Loop)
+COIO_API_CAST(F, coio_future, Future)
+COIO_API_CAST(H, coio_handle, Handle)
+COIO_API_CAST(Q, coio_queue, Queue)
+COIO_API_CAST(Ev, coio_event, EventState)
+COIO_API_CAST(Lk, coio_lock, LockState)
+COIO_API_CAST(Sem, coio_semaphore, SemState)
+COIO_API_CAST(Cond, coio_condition, CondState)
+COIO_API_CAST(Bar, coio_barrier, BarrierState)
+COIO_API_CAST(Rem, coio_remote, Remote)
+COIO_API_CAST(Cpl, coio_completion, Completion)
+COIO_API_CAST(Tmo, coio_timeout, Timeout)
+COIO_API_CAST(Grp, coio_task_group, TaskGroup)
+COIO_API_CAST(Iter, coio_as_completed_iter, AsCompleted)
+#undef COIO_API_CAST
+
+// An array of future handles as the internal futures.
+inline d::Future *const *FS(coio_future *const *fs) {
+    return reinterpret_cast<d::Future *const *>(fs);
 }
 
 // Runs fn, mapping escaping C++ exceptions to statuses.
@@ -44,14 +75,14 @@ template <class Fn> inline int guarded(Fn fn) noexcept {
 }
 
 // The checks every loop-thread entry point makes on an open loop.
-inline int check_loop(const Loop *loop) {
+inline int check_loop(const d::Loop *loop) {
     if (!loop) return COIO_EINVAL;
     if (loop->closed) return COIO_ECLOSED;
-    if (loop_on_wrong_thread(loop)) return COIO_ETHREAD;
+    if (d::loop_on_wrong_thread(loop)) return COIO_ETHREAD;
     return COIO_OK;
 }
 
-inline int check_future(const Future *f) {
+inline int check_future(const d::Future *f) {
     return f ? check_loop(f->loop) : COIO_EINVAL;
 }
 
@@ -75,10 +106,8 @@ inline int check_task_options(const coio_task_options *opt, coio_task_options *o
     if (!opt) return COIO_OK;
     if (!widen(opt, offsetof(coio_task_options, name), o)) return COIO_EINVAL;
     if (o->flags & ~(COIO_TASK_EAGER | COIO_TASK_NO_GUARD_PAGE)) return COIO_EINVAL;
-    if (!coroutine_stack_size_valid(o->stack_size)) return COIO_EINVAL;
+    if (!d::coroutine_stack_size_valid(o->stack_size)) return COIO_EINVAL;
     return COIO_OK;
 }
 
 } // namespace coio::api
-
-using namespace coio::api;

@@ -3,24 +3,14 @@
 #include <cmath>
 
 #include "api.hh"
+#include "combinators.hh"
+#include "future.hh"
+#include "loop.hh"
 
-namespace coio::detail {
-struct AsCompleted;
-Future *gather_new(Loop *loop, Future *const *fs, std::size_t n, unsigned flags);
-Future *wait_new(Loop *loop, Future *const *fs, std::size_t n, double timeout, int return_when);
-AsCompleted *as_completed_new(Loop *loop, Future *const *fs, std::size_t n, double timeout);
-Loop *as_completed_loop(const AsCompleted *it);
-int as_completed_next(AsCompleted *it, Future **out);
-void as_completed_free(AsCompleted *it);
-Future *wait_for_new(Future *f, double timeout);
-Future *shield_new(Future *f);
-} // namespace coio::detail
+using namespace coio::detail;
+using namespace coio::api;
 
 namespace {
-
-AsCompleted *IT(coio_as_completed_iter *it) {
-    return reinterpret_cast<AsCompleted *>(it);
-}
 
 // The input array: no NULL array (unless empty), no NULL element, every future of `loop`.
 int check_futures(const Loop *loop, coio_future *const *fs, std::size_t n) {
@@ -30,14 +20,6 @@ int check_futures(const Loop *loop, coio_future *const *fs, std::size_t n) {
     for (std::size_t i = 0; i < n; i++)
         if (F(fs[i])->loop != loop) return COIO_ELOOP;
     return COIO_OK;
-}
-
-Future *const *FS(coio_future *const *fs) {
-    return reinterpret_cast<Future *const *>(fs);
-}
-
-coio_future *C(Future *f) {
-    return reinterpret_cast<coio_future *>(f);
 }
 
 } // namespace
@@ -50,7 +32,7 @@ int coio_gather(coio_loop *l, coio_future *const *fs, size_t n, unsigned flags, 
     if (!out || (flags & ~COIO_RETURN_EXCEPTIONS)) return COIO_EINVAL;
     if (int rc = check_futures(loop, fs, n)) return rc;
     return guarded([&] {
-        *out = C(gather_new(loop, FS(fs), n, flags));
+        *out = to_c(gather_new(loop, FS(fs), n, flags));
         return COIO_OK;
     });
 }
@@ -65,7 +47,7 @@ int coio_wait(coio_loop *l, coio_future *const *fs, size_t n, double timeout, in
         return COIO_EINVAL;
     if (int rc = check_futures(loop, fs, n)) return rc;
     return guarded([&] {
-        *out = C(wait_new(loop, FS(fs), n, timeout, return_when));
+        *out = to_c(wait_new(loop, FS(fs), n, timeout, return_when));
         return COIO_OK;
     });
 }
@@ -77,25 +59,24 @@ int coio_as_completed(coio_loop *l, coio_future *const *fs, size_t n, double tim
     if (!out || std::isnan(timeout)) return COIO_EINVAL;
     if (int rc = check_futures(loop, fs, n)) return rc;
     return guarded([&] {
-        *out =
-            reinterpret_cast<coio_as_completed_iter *>(as_completed_new(loop, FS(fs), n, timeout));
+        *out = to_c(as_completed_new(loop, FS(fs), n, timeout));
         return COIO_OK;
     });
 }
 
 int coio_as_completed_next(coio_as_completed_iter *it, coio_future **next) {
     if (!it || !next) return COIO_EINVAL;
-    if (int rc = check_loop(as_completed_loop(IT(it)))) return rc;
+    if (int rc = check_loop(as_completed_loop(Iter(it)))) return rc;
     return guarded([&] {
         Future *f = nullptr;
-        int rc = as_completed_next(IT(it), &f);
-        if (rc == COIO_OK) *next = C(f);
+        int rc = as_completed_next(Iter(it), &f);
+        if (rc == COIO_OK) *next = to_c(f);
         return rc;
     });
 }
 
 void coio_as_completed_free(coio_as_completed_iter *it) {
-    if (it) as_completed_free(IT(it));
+    if (it) as_completed_free(Iter(it));
 }
 
 int coio_wait_for(coio_future *fut, double timeout, coio_future **out) {
@@ -103,7 +84,7 @@ int coio_wait_for(coio_future *fut, double timeout, coio_future **out) {
     if (int rc = check_future(f)) return rc;
     if (!out || std::isnan(timeout)) return COIO_EINVAL;
     return guarded([&] {
-        *out = C(wait_for_new(f, timeout));
+        *out = to_c(wait_for_new(f, timeout));
         return COIO_OK;
     });
 }
@@ -113,7 +94,7 @@ int coio_shield(coio_future *fut, coio_future **out) {
     if (int rc = check_future(f)) return rc;
     if (!out) return COIO_EINVAL;
     return guarded([&] {
-        *out = C(shield_new(f));
+        *out = to_c(shield_new(f));
         return COIO_OK;
     });
 }

@@ -1,6 +1,12 @@
 // The extern "C" boundary of the executor (asyncio's run_in_executor): argument and loop
 // checks, then executor.cc.
 #include "api.hh"
+#include "executor.hh"
+#include "future.hh"
+#include "loop.hh"
+
+using namespace coio::detail;
+using namespace coio::api;
 
 extern "C" {
 
@@ -12,7 +18,7 @@ int coio_run_in_executor(coio_loop *l, coio_work_fn fn, void *arg, coio_free_fn 
     return guarded([&] {
         Future *f;
         int rc = executor_submit(loop, fn, arg, drop, result_drop, &f);
-        if (rc == COIO_OK) *out = reinterpret_cast<coio_future *>(f);
+        if (rc == COIO_OK) *out = to_c(f);
         return rc;
     });
 }

@@ -1,5 +1,11 @@
 // The extern "C" wrappers of plugin.cc and observer.cc: argument checks only.
 #include "api.hh"
+#include "loop.hh"
+#include "observer.hh"
+#include "plugin.hh"
+
+using namespace coio::detail;
+using namespace coio::api;
 
 extern "C" {
 
@@ -53,7 +59,7 @@ int coio_future_new_custom(coio_loop *l, const coio_future_ops *ops, void *state
     if (!ops || !out || ops->size < sizeof(ops->size) || ops->size > sizeof(coio_future_ops))
         return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_future *>(public_future_new(loop, ops, state));
+        *out = to_c(public_future_new(loop, ops, state));
         return COIO_OK;
     });
 }

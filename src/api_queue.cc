@@ -3,23 +3,17 @@
 #include <climits>
 
 #include "api.hh"
+#include "future.hh"
+#include "loop.hh"
 #include "queue.hh"
+
+using namespace coio::detail;
+using namespace coio::api;
 
 namespace {
 
-Queue *Q(coio_queue *q) {
-    return reinterpret_cast<Queue *>(q);
-}
-const Queue *Q(const coio_queue *q) {
-    return reinterpret_cast<const Queue *>(q);
-}
-
 int check_queue(const Queue *q) {
     return q ? check_loop(q->loop) : COIO_EINVAL;
-}
-
-coio_future *out_future(Future *f) {
-    return reinterpret_cast<coio_future *>(f);
 }
 
 // A put: checked arguments, the queue takes the item (or nothing on failure).
@@ -29,7 +23,7 @@ int put(coio_queue *handle, double prio, void *value, coio_free_fn drop, coio_fu
     if (!out) return COIO_EINVAL;
     if (q->shut) return COIO_ESHUTDOWN; // 3.13: put() on a shut-down queue raises at once
     return guarded([&] {
-        *out = out_future(queue_put(q, prio, value, drop));
+        *out = to_c(queue_put(q, prio, value, drop));
         return COIO_OK;
     });
 }
@@ -58,7 +52,7 @@ int coio_queue_new(coio_loop *l, int kind, size_t maxsize, coio_queue **out) {
     if (kind != COIO_QUEUE_FIFO && kind != COIO_QUEUE_LIFO && kind != COIO_QUEUE_PRIORITY)
         return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_queue *>(queue_new(loop, kind, maxsize));
+        *out = to_c(queue_new(loop, kind, maxsize));
         return COIO_OK;
     });
 }
@@ -99,7 +93,7 @@ int coio_queue_get(coio_queue *handle, coio_future **out) {
     return guarded([&] {
         Future *f = nullptr;
         int rc = queue_get(q, &f);
-        if (rc == COIO_OK) *out = out_future(f);
+        if (rc == COIO_OK) *out = to_c(f);
         return rc;
     });
 }
@@ -122,7 +116,7 @@ int coio_queue_join(coio_queue *handle, coio_future **out) {
     if (int rc = check_queue(q)) return rc;
     if (!out) return COIO_EINVAL;
     return guarded([&] {
-        *out = out_future(queue_join(q));
+        *out = to_c(queue_join(q));
         return COIO_OK;
     });
 }

@@ -1,15 +1,12 @@
 // The extern "C" boundary of the thread-safe edges (coio_remote, coio_completion): argument
 // and loop checks, then remote.cc.
 #include "api.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "remote.hh"
 
-namespace {
-inline Remote *R(coio_remote *r) {
-    return reinterpret_cast<Remote *>(r);
-}
-inline Completion *C(coio_completion *c) {
-    return reinterpret_cast<Completion *>(c);
-}
-} // namespace
+using namespace coio::detail;
+using namespace coio::api;
 
 extern "C" {
 
@@ -18,18 +15,18 @@ int coio_loop_remote(coio_loop *l, coio_remote **out) {
     if (int rc = check_loop(loop)) return rc;
     if (!out) return COIO_EINVAL;
     return guarded([&] {
-        *out = reinterpret_cast<coio_remote *>(loop_remote(loop));
+        *out = to_c(loop_remote(loop));
         return COIO_OK;
     });
 }
 
 coio_remote *coio_remote_ref(coio_remote *r) {
-    if (r) remote_ref(R(r));
+    if (r) remote_ref(Rem(r));
     return r;
 }
 
 void coio_remote_release(coio_remote *r) {
-    if (r) remote_release(R(r));
+    if (r) remote_release(Rem(r));
 }
 
 int coio_remote_call_soon(coio_remote *r, coio_callback fn, void *arg, coio_free_fn drop) {
@@ -37,7 +34,7 @@ int coio_remote_call_soon(coio_remote *r, coio_callback fn, void *arg, coio_free
         if (drop) drop(arg); // the handle always takes arg
         return COIO_EINVAL;
     }
-    return remote_call_soon(R(r), fn, arg, drop);
+    return remote_call_soon(Rem(r), fn, arg, drop);
 }
 
 int coio_completion_new(coio_loop *l, coio_future **future, coio_completion **out) {
@@ -47,8 +44,8 @@ int coio_completion_new(coio_loop *l, coio_future **future, coio_completion **ou
     return guarded([&] {
         Future *f;
         Completion *c = completion_new(loop, &f);
-        *future = reinterpret_cast<coio_future *>(f);
-        *out = reinterpret_cast<coio_completion *>(c);
+        *future = to_c(f);
+        *out = to_c(c);
         return COIO_OK;
     });
 }
@@ -58,16 +55,16 @@ int coio_completion_set_result(coio_completion *c, void *value, coio_free_fn dro
         if (drop) drop(value); // always takes value
         return COIO_EINVAL;
     }
-    return completion_set_result(C(c), value, drop);
+    return completion_set_result(Cpl(c), value, drop);
 }
 
 int coio_completion_set_error(coio_completion *c, int code, const char *message) {
     if (!c || code == 0) return COIO_EINVAL;
-    return completion_set_error(C(c), code, message);
+    return completion_set_error(Cpl(c), code, message);
 }
 
 void coio_completion_release(coio_completion *c) {
-    if (c) completion_release(C(c));
+    if (c) completion_release(Cpl(c));
 }
 
 } // extern "C"

@@ -5,7 +5,11 @@
 #include <cstdio>
 
 #include "api.hh"
+#include "future.hh"
 #include "repr.hh"
+
+using namespace coio::detail;
+using namespace coio::api;
 
 namespace {
 

@@ -1,6 +1,11 @@
 // The extern "C" boundary of signal handlers (asyncio's add_signal_handler /
 // remove_signal_handler): argument, loop and thread checks, then signal.cc.
 #include "api.hh"
+#include "loop.hh"
+#include "signal.hh"
+
+using namespace coio::detail;
+using namespace coio::api;
 
 // The checks both calls share, in asyncio's order: the signal number, the loop, the thread.
 static int check_signal_call(const Loop *loop, int signum) {

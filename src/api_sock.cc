@@ -3,6 +3,12 @@
 #include <cstdint>
 
 #include "api.hh"
+#include "future.hh"
+#include "io.hh"
+#include "loop.hh"
+
+using namespace coio::detail;
+using namespace coio::api;
 
 namespace {
 
@@ -14,7 +20,7 @@ template <class Fn> int into(coio_loop *l, int fd, coio_future **out, Fn op) {
     return guarded([&] {
         Future *f = nullptr;
         int rc = op(loop, &f);
-        if (rc == COIO_OK) *out = reinterpret_cast<coio_future *>(f);
+        if (rc == COIO_OK) *out = to_c(f);
         return rc;
     });
 }

@@ -2,27 +2,22 @@
 #include <cmath>
 
 #include "api.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "task.hh"
+#include "taskgroup.hh"
+
+using namespace coio::detail;
+using namespace coio::api;
 
 namespace {
-Timeout *T(coio_timeout *tm) {
-    return reinterpret_cast<Timeout *>(tm);
-}
-const Timeout *T(const coio_timeout *tm) {
-    return reinterpret_cast<const Timeout *>(tm);
-}
-TaskGroup *G(coio_task_group *g) {
-    return reinterpret_cast<TaskGroup *>(g);
-}
-coio_future *C(Task *t) {
-    return reinterpret_cast<coio_future *>(t);
-}
 
 // Enters a scope with a checked deadline (loop time, +INFINITY for none).
 int enter(Loop *loop, double when, coio_timeout **out) {
     Task *t = loop->current_task; // "Timeout should be used inside a task"
     if (!t) return COIO_ESTATE;
     return guarded([&] {
-        *out = reinterpret_cast<coio_timeout *>(timeout_enter(loop, t, when));
+        *out = to_c(timeout_enter(loop, t, when));
         return COIO_OK;
     });
 }
@@ -53,24 +48,24 @@ int coio_timeout_enter_at(coio_loop *l, double when, coio_timeout **out) {
 
 int coio_timeout_reschedule(coio_timeout *tm, double when) {
     if (!tm || std::isnan(when)) return COIO_EINVAL;
-    if (int rc = check_loop(timeout_loop(T(tm)))) return rc;
-    return guarded([&] { return timeout_reschedule(T(tm), when); });
+    if (int rc = check_loop(timeout_loop(Tmo(tm)))) return rc;
+    return guarded([&] { return timeout_reschedule(Tmo(tm), when); });
 }
 
 int coio_timeout_when(const coio_timeout *tm, double *when) {
     if (!tm || !when) return COIO_EINVAL;
-    *when = timeout_when(T(tm));
+    *when = timeout_when(Tmo(tm));
     return COIO_OK;
 }
 
 int coio_timeout_expired(const coio_timeout *tm) {
-    return tm && timeout_expired(T(tm));
+    return tm && timeout_expired(Tmo(tm));
 }
 
 int coio_timeout_exit(coio_timeout *tm, int status) {
     if (!tm) return COIO_EINVAL;
-    if (loop_on_wrong_thread(timeout_loop(T(tm)))) return COIO_ETHREAD;
-    return guarded([&] { return timeout_exit(T(tm), status); });
+    if (loop_on_wrong_thread(timeout_loop(Tmo(tm)))) return COIO_ETHREAD;
+    return guarded([&] { return timeout_exit(Tmo(tm), status); });
 }
 
 // ---- task groups ------------------------------------------------------------------------
@@ -82,21 +77,21 @@ int coio_task_group_new(coio_loop *l, coio_task_group **out) {
     Task *parent = loop->current_task; // "TaskGroup cannot determine the parent task"
     if (!parent) return COIO_ESTATE;
     return guarded([&] {
-        *out = reinterpret_cast<coio_task_group *>(task_group_new(loop, parent));
+        *out = to_c(task_group_new(loop, parent));
         return COIO_OK;
     });
 }
 
 int coio_task_group_spawn(coio_task_group *g, coio_coroutine_fn fn, void *arg,
                           const coio_task_options *opts, coio_future **task) {
-    if (int rc = check_group(G(g))) return rc;
+    if (int rc = check_group(Grp(g))) return rc;
     coio_task_options o;
     if (!fn || check_task_options(opts, &o)) return COIO_EINVAL;
     return guarded([&] {
         Task *t = nullptr;
-        int rc = task_group_spawn_coroutine(G(g), fn, arg, o, &t);
+        int rc = task_group_spawn_coroutine(Grp(g), fn, arg, o, &t);
         if (rc == COIO_OK && task)
-            *task = C(t);
+            *task = to_c(t);
         else if (rc == COIO_OK)
             future_unref(t);
         return rc;
@@ -105,14 +100,14 @@ int coio_task_group_spawn(coio_task_group *g, coio_coroutine_fn fn, void *arg,
 
 int coio_task_group_task_new(coio_task_group *g, coio_step_fn step, void *arg, coio_free_fn drop,
                              const coio_task_options *opts, coio_future **task) {
-    if (int rc = check_group(G(g))) return rc;
+    if (int rc = check_group(Grp(g))) return rc;
     coio_task_options o;
     if (!step || check_task_options(opts, &o)) return COIO_EINVAL;
     return guarded([&] {
         Task *t = nullptr;
-        int rc = task_group_spawn_step(G(g), step, arg, drop, o, &t);
+        int rc = task_group_spawn_step(Grp(g), step, arg, drop, o, &t);
         if (rc == COIO_OK && task)
-            *task = C(t);
+            *task = to_c(t);
         else if (rc == COIO_OK)
             future_unref(t);
         return rc;
@@ -120,23 +115,23 @@ int coio_task_group_task_new(coio_task_group *g, coio_step_fn step, void *arg, c
 }
 
 int coio_task_group_exit(coio_task_group *g, int status, coio_future **out) {
-    if (int rc = check_group(G(g))) return rc;
+    if (int rc = check_group(Grp(g))) return rc;
     if (!out || status > 0) return COIO_EINVAL; // COIO_OK or a (negative) status
     return guarded([&] {
         Task *t = nullptr;
-        int rc = task_group_exit(G(g), status, &t);
-        if (rc == COIO_OK) *out = C(t);
+        int rc = task_group_exit(Grp(g), status, &t);
+        if (rc == COIO_OK) *out = to_c(t);
         return rc;
     });
 }
 
 long coio_task_group_errors(coio_task_group *g, coio_future **out, size_t cap) {
     if (!g || (cap && !out)) return COIO_EINVAL;
-    return task_group_errors(G(g), reinterpret_cast<Future **>(out), cap);
+    return task_group_errors(Grp(g), reinterpret_cast<Future **>(out), cap);
 }
 
 void coio_task_group_free(coio_task_group *g) {
-    if (g) task_group_free(G(g));
+    if (g) task_group_free(Grp(g));
 }
 
 } // extern "C"

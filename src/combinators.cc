@@ -14,7 +14,12 @@
 #include <cstring>
 #include <new>
 
-#include "core.hh"
+#include "callback_names.hh"
+#include "combinators.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "task.hh"
 
 namespace coio::detail {
 
@@ -515,8 +520,7 @@ static void queue_pop_into(AsCompleted *it, Future *to) {
         if (item) {
             static_cast<NextFuture *>(to)->handed = item;
             future_set_result(to, item, unref_future_value);
-        }
-        else
+        } else
             future_complete_error(to, Future::Failed, COIO_ETIMEDOUT, "timed out", nullptr);
     } catch (...) { // out of memory, before anything ran: the entry stays first in line
         queue_push(it, item, true);
@@ -590,8 +594,6 @@ static void next_finalize(Future *f) {
 }
 
 static const FutureOps kNextOps = {nullptr, next_refused, next_finalize};
-
-void as_completed_free(AsCompleted *it);
 
 AsCompleted *as_completed_new(Loop *loop, Future *const *fs, std::size_t n, double timeout) {
     auto *it = static_cast<AsCompleted *>(std::calloc(1, sizeof(AsCompleted)));

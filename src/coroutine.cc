@@ -19,6 +19,9 @@
 #include <vector>
 
 #include "coroutine.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "task.hh"
 
 // Valgrind must be told where coroutine stacks are, or it misreads switches between them.
 // The client requests are a few no-op instructions when not running under it.
@@ -365,11 +368,11 @@ std::size_t coroutine_stack_size(std::size_t requested, bool guarded) {
     return (size + ps - 1) / ps * ps;
 }
 
-static_assert(sizeof(Coroutine) <= kCoroutineBytes, "raise kCoroutineBytes (core.hh)");
+static_assert(sizeof(Coroutine) <= kCoroutineBytes, "raise kCoroutineBytes (task.hh)");
 
 Coroutine *coroutine_new(Loop *loop, coio_coroutine_fn fn, void *arg, coio_free_fn drop,
                          std::size_t stack_size, bool guarded) {
-    auto *co = static_cast<Coroutine *>(loop->coroutine_pool.alloc());
+    auto *co = static_cast<Coroutine *>(loop->pools.coroutine.alloc());
     std::memset(static_cast<void *>(co), 0, sizeof(Coroutine));
     co->loop = loop;
     co->fn = fn;
@@ -450,7 +453,7 @@ void coroutine_free(void *arg) {
     if (co->last_failed) future_unref(co->last_failed);
     Loop *loop = co->loop; // alive: the task, or the failing spawn, holds a reference
     if (co->drop) co->drop(co->arg);
-    loop->coroutine_pool.release(co);
+    loop->pools.coroutine.release(co);
 }
 
 void coroutine_note_failed(Coroutine *co, Future *f) {

@@ -9,7 +9,9 @@
 
 #include <cstdint>
 
-#include "core.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "task.hh"
 
 // AddressSanitizer must be told about every switch between stacks (its fiber interface), or
 // it checks coroutine code against the wrong stack bounds: false reports after a no-return

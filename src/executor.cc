@@ -29,7 +29,9 @@
 #include <sched.h>
 #include <unistd.h>
 
-#include "core.hh"
+#include "executor.hh"
+#include "future.hh"
+#include "loop.hh"
 
 namespace coio::detail {
 
@@ -171,7 +173,7 @@ void finish(void *p) {
     }
     coio_free_fn result_drop = j->result_drop, drop = j->drop;
     void *result = j->result, *arg = j->arg;
-    loop->custom_pool.release(j);
+    loop->pools.custom.release(j);
     if (result_drop) result_drop(result);
     if (drop) drop(arg);
     future_unref(f);
@@ -343,7 +345,7 @@ int executor_submit(Loop *loop, coio_work_fn fn, void *arg, coio_free_fn drop,
     auto *f = custom_future_new<ExecFuture>(loop, &kExecOps);
     Job *j;
     try {
-        j = static_cast<Job *>(loop->custom_pool.alloc());
+        j = static_cast<Job *>(loop->pools.custom.alloc());
     } catch (...) {
         future_unref(f);
         throw;
@@ -388,7 +390,7 @@ int executor_submit(Loop *loop, coio_work_fn fn, void *arg, coio_free_fn drop,
     join_all(exited);
     if (err) {
         f->job = nullptr;
-        loop->custom_pool.release(j);
+        loop->pools.custom.release(j);
         future_unref(f);
         future_unref(f);
         return err == ENOMEM ? COIO_ENOMEM : COIO_ESYS;

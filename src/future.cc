@@ -4,7 +4,10 @@
 #include <memory>
 #include <new>
 
-#include "core.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "ready.hh"
 
 namespace coio::detail {
 
@@ -22,7 +25,7 @@ static DoneCallback &callback_at(Future *f, std::uint32_t i) {
 }
 
 Future *future_new(Loop *loop) {
-    auto *f = new (loop->future_pool.alloc()) Future;
+    auto *f = new (loop->pools.future.alloc()) Future;
     future_init(f, loop);
     return f;
 }
@@ -81,10 +84,11 @@ static void future_destroy(Future *f) {
 // future_destroy up to the loop reference: false if the report's handler kept f alive.
 static bool future_destroy_parts(Future *f) {
     Loop *loop = f->loop;
+    const FutureOps *ops = future_ops(f);
     if (f->state == Future::Failed && !f->retrieved) {
         coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
-        ctx.message = f->kind == Future::TaskKind ? "Task exception was never retrieved"
-                                                  : "Future exception was never retrieved";
+        ctx.message =
+            ops && ops->unretrieved ? ops->unretrieved : "Future exception was never retrieved";
         ctx.code = f->error->code;
         ctx.error = f->error->message;
         ctx.future = reinterpret_cast<coio_future *>(f);
@@ -96,8 +100,7 @@ static bool future_destroy_parts(Future *f) {
     // A custom future leaves everything that can reach it (a primitive's line, the inputs it
     // watches) before any user code runs below: a drop that calls back into that primitive
     // must not find the dying future there and complete it.
-    auto *custom = f->kind == Future::Custom ? static_cast<CustomFuture *>(f) : nullptr;
-    if (custom && custom->ops->finalize) custom->ops->finalize(f);
+    if (ops && ops->finalize) ops->finalize(f);
     // Registrations that never ran (the future never completed) end here.
     for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
         DoneCallback &cb = callback_at(f, i);
@@ -107,17 +110,14 @@ static bool future_destroy_parts(Future *f) {
     if (f->value_drop) f->value_drop(f->value);
     value_repr_forget(f);
     if (f->error) future_free_error(f->error);
-    if (f->kind == Future::TaskKind) {
-        task_finalize(static_cast<Task *>(f));
-        loop->task_pool.release(f);
-    } else if (custom) {
-        if (custom->size <= kSmallCustomFuture)
-            loop->custom_pool.release(f);
-        else
-            std::free(f);
-    } else {
-        loop->future_pool.release(f);
-    }
+    if (!ops)
+        loop->pools.future.release(f);
+    else if (ops->release)
+        ops->release(f);
+    else if (static_cast<CustomFuture *>(f)->size <= kSmallCustomFuture)
+        loop->pools.custom.release(f);
+    else
+        std::free(f);
     return true;
 }
 
@@ -255,13 +255,43 @@ void future_set_sys_error(Future *f, int err) {
     f->error->sys_errno = err;
 }
 
-int future_sys_errno(const Future *f) {
-    // A failure passed on (a task's propagated error, future_forward) keeps its code and
-    // names where it came from; the errno stays with the failed system call's future.
+// A failure passed on (a task's propagated error, future_forward) keeps its code and names
+// where it came from: what stays with the original (the payload, the errno of a failed system
+// call) is found by following the causes while passed_on(error) says it is not there.
+template <class Pred> static const FutureError *error_origin(const Future *f, Pred passed_on) {
     const FutureError *e = f->error;
-    while (e && e->code == COIO_ESYS && !e->sys_errno && e->cause)
+    while (e && e->cause && passed_on(e))
         e = e->cause->error;
+    return e;
+}
+
+int future_sys_errno(const Future *f) {
+    const FutureError *e =
+        error_origin(f, [](const FutureError *e) { return e->code == COIO_ESYS && !e->sys_errno; });
     return e && e->code == COIO_ESYS ? e->sys_errno : 0;
+}
+
+void *future_error_payload(const Future *f) {
+    const FutureError *e = error_origin(f, [](const FutureError *e) { return !e->payload; });
+    return e ? e->payload : nullptr;
+}
+
+void future_take_result(Future *f, void **value, coio_free_fn *drop) {
+    *value = f->value;
+    *drop = f->value_drop;
+    f->value = nullptr;
+    f->value_drop = nullptr;
+    value_repr_forget(f);
+}
+
+void *future_take_value(Future *f) {
+    void *value = f->value;
+    if (f->value_drop) { // the caller's now: the future must not free it
+        f->value = nullptr;
+        f->value_drop = nullptr;
+        value_repr_forget(f);
+    }
+    return value;
 }
 
 bool future_cancel(Future *f, const char *msg) {
@@ -274,22 +304,10 @@ bool future_cancel(Future *f, const char *msg) {
 // arg) that releases the last reference to f, or to the future whose cancel op is running:
 // f is held until its cancel has returned.
 bool cancel_any(Future *f, const char *msg) {
-    if (Task *t = as_task(f)) return task_cancel(t, msg) == 1;
-    if (f->kind == Future::Custom) {
-        if (auto cancel = static_cast<CustomFuture *>(f)->ops->cancel) {
-            future_ref(f);
-            bool r;
-            try {
-                r = cancel(f, msg);
-            } catch (...) {
-                future_unref(f);
-                throw;
-            }
-            future_unref(f);
-            return r;
-        }
-    }
-    return future_cancel(f, msg);
+    const FutureOps *ops = future_ops(f);
+    if (!ops || !ops->cancel) return future_cancel(f, msg);
+    FutureHold hold(f);
+    return ops->cancel(f, msg);
 }
 
 // A cancellation starts here, not inside another one.  The chain may replace or free what
@@ -301,7 +319,7 @@ bool cancel_chain(Future *f, const char *msg) {
 }
 
 void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops) {
-    void *mem = size <= kSmallCustomFuture ? loop->custom_pool.alloc() : std::malloc(size);
+    void *mem = size <= kSmallCustomFuture ? loop->pools.custom.alloc() : std::malloc(size);
     if (!mem) throw std::bad_alloc();
     std::memset(mem, 0, size);
     auto *c = static_cast<CustomFuture *>(mem);
@@ -313,8 +331,9 @@ void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops) {
 }
 
 void future_refused(Future *f) {
-    if (f->kind != Future::Custom || f->state != Future::Result) return;
-    auto refused = static_cast<CustomFuture *>(f)->ops->refused;
+    if (f->state != Future::Result) return;
+    const FutureOps *ops = future_ops(f);
+    auto refused = ops ? ops->refused : nullptr;
     if (!refused) return;
     FutureError *e = error_new(COIO_ECANCELLED, nullptr, nullptr); // before: may throw
     refused(f);

@@ -3,12 +3,16 @@
 #include <ctime>
 #include <new>
 
-#include "core.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "observer.hh"
+#include "task.hh"
 
 namespace coio::detail {
 
 Handle *handle_new(Loop *loop, Handle::Kind kind, coio_callback fn, void *arg, coio_free_fn drop) {
-    auto *h = new (loop->handle_pool.alloc()) Handle;
+    auto *h = new (loop->pools.handle.alloc()) Handle;
     h->loop = loop;
     h->fn = fn;
     h->arg = arg;
@@ -24,7 +28,7 @@ Handle *handle_new(Loop *loop, Handle::Kind kind, coio_callback fn, void *arg, c
 void handle_unref(Handle *h) {
     if (--h->refs) return;
     Loop *loop = h->loop;
-    loop->handle_pool.release(h);
+    loop->pools.handle.release(h);
     loop_unref(loop);
 }
 
@@ -139,6 +143,14 @@ void invoke_callback(Loop *loop, coio_callback fn, void *arg, Handle *h) {
 void invoke_done(Loop *loop, coio_done_fn fn, Future *f, void *arg) {
     guarded_call(
         loop, [&] { fn(reinterpret_cast<coio_future *>(f), arg); }, nullptr, f, fn != task_wakeup);
+}
+
+Handle *handle_call_soon(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop) {
+    loop->ready.reserve(1);
+    Handle *h = handle_new(loop, Handle::Soon, fn, arg, drop);
+    ready_push_handle(loop, h); // cannot fail after reserve
+    handle_ref(h);
+    return h;
 }
 
 } // namespace coio::detail

@@ -33,7 +33,10 @@
 #include <fcntl.h>
 #include <new>
 
-#include "core.hh"
+#include "handle.hh"
+#include "io.hh"
+#include "loop.hh"
+#include "ready.hh"
 
 namespace coio::detail {
 
@@ -72,28 +75,28 @@ static void on_io(struct ev_loop *, ev_io *w, int revents) {
 
 static void unverified_remove(Loop *loop, FdWatcher *fw) {
     if (!fw->unverified) return;
-    (fw->uprev ? fw->uprev->unext : loop->unverified) = fw->unext;
-    (fw->unext ? fw->unext->uprev : loop->unverified_tail) = fw->uprev;
+    (fw->uprev ? fw->uprev->unext : loop->io.unverified) = fw->unext;
+    (fw->unext ? fw->unext->uprev : loop->io.unverified_tail) = fw->uprev;
     fw->uprev = fw->unext = nullptr;
     fw->unverified = false;
 }
 
 static void unverified_add(Loop *loop, FdWatcher *fw) {
     unverified_remove(loop, fw); // to the tail: the list stays oldest first
-    fw->uepoch = loop->verify_epoch;
-    fw->uprev = loop->unverified_tail;
-    (loop->unverified_tail ? loop->unverified_tail->unext : loop->unverified) = fw;
-    loop->unverified_tail = fw;
+    fw->uepoch = loop->io.verify_epoch;
+    fw->uprev = loop->io.unverified_tail;
+    (loop->io.unverified_tail ? loop->io.unverified_tail->unext : loop->io.unverified) = fw;
+    loop->io.unverified_tail = fw;
     fw->unverified = true;
-    if (!ev_is_active(&loop->io_verify)) ev_timer_again(loop->ev, &loop->io_verify);
+    if (!ev_is_active(&loop->io.verify)) ev_timer_again(loop->ev, &loop->io.verify);
 }
 
 // Every kVerifyInterval while the list is not empty: watchers that joined it before the
 // previous tick are checked and registered again.
 static void on_verify(struct ev_loop *, ev_timer *w, int) {
     Loop *loop = static_cast<Loop *>(w->data);
-    while (FdWatcher *fw = loop->unverified) {
-        if (fw->uepoch == loop->verify_epoch) break; // (and all after it): too young
+    while (FdWatcher *fw = loop->io.unverified) {
+        if (fw->uepoch == loop->io.verify_epoch) break; // (and all after it): too young
         unverified_remove(loop, fw);
         int fd = fw->io.fd;
         if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
@@ -107,27 +110,27 @@ static void on_verify(struct ev_loop *, ev_timer *w, int) {
         ev_io_set(&fw->io, fd, fw->io.events & (EV_READ | EV_WRITE));
         ev_io_start(loop->ev, &fw->io);
     }
-    loop->verify_epoch++;
-    if (!loop->unverified) ev_timer_stop(loop->ev, w);
+    loop->io.verify_epoch++;
+    if (!loop->io.unverified) ev_timer_stop(loop->ev, w);
 }
 
 // ---- watchers -----------------------------------------------------------------------------
 
 FdWatcher *io_watcher(Loop *loop, int fd) {
-    return std::size_t(fd) < loop->fds.size() ? loop->fds[std::size_t(fd)] : nullptr;
+    return std::size_t(fd) < loop->io.fds.size() ? loop->io.fds[std::size_t(fd)] : nullptr;
 }
 
 FdWatcher *io_watcher_make(Loop *loop, int fd) {
     if (FdWatcher *fw = io_watcher(loop, fd)) return fw;
-    if (!loop->io_verify.data) {
-        ev_timer_init(&loop->io_verify, on_verify, 0., kVerifyInterval);
-        loop->io_verify.data = loop;
+    if (!loop->io.verify.data) {
+        ev_timer_init(&loop->io.verify, on_verify, 0., kVerifyInterval);
+        loop->io.verify.data = loop;
     }
-    if (std::size_t(fd) >= loop->fds.size()) loop->fds.resize(std::size_t(fd) + 1, nullptr);
+    if (std::size_t(fd) >= loop->io.fds.size()) loop->io.fds.resize(std::size_t(fd) + 1, nullptr);
     auto *fw = new FdWatcher{};
     fw->loop = loop;
     ev_io_init(&fw->io, on_io, fd, 0);
-    loop->fds[std::size_t(fd)] = fw;
+    loop->io.fds[std::size_t(fd)] = fw;
     return fw;
 }
 
@@ -220,6 +223,18 @@ void io_set(Loop *loop, int fd, bool write, Handle *h) {
     if (old) end(old); // asyncio: the new callback replaces the old one
 }
 
+void io_add_callback(Loop *loop, int fd, bool write, coio_callback fn, void *arg,
+                     coio_free_fn drop) {
+    Handle *h = handle_new(loop, Handle::Io, fn, arg, drop);
+    try {
+        io_set(loop, fd, write, h);
+    } catch (...) {
+        h->drop = nullptr; // the registration failed: the caller keeps arg
+        handle_unref(h);
+        throw;
+    }
+}
+
 bool io_remove(Loop *loop, int fd, bool write) {
     FdWatcher *fw = io_watcher(loop, fd);
     if (!fw) return false;
@@ -233,9 +248,9 @@ bool io_remove(Loop *loop, int fd, bool write) {
 }
 
 void io_close_all(Loop *loop) {
-    if (loop->io_verify.data) ev_timer_stop(loop->ev, &loop->io_verify);
-    loop->unverified = loop->unverified_tail = nullptr;
-    for (FdWatcher *fw : loop->fds) {
+    if (loop->io.verify.data) ev_timer_stop(loop->ev, &loop->io.verify);
+    loop->io.unverified = loop->io.unverified_tail = nullptr;
+    for (FdWatcher *fw : loop->io.fds) {
         if (!fw) continue;
         ev_io_stop(loop->ev, &fw->io);
         for (Handle *h : {fw->reader, fw->writer}) {
@@ -249,10 +264,10 @@ void io_close_all(Loop *loop) {
             if (op) sock_abandon(op);
         fw->rop = fw->wop = nullptr;
     }
-    for (FdWatcher *fw : loop->fds)
+    for (FdWatcher *fw : loop->io.fds)
         delete fw;
-    loop->fds.clear();
-    loop->fds.shrink_to_fit();
+    loop->io.fds.clear();
+    loop->io.fds.shrink_to_fit();
     // The cancellations scheduled the done callbacks of those futures: the loop will not run
     // them any more, so they end here (their drops run), as the rest of the queue did.
     while (!loop->ready.empty())

@@ -11,7 +11,19 @@
 #include <ctime>
 #include <new>
 
-#include "core.hh"
+#include "callback_names.hh"
+#include "dispatch.hh"
+#include "executor.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "io.hh"
+#include "loop.hh"
+#include "observer.hh"
+#include "plugin.hh"
+#include "ready.hh"
+#include "remote.hh"
+#include "signal.hh"
+#include "task.hh"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
@@ -78,24 +90,24 @@ static void mark_polled(Loop *loop) {
 // at once, not at the next poll), and from the ev_async watcher when the loop was blocked.
 static void drain_threadsafe(Loop *loop) {
     {
-        std::lock_guard<std::mutex> g(loop->ts_mu);
-        loop->ts_items.swap(loop->ts_spare);
-        loop->ts_pending.store(false, std::memory_order_relaxed);
+        std::lock_guard<std::mutex> g(loop->ts.mu);
+        loop->ts.items.swap(loop->ts.spare);
+        loop->ts.pending.store(false, std::memory_order_relaxed);
     }
     try {
-        loop->ready.reserve(loop->ts_spare.size());
-        for (const ReadyEntry &e : loop->ts_spare)
+        loop->ready.reserve(loop->ts.spare.size());
+        for (const ReadyEntry &e : loop->ts.spare)
             loop->ready.push(e);
     } catch (const std::bad_alloc &) {
         // No room for them: they end without running, and the failure is reported.
-        for (const ReadyEntry &e : loop->ts_spare)
+        for (const ReadyEntry &e : loop->ts.spare)
             ready_discard(e);
         coio_exception_context ctx = COIO_EXCEPTION_CONTEXT_INIT;
         ctx.message = "call_soon_threadsafe callbacks dropped: out of memory";
         ctx.code = COIO_ENOMEM;
         loop_report(loop, &ctx);
     }
-    loop->ts_spare.clear();
+    loop->ts.spare.clear();
 }
 
 static void on_async(struct ev_loop *, ev_async *w, int) {
@@ -103,13 +115,13 @@ static void on_async(struct ev_loop *, ev_async *w, int) {
 }
 
 int loop_call_soon_threadsafe(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop) {
-    std::lock_guard<std::mutex> g(loop->ts_mu);
-    if (loop->ts_closed) return COIO_ECLOSED;
-    bool was_empty = loop->ts_items.empty();
-    loop->ts_items.push_back({fn, arg, reinterpret_cast<void *>(drop)});
+    std::lock_guard<std::mutex> g(loop->ts.mu);
+    if (loop->ts.closed) return COIO_ECLOSED;
+    bool was_empty = loop->ts.items.empty();
+    loop->ts.items.push_back({fn, arg, reinterpret_cast<void *>(drop)});
     // One wakeup per batch: while items are queued the loop has been woken already.
     if (was_empty) {
-        loop->ts_pending.store(true, std::memory_order_relaxed);
+        loop->ts.pending.store(true, std::memory_order_relaxed);
         ev_async_send(loop->ev, &loop->async);
     }
     return COIO_OK;
@@ -123,8 +135,8 @@ int loop_stop(Loop *loop) {
         return COIO_OK;
     }
     // Another thread (or the loop is idle): `closed` is only read under the lock here.
-    std::lock_guard<std::mutex> g(loop->ts_mu);
-    if (loop->ts_closed) return COIO_ECLOSED;
+    std::lock_guard<std::mutex> g(loop->ts.mu);
+    if (loop->ts.closed) return COIO_ECLOSED;
     loop->stopping.store(true, std::memory_order_relaxed);
     ev_async_send(loop->ev, &loop->async);
     return COIO_OK;
@@ -155,6 +167,8 @@ int loop_new(Loop **out, const coio_loop_options &opt) {
     loop->calib_time = loop->last_poll;
     loop->calib_ticks = loop->last_poll_ticks;
 #endif
+    // Failures there are reported on stderr: the loop is created all the same.
+    if (!(opt.flags & COIO_LOOP_NO_PLUGINS)) plugins_from_env(loop);
     *out = loop;
     return COIO_OK;
 }
@@ -163,7 +177,7 @@ Loop::~Loop() {
     plugins_free(this);
     observers_free(this);
     stacks_release_all(this);
-    if (exc_drop) exc_drop(exc_arg);
+    if (exc.drop) exc.drop(exc.arg);
 }
 
 // Discards everything still scheduled: each registration's drop runs once.
@@ -197,13 +211,13 @@ int loop_close(Loop *loop) {
     executor_close(loop);
     loop->closed = true;
     // Calls through a coio_remote see the loop gone from here on; those that got in before
-    // are in ts_items, taken below.
+    // are in ts.items, taken below.
     Completion *orphans = remote_close(loop);
     std::vector<ReadyEntry> pending;
     {
-        std::lock_guard<std::mutex> g(loop->ts_mu);
-        loop->ts_closed = true;
-        pending.swap(loop->ts_items);
+        std::lock_guard<std::mutex> g(loop->ts.mu);
+        loop->ts.closed = true;
+        pending.swap(loop->ts.items);
     }
     // Drops may release futures or handles of this loop; keep it alive meanwhile.
     loop_ref(loop);
@@ -314,7 +328,7 @@ static void collect_due_timers(Loop *loop) {
 }
 
 static void run_once(Loop *loop) {
-    if (loop->ts_pending.load(std::memory_order_relaxed)) drain_threadsafe(loop);
+    if (loop->ts.pending.load(std::memory_order_relaxed)) drain_threadsafe(loop);
     poll_io(loop);
     collect_due_timers(loop);
     // Step 3: run exactly what is ready now; what those callbacks schedule waits a pass.
@@ -332,6 +346,18 @@ static void run_once(Loop *loop) {
     loop->ready.rewind_if_empty();
     // Also when the last observer went during the pass: the begin has its end.
     if (__builtin_expect(observed, 0) && loop->observers) observe_pass_end(loop);
+}
+
+int loop_release(Loop *loop) {
+    loop_close(loop);
+    loop->released = true;
+    loop_unref(loop);
+    return COIO_OK;
+}
+
+void loop_set_debug(Loop *loop, bool enabled) {
+    loop->debug = enabled;
+    loop->instrumented = loop->debug || loop->observed;
 }
 
 void loop_run_forever(Loop *loop) {
@@ -397,7 +423,7 @@ void default_exception_handler(const coio_exception_context *ctx) {
 }
 
 void loop_report(Loop *loop, const coio_exception_context *ctx) {
-    if (!loop->exc_fn) {
+    if (!loop->exc.fn) {
         default_exception_handler(ctx);
         return;
     }
@@ -405,7 +431,7 @@ void loop_report(Loop *loop, const coio_exception_context *ctx) {
     {
         NoSuspend user_code_runs(loop);
         try {
-            loop->exc_fn(reinterpret_cast<coio_loop *>(loop), ctx, loop->exc_arg);
+            loop->exc.fn(reinterpret_cast<coio_loop *>(loop), ctx, loop->exc.arg);
         } catch (...) {
             // asyncio falls back to the default handler when the custom one raises.
             std::fprintf(stderr, "coio: unhandled error in the exception handler\n");
@@ -417,11 +443,11 @@ void loop_report(Loop *loop, const coio_exception_context *ctx) {
 
 void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg,
                                 coio_free_fn drop) {
-    coio_free_fn old_drop = loop->exc_drop;
-    void *old_arg = loop->exc_arg;
-    loop->exc_fn = fn;
-    loop->exc_arg = fn ? arg : nullptr;
-    loop->exc_drop = fn ? drop : nullptr;
+    coio_free_fn old_drop = loop->exc.drop;
+    void *old_arg = loop->exc.arg;
+    loop->exc.fn = fn;
+    loop->exc.arg = fn ? arg : nullptr;
+    loop->exc.drop = fn ? drop : nullptr;
     if (old_drop) old_drop(old_arg);
     if (!fn && drop) drop(arg); // nothing to register: the registration ends at once
 }

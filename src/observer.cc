@@ -9,7 +9,10 @@
 #include <new>
 #include <vector>
 
-#include "core.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "observer.hh"
+#include "task.hh"
 
 namespace coio::detail {
 

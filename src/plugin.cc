@@ -20,7 +20,10 @@
 
 #include <coio_plugin.h>
 
-#include "core.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "observer.hh"
+#include "plugin.hh"
 
 #ifndef COIO_PLUGIN_DIR
 #define COIO_PLUGIN_DIR "/usr/local/lib/coio/plugins"

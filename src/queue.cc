@@ -11,6 +11,8 @@
 // putter's item moves in and its future completes.  The user-visible consequences are listed
 // under "Differences from asyncio" in coio_queue_new(3).
 #include "queue.hh"
+#include "future.hh"
+#include "loop.hh"
 
 namespace coio::detail {
 

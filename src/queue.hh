@@ -6,7 +6,9 @@
 #include <cstring>
 #include <new>
 
-#include "core.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "ready.hh"
 
 namespace coio::detail {
 

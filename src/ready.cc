@@ -3,7 +3,10 @@
 #include <cstdlib>
 #include <new>
 
-#include "core.hh"
+#include "dispatch.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "ready.hh"
 
 namespace coio::detail {
 
@@ -55,22 +58,7 @@ void kRunResolve(void *) {
 }
 
 void ready_discard(const ReadyEntry &e) {
-    if (e.fn == kRunHandle) {
-        Handle *h = static_cast<Handle *>(e.arg);
-        handle_discard(h);
-        handle_unref(h);
-    } else if (e.fn == kRunDone) {
-        auto range = reinterpret_cast<std::uintptr_t>(e.aux);
-        future_discard_callbacks(static_cast<Future *>(e.arg), std::uint32_t(range >> 32),
-                                 std::uint32_t(range));
-    } else if (e.fn == kRunTask) {
-        if (e.aux) future_unref(static_cast<Future *>(e.aux));
-        future_unref(static_cast<Task *>(e.arg));
-    } else if (e.fn == kRunResolve) {
-        future_unref(static_cast<Future *>(e.arg));
-    } else if (e.aux) {
-        reinterpret_cast<coio_free_fn>(e.aux)(e.arg);
-    }
+    ready_dispatch<ReadyAction::Discard>(nullptr, e.fn, e.arg, e.aux);
 }
 
 void ready_push_done(Loop *loop, Future *f, std::uint32_t first, std::uint32_t count) {

@@ -57,4 +57,15 @@ class ReadyQueue {
     std::size_t head_ = 0, tail_ = 0;
 };
 
+struct Loop;
+struct Future;
+
+// Ready-queue entry tags (compared by address) (dispatch.hh runs them).
+void kRunHandle(void *);
+void kRunDone(void *);
+void kRunTask(void *);    // (task, awaited): one step of a task; both references
+void kRunResolve(void *); // (future): set a NULL result unless done (sleep(0)); a reference
+void ready_discard(const ReadyEntry &e); // ready_dispatch<Discard> (dispatch.hh)
+void ready_push_done(Loop *loop, Future *f, std::uint32_t first, std::uint32_t count);
+
 } // namespace coio::detail

@@ -10,7 +10,7 @@
 // sees no loop (COIO_ECLOSED) or pushes its entry onto the loop's call_soon_threadsafe queue
 // while still holding it, so the close cannot overtake it: the entry is in the queue before
 // the close looks, and is then run by a pass or discarded by the close (drop once, either way).
-// Lock order: the Remote's mutex, then the loop's ts_mu.
+// Lock order: the Remote's mutex, then the loop's ts.mu.
 //
 // A completion owns a reference to its future, which only the loop thread may touch.  While
 // open it is linked in the Remote's list (under the mutex).  Completing it moves that reference
@@ -29,7 +29,9 @@
 #include <mutex>
 #include <new>
 
-#include "core.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "remote.hh"
 
 namespace coio::detail {
 

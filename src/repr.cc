@@ -12,6 +12,9 @@
 
 #include "coroutine.hh"
 #include "repr.hh"
+#include "callback_names.hh"
+#include "future.hh"
+#include "task.hh"
 
 namespace coio::detail {
 

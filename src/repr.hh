@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstring>
 
-#include "core.hh"
+#include "future.hh"
 
 namespace coio::detail {
 

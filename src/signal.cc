@@ -18,7 +18,8 @@
 #include <sys/syscall.h>
 #endif
 
-#include "core.hh"
+#include "loop.hh"
+#include "signal.hh"
 
 namespace coio::detail {
 

@@ -41,7 +41,9 @@
 #include <unistd.h>
 
 #include "coroutine.hh"
-#include "core.hh"
+#include "future.hh"
+#include "io.hh"
+#include "loop.hh"
 
 namespace coio::detail {
 

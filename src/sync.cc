@@ -28,6 +28,9 @@
 #include <cstdint>
 
 #include "sync.hh"
+#include "callback_names.hh"
+#include "future.hh"
+#include "loop.hh"
 
 namespace coio::detail {
 

@@ -3,7 +3,8 @@
 // sync.cc (the internals) and api_sync.cc (the C wrappers).
 #pragma once
 
-#include "core.hh"
+#include "future.hh"
+#include "loop.hh"
 
 namespace coio::detail {
 

@@ -6,7 +6,13 @@
 #include <cstring>
 #include <new>
 
-#include "core.hh"
+#include "callback_names.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "observer.hh"
+#include "ready.hh"
+#include "task.hh"
 #include "coroutine.hh"
 
 namespace coio::detail {
@@ -60,7 +66,7 @@ __attribute__((noinline)) static void observed_link(Loop *loop, Task *t) {
             std::free(t->extra);
         }
         t->~Task();
-        loop->task_pool.release(t);
+        loop->pools.task.release(t);
         loop_unref(loop);
         throw;
     }
@@ -83,7 +89,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     }
     void *mem;
     try {
-        mem = loop->task_pool.alloc();
+        mem = loop->pools.task.alloc();
     } catch (...) {
         if (ex) std::free(ex->name);
         std::free(ex);
@@ -508,7 +514,7 @@ void task_abandon(Task *t) {
     end_body(t);
 }
 
-void task_finalize(Task *t) {
+static void task_finalize(Task *t) {
     if (t->step) { // the loop is gone or never ran it: the body never will
         report_pending(t, nullptr);
         end_body(t);
@@ -523,6 +529,21 @@ void task_finalize(Task *t) {
         std::free(t->extra);
     }
 }
+
+static bool task_ops_cancel(Future *f, const char *msg) {
+    return task_cancel(static_cast<Task *>(f), msg) == 1;
+}
+
+static void task_release(Future *f) {
+    auto *t = static_cast<Task *>(f);
+    Loop *loop = t->loop;
+    task_finalize(t);
+    loop->pools.task.release(t);
+}
+
+// A task's cancel() and its end, as future.cc calls them for every kind of future.
+const FutureOps kTaskOps = {task_ops_cancel, nullptr,      nullptr,
+                            nullptr,         task_release, "Task exception was never retrieved"};
 
 Task *spawn_step(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
                  const coio_task_options &o) {
@@ -619,6 +640,54 @@ CallbackNames task_callback_names() {
     static const CallbackName names[] = {{any_fn(task_wakeup), "Task.task_wakeup"},
                                          {any_fn(sleep_done), nullptr}};
     return {names, sizeof names / sizeof names[0]};
+}
+
+int task_check_outcome(Future *f) {
+    Task *t = as_task(f);
+    if (!t) return COIO_OK;
+    if (f->loop->current_task != t || t->has_result || t->error) return COIO_ESTATE;
+    return COIO_OK;
+}
+
+void future_resolve(Future *f, void *value, coio_free_fn drop) {
+    if (Task *t = as_task(f)) { // stored until the body returns
+        t->value = value;
+        t->value_drop = drop;
+        t->has_result = true;
+        return;
+    }
+    future_set_result(f, value, drop);
+}
+
+void future_reject(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {
+    if (Task *t = as_task(f)) { // stored until the body returns COIO_EFAILED
+        task_stash_error(t, code, message, nullptr);
+        t->error->payload = payload;
+        t->error->payload_drop = drop;
+        return;
+    }
+    future_set_error(f, code, message, payload, drop);
+}
+
+int task_step_await(Task *t, Future *f) {
+    if (t->loop->current_task != t || t->step == coroutine_step) return COIO_ESTATE;
+    if (f->loop != t->loop) return COIO_ELOOP;
+    future_ref(f);
+    if (t->awaiting) future_unref(t->awaiting);
+    t->awaiting = f;
+    return COIO_OK;
+}
+
+long loop_all_tasks(Loop *loop, Future **out, std::size_t cap) {
+    long n = 0;
+    for (Task *t = loop->tasks; t; t = t->next) {
+        if (t->internal) continue; // asyncio has no such task (a task group's exit)
+        if (std::size_t(n++) < cap) {
+            future_ref(t);
+            out[n - 1] = t;
+        }
+    }
+    return n;
 }
 
 } // namespace coio::detail

@@ -16,7 +16,11 @@
 #include <cstdio>
 #include <vector>
 
-#include "core.hh"
+#include "callback_names.hh"
+#include "future.hh"
+#include "loop.hh"
+#include "task.hh"
+#include "taskgroup.hh"
 
 namespace coio::detail {
 

@@ -13,7 +13,12 @@
 #include <cstdint>
 #include <new>
 
-#include "core.hh"
+#include "callback_names.hh"
+#include "future.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "task.hh"
+#include "taskgroup.hh"
 
 namespace coio::detail {
 
@@ -79,11 +84,11 @@ static void task_done(coio_future *, void *) {}
 static void free_scope(void *arg) {
     auto *tm = static_cast<Timeout *>(arg);
     clear_timer(tm);
-    tm->loop->custom_pool.release(tm);
+    tm->loop->pools.custom.release(tm);
 }
 
 Timeout *timeout_enter(Loop *loop, Task *t, double when) {
-    auto *tm = static_cast<Timeout *>(loop->custom_pool.alloc());
+    auto *tm = static_cast<Timeout *>(loop->pools.custom.alloc());
     *tm = Timeout{loop, t, nullptr, INFINITY, t->num_cancels, ScopeState::Entered};
     try {
         schedule(tm, when);

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <new>
 
-#include "core.hh"
+#include "handle.hh"
+#include "loop.hh"
+#include "ready.hh"
 
 namespace coio::detail {
 
