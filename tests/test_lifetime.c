@@ -582,16 +582,12 @@ static void ignore_exception(coio_loop *loop, const coio_exception_context *ctx,
     (void)loop, (void)ctx, (void)arg;
 }
 
-static void count_drop(void *arg) {
-    ++*(int *)arg;
-}
-
 static void test_eager_child_frees_its_group_then_waits_loop_freed(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
     int handler_drops = 0;
     assert_status(
-        coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops, count_drop),
+        coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops, tu_count_drop),
         COIO_OK);
     assert_status(coio_future_new(loop, &g_never), COIO_OK);
     eager_group e = {0};
