@@ -121,16 +121,12 @@ inline int coroutine_await(Future *f, void **value) {
     // Not on a coroutine, or inside something else running on its stack (a step-driven
     // task started eagerly from the body, a drop or the exception handler called from the
     // body's API call): there is nothing here to suspend.
-    if (!co) return COIO_ENOTSUP;
-    Task *t = co->task;
-    Loop *loop = t->loop;
-    if (loop->current_task != t) [[unlikely]]
+    if (!co || co->task->loop->current_task != co->task || co->task->loop->no_suspend)
         return COIO_ENOTSUP;
+    Task *t = co->task;
     if (!f || f == t) return COIO_EINVAL;
-    if (f->loop != loop) return COIO_ELOOP;
+    if (f->loop != t->loop) return COIO_ELOOP;
     if (f->state == Future::Pending) {
-        if (loop->no_suspend) [[unlikely]] // under a drop or the exception handler (NoSuspend)
-            return COIO_ENOTSUP;
         future_ref(f);
         t->awaiting = f;
 #ifdef COIO_ASAN_FIBERS
