@@ -686,8 +686,7 @@ static void test_exception_handler_cannot_suspend_the_body(void **state) {
 /* The exception handler, called by the user, closes and releases the loop's last
  * reference: the report must not touch the loop after the handler returned (the NoSuspend
  * marker above did, at first: found by the fuzzer). */
-static void handler_releases_loop(coio_loop *loop, const coio_exception_context *ctx,
-                                  void *arg) {
+static void handler_releases_loop(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
     (void)ctx;
     ++*(int *)arg;
     assert_status(coio_loop_release(loop), COIO_OK);
