@@ -311,14 +311,6 @@ int start(SockOp *op, FdWatcher *fw, Future **out) {
 
 // ---- coroutines ---------------------------------------------------------------------------
 
-// The running coroutine's loop, or null outside one (as coio_await decides).
-Loop *co_loop() {
-    Coroutine *co = tls_current;
-    if (!co || co->task->loop->current_task != co->task || co->task->loop->no_suspend)
-        return nullptr;
-    return co->task->loop;
-}
-
 // Waits until fd is ready on that side: COIO_OK, COIO_ECANCELLED (the task was cancelled;
 // the watch has stopped), COIO_EBUSY (another operation took the side meanwhile).
 int co_wait(Loop *loop, int fd, bool write) {
@@ -476,7 +468,7 @@ int sock_result_size(const Future *f, std::size_t *n) {
 }
 
 int co_recv_into(int fd, void *buf, std::size_t len, std::size_t *n, int *err) {
-    Loop *loop = co_loop();
+    Loop *loop = co_running_loop();
     if (!loop) return COIO_ENOTSUP;
     FdWatcher *fw;
     if (int rc = check_side(loop, fd, false, true, &fw)) return rc;
@@ -501,7 +493,7 @@ int co_recv_into(int fd, void *buf, std::size_t len, std::size_t *n, int *err) {
 }
 
 int co_sendall(int fd, const void *buf, std::size_t len, int *err) {
-    Loop *loop = co_loop();
+    Loop *loop = co_running_loop();
     if (!loop) return COIO_ENOTSUP;
     FdWatcher *fw;
     if (int rc = check_side(loop, fd, true, true, &fw)) return rc;
@@ -524,7 +516,7 @@ int co_sendall(int fd, const void *buf, std::size_t len, int *err) {
 }
 
 int co_accept(int fd, int *conn, struct sockaddr *addr, socklen_t *addrlen, int *err) {
-    Loop *loop = co_loop();
+    Loop *loop = co_running_loop();
     if (!loop) return COIO_ENOTSUP;
     FdWatcher *fw;
     if (int rc = check_side(loop, fd, false, false, &fw)) return rc;
@@ -545,7 +537,7 @@ int co_accept(int fd, int *conn, struct sockaddr *addr, socklen_t *addrlen, int 
 }
 
 int co_connect(int fd, const struct sockaddr *addr, socklen_t len, int *err) {
-    Loop *loop = co_loop();
+    Loop *loop = co_running_loop();
     if (!loop) return COIO_ENOTSUP;
     FdWatcher *fw;
     if (int rc = check_side(loop, fd, true, false, &fw)) return rc;
