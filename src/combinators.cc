@@ -251,7 +251,9 @@ static bool gather_cancel(Future *f, const char *msg) {
     return ret;
 }
 
-static void gather_finalize(Future *f) {
+// Ends the registrations still to run and releases the children: finalize, and let_go (the
+// caller holds g).
+static void gather_let_go(Future *f) {
     auto *g = static_cast<Gather *>(f);
     if (!g->children) return;
     // Done early (a child failed or was cancelled): the callbacks still to come only mark
@@ -267,12 +269,14 @@ static void gather_finalize(Future *f) {
     Future **children = g->children;
     std::size_t n = g->n;
     g->children = nullptr;
+    g->n = 0;
     for (std::size_t i = 0; i < n; i++)
         future_unref(children[i]);
     std::free(children);
 }
 
-static const FutureOps kGatherOps = {gather_cancel, nullptr, gather_finalize};
+static const FutureOps kGatherOps = {
+    .cancel = gather_cancel, .finalize = gather_let_go, .let_go = gather_let_go};
 
 Future *gather_new(Loop *loop, Future *const *fs, std::size_t n, unsigned flags) {
     if (n == 0) return future_new_done(loop); // asyncio: a plain future, already done with []
@@ -409,20 +413,29 @@ static bool wait_cancel(Future *f, const char *msg) {
     return true;
 }
 
-static void wait_finalize(Future *f) {
+static void wait_let_go(Future *f) {
     auto *w = static_cast<Wait *>(f);
-    timer_free(w->timer);
+    timer_cancel(w->timer);
     if (!w->fs) return;
     for (std::size_t i = 0; i < w->n; i++)
         unwatch(w->fs[i], wait_child_done, w);
     Future **fs = w->fs;
+    std::size_t n = w->n;
     w->fs = nullptr;
-    for (std::size_t i = 0; i < w->n; i++)
+    w->n = 0;
+    for (std::size_t i = 0; i < n; i++)
         future_unref(fs[i]);
     std::free(fs);
 }
 
-static const FutureOps kWaitOps = {wait_cancel, nullptr, wait_finalize};
+static void wait_finalize(Future *f) {
+    auto *w = static_cast<Wait *>(f);
+    wait_let_go(w);
+    timer_free(w->timer);
+}
+
+static const FutureOps kWaitOps = {
+    .cancel = wait_cancel, .finalize = wait_finalize, .let_go = wait_let_go};
 
 Future *wait_new(Loop *loop, Future *const *fs, std::size_t n, double timeout, int return_when) {
     auto *w = custom_future_new<Wait>(loop, &kWaitOps);
@@ -900,18 +913,25 @@ static bool wait_for_cancel(Future *f, const char *msg) {
     return true;
 }
 
+static void wait_for_let_go(Future *f) {
+    auto *w = static_cast<WaitFor *>(f);
+    timer_cancel(w->timer);
+    if (Future *inner = w->inner) {
+        unwatch(inner, wait_for_inner_done, w);
+        w->inner = nullptr;
+        future_unref(inner);
+    }
+}
+
 static void wait_for_finalize(Future *f) {
     auto *w = static_cast<WaitFor *>(f);
+    wait_for_let_go(w);
     timer_free(w->timer);
-    if (w->inner) {
-        unwatch(w->inner, wait_for_inner_done, w);
-        future_unref(w->inner);
-        w->inner = nullptr;
-    }
     std::free(w->cancel_msg);
 }
 
-static const FutureOps kWaitForOps = {wait_for_cancel, nullptr, wait_for_finalize};
+static const FutureOps kWaitForOps = {
+    .cancel = wait_for_cancel, .finalize = wait_for_finalize, .let_go = wait_for_let_go};
 
 Future *wait_for_new(Future *f, double timeout) {
     Loop *loop = f->loop;
@@ -987,18 +1007,21 @@ static bool shield_cancel(Future *f, const char *msg) {
     return true;
 }
 
-static void shield_finalize(Future *f) {
+// finalize, and let_go (the caller holds s).
+static void shield_let_go(Future *f) {
     auto *s = static_cast<Shield *>(f);
-    if (!s->inner) return;
+    Future *inner = s->inner;
+    if (!inner) return;
     if (s->state == Future::Cancelled)
-        retarget(s->inner, shield_inner_done, s, retrieve_done);
+        retarget(inner, shield_inner_done, s, retrieve_done);
     else
-        unwatch(s->inner, shield_inner_done, s);
-    future_unref(s->inner);
+        unwatch(inner, shield_inner_done, s);
     s->inner = nullptr;
+    future_unref(inner);
 }
 
-static const FutureOps kShieldOps = {shield_cancel, nullptr, shield_finalize};
+static const FutureOps kShieldOps = {
+    .cancel = shield_cancel, .finalize = shield_let_go, .let_go = shield_let_go};
 
 Future *shield_new(Future *f) {
     if (f->state != Future::Pending) { // "Shortcut."

@@ -204,6 +204,11 @@ void future_set_result(Future *f, void *value, coio_free_fn drop) {
     mark_done(f, Future::Result);
 }
 
+void future_let_go(Future *f) {
+    const FutureOps *ops = future_ops(f);
+    if (ops && ops->let_go) ops->let_go(f);
+}
+
 void future_complete(Future *f, Future::State state) {
     prepare_completion(f);
     mark_done(f, state);

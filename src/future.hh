@@ -144,14 +144,14 @@ coio_repr_fn value_repr_get(const Future *f);
 struct FutureOps {
     // coio_future_cancel on it: true if a cancellation was done or requested (asyncio's
     // overridden cancel(), e.g. _GatheringFuture's).  Null: a plain future's cancel.
-    bool (*cancel)(Future *f, const char *msg);
+    bool (*cancel)(Future *f, const char *msg) = nullptr;
     // The task that awaited f is cancelled after f completed with a result and before it saw
     // it (asyncio throws CancelledError into the coroutine after the waiter's wake-up): give
     // back what f granted (a lock, a permit, a queue item), so that nothing is lost.  f then
     // reads as cancelled.  Null: nothing to give back.
-    void (*refused)(Future *f);
+    void (*refused)(Future *f) = nullptr;
     // The last reference went: free what the derived struct owns (not the struct itself).
-    void (*finalize)(Future *f);
+    void (*finalize)(Future *f) = nullptr;
     // asyncio's subclass __repr__: writes f's repr snprintf-style and returns its full
     // length, or a negative value for the default form.  Null: the default form.
     long (*repr)(const Future *f, char *buf, std::size_t size) = nullptr;
@@ -160,6 +160,11 @@ struct FutureOps {
     void (*release)(Future *f) = nullptr;
     // The report of a failure nobody retrieved.  Null: "Future exception was never retrieved".
     const char *unretrieved = nullptr;
+    // Its owner completed f by hand (coio_future_set_result / _set_error): stop watching
+    // what it waits for and let go of it.  A combinator done this way needs its inputs no
+    // more, and one that kept them could be kept by them in turn (a task failing with f as
+    // its error's cause) for ever.  Null: f holds nothing of the kind.
+    void (*let_go)(Future *f) = nullptr;
 };
 
 struct CustomFuture : Future {
@@ -180,6 +185,8 @@ inline const FutureOps *future_ops(const Future *f) {
         return static_cast<const CustomFuture *>(f)->ops;
     }
 }
+// FutureOps::let_go, after the owner completed f by hand (f held: it may run drops).
+void future_let_go(Future *f);
 
 // Allocates a T (derived from CustomFuture, default-constructible) as a pending future.
 void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops);

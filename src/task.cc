@@ -656,7 +656,9 @@ void future_resolve(Future *f, void *value, coio_free_fn drop) {
         t->has_result = true;
         return;
     }
+    FutureHold hold(f); // completing runs inline watchers, which may release f
     future_set_result(f, value, drop);
+    future_let_go(f);
 }
 
 void future_reject(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {
@@ -666,7 +668,9 @@ void future_reject(Future *f, int code, const char *message, void *payload, coio
         t->error->payload_drop = drop;
         return;
     }
+    FutureHold hold(f); // as in future_resolve
     future_set_error(f, code, message, payload, drop);
+    future_let_go(f);
 }
 
 int task_step_await(Task *t, Future *f) {

@@ -827,7 +827,7 @@ static void test_payload_through_gather_with_released_sibling(void **state) {
  * may stay allocated and the payload has been dropped once. */
 static void test_task_failing_through_own_wait_for_freed_at_release(void **state) {
     (void)state;
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 4; kind++) {
         coio_loop *loop = tu_loop_virtual();
         awaiter a = {0};
         int payload_drops = 0;
@@ -837,19 +837,61 @@ static void test_task_failing_through_own_wait_for_freed_at_release(void **state
             assert_status(coio_wait_for(t, 5.0, &c), COIO_OK);
         else if (kind == 1)
             assert_status(coio_gather(loop, &t, 1, 0, &c), COIO_OK);
-        else
+        else if (kind == 2)
             assert_status(coio_shield(t, &c), COIO_OK);
+        else
+            assert_status(coio_wait(loop, &t, 1, -1, COIO_ALL_COMPLETED, &c), COIO_OK);
         a.target = c;
         run_passes(loop, 2); /* t awaits c */
         assert_status(coio_future_set_error_payload(c, 3, "by hand", &payload_drops, tu_count_drop),
                       COIO_OK);
         run_until(loop, t);
         assert_int_equal(tu_error_code(t), 3);
+        run_passes(loop, 2); /* c's registration on t has run */
         coio_future_release(c);
         coio_future_release(t);
+        int handler_drops = 0;
+        assert_status(
+            coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops, tu_count_drop),
+            COIO_OK);
         tu_finish(loop);
         assert_int_equal(payload_drops, 1);
+        assert_int_equal(handler_drops, 1); /* the loop was freed */
     }
+}
+
+/* A task creates wait_for(itself, 0) in its own body (which cancels it), completes that
+ * wait_for by hand with an error and fails with it as its error's cause; the loop closes
+ * before the wait_for's done callback on the task runs (found by the fuzzer).  The queued
+ * callback is discarded, so only the hand completion can make the wait_for let go of the
+ * task: otherwise the pair keeps each other, and their loop, alive after its release. */
+static int body_fail_through_own_zero_wait_for(coio_future *self, void *arg) {
+    awaiter *a = arg;
+    if (coio_wait_for(self, 0, &a->target) != COIO_OK) return COIO_EINVAL;
+    if (coio_future_set_error(a->target, 3, "by hand") != COIO_OK) return COIO_EINVAL;
+    a->rc = coio_await(a->target, NULL); /* done: no suspension, the cancel stays pending */
+    a->done = 1;
+    return a->rc;
+}
+
+static void test_own_zero_wait_for_completed_by_hand_freed_at_close(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    int handler_drops = 0;
+    assert_status(
+        coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops, tu_count_drop),
+        COIO_OK);
+    awaiter a = {0};
+    coio_future *t = spawn(loop, body_fail_through_own_zero_wait_for, &a);
+    while (!coio_future_done(t)) /* ends with the pass t completed in: its callbacks queued */
+        tu_run_one_pass(loop);
+    assert_true(a.done);
+    assert_int_equal(a.rc, COIO_EFAILED);
+    assert_int_equal(tu_error_code(t), 3);
+    coio_future_release(a.target);
+    coio_future_release(t);
+    tu_finish(loop);
+    assert_int_equal(handler_drops, 1); /* the loop was freed */
 }
 
 /* A task awaits a gather of (a future that fails with a payload, a future whose last caller
@@ -1144,9 +1186,6 @@ static void test_queue_completes_waiter_held_only_by_wait_for(void **state) {
         }
         assert_false(coio_future_done(w));
         assert_status(coio_wait_for(w, 1.0, &wf), COIO_OK);
-        /* Completed by hand, the wait_for keeps no link to w's outcome: when w completes, the
-         * wait_for only lets it go. */
-        assert_status(coio_future_set_result(wf, NULL, NULL), COIO_OK);
         coio_future_release(w); /* the wait_for's reference is the only one */
         if (how == QUEUE_PUT) {
             assert_status(coio_queue_put(q, &item, tu_count_drop, &put), COIO_OK);
@@ -1197,6 +1236,7 @@ int main(void) {
         cmocka_unit_test(test_payload_through_wait_for_freed_at_release),
         cmocka_unit_test(test_payload_through_gather_with_released_sibling),
         cmocka_unit_test(test_task_failing_through_own_wait_for_freed_at_release),
+        cmocka_unit_test(test_own_zero_wait_for_completed_by_hand_freed_at_close),
         cmocka_unit_test(test_payload_through_gather_of_awaiting_task_with_pending_sibling),
         cmocka_unit_test(test_task_group_exit_pending_at_close_frees_loop),
         cmocka_unit_test(test_as_completed_freed_by_report_inside_dispatch),
