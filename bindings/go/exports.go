@@ -35,8 +35,12 @@ func reportPanic(l *Loop, what string, r any) {
 	println("coio:", what+":", msg)
 }
 
+// gocoioStep runs a step of the task whose handle is h. When the body has returned, the step
+// ends the task's handle itself and sets *ended, so that the task's drop, which libcoio runs
+// right after this last step, has nothing left to do in Go.
+//
 //export gocoioStep
-func gocoioStep(task, awaited *C.coio_future, status C.int, value, h C.uintptr_t) (rc C.int) {
+func gocoioStep(task, awaited *C.coio_future, status C.int, value, h C.uintptr_t, ended *C.int) (rc C.int) {
 	var t *Task
 	defer func() {
 		if r := recover(); r != nil {
@@ -49,7 +53,13 @@ func gocoioStep(task, awaited *C.coio_future, status C.int, value, h C.uintptr_t
 		}
 	}()
 	t = handle(h).Value().(*Task)
-	return t.step(task, awaited, status, uintptr(value))
+	rc = t.step(task, awaited, status, uintptr(value))
+	if t.finished && !t.abandoned {
+		t.dropped()
+		deleteHandle(handle(h))
+		*ended = 1
+	}
+	return rc
 }
 
 //export gocoioDrop

@@ -49,9 +49,11 @@ type Loop struct {
 	mu     sync.RWMutex // guards closed
 	closed bool
 
-	current *Task   // the task whose body runs now
-	live    *Task   // tasks whose body has started and not returned (a list through Task.next)
-	coros   []*coro // idle coroutines, reused by new tasks
+	current  *Task   // the task whose body runs now
+	live     *Task   // tasks whose body has started and not returned (a list through Task.next)
+	coros    []*coro // idle coroutines, reused by new tasks
+	nlive    int     // task bodies started and not returned (the live list)
+	peakLive int     // the most there were at once
 
 	rel    *releaser // what finalizers hand over (any goroutine), drained on the loop's thread
 	drainH handle    // refers to rel (not to the Loop, which must stay collectable)

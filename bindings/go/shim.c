@@ -22,10 +22,27 @@ static void gocoio_payload_drop(void *p) {
     free(gp);
 }
 
+/* A Go task's arg: the handle of its *Task, and whether Go deleted that handle itself in the
+ * task's last step (the body returned) so that the drop, which follows at once, need not call
+ * into Go: a call from C into Go costs more than everything else a short task does. */
+typedef struct gocoio_task_arg {
+    uintptr_t handle;
+    int ended;
+} gocoio_task_arg;
+
 int gocoio_step_tramp(coio_future *task, coio_future *awaited, int status, void *arg) {
+    gocoio_task_arg *a = arg;
     void *value = NULL;
     if (status == COIO_OK && awaited != NULL) coio_future_result(awaited, &value);
-    return gocoioStep(task, awaited, status, (uintptr_t)value, (uintptr_t)arg);
+    return gocoioStep(task, awaited, status, (uintptr_t)value, a->handle, &a->ended);
+}
+
+/* The task's drop: a task destroyed with its body suspended (its loop closed) still has its
+ * handle, and Go unwinds the body. */
+static void gocoio_task_drop(void *arg) {
+    gocoio_task_arg *a = arg;
+    if (!a->ended) gocoioDrop(a->handle);
+    free(a);
 }
 
 void gocoio_drop_tramp(void *arg) {
@@ -58,18 +75,37 @@ int gocoio_loop_new(unsigned flags, coio_loop **out) {
     return coio_loop_new(out, &o);
 }
 
+static gocoio_task_arg *task_arg_new(uintptr_t h) {
+    gocoio_task_arg *a = malloc(sizeof *a);
+    if (a) {
+        a->handle = h;
+        a->ended = 0;
+    }
+    return a;
+}
+
+/* On failure the arg is freed here and the handle stays the caller's (libcoio does not call
+ * the drop of a task it could not create). */
 int gocoio_task_new(coio_loop *loop, uintptr_t h, const char *name, unsigned flags,
                     coio_future **out) {
     coio_task_options o = COIO_TASK_OPTIONS_INIT;
     o.name = name;
     o.flags = flags;
-    return coio_task_new(loop, gocoio_step_tramp, (void *)h, gocoio_drop_tramp, &o, out);
+    gocoio_task_arg *a = task_arg_new(h);
+    if (!a) return COIO_ENOMEM;
+    int rc = coio_task_new(loop, gocoio_step_tramp, a, gocoio_task_drop, &o, out);
+    if (rc != COIO_OK) free(a);
+    return rc;
 }
 
 int gocoio_group_task_new(coio_task_group *g, uintptr_t h, const char *name, coio_future **out) {
     coio_task_options o = COIO_TASK_OPTIONS_INIT;
     o.name = name;
-    return coio_task_group_task_new(g, gocoio_step_tramp, (void *)h, gocoio_drop_tramp, &o, out);
+    gocoio_task_arg *a = task_arg_new(h);
+    if (!a) return COIO_ENOMEM;
+    int rc = coio_task_group_task_new(g, gocoio_step_tramp, a, gocoio_task_drop, &o, out);
+    if (rc != COIO_OK) free(a);
+    return rc;
 }
 
 int gocoio_set_result(coio_future *f, uintptr_t h) {

@@ -24,6 +24,7 @@ import (
 type Task struct {
 	loop *Loop
 	c    *C.coio_future // borrowed: valid until the task's drop (nil after)
+	cnew *C.coio_future // where the spawn's C call puts the new task
 	body func(*Task) (uintptr, error)
 	co   *coro
 	name string
@@ -54,8 +55,18 @@ var ErrTaskDone = errors.New("coio: task done")
 // errAbandoned unwinds the body of a task destroyed while it was suspended (its loop closed).
 type abandon struct{}
 
-// maxIdleCoros bounds the coroutines a loop keeps for reuse.
-const maxIdleCoros = 1024
+// A loop keeps idle coroutines for reuse: as many as it had task bodies running at once at
+// its peak (so that a program that spawns 100k tasks at a time does not start 100k goroutines
+// each time; Go's runtime keeps the goroutines that ended for reuse in the same way), at least
+// minIdleCoros and at most maxIdleCoros. Each idle one is a parked goroutine and its stack.
+const (
+	minIdleCoros = 1024
+	maxIdleCoros = 1 << 17
+)
+
+func (l *Loop) idleCoroCap() int {
+	return min(max(l.peakLive, minIdleCoros), maxIdleCoros)
+}
 
 // coro is an iter.Pull coroutine that runs task bodies one after the other: a task borrows one
 // at its first step and gives it back when its body returns, so that spawning a task does not
@@ -121,8 +132,12 @@ func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (
 		return nil, ErrInvalid
 	}
 	var cfg taskConfig
-	for _, o := range opts {
-		o(&cfg)
+	if len(opts) > 0 { // (options are funcs of *taskConfig: cfg would escape for every spawn)
+		pc := new(taskConfig)
+		for _, o := range opts {
+			o(pc)
+		}
+		cfg = *pc
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -144,17 +159,19 @@ func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (
 		cname = C.CString(cfg.name)
 		defer C.free(unsafe.Pointer(cname))
 	}
-	var c *C.coio_future
+	// The new task comes out through t.cnew, a field of t (on the heap already), rather than
+	// through a local variable that would be one more allocation per spawn.
 	var rc C.int
 	if g != nil {
-		rc = C.gocoio_group_task_new(g.c, C.uintptr_t(h), cname, &c)
+		rc = C.gocoio_group_task_new(g.c, C.uintptr_t(h), cname, &t.cnew)
 	} else {
-		rc = C.gocoio_task_new(l.c, C.uintptr_t(h), cname, cfg.flags, &c)
+		rc = C.gocoio_task_new(l.c, C.uintptr_t(h), cname, cfg.flags, &t.cnew)
 	}
 	if rc != C.COIO_OK {
 		deleteHandle(h)
 		return nil, check(rc)
 	}
+	c := t.cnew
 	if t.c == nil && !t.finished {
 		t.c = c // an eager task that finished in its first step has been dropped already
 	}
@@ -243,7 +260,7 @@ func (t *Task) step(task, awaited *C.coio_future, status C.int, value uintptr) C
 		co := t.co
 		t.co = nil
 		co.t = nil
-		if !t.abandoned && len(l.coros) < maxIdleCoros && !l.closed {
+		if !t.abandoned && len(l.coros) < l.idleCoroCap() && !l.closed {
 			l.coros = append(l.coros, co)
 		} else {
 			co.stop()
@@ -305,10 +322,10 @@ func (t *Task) finish(h uintptr, err error) {
 // loop closed) with its body suspended, which is then unwound.
 func (t *Task) dropped() {
 	t.abandonBody()
-	if !t.finished {
-		t.finished = true
+	t.finished = true
+	if t.ctxCause == nil { // (a body that returned has ended its context already)
+		t.endContext(&CancelledError{Msg: "task destroyed"})
 	}
-	t.endContext(&CancelledError{Msg: "task destroyed"})
 	t.c = nil
 }
 
@@ -325,6 +342,9 @@ func (t *Task) abandonBody() {
 }
 
 func (l *Loop) link(t *Task) {
+	if l.nlive++; l.nlive > l.peakLive {
+		l.peakLive = l.nlive
+	}
 	t.next = l.live
 	if l.live != nil {
 		l.live.prev = t
@@ -333,6 +353,7 @@ func (l *Loop) link(t *Task) {
 }
 
 func (l *Loop) unlink(t *Task) {
+	l.nlive--
 	if t.prev != nil {
 		t.prev.next = t.next
 	} else if l.live == t {
