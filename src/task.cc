@@ -656,6 +656,10 @@ void future_resolve(Future *f, void *value, coio_free_fn drop) {
         t->has_result = true;
         return;
     }
+    if (f->kind == Future::Plain) {
+        future_set_result(f, value, drop);
+        return;
+    }
     FutureHold hold(f); // completing runs inline watchers, which may release f
     future_set_result(f, value, drop);
     future_let_go(f);
@@ -666,6 +670,10 @@ void future_reject(Future *f, int code, const char *message, void *payload, coio
         task_stash_error(t, code, message, nullptr);
         t->error->payload = payload;
         t->error->payload_drop = drop;
+        return;
+    }
+    if (f->kind == Future::Plain) {
+        future_set_error(f, code, message, payload, drop);
         return;
     }
     FutureHold hold(f); // as in future_resolve
