@@ -582,13 +582,17 @@ static void ignore_exception(coio_loop *loop, const coio_exception_context *ctx,
     (void)loop, (void)ctx, (void)arg;
 }
 
+/* *drops counts the runs of the drop of loop's exception handler: 1 once the loop is freed. */
+static void note_loop_freed(coio_loop *loop, int *drops) {
+    assert_status(coio_loop_set_exception_handler(loop, ignore_exception, drops, tu_count_drop),
+                  COIO_OK);
+}
+
 static void test_eager_child_frees_its_group_then_waits_loop_freed(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
     int handler_drops = 0;
-    assert_status(
-        coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops, tu_count_drop),
-        COIO_OK);
+    note_loop_freed(loop, &handler_drops);
     assert_status(coio_future_new(loop, &g_never), COIO_OK);
     eager_group e = {0};
     coio_future *parent = spawn(loop, body_spawn_eager_waiting, &e);
@@ -851,9 +855,7 @@ static void test_task_failing_through_own_wait_for_freed_at_release(void **state
         coio_future_release(c);
         coio_future_release(t);
         int handler_drops = 0;
-        assert_status(
-            coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops, tu_count_drop),
-            COIO_OK);
+        note_loop_freed(loop, &handler_drops);
         tu_finish(loop);
         assert_int_equal(payload_drops, 1);
         assert_int_equal(handler_drops, 1); /* the loop was freed */
@@ -878,9 +880,7 @@ static void test_own_zero_wait_for_completed_by_hand_freed_at_close(void **state
     (void)state;
     coio_loop *loop = tu_loop_virtual();
     int handler_drops = 0;
-    assert_status(
-        coio_loop_set_exception_handler(loop, ignore_exception, &handler_drops, tu_count_drop),
-        COIO_OK);
+    note_loop_freed(loop, &handler_drops);
     awaiter a = {0};
     coio_future *t = spawn(loop, body_fail_through_own_zero_wait_for, &a);
     while (!coio_future_done(t)) /* ends with the pass t completed in: its callbacks queued */
