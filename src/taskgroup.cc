@@ -115,15 +115,18 @@ static void record_failure(TaskGroup *g, Task *child);
 // _on_task_done.  The last child done while the exit waits sets _on_completed_fut: the exit
 // task (which the parent awaits) wakes in the next pass, where asyncio's parent would run
 // __aexit__ on, and its end resumes the parent in that same pass (end_exit).
-static void on_task_done(coio_future *f, void *arg) {
-    auto *g = static_cast<TaskGroup *>(arg);
-    auto *child = reinterpret_cast<Task *>(f);
+static void child_ended(TaskGroup *g) {
     g->npending--;
     if (g->on_completed && g->npending == 0 && g->on_completed->state == Future::Pending) {
         g->loop->ready.reserve(1); // the exit task's wakeup: record_failure must still run
         future_set_result(g->on_completed, nullptr, nullptr);
     }
-    record_failure(g, child);
+}
+
+static void on_task_done(coio_future *f, void *arg) {
+    auto *g = static_cast<TaskGroup *>(arg);
+    child_ended(g);
+    record_failure(g, reinterpret_cast<Task *>(f));
 }
 
 static void record_failure(TaskGroup *g, Task *child) {
@@ -195,7 +198,20 @@ template <class Spawn> static Task *add_child_held(TaskGroup *g, Spawn spawn) {
     sweep(g);
     reserve_for(g->children, g->children.size() + 1); // so that nothing fails once it exists
     reserve_for(g->errors, g->errors.size() + g->npending + 1);
-    Task *t = spawn();
+    g->loop->ready.reserve(1); // child_ended below cannot fail
+    // The child is pending for the group from the start: an eager child's code (its body, its
+    // drop) can start the exit inside the spawn, and that exit must wait for the child, as
+    // asyncio's would (there the child is in _tasks before anything can await __aexit__).
+    // Counted only after the spawn, it let the exit finish at once and the group take the
+    // child in afterwards: a finished group holding a child, a cycle nothing broke.
+    g->npending++;
+    Task *t;
+    try {
+        t = spawn();
+    } catch (...) {
+        child_ended(g);
+        throw;
+    }
     try {
         // Again: an eager child may have spawned siblings into the group meanwhile.
         reserve_for(g->children, g->children.size() + 1);
@@ -204,12 +220,12 @@ template <class Spawn> static Task *add_child_held(TaskGroup *g, Spawn spawn) {
     } catch (...) {
         // Out of memory after the child has started (it owns its arg now): it must not run
         // outside the group.  It is cancelled; its drop runs when it ends.
+        child_ended(g);
         task_cancel(t, nullptr);
         future_unref(t);
         throw;
     }
     g->refs++; // the registration's
-    g->npending++;
     // An eager child that freed the group (abandoned it) ran before it could be taken in:
     // holding it now would make a cycle nothing breaks (group -> child -> registration).
     if (abandoned(g)) return t;

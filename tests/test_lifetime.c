@@ -607,6 +607,75 @@ static void test_eager_child_frees_its_group_then_waits_loop_freed(void **state)
     assert_int_equal(handler_drops, 1); /* the loop was freed */
 }
 
+/* A coroutine makes a task group and spawns an eager child into it that returns at once; the
+ * child's drop exits the group (the exit started from inside the spawn, before the group took
+ * the child in), and the coroutine then spawns into the group again (found by the fuzzer).
+ * After close and release the loop must be freed. */
+typedef struct exit_in_drop {
+    coio_task_group *g;
+    coio_future *exit, *child2;
+    int status, exit_rc, respawn_rc;
+} exit_in_drop;
+
+static void drop_exits_group(void *arg) {
+    exit_in_drop *x = arg;
+    x->exit_rc = coio_task_group_exit(x->g, x->status, &x->exit);
+}
+
+static int body_returns_ok(coio_future *self, void *arg) {
+    (void)self, (void)arg;
+    return COIO_OK;
+}
+
+static int body_returns_7(coio_future *self, void *arg) {
+    (void)self, (void)arg;
+    return 7; /* fails with an application's own code */
+}
+
+static int body_group_exit_from_child_drop(coio_future *self, void *arg) {
+    exit_in_drop *x = arg;
+    if (coio_task_group_new(coio_future_loop(self), &x->g) != COIO_OK) return COIO_EINVAL;
+    coio_task_options o = COIO_TASK_OPTIONS_INIT;
+    o.flags = COIO_TASK_EAGER;
+    o.drop = drop_exits_group;
+    coio_future *c = NULL;
+    if (coio_task_group_spawn(x->g, body_returns_7, x, &o, &c) == COIO_OK) coio_future_release(c);
+    x->respawn_rc = coio_task_group_spawn(x->g, body_returns_ok, NULL, NULL, &x->child2);
+    return COIO_OK;
+}
+
+static void test_group_exit_from_eager_child_drop_frees_loop(void **state) {
+    (void)state;
+    static const int statuses[] = {COIO_OK, COIO_ECANCELLED, COIO_EFAILED, 1};
+    for (int k = 0; k < 4; k++) {
+        coio_loop *loop = tu_loop_virtual();
+        int handler_drops = 0;
+        note_loop_freed(loop, &handler_drops);
+        exit_in_drop x = {0};
+        x.status = statuses[k];
+        coio_future *t = spawn(loop, body_group_exit_from_child_drop, &x);
+        tu_run_one_pass(loop); /* t's body runs (and returns) */
+        assert_true(coio_future_done(t));
+        if (x.status == 1) { /* not a status a body ends with */
+            assert_int_equal(x.exit_rc, COIO_EINVAL);
+        } else {
+            /* The exit waits for the child whose drop started it (its done callback has not
+             * run yet), as asyncio's __aexit__ waits for every task in _tasks. */
+            assert_int_equal(x.exit_rc, COIO_OK);
+            assert_false(coio_future_done(x.exit));
+        }
+        /* A body that failed or was cancelled aborted the group: no more spawns. */
+        assert_int_equal(x.respawn_rc,
+                         x.status == COIO_OK || x.status == 1 ? COIO_OK : COIO_ESTATE);
+        if (x.exit) coio_future_release(x.exit);
+        if (x.child2) coio_future_release(x.child2);
+        coio_task_group_free(x.g);
+        coio_future_release(t);
+        assert_status(coio_loop_release(loop), COIO_OK); /* closes it */
+        assert_int_equal(handler_drops, 1);              /* the loop was freed */
+    }
+}
+
 /* A next-future of as_completed whose result the user set (not an input the iterator
  * handed) is refused by its task, cancelled before it saw it: the iterator took that value
  * for an input future and queued it back (found by the fuzzer: a reference count written
@@ -1229,6 +1298,7 @@ int main(void) {
         cmocka_unit_test(test_due_callback_runs_before_its_drop_through_wait_for_chain),
         cmocka_unit_test(test_eager_child_frees_its_group_inside_spawn),
         cmocka_unit_test(test_eager_child_frees_its_group_then_waits_loop_freed),
+        cmocka_unit_test(test_group_exit_from_eager_child_drop_frees_loop),
         cmocka_unit_test(test_as_completed_refused_next_with_user_result),
         cmocka_unit_test(test_exception_handler_cannot_suspend_the_body),
         cmocka_unit_test(test_exception_handler_releases_loop),
