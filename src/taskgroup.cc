@@ -198,7 +198,7 @@ template <class Spawn> static Task *add_child_held(TaskGroup *g, Spawn spawn) {
     sweep(g);
     reserve_for(g->children, g->children.size() + 1); // so that nothing fails once it exists
     reserve_for(g->errors, g->errors.size() + g->npending + 1);
-    g->loop->ready.reserve(1); // child_ended below cannot fail
+    g->loop->ready.reserve(1); // room for child_ended's wake-up if the spawn fails
     // The child is pending for the group from the start: an eager child's code (its body, its
     // drop) can start the exit inside the spawn, and that exit must wait for the child, as
     // asyncio's would (there the child is in _tasks before anything can await __aexit__).
