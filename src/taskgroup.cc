@@ -181,21 +181,27 @@ static int check_spawn(const TaskGroup *g) {
 // so the group is held until the child is registered.
 template <class Spawn> static Task *add_child_held(TaskGroup *g, Spawn spawn);
 
-template <class Spawn> static Task *add_child(TaskGroup *g, Spawn spawn) {
+// Checked after the sweep: releasing done children runs user code (a result's drop, the
+// report of an error nobody retrieved), which may close the loop or abort the group.  A child
+// spawned onto a closed loop would never run nor end: its registration would keep the group,
+// and the group the loop, for ever.
+template <class Spawn> static int add_child(TaskGroup *g, Spawn spawn, Task **out) {
     g->refs++;
-    Task *t;
-    try {
-        t = add_child_held(g, spawn);
-    } catch (...) {
-        group_unref(g);
-        throw;
+    sweep(g);
+    int rc = g->loop->closed ? COIO_ECLOSED : check_spawn(g);
+    if (rc == COIO_OK) {
+        try {
+            *out = add_child_held(g, spawn);
+        } catch (...) {
+            group_unref(g);
+            throw;
+        }
     }
     group_unref(g);
-    return t;
+    return rc;
 }
 
 template <class Spawn> static Task *add_child_held(TaskGroup *g, Spawn spawn) {
-    sweep(g);
     reserve_for(g->children, g->children.size() + 1); // so that nothing fails once it exists
     reserve_for(g->errors, g->errors.size() + g->npending + 1);
     g->loop->ready.reserve(1); // room for child_ended's wake-up if the spawn fails
@@ -249,16 +255,14 @@ Loop *task_group_loop(const TaskGroup *g) {
 
 int task_group_spawn_step(TaskGroup *g, coio_step_fn step, void *arg, coio_free_fn drop,
                           const coio_task_options &o, Task **out) {
-    if (int rc = check_spawn(g)) return rc;
-    *out = add_child(g, [&] { return spawn_step(g->loop, step, arg, drop, o); });
-    return COIO_OK;
+    return add_child(
+        g, [&] { return spawn_step(g->loop, step, arg, drop, o); }, out);
 }
 
 int task_group_spawn_coroutine(TaskGroup *g, coio_coroutine_fn fn, void *arg,
                                const coio_task_options &o, Task **out) {
-    if (int rc = check_spawn(g)) return rc;
-    *out = add_child(g, [&] { return spawn_coroutine(g->loop, fn, arg, o); });
-    return COIO_OK;
+    return add_child(
+        g, [&] { return spawn_coroutine(g->loop, fn, arg, o); }, out);
 }
 
 // ---- __aexit__ ---------------------------------------------------------------------------

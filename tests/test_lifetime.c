@@ -676,6 +676,67 @@ static void test_group_exit_from_eager_child_drop_frees_loop(void **state) {
     }
 }
 
+/* Spawning into a group first lets go of its done children (once they are most of it), and
+ * letting one go runs user code: here a child's result drop closes the loop (it is not
+ * running).  The spawn must then fail with COIO_ECLOSED: a child made on the closed loop would
+ * never run nor end, its registration would keep the group and the group the loop (found by
+ * the fuzzer). */
+enum { SWEEP_CHILDREN = 40 };
+
+typedef struct sweep_close {
+    coio_loop *loop;
+    coio_task_group *g;
+    coio_future *never;
+    int spawned, closes;
+} sweep_close;
+
+static void drop_result_closes_loop(void *arg) {
+    sweep_close *s = arg;
+    if (s->closes++ == 0) assert_status(coio_loop_close(s->loop), COIO_OK);
+}
+
+static int step_result_closes_loop(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)awaited, (void)status;
+    return coio_future_set_result(task, arg, drop_result_closes_loop) == COIO_OK ? COIO_OK
+                                                                                 : COIO_EINVAL;
+}
+
+static int step_parent_of_many(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)status;
+    sweep_close *s = arg;
+    if (awaited) return COIO_OK;
+    if (coio_task_group_new(coio_future_loop(task), &s->g) != COIO_OK) return COIO_EINVAL;
+    for (int i = 0; i < SWEEP_CHILDREN; i++)
+        if (coio_task_group_task_new(s->g, step_result_closes_loop, s, NULL, NULL, NULL) == COIO_OK)
+            s->spawned++;
+    if (coio_step_await(task, s->never) != COIO_OK) return COIO_EINVAL;
+    return COIO_STEP_AWAIT;
+}
+
+static void test_group_spawn_after_sweep_closed_loop(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    int handler_drops = 0;
+    note_loop_freed(loop, &handler_drops);
+    sweep_close s = {.loop = loop};
+    assert_status(coio_future_new(loop, &s.never), COIO_OK);
+    coio_future *parent = NULL;
+    assert_status(coio_task_new(loop, step_parent_of_many, &s, NULL, NULL, &parent), COIO_OK);
+    run_passes(loop, 4); /* the children ran and were reported done to the group */
+    assert_int_equal(s.spawned, SWEEP_CHILDREN);
+    assert_int_equal(s.closes, 0);
+    coio_future *late = NULL;
+    assert_int_equal(coio_task_group_task_new(s.g, step_result_closes_loop, &s, NULL, NULL, &late),
+                     COIO_ECLOSED);
+    assert_null(late);
+    assert_int_equal(s.closes, SWEEP_CHILDREN); /* the sweep let every done child go */
+    coio_task_group_free(s.g);
+    coio_future_release(parent);
+    coio_future_release(s.never);
+    assert_status(coio_loop_release(loop), COIO_OK);
+    assert_int_equal(handler_drops, 1); /* the loop was freed */
+}
+
 /* A next-future of as_completed whose result the user set (not an input the iterator
  * handed) is refused by its task, cancelled before it saw it: the iterator took that value
  * for an input future and queued it back (found by the fuzzer: a reference count written
@@ -1299,6 +1360,7 @@ int main(void) {
         cmocka_unit_test(test_eager_child_frees_its_group_inside_spawn),
         cmocka_unit_test(test_eager_child_frees_its_group_then_waits_loop_freed),
         cmocka_unit_test(test_group_exit_from_eager_child_drop_frees_loop),
+        cmocka_unit_test(test_group_spawn_after_sweep_closed_loop),
         cmocka_unit_test(test_as_completed_refused_next_with_user_result),
         cmocka_unit_test(test_exception_handler_cannot_suspend_the_body),
         cmocka_unit_test(test_exception_handler_releases_loop),
