@@ -649,6 +649,19 @@ int task_check_outcome(Future *f) {
     return COIO_OK;
 }
 
+// The owner completes f (not a task) by hand: a custom future then lets go of what it
+// watches (FutureOps::let_go), held across it, since completing runs inline watchers that may
+// release f.  A plain future has nothing to let go and completes on its own.
+template <class Complete> static void complete_by_owner(Future *f, Complete complete) {
+    if (f->kind == Future::Plain) {
+        complete();
+        return;
+    }
+    FutureHold hold(f);
+    complete();
+    future_let_go(f);
+}
+
 void future_resolve(Future *f, void *value, coio_free_fn drop) {
     if (Task *t = as_task(f)) { // stored until the body returns
         t->value = value;
@@ -656,13 +669,7 @@ void future_resolve(Future *f, void *value, coio_free_fn drop) {
         t->has_result = true;
         return;
     }
-    if (f->kind == Future::Plain) {
-        future_set_result(f, value, drop);
-        return;
-    }
-    FutureHold hold(f); // completing runs inline watchers, which may release f
-    future_set_result(f, value, drop);
-    future_let_go(f);
+    complete_by_owner(f, [&] { future_set_result(f, value, drop); });
 }
 
 void future_reject(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {
@@ -672,13 +679,7 @@ void future_reject(Future *f, int code, const char *message, void *payload, coio
         t->error->payload_drop = drop;
         return;
     }
-    if (f->kind == Future::Plain) {
-        future_set_error(f, code, message, payload, drop);
-        return;
-    }
-    FutureHold hold(f); // as in future_resolve
-    future_set_error(f, code, message, payload, drop);
-    future_let_go(f);
+    complete_by_owner(f, [&] { future_set_error(f, code, message, payload, drop); });
 }
 
 int task_step_await(Task *t, Future *f) {
