@@ -139,9 +139,11 @@ struct Gather : CustomFuture {
     std::size_t n;
     std::size_t nfuts;     // distinct children
     std::size_t nfinished; // of those, how many reported
+    std::uint64_t walked;  // the last cancellation that passed through (see gather_cancel)
     bool return_exceptions;
     bool cancel_requested; // _GatheringFuture._cancel_requested
     bool cancelling;       // inside gather_cancel (a child awaiting the gather comes back)
+    bool walked_ret;       // what gather_cancel returned to that cancellation
 };
 } // namespace
 
@@ -233,6 +235,12 @@ static bool gather_cancel(Future *f, const char *msg) {
         g->loop->cancel_cycle = true;
         return false;
     }
+    // A gather is where the paths of a cancellation fork: one that several paths reach passes
+    // the cancellation on the first time only (see cancel_any).  Wait_fors and tasks lead on
+    // to one future each, so with gathers walked once the whole walk stays polynomial.
+    if (g->walked == g->loop->cancel_walk) return g->walked_ret;
+    g->walked = g->loop->cancel_walk;
+    g->walked_ret = false;
     bool ret = false;
     future_ref(g);
     g->cancelling = true;
@@ -247,6 +255,7 @@ static bool gather_cancel(Future *f, const char *msg) {
     }
     g->cancelling = false;
     if (ret) g->cancel_requested = true;
+    g->walked_ret = ret;
     future_unref(g);
     return ret;
 }

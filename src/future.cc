@@ -305,13 +305,32 @@ bool future_cancel(Future *f, const char *msg) {
     return true;
 }
 
+namespace {
+// One cancellation, from the cancel_any that is not inside another one, is one walk down what
+// the futures it reaches wait for.  A gather that several paths reach (gather(g, g), a ladder
+// of such, tasks awaiting one gather) passes it on the first time only (gather_cancel):
+// walked again for every path, a ladder of n gathers each naming the one below twice took 2^n
+// steps (asyncio's walk does too).  A task named twice by one gather is still cancelled
+// twice, as in asyncio.
+struct CancelWalk {
+    Loop *loop;
+    explicit CancelWalk(Loop *l) : loop(l) {
+        if (loop->cancel_depth++ == 0) loop->cancel_walk++;
+    }
+    ~CancelWalk() { loop->cancel_depth--; }
+    CancelWalk(const CancelWalk &) = delete;
+    CancelWalk &operator=(const CancelWalk &) = delete;
+};
+} // namespace
+
 // A cancellation may run user code (the drop of a blocked put's item, of an executor job's
 // arg) that releases the last reference to f, or to the future whose cancel op is running:
-// f is held until its cancel has returned.
+// f (and through it its loop) is held until its cancel has returned.
 bool cancel_any(Future *f, const char *msg) {
     const FutureOps *ops = future_ops(f);
     if (!ops || !ops->cancel) return future_cancel(f, msg);
     FutureHold hold(f);
+    CancelWalk walk(f->loop);
     return ops->cancel(f, msg);
 }
 

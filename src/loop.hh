@@ -91,6 +91,10 @@ struct Loop {
     // A cancel was refused because the object was being cancelled already (a cycle of
     // awaits): the task whose waiter refused wakes with the cancellation (task_cancel).
     bool cancel_cycle = false;
+    // The cancellation under way (future.cc, cancel_any): its number, and how deep in it we
+    // are.  A gather reached twice in one cancellation passes it on the first time only.
+    std::uint64_t cancel_walk = 0;
+    std::uint32_t cancel_depth = 0;
     Task *current_task = nullptr;   // the task whose body runs now
     std::uint32_t inline_depth = 0; // future.cc: inside a completion's inline registrations
     std::uint32_t no_suspend = 0; // drops and reports run: no coroutine body may suspend under them

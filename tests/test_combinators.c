@@ -597,6 +597,41 @@ static void test_gather_awaiting_task_cancelled(void **state) {
     tu_finish(loop);
 }
 
+/* One cancellation passes through a combinator once, however many paths reach it: a ladder
+ * of gathers that each take the one below twice (and of wait_fors on them) has 2^depth paths
+ * down to the task at its foot, and walking every one took time exponential in the depth (a
+ * fuzz input did it with ~35 levels; asyncio's walk is exponential there too).  The task at
+ * the foot is still cancelled once for each time the gather over it names it, as asyncio
+ * does. */
+static void test_cancel_shared_combinators_walked_once(void **state) {
+    (void)state;
+    enum { kDepth = 64 };
+    coio_loop *loop = tu_loop_virtual();
+    worker w;
+    worker_init(&w, loop, 10, COIO_OK);
+    coio_future *t = worker_task(&w);
+    tu_run_one_pass(loop);
+    coio_future *level[kDepth + 1];
+    coio_future *ts[2] = {t, t};
+    assert_status(coio_gather(loop, ts, 2, 0, &level[0]), COIO_OK);
+    for (int i = 1; i <= kDepth; i++) {
+        coio_future *below = level[i - 1];
+        if (i % 2) {
+            coio_future *two[2] = {below, below};
+            assert_status(coio_gather(loop, two, 2, 0, &level[i]), COIO_OK);
+        } else {
+            assert_status(coio_wait_for(below, 100.0, &level[i]), COIO_OK);
+        }
+    }
+    assert_int_equal(coio_future_cancel(level[kDepth], "stop"), 1);
+    assert_int_equal(coio_task_cancelling(t), 2);
+    assert_status(coio_loop_run_until_complete(loop, level[kDepth]), COIO_ECANCELLED);
+    for (int i = 0; i <= kDepth; i++)
+        coio_future_release(level[i]);
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
 /* Duplicates count once (else [a, a] would wait for a second completion that never comes);
  * cancelling cancels each argument, so a duplicated task is cancelled twice (asyncio). */
 static void test_gather_duplicates(void **state) {
@@ -2094,6 +2129,7 @@ int main(void) {
         cmocka_unit_test(test_gather_cancel_nothing_left),
         cmocka_unit_test(test_gather_awaiting_task_cancelled),
         cmocka_unit_test(test_gather_duplicates),
+        cmocka_unit_test(test_cancel_shared_combinators_walked_once),
         cmocka_unit_test(test_gather_many_shuffled),
         cmocka_unit_test(test_gather_reused_address),
         cmocka_unit_test(test_gather_already_done_children),
