@@ -2,6 +2,7 @@ package coio
 
 import (
 	"bufio"
+	"iter"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,6 +160,75 @@ func BenchmarkSpawnGather(b *testing.B) {
 	cpuMetric(b, c0, spawnN)
 }
 
+// The floor of BenchmarkSpawnGather in this binding's design, without libcoio and without
+// anything the binding itself does: per task one Go -> C call (the spawn) and two steps, each
+// a call from C into Go that resumes the task's coroutine until it yields, over spawnN
+// coroutines (made in a first, untimed round and reused, as the loop's idle ones are).
+func BenchmarkSpawnGatherFloor(b *testing.B) {
+	runtime.LockOSThread() // as a loop's goroutine is: coroutines resume on their thread
+	defer runtime.UnlockOSThread()
+	f := newFloorCoros(spawnN)
+	defer f.end()
+	b.ResetTimer()
+	c0 := cpuTime()
+	for range b.N {
+		for range spawnN {
+			cgoCall()
+		}
+		for range 2 {
+			for i := range spawnN {
+				f.step(i)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spawnN), "ns/task")
+	cpuMetric(b, c0, spawnN)
+}
+
+// floorCoros are coroutines that yield for ever, each step of one a call from C into Go that
+// resumes it once (a task's step without libcoio and without the binding). They are made and
+// ended inside calls from C, as a loop's are, on a goroutine locked to its thread.
+type floorCoros struct {
+	next []func() (int, bool)
+	stop []func()
+	cur  int
+	h    handle
+}
+
+func newFloorCoros(n int) *floorCoros {
+	f := &floorCoros{next: make([]func() (int, bool), n), stop: make([]func(), n), cur: -1}
+	f.h = newHandle(&callback{nil, func() {
+		switch f.cur {
+		case -1:
+			for i := range n {
+				f.next[i], f.stop[i] = iter.Pull(func(yield func(int) bool) {
+					for yield(0) {
+					}
+				})
+			}
+		case -2:
+			for _, stop := range f.stop {
+				stop()
+			}
+		default:
+			f.next[f.cur]()
+		}
+	}})
+	cgoCallback(uintptr(f.h))
+	return f
+}
+
+func (f *floorCoros) step(i int) {
+	f.cur = i
+	cgoCallback(uintptr(f.h))
+}
+
+func (f *floorCoros) end() {
+	f.cur = -2
+	cgoCallback(uintptr(f.h))
+	deleteHandle(f.h)
+}
+
 // The same with goroutines: each yields once (runtime.Gosched) and stores i; a
 // sync.WaitGroup gathers them.
 func BenchmarkSpawnGatherGoroutines(b *testing.B) {
@@ -219,6 +289,23 @@ func BenchmarkPingPong(b *testing.B) {
 		_, err := Await(t, ponger)
 		return 0, err
 	})
+	cpuMetric(b, c0, 1)
+}
+
+// The floor of BenchmarkPingPong in this binding's design, without libcoio and without
+// anything the binding itself does: per round trip two steps, each a call from C into Go that
+// resumes one of two coroutines until it yields (no queue, no cgo call from the bodies).
+func BenchmarkPingPongFloor(b *testing.B) {
+	runtime.LockOSThread() // as a loop's goroutine is: coroutines resume on their thread
+	defer runtime.UnlockOSThread()
+	f := newFloorCoros(2)
+	defer f.end()
+	b.ResetTimer()
+	c0 := cpuTime()
+	for range b.N {
+		f.step(0)
+		f.step(1)
+	}
 	cpuMetric(b, c0, 1)
 }
 

@@ -32,8 +32,10 @@ func run[T any](t *testing.T, fn func(t *Task) (T, error)) (T, error) {
 
 func checkHandles(t *testing.T, before int64) {
 	t.Helper()
+	flushDrops()
 	for i := 0; i < 20 && liveHandles.Load() != before; i++ {
 		runtime.GC()
+		flushDrops()
 		time.Sleep(time.Millisecond)
 	}
 	if n := liveHandles.Load(); n != before {
@@ -733,4 +735,83 @@ func TestCompletion(t *testing.T) {
 	}
 	f, g, comp, gcomp, task, l, late, lateComp = nil, nil, nil, nil, nil, nil, nil, nil
 	checkHandles(t, before)
+}
+
+// Libcoio's drops of result handles are queued and deleted by the batch (gocoio_drop_tramp):
+// a full batch is deleted at once, the rest when the loop stops running.
+func TestDeferredDrops(t *testing.T) {
+	before := liveHandles.Load()
+	l := MustNewLoop(VirtualTime())
+	main, _ := Spawn(l, nil, func(tk *Task) (int, error) {
+		const n = 1000 // several batches
+		mid := liveHandles.Load()
+		for i := range n {
+			f, _ := NewFuture[int](l)
+			f.SetResult(i)
+			f.Release()
+		}
+		// All but the last partial batch are deleted already, inside the releases.
+		if live := liveHandles.Load() - mid; live < 0 || live >= 256 {
+			t.Errorf("%d result handles live after %d releases, want fewer than a batch", live, n)
+		}
+		return 0, nil
+	})
+	if _, err := RunUntilComplete(l, main); err != nil {
+		t.Fatal(err)
+	}
+	main.Release()
+	// The loop stopped: what was queued is deleted.
+	if live := liveHandles.Load() - before; live != 2 { // the loop's own (drain callback, remote)
+		t.Logf("%d handles live after the run (the loop's own)", live)
+	}
+	l.Close()
+	l = nil
+	checkHandles(t, before)
+}
+
+// A body that returns a value once its task was cancelled (without awaiting after the
+// cancel): asyncio ends the task cancelled and drops the value; so does the step's trampoline,
+// which sets the result after the step (gocoioStep) and deletes its handle when that fails.
+func TestResultAfterCancel(t *testing.T) {
+	_, err := run(t, func(tk *Task) (any, error) {
+		var self *Future[string]
+		self, _ = Spawn(tk.Loop(), nil, func(tk *Task) (string, error) {
+			self.Cancel("late")
+			return "value never seen", nil
+		})
+		_, err := Await(tk, self)
+		var ce *CancelledError
+		if !errors.As(err, &ce) || ce.Msg != "late" {
+			t.Errorf("await: %#v, want cancelled with \"late\"", err)
+		}
+		if !self.Cancelled() {
+			t.Error("task not cancelled")
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A body that refers to its own task's future (through a variable its closure shares with the
+// spawner) and a future nobody releases by hand: the finalizer still gets the future once the
+// task is done (the body let go of its closure; it used to keep the future, and the loop, for
+// ever).
+func TestSelfReferringBodyFinalized(t *testing.T) {
+	_, err := run(t, func(tk *Task) (any, error) {
+		for range 10 {
+			var self *Future[int]
+			self, _ = Spawn(tk.Loop(), nil, func(tk *Task) (int, error) {
+				if !self.IsTask() {
+					t.Error("not a task")
+				}
+				return 1, Sleep(tk, 0)
+			})
+		}
+		return nil, Sleep(tk, time.Millisecond)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -57,15 +57,25 @@ func Gather[T any](t *Task, fs ...*Future[T]) ([]T, error) {
 	if _, err := t.awaitOwned(out); err != nil {
 		return nil, err
 	}
+	if len(fs) == 0 {
+		return []T{}, nil
+	}
+	hs := make([]C.uintptr_t, len(fs))
+	var failed C.size_t
+	rc := C.gocoio_results(cptr(cs), C.size_t(len(cs)), &hs[0], &failed)
+	runtime.KeepAlive(fs)
+	if rc != C.COIO_OK { // (a gather that succeeded has no failed future: defensive)
+		_, err := fs[failed].Result()
+		return nil, err
+	}
 	res := make([]T, len(fs))
-	for i, f := range fs {
-		v, err := f.Result()
+	for i, h := range hs {
+		v, err := valueOf[T](uintptr(h))
 		if err != nil {
 			return nil, err
 		}
 		res[i] = v
 	}
-	runtime.KeepAlive(fs)
 	return res, nil
 }
 

@@ -37,10 +37,11 @@ func reportPanic(l *Loop, what string, r any) {
 
 // gocoioStep runs a step of the task whose handle is h. When the body has returned, the step
 // ends the task's handle itself and sets *ended, so that the task's drop, which libcoio runs
-// right after this last step, has nothing left to do in Go.
+// right after this last step, has nothing left to do in Go; a body that returned a result
+// leaves it in *result for the trampoline to set (GOCOIO_ENDED_RESULT).
 //
 //export gocoioStep
-func gocoioStep(task, awaited *C.coio_future, status C.int, value, h C.uintptr_t, ended *C.int) (rc C.int) {
+func gocoioStep(task, awaited *C.coio_future, status C.int, value, h C.uintptr_t, ended *C.int, result *C.uintptr_t) (rc C.int) {
 	var t *Task
 	defer func() {
 		if r := recover(); r != nil {
@@ -55,9 +56,12 @@ func gocoioStep(task, awaited *C.coio_future, status C.int, value, h C.uintptr_t
 	t = handle(h).Value().(*Task)
 	rc = t.step(task, awaited, status, uintptr(value))
 	if t.finished && !t.abandoned {
+		*ended = C.GOCOIO_ENDED
+		if t.hasResult {
+			*ended, *result = C.GOCOIO_ENDED_RESULT, C.uintptr_t(t.value)
+		}
 		t.dropped()
 		deleteHandle(handle(h))
-		*ended = 1
 	}
 	return rc
 }
@@ -77,6 +81,23 @@ func gocoioDrop(h C.uintptr_t) {
 		l = t.loop
 		t.dropped()
 	}
+}
+
+//export gocoioDropBatch
+func gocoioDropBatch(hs *C.uintptr_t, n C.size_t) {
+	for _, h := range unsafe.Slice(hs, n) {
+		dropHandle(handle(h))
+	}
+}
+
+// dropHandle deletes a handle whose drop libcoio queued (gocoio_drop_tramp).
+func dropHandle(h handle) {
+	defer func() {
+		if r := recover(); r != nil {
+			reportPanic(nil, "panic in a drop", r)
+		}
+	}()
+	deleteHandle(h)
 }
 
 //export gocoioCallback

@@ -20,7 +20,6 @@ import (
 type Future[T any] struct {
 	loop *Loop
 	c    *C.coio_future
-	task *Task // the Go task of a future made by Spawn, else nil
 }
 
 func (f *Future[T]) cfuture() *C.coio_future { return f.c }
@@ -29,9 +28,14 @@ func (f *Future[T]) owner() *Loop            { return f.loop }
 // wrap takes over the reference c (the caller's) as a *Future[T].
 func wrap[T any](l *Loop, c *C.coio_future) *Future[T] {
 	f := &Future[T]{loop: l, c: c}
-	runtime.SetFinalizer(f, (*Future[T]).finalize)
+	runtime.SetFinalizer(f, finalizeFuture)
 	return f
 }
+
+// finalizeFuture is the finalizer of every *Future[T] (and of what embeds one first): a
+// function of an interface rather than the method value (*Future[T]).finalize, which a generic
+// function makes anew, one allocation, each time.
+func finalizeFuture(f interface{ finalize() }) { f.finalize() }
 
 func (f *Future[T]) finalize() { f.loop.releaseLater(f.c, nil) }
 

@@ -1,5 +1,10 @@
 package coio
 
+/*
+#include "shim.h"
+*/
+import "C"
+
 import (
 	"sync"
 	"sync/atomic"
@@ -62,4 +67,19 @@ func deleteHandle(h handle) {
 	handles.free = append(handles.free, uint32(h-1))
 	handles.mu.Unlock()
 	liveHandles.Add(-1)
+}
+
+// flushDrops deletes the handles whose drop libcoio has queued and not yet handed over (see
+// gocoio_drop_tramp): a loop does it when it stops running and when it closes.
+func flushDrops() {
+	var buf [256]C.uintptr_t
+	for {
+		n := C.gocoio_drops_take(&buf[0], C.size_t(len(buf)))
+		if n == 0 {
+			return
+		}
+		for _, h := range buf[:n] {
+			dropHandle(handle(h))
+		}
+	}
 }

@@ -110,6 +110,7 @@ func (l *Loop) finalize() {
 	deleteHandle(l.drainH)
 	C.coio_loop_release(l.c)
 	C.coio_remote_release(l.remote)
+	flushDrops()
 }
 
 // Close closes the loop (asyncio's loop.close()): callbacks still scheduled are dropped and
@@ -142,6 +143,7 @@ func (l *Loop) Close() error {
 	}})
 	C.gocoio_invoke(C.uintptr_t(h))
 	deleteHandle(h)
+	flushDrops()
 	runtime.UnlockOSThread()
 	return check(rc)
 }
@@ -160,7 +162,11 @@ func (l *Loop) Time() float64 { return float64(C.coio_loop_time(l.c)) }
 func (l *Loop) Running() bool { return C.coio_loop_is_running(l.c) != 0 }
 
 // RunForever runs the loop until Stop (loop.run_forever()).
-func (l *Loop) RunForever() error { return check(C.coio_loop_run_forever(l.c)) }
+func (l *Loop) RunForever() error {
+	rc := C.coio_loop_run_forever(l.c)
+	flushDrops()
+	return check(rc)
+}
 
 // Stop makes the running loop return after the current pass (loop.stop()). Other goroutines
 // may call it too: the stop then reaches the loop through its thread-safe handle and takes
@@ -187,6 +193,7 @@ func (l *Loop) Run(w Waiter) error {
 	cf := w.cfuture()
 	rc := C.coio_loop_run_until_complete(l.c, cf)
 	runtime.KeepAlive(w)
+	flushDrops()
 	switch rc {
 	case C.COIO_OK:
 		return nil

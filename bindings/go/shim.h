@@ -10,11 +10,13 @@
 
 /* libcoio -> Go trampolines. */
 int gocoio_step_tramp(coio_future *task, coio_future *awaited, int status, void *arg);
-void gocoio_drop_tramp(void *arg);
+void gocoio_drop_tramp(void *arg); /* deferred: see gocoio_drops_take */
 void gocoio_callback_tramp(void *arg);
 void gocoio_done_tramp(coio_future *f, void *arg);
 long gocoio_repr_tramp(const void *value, char *buf, size_t size);
 void gocoio_drain_tramp(void *arg);
+/* Moves up to cap of the handles whose drop is still queued into out; returns how many. */
+size_t gocoio_drops_take(uintptr_t *out, size_t cap);
 /* Calls the Go callback h from C (a Go -> C -> Go call). */
 void gocoio_invoke(uintptr_t h);
 
@@ -26,6 +28,9 @@ int gocoio_group_task_new(coio_task_group *g, uintptr_t h, const char *name, coi
 int gocoio_set_result(coio_future *f, uintptr_t h);
 int gocoio_set_error(coio_future *f, int code, const char *msg, uintptr_t h);
 int gocoio_result(const coio_future *f, uintptr_t *h);
+/* The results of fs[0..n) into out (one call instead of n): COIO_OK, or the first future's
+ * failure (its index in *failed). */
+int gocoio_results(coio_future *const *fs, size_t n, uintptr_t *out, size_t *failed);
 int gocoio_take_result(coio_future *f, uintptr_t *h);
 int gocoio_error(const coio_future *f, int *code, const char **msg, uintptr_t *payload);
 int gocoio_await_begin(coio_future *task, coio_future *f, uintptr_t *value);
@@ -41,6 +46,9 @@ int gocoio_queue_put(coio_queue *q, int nowait, int prio, double priority, uintp
 int gocoio_queue_get_nowait(coio_queue *q, uintptr_t *h);
 int gocoio_report(coio_loop *loop, const char *message, const char *error);
 uintptr_t gocoio_payload_handle(uintptr_t payload);
+
+/* How a Go task's last step ended (gocoio_task_arg.ended). */
+enum { GOCOIO_ENDED = 1, GOCOIO_ENDED_RESULT = 2 };
 
 /* What libcoio passes through the step trampoline: the task's arg. */
 #define GOCOIO_PAYLOAD_MAGIC 0x676f636f696f6572ull

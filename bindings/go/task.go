@@ -25,27 +25,34 @@ type Task struct {
 	loop *Loop
 	c    *C.coio_future // borrowed: valid until the task's drop (nil after)
 	cnew *C.coio_future // where the spawn's C call puts the new task
-	body func(*Task) (uintptr, error)
+	body body           // the *spawned[T] that holds the body
 	co   *coro
 	name string
 
 	// What the step that resumed the body brought.
 	awaited *C.coio_future
-	status  C.int
 	value   uintptr
+	status  C.int
 
-	finished  bool  // the body returned (or never ran)
 	rc        C.int // what the last step returns when finished
+	finished  bool  // the body returned (or never ran)
 	abandoned bool  // the body was unwound because the task was destroyed
+	hasResult bool  // the body returned a result: value is its handle, for the trampoline
 
 	parent     context.Context
-	ctx        context.Context
-	cancelCtx  context.CancelCauseFunc
-	ctxCause   error // set once the task's context is to be cancelled
+	ctx        *taskContext // made by the first Context call
+	ctxCause   error        // set once the task's context is to be cancelled
 	stopParent func() bool
 	awaitSeq   uint64
 
 	prev, next *Task // the loop's list of tasks whose body has started and not returned
+}
+
+// taskContext is a task's own context, made only for a body that asks for it: most never do,
+// and a spawn's costs are mostly the bytes it allocates.
+type taskContext struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 }
 
 // ErrTaskDone is the cause of a task's context once its body has returned without being
@@ -142,17 +149,9 @@ func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	t := &Task{loop: l, parent: ctx, name: cfg.name}
-	t.body = func(t *Task) (uintptr, error) {
-		v, err := fn(t)
-		if err != nil {
-			return 0, err
-		}
-		if any(v) == nil {
-			return 0, nil
-		}
-		return uintptr(newHandle(v)), nil
-	}
+	s := &spawned[T]{fn: fn}
+	t := &s.t
+	t.loop, t.parent, t.name, t.body = l, ctx, cfg.name, s
 	h := newHandle(t)
 	var cname *C.char
 	if cfg.name != "" {
@@ -175,8 +174,9 @@ func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (
 	if t.c == nil && !t.finished {
 		t.c = c // an eager task that finished in its first step has been dropped already
 	}
-	f := wrap[T](l, c)
-	f.task = t
+	f := &s.f
+	f.loop, f.c = l, c
+	runtime.SetFinalizer(s, finalizeFuture)
 	if ctx.Done() != nil && !t.finished {
 		t.stopParent = context.AfterFunc(ctx, func() {
 			cause := context.Cause(ctx)
@@ -190,6 +190,39 @@ func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (
 	return f, nil
 }
 
+// spawned is a task as Spawn makes it: its Future and its Task in one allocation, since a
+// short task's largest costs are its allocations. The Future comes first, so that the
+// finalizer's object (which must be the start of an allocation) is the whole of it; the
+// finalizer cannot run before the task's body is done, since the task's handle refers to it.
+type spawned[T any] struct {
+	f  Future[T]
+	t  Task
+	fn func(*Task) (T, error)
+}
+
+func (s *spawned[T]) finalize() { s.f.finalize() }
+
+// body is a task's body, which makes its result a handle.
+type body interface {
+	run(t *Task) (uintptr, error)
+}
+
+func (s *spawned[T]) run(t *Task) (uintptr, error) {
+	// A body often refers to its own task's future (a variable its closure shares with the
+	// spawner): the future must not keep its body once it is done, or the pair would keep
+	// each other from the future's finalizer for ever.
+	fn := s.fn
+	s.fn = nil
+	v, err := fn(t)
+	if err != nil {
+		return 0, err
+	}
+	if any(v) == nil {
+		return 0, nil
+	}
+	return uintptr(newHandle(v)), nil
+}
+
 // Loop is the task's loop.
 func (t *Task) Loop() *Loop { return t.loop }
 
@@ -197,19 +230,20 @@ func (t *Task) Loop() *Loop { return t.loop }
 // task is cancelled (the cause is the *CancelledError) and when the body returns (ErrTaskDone).
 func (t *Task) Context() context.Context {
 	if t.ctx == nil {
-		t.ctx, t.cancelCtx = context.WithCancelCause(t.parent)
+		ctx, cancel := context.WithCancelCause(t.parent)
+		t.ctx = &taskContext{ctx, cancel}
 		if t.ctxCause != nil {
-			t.cancelCtx(t.ctxCause)
+			cancel(t.ctxCause)
 		}
 	}
-	return t.ctx
+	return t.ctx.ctx
 }
 
 func (t *Task) endContext(cause error) {
 	if t.ctxCause == nil {
 		t.ctxCause = cause
-		if t.cancelCtx != nil {
-			t.cancelCtx(cause)
+		if t.ctx != nil {
+			t.ctx.cancel(cause)
 		}
 	}
 	if t.stopParent != nil {
@@ -282,21 +316,17 @@ func (t *Task) runBody() {
 			t.finish(0, &PanicError{Value: r, Stack: debug.Stack()})
 		}
 	}()
-	t.finish(t.body(t))
+	t.finish(t.body.run(t))
 }
 
 func (t *Task) finish(h uintptr, err error) {
 	t.finished = true
 	switch {
 	case err == nil:
-		if rc := C.gocoio_set_result(t.c, C.uintptr_t(h)); rc != C.COIO_OK {
-			if h != 0 {
-				deleteHandle(handle(h))
-			}
-			t.rc = rc
-		} else {
-			t.rc = C.COIO_OK
-		}
+		// The step's trampoline sets the result once the step returns (gocoioStep): that
+		// saves a call into C, which costs a short task more than the rest of its last step.
+		t.value, t.hasResult = h, true
+		t.rc = C.COIO_OK
 		t.endContext(ErrTaskDone)
 	case errors.Is(err, ErrCancelled):
 		t.rc = C.COIO_ECANCELLED
