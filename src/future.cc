@@ -49,7 +49,7 @@ void future_init(Future *f, Loop *loop) {
     f->kind = Future::Plain;
     f->yield_once = false;
     f->inline_watch = false;
-    f->has_repr = false;
+    f->repr = 0;
     f->value = nullptr;
     f->value_drop = nullptr;
     f->error = nullptr;
@@ -373,7 +373,7 @@ void future_refused(Future *f) {
 void future_forward(Future *dst, Future *src) {
     switch (src->state) {
     case Future::Result: {
-        if (src->has_repr) value_repr_set(dst, value_repr_get(src)); // may throw: nothing done
+        if (src->repr) value_repr_set(dst, value_repr_get(src)); // may throw: nothing done
         FutureError *keep = error_new(0, nullptr, src); // holds src while dst borrows its value
         prepare_completion(dst);
         future_free_error(dst->error);

@@ -40,7 +40,11 @@ struct Future {
     std::uint8_t kind;      // Kind: a plain future, a Task, or a CustomFuture (below)
     bool yield_once : 1;    // coio_sleep(<= 0): awaiting it is one bare yield
     bool inline_watch : 1;  // has a registration that runs at completion (future_watch_inline)
-    bool has_repr : 1;      // loop->reprs holds the function that formats value (repr.cc)
+    // The function that formats value (coio_future_set_result_repr), by its number in the
+    // loop's ReprFns (repr.cc): 0 for none.  A number, not a pointer, since it is rare and
+    // every future would pay for the pointer; not a map keyed by future either (that was a
+    // hash insert and erase per result, a tenth of a Go binding's task).
+    std::uint8_t repr : 5;
     void *value;
     coio_free_fn value_drop;
     FutureError *error; // Failed and Cancelled (the cancel message)
@@ -135,7 +139,7 @@ inline int future_outcome(const Future *f) {
 void value_repr_set(Future *f, coio_repr_fn repr);
 void value_repr_erase(Future *f);
 inline void value_repr_forget(Future *f) {
-    if (f->has_repr) value_repr_erase(f);
+    if (f->repr) value_repr_erase(f);
 }
 coio_repr_fn value_repr_get(const Future *f);
 

@@ -103,8 +103,12 @@ struct Loop {
     struct SignalHandlers *signals = nullptr; // signal.cc: this loop's signal handlers
     struct Executor *executor = nullptr;      // executor.cc: the thread pool, once used
     struct Remote *remote = nullptr;          // remote.cc: the thread-safe edge, once used
-    // coio_future_set_result_repr's formatters, by future (Future::has_repr): rare, so kept
-    // out of every future.
+    // coio_future_set_result_repr's formatters (repr.cc): the first kReprFns distinct ones
+    // are numbered (Future::repr is 1 + the index here); a future formatted by any later one
+    // has Future::repr == kReprInMap and its formatter in `reprs`.
+    static constexpr std::uint8_t kReprFns = 30, kReprInMap = kReprFns + 1;
+    coio_repr_fn repr_fns[kReprFns] = {};
+    std::uint8_t nrepr_fns = 0;
     std::unordered_map<const Future *, coio_repr_fn> reprs;
     Observers *observers = nullptr; // observer.cc, once one was added
     Plugins *plugins = nullptr;     // plugin.cc: attached plugins, services

@@ -205,18 +205,35 @@ static std::string user_function_name(void (*fn)()) {
 
 // ---- futures and tasks ---------------------------------------------------------------------
 
+// The number of repr in the loop's table, numbering it if there is room; 0 if there is not.
+// A program uses a handful of formatters (a binding one), so the scan is short.
+static std::uint8_t repr_number(Loop *loop, coio_repr_fn repr) {
+    for (std::uint8_t i = 0; i < loop->nrepr_fns; i++)
+        if (loop->repr_fns[i] == repr) return std::uint8_t(i + 1);
+    if (loop->nrepr_fns == Loop::kReprFns) return 0;
+    loop->repr_fns[loop->nrepr_fns++] = repr;
+    return loop->nrepr_fns;
+}
+
 void value_repr_set(Future *f, coio_repr_fn repr) {
-    f->loop->reprs[f] = repr;
-    f->has_repr = true;
+    Loop *loop = f->loop;
+    if (std::uint8_t n = repr_number(loop, repr)) {
+        if (f->repr == Loop::kReprInMap) loop->reprs.erase(f);
+        f->repr = n;
+        return;
+    }
+    loop->reprs[f] = repr; // may throw: nothing changed
+    f->repr = Loop::kReprInMap;
 }
 
 void value_repr_erase(Future *f) {
-    f->loop->reprs.erase(f);
-    f->has_repr = false;
+    if (f->repr == Loop::kReprInMap) f->loop->reprs.erase(f);
+    f->repr = 0;
 }
 
 coio_repr_fn value_repr_get(const Future *f) {
-    if (!f->has_repr) return nullptr;
+    if (!f->repr) return nullptr;
+    if (f->repr != Loop::kReprInMap) return f->loop->repr_fns[f->repr - 1];
     auto it = f->loop->reprs.find(f);
     return it == f->loop->reprs.end() ? nullptr : it->second;
 }

@@ -261,6 +261,55 @@ static void test_shared_result_shares_formatter(void **state) {
     tu_finish(loop);
 }
 
+/* Forty formatters, each naming itself: more kinds than a loop keeps at hand in each future,
+ * so the later ones are looked up elsewhere; every future still formats with its own. */
+#define FMT(k)                                                                                     \
+    static long fmt##k(const void *v, char *buf, size_t size) {                                    \
+        (void)v;                                                                                   \
+        return snprintf(buf, size, "fmt" #k);                                                      \
+    }
+#define FMT8(k) FMT(k##0) FMT(k##1) FMT(k##2) FMT(k##3) FMT(k##4) FMT(k##5) FMT(k##6) FMT(k##7)
+FMT8(1)
+FMT8(2)
+FMT8(3)
+FMT8(4)
+FMT8(5)
+#define REF8(k)                                                                                    \
+    fmt##k##0, fmt##k##1, fmt##k##2, fmt##k##3, fmt##k##4, fmt##k##5, fmt##k##6, fmt##k##7
+static coio_repr_fn const many_fmts[] = {REF8(1), REF8(2), REF8(3), REF8(4), REF8(5)};
+#define NFMTS (sizeof many_fmts / sizeof many_fmts[0])
+
+static void test_many_formatters(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *fs[2 * NFMTS], *w[2 * NFMTS];
+    char want[64];
+    for (size_t i = 0; i < 2 * NFMTS; i++) { /* each formatter twice, the second round reversed */
+        size_t k = i < NFMTS ? i : 2 * NFMTS - 1 - i;
+        fs[i] = new_future(loop);
+        assert_status(coio_wait_for(fs[i], COIO_NO_TIMEOUT, &w[i]), COIO_OK);
+        assert_status(coio_future_set_result_repr(fs[i], NULL, NULL, many_fmts[k]), COIO_OK);
+    }
+    for (size_t i = 0; i < 2 * NFMTS; i++) {
+        size_t k = i < NFMTS ? i : 2 * NFMTS - 1 - i;
+        assert_status(coio_loop_run_until_complete(loop, w[i]), COIO_OK);
+        many_fmts[k](NULL, want + 25, sizeof want - 25);
+        snprintf(want, sizeof want, "<Future finished result=%s>", want + 25);
+        assert_string_equal(repr(fs[i]), want);
+        assert_string_equal(repr(w[i]), want); /* a shared result shares its formatter */
+    }
+    for (size_t i = 0; i < 2 * NFMTS; i++) {
+        coio_future_release(fs[i]);
+        coio_future_release(w[i]);
+    }
+    /* The futures are gone; a new one with the last formatter still shows it. */
+    coio_future *f = new_future(loop);
+    assert_status(coio_future_set_result_repr(f, NULL, NULL, many_fmts[NFMTS - 1]), COIO_OK);
+    assert_string_equal(repr(f), "<Future finished result=fmt57>");
+    coio_future_release(f);
+    tu_finish(loop);
+}
+
 static void test_snprintf_semantics(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
@@ -470,6 +519,7 @@ int main(void) {
         cmocka_unit_test(test_formatter_failure_and_long_output),
         cmocka_unit_test(test_set_result_repr_statuses),
         cmocka_unit_test(test_shared_result_shares_formatter),
+        cmocka_unit_test(test_many_formatters),
         cmocka_unit_test(test_snprintf_semantics),
         cmocka_unit_test(test_function_set_name_statuses),
         cmocka_unit_test(test_repr_str_like_python),
