@@ -172,6 +172,46 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// What a task keeps only when asked: its name, its parent context, its own context (ended with
+// ErrTaskDone when the body returns; TestOtherGoroutines makes one after a cancellation).
+func TestTaskExtras(t *testing.T) {
+	type key struct{}
+	_, err := run(t, func(tk *Task) (any, error) {
+		if tk.extra != nil {
+			t.Error("an unnamed task without a context keeps extras")
+		}
+		var name string
+		var ctx context.Context
+		named, _ := Spawn(tk.Loop(), nil, func(tk *Task) (int, error) {
+			name = tk.Name()
+			ctx = tk.Context()
+			if ctx.Err() != nil {
+				t.Error("a running task's context is done")
+			}
+			return 1, nil
+		}, Name("worker"))
+		if _, err := Await(tk, named); err != nil {
+			return nil, err
+		}
+		if name != "worker" || context.Cause(ctx) != ErrTaskDone {
+			t.Errorf("name %q, context cause after return %v", name, context.Cause(ctx))
+		}
+		var value any
+		parent := context.WithValue(context.Background(), key{}, "v")
+		child, _ := Spawn(tk.Loop(), parent, func(tk *Task) (int, error) {
+			value = tk.Context().Value(key{})
+			return 2, nil
+		})
+		if _, err := Await(tk, child); err != nil || value != "v" {
+			t.Errorf("parent context value %v (%v)", value, err)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCombinators(t *testing.T) {
 	_, err := run(t, func(tk *Task) (any, error) {
 		l := tk.Loop()

@@ -61,7 +61,9 @@ func gocoioStep(task, awaited *C.coio_future, status C.int, value, h C.uintptr_t
 			*ended, *result = C.GOCOIO_ENDED_RESULT, C.uintptr_t(t.value)
 		}
 		t.dropped()
-		deleteHandle(handle(h))
+		if !t.hasResult || t.value != uintptr(h) { // else the handle is the result's now
+			deleteHandle(handle(h))
+		}
 	}
 	return rc
 }

@@ -46,6 +46,17 @@ func newHandle(v any) handle {
 	return handle(i + 1)
 }
 
+// replaceHandle makes h stand for v instead (a live handle changing hands).
+func replaceHandle(h handle, v any) {
+	handles.mu.Lock()
+	if _, dead := handles.vals[h-1].(deletedSlot); dead {
+		handles.mu.Unlock()
+		panic("coio: use of a deleted handle")
+	}
+	handles.vals[h-1] = v
+	handles.mu.Unlock()
+}
+
 // Value is the value h stands for (it panics for a deleted or unknown handle).
 func (h handle) Value() any {
 	handles.mu.Lock()

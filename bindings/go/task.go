@@ -27,7 +27,7 @@ type Task struct {
 	cnew *C.coio_future // where the spawn's C call puts the new task
 	body body           // the *spawned[T] that holds the body
 	co   *coro
-	name string
+	h    handle // the task's handle (libcoio's arg for its steps), then its result's
 
 	// What the step that resumed the body brought.
 	awaited *C.coio_future
@@ -38,21 +38,32 @@ type Task struct {
 	finished  bool  // the body returned (or never ran)
 	abandoned bool  // the body was unwound because the task was destroyed
 	hasResult bool  // the body returned a result: value is its handle, for the trampoline
+	ctxEnded  bool  // the task's context is cancelled (or will be, once made)
 
-	parent     context.Context
-	ctx        *taskContext // made by the first Context call
-	ctxCause   error        // set once the task's context is to be cancelled
-	stopParent func() bool
-	awaitSeq   uint64
+	extra    *taskExtra
+	awaitSeq uint64
 
 	prev, next *Task // the loop's list of tasks whose body has started and not returned
 }
 
-// taskContext is a task's own context, made only for a body that asks for it: most never do,
-// and a spawn's costs are mostly the bytes it allocates.
-type taskContext struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+// taskExtra is what few tasks use: made when a spawn names the task or gives it a context
+// that is not context.Background(), when the body asks for its context, or when the context
+// ends with a cancellation. Most tasks never need it, and a spawn's costs are mostly the
+// bytes it allocates (and the garbage collector's work for them).
+type taskExtra struct {
+	name       string
+	parent     context.Context // nil: context.Background()
+	ctx        context.Context // the task's own context, made by the first Context call
+	cancel     context.CancelCauseFunc
+	cause      error // why the context ended (ctxEnded), when that is not ErrTaskDone
+	stopParent func() bool
+}
+
+func (t *Task) extraOf() *taskExtra {
+	if t.extra == nil {
+		t.extra = new(taskExtra)
+	}
+	return t.extra
 }
 
 // ErrTaskDone is the cause of a task's context once its body has returned without being
@@ -151,8 +162,12 @@ func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (
 	}
 	s := &spawned[T]{fn: fn}
 	t := &s.t
-	t.loop, t.parent, t.name, t.body = l, ctx, cfg.name, s
+	t.loop, t.body = l, s
+	if cfg.name != "" || ctx != context.Background() {
+		t.extra = &taskExtra{name: cfg.name, parent: ctx}
+	}
 	h := newHandle(t)
+	t.h = h
 	var cname *C.char
 	if cfg.name != "" {
 		cname = C.CString(cfg.name)
@@ -178,7 +193,7 @@ func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (
 	f.loop, f.c = l, c
 	runtime.SetFinalizer(s, finalizeFuture)
 	if ctx.Done() != nil && !t.finished {
-		t.stopParent = context.AfterFunc(ctx, func() {
+		t.extra.stopParent = context.AfterFunc(ctx, func() {
 			cause := context.Cause(ctx)
 			_ = l.CallSoonThreadsafe(func() {
 				if !t.finished {
@@ -202,12 +217,12 @@ type spawned[T any] struct {
 
 func (s *spawned[T]) finalize() { s.f.finalize() }
 
-// body is a task's body, which makes its result a handle.
+// body is a task's body: it returns the result (nil for none) or the error.
 type body interface {
-	run(t *Task) (uintptr, error)
+	run(t *Task) (any, error)
 }
 
-func (s *spawned[T]) run(t *Task) (uintptr, error) {
+func (s *spawned[T]) run(t *Task) (any, error) {
 	// A body often refers to its own task's future (a variable its closure shares with the
 	// spawner): the future must not keep its body once it is done, or the pair would keep
 	// each other from the future's finalizer for ever.
@@ -215,12 +230,9 @@ func (s *spawned[T]) run(t *Task) (uintptr, error) {
 	s.fn = nil
 	v, err := fn(t)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	if any(v) == nil {
-		return 0, nil
-	}
-	return uintptr(newHandle(v)), nil
+	return v, nil
 }
 
 // Loop is the task's loop.
@@ -229,33 +241,59 @@ func (t *Task) Loop() *Loop { return t.loop }
 // Context is the task's context: derived from the context given to Spawn, cancelled when the
 // task is cancelled (the cause is the *CancelledError) and when the body returns (ErrTaskDone).
 func (t *Task) Context() context.Context {
-	if t.ctx == nil {
-		ctx, cancel := context.WithCancelCause(t.parent)
-		t.ctx = &taskContext{ctx, cancel}
-		if t.ctxCause != nil {
-			cancel(t.ctxCause)
+	x := t.extraOf()
+	if x.ctx == nil {
+		parent := x.parent
+		if parent == nil {
+			parent = context.Background()
+		}
+		x.ctx, x.cancel = context.WithCancelCause(parent)
+		if t.ctxEnded {
+			x.cancel(x.endCause())
 		}
 	}
-	return t.ctx.ctx
+	return x.ctx
 }
 
+func (x *taskExtra) endCause() error {
+	if x.cause == nil {
+		return ErrTaskDone
+	}
+	return x.cause
+}
+
+// endContext cancels the task's context with cause (the first time only). A context nobody
+// made yet remembers the cause, unless it is ErrTaskDone: the body has returned, and whoever
+// asks for the context later (the body's defers) gets it cancelled with ErrTaskDone.
 func (t *Task) endContext(cause error) {
-	if t.ctxCause == nil {
-		t.ctxCause = cause
-		if t.ctx != nil {
-			t.ctx.cancel(cause)
+	x := t.extra
+	if !t.ctxEnded {
+		t.ctxEnded = true
+		if cause != ErrTaskDone && x == nil {
+			x = t.extraOf()
+		}
+		if x != nil {
+			if cause != ErrTaskDone {
+				x.cause = cause
+			}
+			if x.cancel != nil {
+				x.cancel(cause)
+			}
 		}
 	}
-	if t.stopParent != nil {
-		t.stopParent()
-		t.stopParent = nil
+	if x != nil && x.stopParent != nil {
+		x.stopParent()
+		x.stopParent = nil
 	}
 }
 
 // Name is the task's name.
 func (t *Task) Name() string {
 	if t.c == nil {
-		return t.name
+		if t.extra != nil {
+			return t.extra.name
+		}
+		return ""
 	}
 	return C.GoString(C.coio_task_name(t.c))
 }
@@ -313,19 +351,25 @@ func (t *Task) runBody() {
 				t.finished = true
 				return
 			}
-			t.finish(0, &PanicError{Value: r, Stack: debug.Stack()})
+			t.finish(nil, &PanicError{Value: r, Stack: debug.Stack()})
 		}
 	}()
 	t.finish(t.body.run(t))
 }
 
-func (t *Task) finish(h uintptr, err error) {
+func (t *Task) finish(v any, err error) {
 	t.finished = true
 	switch {
 	case err == nil:
 		// The step's trampoline sets the result once the step returns (gocoioStep): that
 		// saves a call into C, which costs a short task more than the rest of its last step.
-		t.value, t.hasResult = h, true
+		// The task's handle becomes the result's (libcoio is done with it as the task's once
+		// this step returns): one handle per task instead of two.
+		t.value, t.hasResult = 0, true
+		if v != nil {
+			replaceHandle(t.h, v)
+			t.value = uintptr(t.h)
+		}
 		t.rc = C.COIO_OK
 		t.endContext(ErrTaskDone)
 	case errors.Is(err, ErrCancelled):
@@ -353,7 +397,7 @@ func (t *Task) finish(h uintptr, err error) {
 func (t *Task) dropped() {
 	t.abandonBody()
 	t.finished = true
-	if t.ctxCause == nil { // (a body that returned has ended its context already)
+	if !t.ctxEnded { // (a body that returned has ended its context already)
 		t.endContext(&CancelledError{Msg: "task destroyed"})
 	}
 	t.c = nil
