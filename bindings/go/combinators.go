@@ -31,6 +31,27 @@ func cfutures[T any](fs []*Future[T]) []*C.coio_future {
 	return cs
 }
 
+// scratchCFutures is cfutures into a buffer the loop keeps: for a C call that does not keep
+// the array and runs no Go code that could need the buffer in turn (gather's own arrays are
+// copies). Gathering 100k tasks then leaves 1.6 MB less garbage behind.
+func scratchCFutures[T any](l *Loop, fs []*Future[T]) []*C.coio_future {
+	if cap(l.scratch) < len(fs) {
+		l.scratch = make([]*C.coio_future, len(fs))
+	}
+	cs := l.scratch[:len(fs)]
+	for i, f := range fs {
+		cs[i] = f.c
+	}
+	return cs
+}
+
+func (l *Loop) scratchHandles(n int) []C.uintptr_t {
+	if cap(l.hscratch) < n {
+		l.hscratch = make([]C.uintptr_t, n)
+	}
+	return l.hscratch[:n]
+}
+
 func cptr(cs []*C.coio_future) **C.coio_future {
 	if len(cs) == 0 {
 		return nil
@@ -49,9 +70,10 @@ func (t *Task) awaitOwned(c *C.coio_future) (uintptr, error) {
 // argument order. The first future to fail or be cancelled ends the gather with its error; the
 // others keep running, as in asyncio. Cancelling the task while it waits cancels the futures.
 func Gather[T any](t *Task, fs ...*Future[T]) ([]T, error) {
-	cs := cfutures(fs)
+	l := t.loop
+	cs := scratchCFutures(l, fs)
 	var out *C.coio_future
-	if rc := C.coio_gather(t.loop.c, cptr(cs), C.size_t(len(cs)), 0, &out); rc != C.COIO_OK {
+	if rc := C.coio_gather(l.c, cptr(cs), C.size_t(len(cs)), 0, &out); rc != C.COIO_OK {
 		return nil, check(rc)
 	}
 	if _, err := t.awaitOwned(out); err != nil {
@@ -60,7 +82,9 @@ func Gather[T any](t *Task, fs ...*Future[T]) ([]T, error) {
 	if len(fs) == 0 {
 		return []T{}, nil
 	}
-	hs := make([]C.uintptr_t, len(fs))
+	// Other tasks ran while this one waited: the scratch array is made anew.
+	cs = scratchCFutures(l, fs)
+	hs := l.scratchHandles(len(fs))
 	var failed C.size_t
 	rc := C.gocoio_results(cptr(cs), C.size_t(len(cs)), &hs[0], &failed)
 	runtime.KeepAlive(fs)
@@ -69,12 +93,8 @@ func Gather[T any](t *Task, fs ...*Future[T]) ([]T, error) {
 		return nil, err
 	}
 	res := make([]T, len(fs))
-	for i, h := range hs {
-		v, err := valueOf[T](uintptr(h))
-		if err != nil {
-			return nil, err
-		}
-		res[i] = v
+	if err := valuesOf(hs, res); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

@@ -57,11 +57,13 @@ func gocoioStep(task, awaited *C.coio_future, status C.int, value, h C.uintptr_t
 	rc = t.step(task, awaited, status, uintptr(value))
 	if t.finished && !t.abandoned {
 		*ended = C.GOCOIO_ENDED
-		if t.hasResult {
-			*ended, *result = C.GOCOIO_ENDED_RESULT, C.uintptr_t(t.value)
+		if t.result != noResult {
+			*ended = C.GOCOIO_ENDED_RESULT
 		}
 		t.dropped()
-		if !t.hasResult || t.value != uintptr(h) { // else the handle is the result's now
+		if t.result == resultInHandle {
+			*result = h // the handle is the result's now
+		} else {
 			deleteHandle(handle(h))
 		}
 	}

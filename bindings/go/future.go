@@ -145,6 +145,29 @@ func valueOf[T any](h uintptr) (T, error) {
 	return v, nil
 }
 
+// valuesOf is valueOf for many result handles at once (one lock): into out, one per handle.
+func valuesOf[T any](hs []C.uintptr_t, out []T) error {
+	bad := -1
+	handles.mu.Lock()
+	for i, h := range hs {
+		if h == 0 {
+			continue
+		}
+		v, ok := handles.vals[h-1].(T)
+		if !ok {
+			bad = i
+			break
+		}
+		out[i] = v
+	}
+	handles.mu.Unlock()
+	if bad >= 0 {
+		_, err := valueOf[T](uintptr(hs[bad])) // the error (or the deleted handle's panic)
+		return err
+	}
+	return nil
+}
+
 // futureError is the error of a done future c whose result call said rc (EFAILED or
 // ECANCELLED): the Go error a Go body failed it with, else a *CancelledError or an *Error.
 func futureError(c *C.coio_future, rc C.int) error {

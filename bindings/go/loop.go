@@ -50,10 +50,13 @@ type Loop struct {
 	closed bool
 
 	current  *Task   // the task whose body runs now
-	live     *Task   // tasks whose body has started and not returned (a list through Task.next)
+	live     *coro   // coroutines running a body that has not returned (a list through coro.after)
 	coros    []*coro // idle coroutines, reused by new tasks
 	nlive    int     // task bodies started and not returned (the live list)
 	peakLive int     // the most there were at once
+
+	scratch  []*C.coio_future // combinators.go: arrays for C calls that do not keep them
+	hscratch []C.uintptr_t
 
 	rel    *releaser // what finalizers hand over (any goroutine), drained on the loop's thread
 	drainH handle    // refers to rel (not to the Loop, which must stay collectable)
@@ -134,7 +137,7 @@ func (l *Loop) Close() error {
 	// idle coroutines, from inside a call from C, as they were made (see abandonBody).
 	h := newHandle(&callback{l, func() {
 		for l.live != nil {
-			l.live.abandonBody()
+			l.live.t.abandonBody()
 		}
 		for _, c := range l.coros {
 			c.stop()

@@ -126,26 +126,27 @@ static gocoio_task_arg *task_arg_new(uintptr_t h) {
 
 /* On failure the arg is freed here and the handle stays the caller's (libcoio does not call
  * the drop of a task it could not create). */
-int gocoio_task_new(coio_loop *loop, uintptr_t h, const char *name, unsigned flags,
-                    coio_future **out) {
+gocoio_new_task gocoio_task_new(coio_loop *loop, uintptr_t h, const char *name, unsigned flags) {
+    gocoio_new_task r = {COIO_ENOMEM, NULL};
     coio_task_options o = COIO_TASK_OPTIONS_INIT;
     o.name = name;
     o.flags = flags;
     gocoio_task_arg *a = task_arg_new(h);
-    if (!a) return COIO_ENOMEM;
-    int rc = coio_task_new(loop, gocoio_step_tramp, a, gocoio_task_drop, &o, out);
-    if (rc != COIO_OK) free(a);
-    return rc;
+    if (!a) return r;
+    r.rc = coio_task_new(loop, gocoio_step_tramp, a, gocoio_task_drop, &o, &r.task);
+    if (r.rc != COIO_OK) free(a);
+    return r;
 }
 
-int gocoio_group_task_new(coio_task_group *g, uintptr_t h, const char *name, coio_future **out) {
+gocoio_new_task gocoio_group_task_new(coio_task_group *g, uintptr_t h, const char *name) {
+    gocoio_new_task r = {COIO_ENOMEM, NULL};
     coio_task_options o = COIO_TASK_OPTIONS_INIT;
     o.name = name;
     gocoio_task_arg *a = task_arg_new(h);
-    if (!a) return COIO_ENOMEM;
-    int rc = coio_task_group_task_new(g, gocoio_step_tramp, a, gocoio_task_drop, &o, out);
-    if (rc != COIO_OK) free(a);
-    return rc;
+    if (!a) return r;
+    r.rc = coio_task_group_task_new(g, gocoio_step_tramp, a, gocoio_task_drop, &o, &r.task);
+    if (r.rc != COIO_OK) free(a);
+    return r;
 }
 
 int gocoio_set_result(coio_future *f, uintptr_t h) {

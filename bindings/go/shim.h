@@ -22,9 +22,13 @@ void gocoio_invoke(uintptr_t h);
 
 /* Wrappers. */
 int gocoio_loop_new(unsigned flags, coio_loop **out);
-int gocoio_task_new(coio_loop *loop, uintptr_t h, const char *name, unsigned flags,
-                    coio_future **out);
-int gocoio_group_task_new(coio_task_group *g, uintptr_t h, const char *name, coio_future **out);
+/* A new task, returned by value: an out pointer from Go would cost the spawn an allocation. */
+typedef struct gocoio_new_task {
+    int rc;
+    coio_future *task; /* rc COIO_OK: the caller's reference */
+} gocoio_new_task;
+gocoio_new_task gocoio_task_new(coio_loop *loop, uintptr_t h, const char *name, unsigned flags);
+gocoio_new_task gocoio_group_task_new(coio_task_group *g, uintptr_t h, const char *name);
 int gocoio_set_result(coio_future *f, uintptr_t h);
 int gocoio_set_error(coio_future *f, int code, const char *msg, uintptr_t h);
 int gocoio_result(const coio_future *f, uintptr_t *h);

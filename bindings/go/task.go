@@ -21,30 +21,37 @@ import (
 // the loop resumes step by step (libcoio's step-driven tasks): Await suspends it until the
 // awaited future is done, without a goroutine switch through a channel. A *Task is only valid
 // inside its own body, on the loop's thread.
+//
+// A spawn's costs are mostly the bytes it allocates (and the garbage collector's work for
+// them), so a Task keeps only what every task needs; what a body needs while it runs (what
+// each step brings, the loop's list of running bodies) is its coroutine's, which later tasks
+// reuse, and what few tasks use is in taskExtra.
 type Task struct {
 	loop *Loop
 	c    *C.coio_future // borrowed: valid until the task's drop (nil after)
-	cnew *C.coio_future // where the spawn's C call puts the new task
 	body body           // the *spawned[T] that holds the body
-	co   *coro
-	h    handle // the task's handle (libcoio's arg for its steps), then its result's
+	co   *coro          // while the body runs (from its first step until it returns)
+	h    handle         // the task's handle (libcoio's arg for its steps), then its result's
 
-	// What the step that resumed the body brought.
-	awaited *C.coio_future
-	value   uintptr
-	status  C.int
-
-	rc        C.int // what the last step returns when finished
-	finished  bool  // the body returned (or never ran)
-	abandoned bool  // the body was unwound because the task was destroyed
-	hasResult bool  // the body returned a result: value is its handle, for the trampoline
-	ctxEnded  bool  // the task's context is cancelled (or will be, once made)
+	rc        C.int      // what the last step returns when finished
+	finished  bool       // the body returned (or never ran)
+	abandoned bool       // the body was unwound because the task was destroyed
+	result    resultKind // how the body's result is to be set, by the step's trampoline
+	ctxEnded  bool       // the task's context is cancelled (or will be, once made)
 
 	extra    *taskExtra
 	awaitSeq uint64
-
-	prev, next *Task // the loop's list of tasks whose body has started and not returned
 }
+
+// resultKind says whether a task's body returned a result, and whether it is the task's
+// handle (the result's value now) or nil (no value).
+type resultKind uint8
+
+const (
+	noResult resultKind = iota
+	resultInHandle
+	resultNone
+)
 
 // taskExtra is what few tasks use: made when a spawn names the task or gives it a context
 // that is not context.Background(), when the body asks for its context, or when the context
@@ -94,6 +101,13 @@ type coro struct {
 	stop  func()
 	yield func(C.int) bool
 	t     *Task
+
+	// What the step that resumed the body brought.
+	awaited *C.coio_future
+	value   uintptr
+	status  C.int
+
+	prev, after *coro // the loop's list of coroutines running a body (Loop.live)
 }
 
 func (l *Loop) getCoro() *coro {
@@ -173,19 +187,19 @@ func spawn[T any](l *Loop, g *TaskGroup, ctx context.Context, fn func(t *Task) (
 		cname = C.CString(cfg.name)
 		defer C.free(unsafe.Pointer(cname))
 	}
-	// The new task comes out through t.cnew, a field of t (on the heap already), rather than
-	// through a local variable that would be one more allocation per spawn.
-	var rc C.int
+	// The new task comes back in a struct, not through a pointer to a local variable, which
+	// would be one more allocation per spawn (cgo moves it to the heap).
+	var r C.gocoio_new_task
 	if g != nil {
-		rc = C.gocoio_group_task_new(g.c, C.uintptr_t(h), cname, &t.cnew)
+		r = C.gocoio_group_task_new(g.c, C.uintptr_t(h), cname)
 	} else {
-		rc = C.gocoio_task_new(l.c, C.uintptr_t(h), cname, cfg.flags, &t.cnew)
+		r = C.gocoio_task_new(l.c, C.uintptr_t(h), cname, cfg.flags)
 	}
-	if rc != C.COIO_OK {
+	if r.rc != C.COIO_OK {
 		deleteHandle(h)
-		return nil, check(rc)
+		return nil, check(r.rc)
 	}
-	c := t.cnew
+	c := r.task
 	if t.c == nil && !t.finished {
 		t.c = c // an eager task that finished in its first step has been dropped already
 	}
@@ -320,18 +334,18 @@ func (t *Task) step(task, awaited *C.coio_future, status C.int, value uintptr) C
 		}
 		t.co = l.getCoro()
 		t.co.t = t
-		l.link(t)
+		l.link(t.co)
 	}
-	t.awaited, t.status, t.value = awaited, status, value
+	co := t.co
+	co.awaited, co.status, co.value = awaited, status, value
 	prev := l.current
 	l.current = t
-	kind, _ := t.co.next()
+	kind, _ := co.next()
 	l.current = prev
 	if t.finished {
-		l.unlink(t)
-		co := t.co
+		l.unlink(co)
 		t.co = nil
-		co.t = nil
+		co.t, co.awaited = nil, nil
 		if !t.abandoned && len(l.coros) < l.idleCoroCap() && !l.closed {
 			l.coros = append(l.coros, co)
 		} else {
@@ -365,10 +379,10 @@ func (t *Task) finish(v any, err error) {
 		// saves a call into C, which costs a short task more than the rest of its last step.
 		// The task's handle becomes the result's (libcoio is done with it as the task's once
 		// this step returns): one handle per task instead of two.
-		t.value, t.hasResult = 0, true
+		t.result = resultNone
 		if v != nil {
 			replaceHandle(t.h, v)
-			t.value = uintptr(t.h)
+			t.result = resultInHandle
 		}
 		t.rc = C.COIO_OK
 		t.endContext(ErrTaskDone)
@@ -408,47 +422,48 @@ func (t *Task) dropped() {
 // from C (a coroutine made there only resumes in the same thread-lock state).
 func (t *Task) abandonBody() {
 	if co := t.co; co != nil && !t.finished {
-		t.loop.unlink(t)
+		t.loop.unlink(co)
 		co.stop()
 		t.co = nil
 		t.finished = true
 	}
 }
 
-func (l *Loop) link(t *Task) {
+func (l *Loop) link(co *coro) {
 	if l.nlive++; l.nlive > l.peakLive {
 		l.peakLive = l.nlive
 	}
-	t.next = l.live
+	co.after = l.live
 	if l.live != nil {
-		l.live.prev = t
+		l.live.prev = co
 	}
-	l.live = t
+	l.live = co
 }
 
-func (l *Loop) unlink(t *Task) {
+func (l *Loop) unlink(co *coro) {
 	l.nlive--
-	if t.prev != nil {
-		t.prev.next = t.next
-	} else if l.live == t {
-		l.live = t.next
+	if co.prev != nil {
+		co.prev.after = co.after
+	} else if l.live == co {
+		l.live = co.after
 	}
-	if t.next != nil {
-		t.next.prev = t.prev
+	if co.after != nil {
+		co.after.prev = co.prev
 	}
-	t.prev, t.next = nil, nil
+	co.prev, co.after = nil, nil
 }
 
 // suspend returns to the loop with kind (COIO_STEP_AWAIT or COIO_STEP_YIELD) and comes back
 // with what the next step brought.
 func (t *Task) suspend(kind C.int) (uintptr, C.int) {
-	if !t.co.yield(kind) {
+	co := t.co
+	if !co.yield(kind) {
 		panic(abandon{})
 	}
-	if t.status == C.COIO_ECANCELLED && C.coio_task_cancelling(t.c) > 0 {
-		t.endContext(t.cancelledError(t.awaited))
+	if co.status == C.COIO_ECANCELLED && C.coio_task_cancelling(t.c) > 0 {
+		t.endContext(t.cancelledError(co.awaited))
 	}
-	return t.value, t.status
+	return co.value, co.status
 }
 
 // cancelledError is the cancellation delivered to the body now: its message is the one
@@ -553,7 +568,7 @@ func Sleep(t *Task, d time.Duration) error {
 			_, rc = t.suspend(C.COIO_STEP_AWAIT)
 		}
 	}
-	return t.errorOf(t.awaited, rc)
+	return t.errorOf(t.co.awaited, rc)
 }
 
 // CurrentTask reports whether a task body is running on l (asyncio.current_task) and returns
