@@ -237,11 +237,9 @@ int coio_call_soon(coio_loop *l, coio_callback fn, void *arg, coio_free_fn drop,
     });
 }
 
-int coio_call_at(coio_loop *l, double when, coio_callback fn, void *arg, coio_free_fn drop,
-                 coio_handle **out) {
-    Loop *loop = L(l);
-    if (int rc = check_loop(loop)) return rc;
-    if (!fn || !is_finite(when)) return COIO_EINVAL;
+// coio_call_at and coio_call_later once their arguments are checked.
+static int call_at(Loop *loop, double when, coio_callback fn, void *arg, coio_free_fn drop,
+                   coio_handle **out) {
     return guarded([&] {
         Handle *h = loop_call_at(loop, when, fn, arg, drop);
         if (out) {
@@ -252,13 +250,23 @@ int coio_call_at(coio_loop *l, double when, coio_callback fn, void *arg, coio_fr
     });
 }
 
+int coio_call_at(coio_loop *l, double when, coio_callback fn, void *arg, coio_free_fn drop,
+                 coio_handle **out) {
+    Loop *loop = L(l);
+    if (int rc = check_loop(loop)) return rc;
+    if (!fn || !is_finite(when)) return COIO_EINVAL;
+    return call_at(loop, when, fn, arg, drop, out);
+}
+
 int coio_call_later(coio_loop *l, double delay, coio_callback fn, void *arg, coio_free_fn drop,
                     coio_handle **out) {
     Loop *loop = L(l);
     if (int rc = check_loop(loop)) return rc;
-    if (!is_finite(delay)) return COIO_EINVAL;
+    if (!fn || !is_finite(delay)) return COIO_EINVAL;
     if (delay < 0) delay = 0; // as asyncio
-    return coio_call_at(l, loop_time(loop) + delay, fn, arg, drop, out);
+    double when = loop_time(loop) + delay;
+    if (!is_finite(when)) return COIO_EINVAL; // a delay near DBL_MAX
+    return call_at(loop, when, fn, arg, drop, out);
 }
 
 int coio_call_soon_threadsafe(coio_loop *l, coio_callback fn, void *arg, coio_free_fn drop) {
