@@ -280,10 +280,21 @@ static void run_task(coio_future *t, const char *what) {
     }
 }
 
-/* ---- task_yield_sleep0: one stackful task awaits coio_sleep(0) N times ------------------------
- */
+/* ---- task_yield_sleep0: one stackful task awaits sleep(0) N times -----------------------------
+ *
+ * `await asyncio.sleep(0)` is coio_co_sleep(0) in a stackful body: a bare yield, as in asyncio
+ * (no future).  task_yield_sleep0_future spells it with the future made and awaited by hand:
+ * coio_sleep(0) + coio_await + coio_future_release. */
 
 static int body_yield_sleep0(coio_future *self, void *arg) {
+    (void)self;
+    (void)arg;
+    for (long i = 0; i < N; i++)
+        check(coio_co_sleep(0), "coio_co_sleep");
+    return COIO_OK;
+}
+
+static int body_yield_sleep0_future(coio_future *self, void *arg) {
     (void)self;
     (void)arg;
     for (long i = 0; i < N; i++) {
@@ -295,13 +306,21 @@ static int body_yield_sleep0(coio_future *self, void *arg) {
     return COIO_OK;
 }
 
-static void task_yield_sleep0(void) {
+static void yield_workload(const char *name, coio_coroutine_fn body) {
     double t0 = now_s();
-    coio_future *t = spawn(body_yield_sleep0, NULL, 0);
-    run_task(t, "task_yield_sleep0");
+    coio_future *t = spawn(body, NULL, 0);
+    run_task(t, name);
     double secs = now_s() - t0;
-    report("task_yield_sleep0", N, secs);
+    report(name, N, secs);
     coio_future_release(t);
+}
+
+static void task_yield_sleep0(void) {
+    yield_workload("task_yield_sleep0", body_yield_sleep0);
+}
+
+static void task_yield_sleep0_future(void) {
+    yield_workload("task_yield_sleep0_future", body_yield_sleep0_future);
 }
 
 /* ---- task_yield_step: one step task returns COIO_STEP_YIELD N times (a bare yield) ----------- */
@@ -955,6 +974,7 @@ static const struct {
     {"future_resolve_cb", future_resolve_cb},
     {"call_soon_threadsafe", call_soon_threadsafe},
     {"task_yield_sleep0", task_yield_sleep0},
+    {"task_yield_sleep0_future", task_yield_sleep0_future},
     {"task_yield_step", task_yield_step},
     {"task_yield_step_sleep0", task_yield_step_sleep0},
     {"queue_ping_pong", queue_ping_pong},

@@ -43,6 +43,7 @@ WORKLOADS = [
     ("future_resolve_cb", "future_resolve", "future_resolve_cb"),
     ("call_soon_threadsafe", "threadsafe", "call_soon_threadsafe"),
     ("task_yield_sleep0", "task_yield", "task_yield_sleep0"),
+    ("task_yield_sleep0_future", "task_yield", "task_yield_sleep0"),
     ("task_yield_step", "task_yield", "task_yield_sleep0"),
     ("task_yield_step_sleep0", "task_yield", "task_yield_sleep0"),
     ("queue_ping_pong", "ping_pong", "queue_ping_pong"),
@@ -70,7 +71,8 @@ MEMORY = ["coroutine_rss", "step_task_rss"]  # reported as bytes/op, in a table 
 # Timed in the main table, and their peak-RSS bytes per task compared in a table of their own.
 PEAK_MEMORY = ["task_spawn_gather", "task_spawn_gather_step"]
 # Compared with switch_pair (a bare Boost.Context jump there and back) in a table of their own.
-VS_SWITCH = ["await_ready", "task_yield_sleep0", "task_yield_step", "task_yield_step_sleep0"]
+VS_SWITCH = ["await_ready", "task_yield_sleep0", "task_yield_sleep0_future", "task_yield_step",
+             "task_yield_step_sleep0"]
 
 CONTENDERS = ["coio", "floor", "asyncio", "uvloop", "tokio", "go"]
 LABEL = {"coio": "coio", "floor": "floor", "asyncio": "asyncio", "uvloop": "uvloop",
@@ -610,8 +612,10 @@ def compare(args, ap):
         print("|---|---:|---:|---|")
         what = {
             "await_ready": "`coio_await` of a done future (no suspension, as in asyncio)",
-            "task_yield_sleep0": "stackful: `coio_sleep(0)` + `coio_await` + release — one loop "
-                                 "pass and one switch pair",
+            "task_yield_sleep0": "stackful: `coio_co_sleep(0)`, a bare yield as asyncio's "
+                                 "sleep(0) — one loop pass and one switch pair",
+            "task_yield_sleep0_future": "stackful: `coio_sleep(0)` + `coio_await` + release — "
+                                        "the same with a future made and awaited by hand",
             "task_yield_step": "step-driven: the step returns `COIO_STEP_YIELD` — one loop pass",
             "task_yield_step_sleep0": "step-driven: `coio_sleep(0)` + `coio_step_await` — one "
                                       "loop pass",

@@ -45,6 +45,7 @@ WORKLOADS = [
     "timers_schedule_cancel",
     "future_resolve_cb",
     "task_yield_sleep0",
+    "task_yield_sleep0_future",
     "task_yield_step",
     "task_yield_step_sleep0",
     "queue_ping_pong",

@@ -408,8 +408,8 @@ COIO_API int coio_sleep(coio_loop *loop, double delay, coio_future **out);
  * as its producer says; a task result set with drop NULL needs nothing).  A result f only
  * shares (coio_wait_for, coio_shield) stays with the future it came from. */
 COIO_API int coio_await_take(coio_future *f, void **value);
-/* await asyncio.sleep(delay): coio_sleep + coio_await_take on the running task's loop.  EINVAL
- * for NaN or infinite delay. */
+/* await asyncio.sleep(delay): coio_sleep + coio_await_take on the running task's loop; a delay
+ * <= 0 is a bare yield (no future), as asyncio's sleep(0).  EINVAL for NaN or infinite delay. */
 COIO_API int coio_co_sleep(double delay);
 /* await asyncio.gather(*fs): coio_gather over fs (futures of the running task's loop) +
  * coio_await_take.  Each result is read from its future afterwards.  The statuses of

@@ -47,6 +47,7 @@ struct Coroutine {
     int resume_status;              // what the step resumes it with
     int body_rc;
     bool finished;
+    bool yielding;           // it switched out in a bare yield (coroutine_yield), not an await
     bool guarded;            // a guard page below the stack; else a canary at its bottom
     unsigned valgrind_stack; // the id of the registered stack
 #ifdef COIO_ASAN_FIBERS
@@ -102,8 +103,11 @@ inline int coroutine_resume(Task *t, int status, Coroutine *co) {
     if (!co->guarded && *reinterpret_cast<const std::uint64_t *>(co->stack) != kStackCanary)
         [[unlikely]]
         coroutine_smashed(co);
-    if (!co->finished) [[likely]]
-        return COIO_STEP_AWAIT;
+    if (!co->finished) [[likely]] {
+        if (!co->yielding) return COIO_STEP_AWAIT;
+        co->yielding = false;
+        return COIO_STEP_YIELD;
+    }
     return coroutine_finished(t, co);
 }
 
@@ -115,28 +119,52 @@ inline Loop *co_running_loop() {
     return loop->current_task == co->task && !loop->no_suspend ? loop : nullptr;
 }
 
+// Switches from the running body back to its step (coroutine_resume), and on again once the
+// next step resumes it.
+inline void coroutine_switch_out(Coroutine *co) {
+#ifdef COIO_ASAN_FIBERS
+    fiber_switch_start(&co->asan_fake_stack, co->caller_bottom, co->caller_size);
+#endif
+    ctx::transfer_t r = ctx::jump_fcontext(co->caller, nullptr);
+#ifdef COIO_ASAN_FIBERS
+    fiber_switch_finish(co->asan_fake_stack, &co->caller_bottom, &co->caller_size);
+#endif
+    co->caller = r.fctx;
+}
+
+// The coroutine whose body runs now and may suspend, or null (see coroutine_await).
+inline Coroutine *coroutine_suspendable() {
+    Coroutine *co = tls_current;
+    if (!co || co->task->loop->current_task != co->task || co->task->loop->no_suspend)
+        return nullptr;
+    return co;
+}
+
+// coio_co_sleep(<= 0): asyncio.sleep(0), a bare yield (its __sleep0) with no future behind it.
+// The step returns COIO_STEP_YIELD, so the task's next step comes on the next pass, after what
+// is ready now; COIO_ECANCELLED if that step delivers a cancellation.
+inline int coroutine_yield() {
+    Coroutine *co = coroutine_suspendable();
+    if (!co) return COIO_ENOTSUP;
+    co->yielding = true;
+    coroutine_switch_out(co);
+    return co->resume_status == COIO_ECANCELLED ? COIO_ECANCELLED : COIO_OK;
+}
+
 // coio_await: suspend until f is done (its step registers the wait), then read f's outcome.
 inline int coroutine_await(Future *f, void **value) {
-    Coroutine *co = tls_current;
     // Not on a coroutine, or inside something else running on its stack (a step-driven
     // task started eagerly from the body, a drop or the exception handler called from the
     // body's API call): there is nothing here to suspend.
-    if (!co || co->task->loop->current_task != co->task || co->task->loop->no_suspend)
-        return COIO_ENOTSUP;
+    Coroutine *co = coroutine_suspendable();
+    if (!co) return COIO_ENOTSUP;
     Task *t = co->task;
     if (!f || f == t) return COIO_EINVAL;
     if (f->loop != t->loop) return COIO_ELOOP;
     if (f->state == Future::Pending) {
         future_ref(f);
         t->awaiting = f;
-#ifdef COIO_ASAN_FIBERS
-        fiber_switch_start(&co->asan_fake_stack, co->caller_bottom, co->caller_size);
-#endif
-        ctx::transfer_t r = ctx::jump_fcontext(co->caller, nullptr);
-#ifdef COIO_ASAN_FIBERS
-        fiber_switch_finish(co->asan_fake_stack, &co->caller_bottom, &co->caller_size);
-#endif
-        co->caller = r.fctx;
+        coroutine_switch_out(co);
         // A cancellation delivered while f is not cancelled itself (asyncio throws it in).
         if (co->resume_status == COIO_ECANCELLED && f->state != Future::Cancelled)
             return COIO_ECANCELLED;

@@ -242,6 +242,56 @@ static void test_co_sleep_bad_delay_and_outside(void **state) {
     tu_finish(loop);
 }
 
+/* coio_co_sleep(0) is asyncio.sleep(0): a bare yield, with no future to wait on.  What the
+ * body queued before it runs before the body goes on; a cancel() while it is yielded is
+ * delivered by it, with its message. */
+static char yield_log[8];
+static void log_b(void *arg) {
+    (void)arg;
+    strcat(yield_log, "b");
+}
+
+static int yielder(coio_future *self, void *arg) {
+    co *c = arg;
+    strcat(yield_log, "a");
+    if (coio_call_soon(c->loop, log_b, NULL, NULL, NULL) != COIO_OK) return COIO_EFAILED;
+    c->rc = coio_co_sleep(0);
+    strcat(yield_log, "c");
+    const char *msg = NULL;
+    if (c->rc == COIO_ECANCELLED && coio_task_cancel_message(self, &msg) == COIO_OK)
+        c->value = (void *)msg;
+    return c->rc;
+}
+
+static void test_co_sleep_zero_is_a_bare_yield(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    co c = {.loop = loop};
+    yield_log[0] = 0;
+    coio_future *t = spawn(loop, yielder, &c);
+    tu_run_one_pass(loop); /* the first step: "a", then the yield */
+    assert_string_equal(yield_log, "a");
+    char buf[256];
+    assert_true(coio_future_repr(t, buf, sizeof buf) > 0);
+    assert_null(strstr(buf, "wait_for")); /* as asyncio: no future behind sleep(0) */
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_string_equal(yield_log, "abc");
+    assert_int_equal(c.rc, COIO_OK);
+    coio_future_release(t);
+
+    yield_log[0] = 0;
+    t = spawn(loop, yielder, &c);
+    tu_run_one_pass(loop);
+    assert_int_equal(coio_future_cancel(t, "stop"), 1);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+    assert_string_equal(yield_log, "abc");
+    assert_int_equal(c.rc, COIO_ECANCELLED);
+    assert_non_null(c.value);
+    assert_string_equal((const char *)c.value, "stop");
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
 /* ---- coio_co_gather ----------------------------------------------------------------------- */
 
 static int child(coio_future *self, void *n) {
@@ -353,6 +403,7 @@ int main(void) {
         cmocka_unit_test(test_co_sleep_waits_exactly),
         cmocka_unit_test(test_co_sleep_cancelled),
         cmocka_unit_test(test_co_sleep_bad_delay_and_outside),
+        cmocka_unit_test(test_co_sleep_zero_is_a_bare_yield),
         cmocka_unit_test(test_co_gather_results_in_order),
         cmocka_unit_test(test_co_gather_failure_propagates),
         cmocka_unit_test(test_co_gather_bad_input_and_outside),
