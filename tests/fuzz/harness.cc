@@ -406,6 +406,16 @@ int co_await (Ctx &c, coio_future *f) {
     return rc;
 }
 
+// A bare yield in a stackful body (coio_co_sleep(0)), left and entered again as co_await is.
+int co_yield_once(Ctx &c) {
+    co_leave(c);
+    int rc = coio_co_sleep(0);
+    co_enter(c);
+    if (rc != COIO_OK && rc != COIO_ECANCELLED && rc != COIO_ENOTSUP)
+        die("coio_co_sleep(0) in a body failed", rc);
+    return rc;
+}
+
 // ---- sockets ------------------------------------------------------------------------------
 
 bool sock_ready() {
@@ -829,7 +839,9 @@ void exec_op(Ctx &c) {
     case 36:
     case 37: {
         coio_future *f = pick_fut();
-        if (c.kind == CX_CO) {
+        if (c.kind == CX_CO && op % 96 == 37) {
+            co_yield_once(c); // coio_co_sleep(0): a bare yield, no future
+        } else if (c.kind == CX_CO) {
             co_await (c, f); // f may be freed meanwhile: not touched afterwards
         } else if (c.kind == CX_STEP) {
             if (coio_step_await(c.task, f) == COIO_OK) {
