@@ -293,7 +293,7 @@ int coio_handle_when(const coio_handle *h, double *when) {
 }
 
 void coio_handle_release(coio_handle *h) {
-    if (h) handle_unref(H(h));
+    if (h) release_in(H(h)->loop, [h] { handle_unref(H(h)); });
 }
 
 // ---- file descriptors -------------------------------------------------------------------
@@ -351,7 +351,7 @@ coio_future *coio_future_ref(coio_future *f) {
 }
 
 void coio_future_release(coio_future *f) {
-    if (f) future_unref(F(f));
+    if (f) release_in(F(f)->loop, [f] { future_unref(F(f)); });
 }
 
 coio_loop *coio_future_loop(const coio_future *f) {

@@ -63,6 +63,20 @@ inline d::Future *const *FS(coio_future *const *fs) {
     return reinterpret_cast<d::Future *const *>(fs);
 }
 
+// Drops a caller's reference to an object of `loop` (unref()).  On a closed loop it then ends
+// what an operation left queued there (loop_discard_leftovers), holding the loop meanwhile:
+// the object may have held its last reference.
+template <class Unref> inline void release_in(d::Loop *loop, Unref unref) {
+    if (!loop->closed) [[likely]] {
+        unref();
+        return;
+    }
+    d::loop_ref(loop);
+    unref();
+    d::loop_discard_leftovers(loop);
+    d::loop_unref(loop);
+}
+
 // Runs fn, mapping escaping C++ exceptions to statuses.
 template <class Fn> inline int guarded(Fn fn) noexcept {
     try {

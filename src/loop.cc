@@ -194,9 +194,28 @@ static void discard_all(Loop *loop, std::vector<ReadyEntry> &items) {
     loop->cancelled_timers = 0;
 }
 
+// A closed loop never runs again, but an operation that was under way when a drop closed it
+// (a cancellation walking on) may still queue callbacks or timers there.  Nothing would run
+// or discard them, and what they hold (a future, which holds the loop) would keep the loop
+// for ever; they are discarded when the loop is next touched from outside (closed again,
+// released, or one of its futures or handles released), where no operation is half done.
+// (Not while a close or another such discard runs: that one takes what its drops queue.)
+void loop_discard_leftovers(Loop *loop) {
+    if (loop->discarding || (loop->ready.empty() && loop->timers.empty())) return;
+    std::vector<ReadyEntry> none;
+    loop_ref(loop);
+    loop->discarding = true;
+    discard_all(loop, none);
+    loop->discarding = false;
+    loop_unref(loop);
+}
+
 int loop_close(Loop *loop) {
     if (loop->running.load(std::memory_order_relaxed)) return COIO_EBUSY;
-    if (loop->closed) return COIO_OK;
+    if (loop->closed) {
+        loop_discard_leftovers(loop);
+        return COIO_OK;
+    }
     if (loop->closing) return COIO_EBUSY; // a plugin's detach closing its loop
     // Plugins detach first, in reverse order, while the loop is still open.
     if (loop->plugins) {
@@ -221,6 +240,7 @@ int loop_close(Loop *loop) {
     }
     // Drops may release futures or handles of this loop; keep it alive meanwhile.
     loop_ref(loop);
+    loop->discarding = true;
     tasks_close(loop);
     completions_end(orphans); // before discard_all: their done callbacks are discarded too
     discard_all(loop, pending);
@@ -233,6 +253,7 @@ int loop_close(Loop *loop) {
     ev_async_stop(loop->ev, &loop->async);
     ev_loop_destroy(loop->ev);
     loop->ev = nullptr;
+    loop->discarding = false;
     loop_unref(loop);
     return COIO_OK;
 }

@@ -64,6 +64,7 @@ struct Loop {
     bool observed = false;     // an observer is attached (observer.cc)
     bool instrumented = false; // debug || observed: callbacks take the slow path
     bool closing = false;      // loop_close is detaching the plugins
+    bool discarding = false;   // loop_close or loop_discard_leftovers is ending what is queued
     bool virtual_time = false;
     std::atomic<bool> stopping{false};
     double slow_callback_duration = 0.1;
@@ -123,6 +124,7 @@ struct Loop {
 int loop_new(Loop **out, const coio_loop_options &opt);
 int loop_close(Loop *loop);
 int loop_release(Loop *loop); // coio_loop_release: closes, then drops the creator's reference
+void loop_discard_leftovers(Loop *loop); // closed: what was queued since (see loop.cc)
 void loop_set_debug(Loop *loop, bool enabled);
 void loop_destroy(Loop *loop); // the last reference went
 void loop_run_forever(Loop *loop);

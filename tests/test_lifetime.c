@@ -1341,8 +1341,71 @@ static void test_queue_completes_waiter_held_only_by_wait_for(void **state) {
     }
 }
 
+/* ---- 11. a loop closed by a drop in the middle of one of its own cancellations ----------
+ *
+ * Found by the fuzzer.  Cancelling a gather of two queue puts that wait for room drops the
+ * first put's item; that drop releases the loop, which closes it and discards what is ready.
+ * The cancellation then goes on: the second put completes, and its done callbacks (the
+ * gather's registration) were queued on the closed loop, where nothing would ever run or
+ * discard them.  That entry held the put future, the future held the loop: the loop was never
+ * freed (its exception handler's drop never ran).  What is queued on a closed loop is now
+ * discarded as soon as the loop is next touched from outside: here, when the futures are
+ * released. */
+
+typedef struct closing_drop {
+    coio_loop *loop;
+    int item_drops, handler_drops;
+} closing_drop;
+
+static closing_drop cd;
+
+static void cd_handler(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
+    (void)loop;
+    (void)ctx;
+    (void)arg;
+}
+static void cd_handler_drop(void *arg) {
+    (void)arg;
+    cd.handler_drops++;
+}
+static void cd_item_drop(void *arg) {
+    (void)arg;
+    cd.item_drops++;
+}
+static void cd_item_drop_releasing_loop(void *arg) {
+    (void)arg;
+    cd.item_drops++;
+    assert_status(coio_loop_release(cd.loop), COIO_OK);
+}
+
+static void test_loop_released_by_a_drop_of_its_own_cancellation_is_freed(void **state) {
+    (void)state;
+    memset(&cd, 0, sizeof cd);
+    cd.loop = tu_loop_virtual();
+    assert_status(coio_loop_set_exception_handler(cd.loop, cd_handler, NULL, cd_handler_drop),
+                  COIO_OK);
+    coio_queue *q = NULL;
+    assert_status(coio_queue_new(cd.loop, COIO_QUEUE_FIFO, 1, &q), COIO_OK);
+    coio_future *p1 = NULL, *p2 = NULL, *p3 = NULL, *g = NULL;
+    assert_status(coio_queue_put(q, &cd, cd_item_drop, &p1), COIO_OK); /* fits: done */
+    assert_status(coio_queue_put(q, &cd, cd_item_drop, &p2), COIO_OK); /* waits for room */
+    assert_status(coio_queue_put(q, &cd, cd_item_drop_releasing_loop, &p3), COIO_OK);
+    coio_future *both[] = {p3, p2};
+    assert_status(coio_gather(cd.loop, both, 2, COIO_RETURN_EXCEPTIONS, &g), COIO_OK);
+    assert_int_equal(coio_future_cancel(g, NULL), 1);
+    assert_int_equal(cd.item_drops, 2); /* the two waiting puts' items */
+    coio_future_release(g);
+    coio_future_release(p1);
+    coio_future_release(p2);
+    coio_future_release(p3);
+    coio_queue_free(q);
+    assert_int_equal(cd.item_drops, 3);
+    assert_int_equal(cd.handler_drops, 1); /* the loop was freed */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loop_released_by_a_drop_of_its_own_cancellation_is_freed),
         cmocka_unit_test(test_cancel_mutual_await_cycle_terminates),
         cmocka_unit_test(test_cancel_mutual_await_cycle_twice),
         cmocka_unit_test(test_cancel_cycle_through_gather),
