@@ -41,7 +41,7 @@ struct Future {
     bool yield_once : 1;    // coio_sleep(<= 0): awaiting it is one bare yield
     bool inline_watch : 1;  // has a registration that runs at completion (future_watch_inline)
     // The function that formats value (coio_future_set_result_repr), by its number in the
-    // loop's ReprFns (repr.cc): 0 for none.  A number, not a pointer, since it is rare and
+    // loop's repr_fns (repr.cc): 0 for none.  A number, not a pointer, since it is rare and
     // every future would pay for the pointer; not a map keyed by future either (that was a
     // hash insert and erase per result, a tenth of a Go binding's task).
     std::uint8_t repr : 5;
