@@ -24,11 +24,7 @@ func seconds(d time.Duration) C.double {
 }
 
 func cfutures[T any](fs []*Future[T]) []*C.coio_future {
-	cs := make([]*C.coio_future, len(fs))
-	for i, f := range fs {
-		cs[i] = f.c
-	}
-	return cs
+	return putCFutures(make([]*C.coio_future, len(fs)), fs)
 }
 
 // scratchCFutures is cfutures into a buffer the loop keeps: for a C call that does not keep
@@ -38,7 +34,11 @@ func scratchCFutures[T any](l *Loop, fs []*Future[T]) []*C.coio_future {
 	if cap(l.scratch) < len(fs) {
 		l.scratch = make([]*C.coio_future, len(fs))
 	}
-	cs := l.scratch[:len(fs)]
+	return putCFutures(l.scratch[:len(fs)], fs)
+}
+
+// putCFutures puts the C future of each of fs into cs (as long as fs) and returns cs.
+func putCFutures[T any](cs []*C.coio_future, fs []*Future[T]) []*C.coio_future {
 	for i, f := range fs {
 		cs[i] = f.c
 	}
