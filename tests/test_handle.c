@@ -7,6 +7,8 @@
  * check never longjmps out of the library's frames. */
 #include "testutil.h"
 
+#include <float.h>
+
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -305,6 +307,30 @@ static void test_call_at_past(void **state) {
     assert_int_equal(ps.log.tags[1], 1);
     assert_double_eq(coio_loop_time(loop), 5.0, 0.0);
     assert_status(coio_loop_release(loop), COIO_OK);
+}
+
+static void resolve_future(void *f) {
+    coio_future_set_result(f, NULL, NULL);
+}
+
+/* A finite delay whose deadline is not (the loop's time plus the delay overflows): EINVAL,
+ * nothing scheduled, the drop not taken. */
+static void test_call_later_deadline_overflow(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    int drops = 0;
+    coio_future *f = NULL;
+    assert_status(coio_future_new(loop, &f), COIO_OK);
+    assert_status(coio_call_at(loop, 1e300, resolve_future, f, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, f), COIO_OK); /* virtual time jumps there */
+    coio_future_release(f);
+    assert_true(coio_loop_time(loop) >= 1e300);
+    coio_handle *const sentinel = (coio_handle *)(uintptr_t)0x5678;
+    coio_handle *h = sentinel;
+    assert_status(coio_call_later(loop, DBL_MAX, noop, &drops, tu_count_drop, &h), COIO_EINVAL);
+    assert_ptr_equal(h, sentinel);
+    assert_status(coio_loop_release(loop), COIO_OK);
+    assert_int_equal(drops, 0);
 }
 
 static void test_bad_arguments(void **state) {
@@ -1142,6 +1168,7 @@ int main(void) {
         cmocka_unit_test(test_negative_delay_is_zero),
         cmocka_unit_test(test_call_at_past),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_call_later_deadline_overflow),
         cmocka_unit_test(test_virtual_hour_is_instant),
         cmocka_unit_test(test_virtual_exact_times),
         cmocka_unit_test(test_never_early),
