@@ -240,7 +240,7 @@ static bool gather_cancel(Future *f, const char *msg) {
     // to one future each, so with gathers walked once the whole walk stays polynomial.
     if (g->walked == g->loop->cancel_walk) return g->walked_ret;
     g->walked = g->loop->cancel_walk;
-    g->walked_ret = false;
+    g->walked_ret = false; // what the walk finds here again if the loop below throws
     bool ret = false;
     future_ref(g);
     g->cancelling = true;
