@@ -5,8 +5,8 @@ package coio
 */
 import "C"
 
-// For the benchmarks (cgo is not allowed in test files): one Go -> C call, and one
-// Go -> C -> Go round trip through the binding's callback trampoline.
+// For the benchmarks and tests (cgo is not allowed in test files): one Go -> C call, one
+// Go -> C -> Go round trip through the binding's callback trampoline, and valuesOf on handles.
 
 func cgoCall() int { return int(C.coio_version_number()) }
 
@@ -17,3 +17,11 @@ func cgoRoundTrip(fn func()) {
 }
 
 func cgoCallback(h uintptr) { C.gocoio_invoke(C.uintptr_t(h)) }
+
+func valuesOfHandles(hs []handle, out []any) error {
+	cs := make([]C.uintptr_t, len(hs))
+	for i, h := range hs {
+		cs[i] = C.uintptr_t(h)
+	}
+	return valuesOf(cs, out)
+}

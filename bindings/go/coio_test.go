@@ -852,3 +852,16 @@ func TestSelfReferringBodyFinalized(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Reading many results at once treats a deleted handle as reading one does: a panic, also
+// when the results are read as any (where a type check alone would let it through).
+func TestValuesOfDeletedHandlePanics(t *testing.T) {
+	h := newHandle(7)
+	deleteHandle(h)
+	defer func() {
+		if recover() == nil {
+			t.Error("valuesOf of a deleted handle did not panic")
+		}
+	}()
+	_ = valuesOfHandles([]handle{h}, make([]any, 1))
+}

@@ -153,9 +153,10 @@ func valuesOf[T any](hs []C.uintptr_t, out []T) error {
 		if h == 0 {
 			continue
 		}
-		v, ok := handles.vals[h-1].(T)
-		if !ok {
-			bad = i
+		slot := handles.vals[h-1]
+		v, ok := slot.(T)
+		if _, dead := slot.(deletedSlot); dead || !ok {
+			bad = i // (valueOf panics on a deleted handle, as Value does, even for T = any)
 			break
 		}
 		out[i] = v
