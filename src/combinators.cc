@@ -25,11 +25,6 @@ namespace coio::detail {
 
 // ---- weak registrations ------------------------------------------------------------------
 
-// The drop of a live registration.  It does nothing, but the core clears a registration's
-// drop once it has ended (run, removed or discarded), so a non-null marker tells a done
-// future's queued call from one that already ran.
-static void live_marker(void *) {}
-
 static void noop_done(coio_future *, void *) {}
 
 // A failed future's error counts as looked at (asyncio calls fut.exception() for it, which
@@ -42,30 +37,30 @@ static void retrieve_done(coio_future *f, void *) {
     mark_retrieved(reinterpret_cast<Future *>(f));
 }
 
-static DoneCallback &slot_at(Future *f, std::uint32_t i) {
-    return i == 0 ? f->first : f->more[i - 1];
-}
-
-// The registration (fn, arg) on f that has not ended yet, or null.
+// The slot of the registration (fn, arg) on f that has not ended yet, or null: a slot reads
+// as ended once it ran (kEndedCallback), and as (noop_done, null) once retargeted.
 static DoneCallback *live_slot(Future *f, coio_done_fn fn, void *arg) {
     for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
-        DoneCallback &cb = slot_at(f, i);
-        if (cb.fn == fn && cb.arg == arg && (cb.drop == live_marker || cb.drop == inline_marker))
-            return &cb;
+        DoneCallback &cb = callback_at(f, i);
+        if (callback_fn(cb) == fn && callback_arg(cb) == arg) return &cb;
     }
     return nullptr;
 }
 
 static void watch(Future *f, coio_done_fn fn, void *arg) {
-    future_add_done_callback(f, fn, arg, live_marker);
+    future_add_done_callback(f, fn, arg, nullptr);
 }
 
 // A registration that has not run yet (pending, or queued on a done future) calls
 // `instead(f, nullptr)` rather than fn.
 static void retarget(Future *f, coio_done_fn fn, void *arg, coio_done_fn instead) {
-    if (DoneCallback *cb = live_slot(f, fn, arg)) {
-        cb->fn = instead;
-        cb->arg = nullptr;
+    DoneCallback *cb = live_slot(f, fn, arg);
+    if (!cb) return;
+    if (BoxedCallback *b = callback_box(*cb)) { // an inline one: it stays inline
+        b->fn = instead;
+        b->arg = nullptr;
+    } else {
+        *cb = {instead, nullptr};
     }
 }
 
@@ -77,12 +72,8 @@ static void unwatch(Future *f, coio_done_fn fn, void *arg) {
         retarget(f, fn, arg, noop_done);
         return;
     }
-    std::uint32_t k = 0;
-    for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
-        DoneCallback cb = slot_at(f, i);
-        if (!(cb.fn == fn && cb.arg == arg)) slot_at(f, k++) = cb;
+    while (future_unlink_callback(f, fn, arg)) {
     }
-    f->ncallbacks = k;
 }
 
 static void unref_future_value(void *p) {
@@ -118,12 +109,12 @@ static bool has_deadline(double timeout) {
 // Whether f already carries the registration (fn, arg) that the combinator being created
 // made: nothing else can register on f meanwhile and registrations never run synchronously,
 // so it is f's last slot.  This finds duplicates in O(1) each, with no memory and no extra
-// pass over the inputs (which may be far more than the cache holds).  The live marker tells
-// it from a slot that ran for an earlier combinator freed at the same address.
+// pass over the inputs (which may be far more than the cache holds).  A slot that ran for an
+// earlier combinator freed at the same address reads as ended, so it does not count.
 static bool watched_last(Future *f, coio_done_fn fn, void *arg) {
     if (f->ncallbacks == 0) return false;
-    const DoneCallback &cb = slot_at(f, f->ncallbacks - 1);
-    return cb.fn == fn && cb.arg == arg && cb.drop == live_marker;
+    const DoneCallback &cb = callback_at(f, f->ncallbacks - 1);
+    return cb.fn == fn && cb.arg == arg;
 }
 
 // ---- gather ------------------------------------------------------------------------------

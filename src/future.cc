@@ -1,4 +1,5 @@
 // Futures: asyncio.Future's states, result/error, cancellation and done callbacks.
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -8,6 +9,7 @@
 #include "handle.hh"
 #include "loop.hh"
 #include "ready.hh"
+#include "task.hh"
 
 namespace coio::detail {
 
@@ -20,8 +22,41 @@ char *copy_string(const char *s) {
     return p;
 }
 
-static DoneCallback &callback_at(Future *f, std::uint32_t i) {
-    return i == 0 ? f->first : f->more[i - 1];
+// Registrations whose drop follows from their function, so that their slot need not hold it:
+// a task's wake-up (one per waiting task, on the future it waits for) and a sleep's timer.
+// Any other registration with a drop is boxed; this only spares those an allocation.
+static coio_free_fn implied_drop(coio_done_fn fn) {
+    if (fn == task_wakeup) return task_wakeup_drop;
+    if (fn == sleep_done) return sleep_free;
+    return nullptr;
+}
+
+void boxed_done(coio_future *f, void *box) {
+    auto *b = static_cast<BoxedCallback *>(box);
+    b->fn(f, b->arg);
+}
+
+void ended_done(coio_future *, void *) {}
+
+__attribute__((noinline)) static BoxedCallback unbox(Loop *loop, BoxedCallback *b) {
+    BoxedCallback c = *b;
+    loop->pools.boxed.release(b);
+    return c;
+}
+
+// A registration as it was made (fn, arg, drop), its box freed.
+static inline BoxedCallback callback_take(Loop *loop, DoneCallback cb) {
+    if (BoxedCallback *b = callback_box(cb)) [[unlikely]]
+        return unbox(loop, b);
+    return {cb.fn, cb.arg, implied_drop(cb.fn)};
+}
+
+// Ends a registration without calling it: the slot reads as ended, then its drop runs.
+static inline void callback_end(Loop *loop, DoneCallback &slot) {
+    if (slot.fn == ended_done) return; // ran already
+    BoxedCallback c = callback_take(loop, slot);
+    slot = kEndedCallback;
+    if (c.drop) c.drop(c.arg);
 }
 
 Future *future_new(Loop *loop) {
@@ -54,7 +89,6 @@ void future_init(Future *f, Loop *loop) {
     f->value_drop = nullptr;
     f->error = nullptr;
     f->ncallbacks = 0;
-    f->capacity = 1;
     f->first = {};
     f->more = nullptr;
     loop_ref(loop);
@@ -102,10 +136,8 @@ static bool future_destroy_parts(Future *f) {
     // must not find the dying future there and complete it.
     if (ops && ops->finalize) ops->finalize(f);
     // Registrations that never ran (the future never completed) end here.
-    for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
-        DoneCallback &cb = callback_at(f, i);
-        if (cb.drop) cb.drop(cb.arg);
-    }
+    for (std::uint32_t i = 0; i < f->ncallbacks; i++)
+        callback_end(loop, callback_at(f, i));
     if (f->more) std::free(f->more);
     if (f->value_drop) f->value_drop(f->value);
     value_repr_forget(f);
@@ -137,8 +169,6 @@ static void schedule_callbacks(Future *f) {
 
 void inline_marker(void *) {}
 
-static void noop_done(coio_future *, void *) {}
-
 // Reserves what schedule_callbacks needs, so completing a future cannot fail half-way.  With
 // inline registrations: a range entry before each and one after the last, and two entries per
 // registration for what it completes (nested, that schedules its callbacks as one range) and
@@ -158,16 +188,17 @@ static void run_inline(Future *f) {
     std::uint32_t n = f->ncallbacks, start = 0;
     for (std::uint32_t i = 0; i < n; i++) {
         DoneCallback &cb = callback_at(f, i);
-        if (cb.drop != inline_marker) continue;
+        BoxedCallback *b = callback_box(cb);
+        if (!b || b->drop != inline_marker) continue;
         if (i > start) {
             future_ref(f);
             ready_push_done(loop, f, start, i - start);
         }
         DoneCallback c = cb;
-        cb.fn = noop_done;
-        cb.drop = nullptr;
+        cb = kEndedCallback;
         try {
-            c.fn(reinterpret_cast<coio_future *>(f), c.arg);
+            b->fn(reinterpret_cast<coio_future *>(f), b->arg);
+            loop->pools.boxed.release(b);
             start = i + 1;
         } catch (...) { // nothing was completed: it runs through the queue after all
             callback_at(f, i) = c;
@@ -395,17 +426,25 @@ void future_forward(Future *dst, Future *src) {
     }
 }
 
-// Appends a registration (growing the array) and returns its index.
+// Appends a registration (growing the array) and returns its index.  The array holds
+// bit_ceil(ncallbacks - 1) slots, so it grows whenever that count is reached; after a removal
+// it may hold more than that, and growing reallocates to the size the count calls for.
 static std::uint32_t append_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop) {
-    if (f->ncallbacks == f->capacity) {
-        std::uint32_t ncap = f->capacity * 2;
+    std::uint32_t m = f->ncallbacks; // the new one's index; the array holds m - 1 of them
+    if (m >= 1 && (m == 1 || std::has_single_bit(m - 1))) {
+        std::size_t room = std::bit_ceil(m); // for m of them
         auto *more =
-            static_cast<DoneCallback *>(std::realloc(f->more, (ncap - 1) * sizeof(DoneCallback)));
+            static_cast<DoneCallback *>(std::realloc(f->more, room * sizeof(DoneCallback)));
         if (!more) throw std::bad_alloc();
         f->more = more;
-        f->capacity = ncap;
     }
-    callback_at(f, f->ncallbacks) = {fn, arg, drop};
+    DoneCallback cb = {fn, arg};
+    if (drop && drop != implied_drop(fn)) {
+        auto *b = static_cast<BoxedCallback *>(f->loop->pools.boxed.alloc());
+        *b = {fn, arg, drop};
+        cb = {boxed_done, b};
+    }
+    callback_at(f, m) = cb;
     return f->ncallbacks++;
 }
 
@@ -425,22 +464,18 @@ void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_f
 // reference.  Each is re-read by index: a callback may add more and move the array.
 void future_run_callbacks(Future *f, std::uint32_t first, std::uint32_t count) {
     for (std::uint32_t i = first; i < first + count; i++) {
-        DoneCallback cb = callback_at(f, i);
-        callback_at(f, i).drop = nullptr;
-        invoke_done(f->loop, cb.fn, f, cb.arg);
-        if (cb.drop) cb.drop(cb.arg);
+        BoxedCallback c = callback_take(f->loop, callback_at(f, i));
+        callback_at(f, i) = kEndedCallback;
+        invoke_done(f->loop, c.fn, f, c.arg);
+        if (c.drop) c.drop(c.arg);
     }
     future_unref(f);
 }
 
 // The loop closed before they ran: end the registrations without calling them.
 void future_discard_callbacks(Future *f, std::uint32_t first, std::uint32_t count) {
-    for (std::uint32_t i = first; i < first + count; i++) {
-        DoneCallback &cb = callback_at(f, i);
-        coio_free_fn drop = cb.drop;
-        cb.drop = nullptr;
-        if (drop) drop(cb.arg);
-    }
+    for (std::uint32_t i = first; i < first + count; i++)
+        callback_end(f->loop, callback_at(f, i));
     future_unref(f);
 }
 
@@ -448,7 +483,8 @@ bool future_unlink_callback(Future *f, coio_done_fn fn, void *arg) {
     if (f->state != Future::Pending) return false;
     for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
         DoneCallback cb = callback_at(f, i);
-        if (cb.fn != fn || cb.arg != arg) continue;
+        if (callback_fn(cb) != fn || callback_arg(cb) != arg) continue;
+        if (BoxedCallback *b = callback_box(cb)) f->loop->pools.boxed.release(b);
         for (std::uint32_t j = i + 1; j < f->ncallbacks; j++)
             callback_at(f, j - 1) = callback_at(f, j);
         f->ncallbacks--;
@@ -461,18 +497,19 @@ int future_remove_done_callback(Future *f, coio_done_fn fn, void *arg) {
     // Once done, every registration is already scheduled: nothing left to remove (asyncio).
     if (f->state != Future::Pending) return 0;
     // Compact first, drop after: a drop may re-enter and touch this future.
-    std::vector<DoneCallback> removed;
+    std::vector<BoxedCallback> removed;
+    removed.reserve(f->ncallbacks); // nothing can fail once the array changes
     std::uint32_t k = 0;
     for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
         DoneCallback cb = callback_at(f, i);
-        if (cb.fn == fn && cb.arg == arg)
-            removed.push_back(cb);
+        if (callback_fn(cb) == fn && callback_arg(cb) == arg)
+            removed.push_back(callback_take(f->loop, cb));
         else
             callback_at(f, k++) = cb;
     }
     f->ncallbacks = k;
-    for (DoneCallback &cb : removed)
-        if (cb.drop) cb.drop(cb.arg);
+    for (BoxedCallback &c : removed)
+        if (c.drop) c.drop(c.arg);
     return int(removed.size());
 }
 

@@ -13,12 +13,37 @@ namespace coio::detail {
 struct Loop;
 struct Future;
 
-// A registered done callback.
+// A registered done callback: two words, since a future that many tasks await holds a slot
+// for each (100k tasks on one future are 100k slots).  Its drop is not stored: it follows
+// from fn for coio's own wake-ups (implied_drop in future.cc), is null, or the registration
+// is boxed (fn is boxed_done, arg a BoxedCallback).  A slot whose registration has ended
+// reads {ended_done, null}.
 struct DoneCallback {
+    coio_done_fn fn;
+    void *arg;
+};
+// A registration with a drop that fn does not imply (a user's, an inline one), out of line:
+// from the loop's pool, freed when the registration ends.
+struct BoxedCallback {
     coio_done_fn fn;
     void *arg;
     coio_free_fn drop;
 };
+void boxed_done(coio_future *f, void *box); // runs the boxed registration
+void ended_done(coio_future *f, void *);    // a slot that ran or was ended: a no-op
+inline constexpr DoneCallback kEndedCallback = {ended_done, nullptr};
+inline BoxedCallback *callback_box(const DoneCallback &cb) {
+    return cb.fn == boxed_done ? static_cast<BoxedCallback *>(cb.arg) : nullptr;
+}
+// What a slot was registered with (its box's, if boxed).
+inline coio_done_fn callback_fn(const DoneCallback &cb) {
+    BoxedCallback *b = callback_box(cb);
+    return b ? b->fn : cb.fn;
+}
+inline void *callback_arg(const DoneCallback &cb) {
+    BoxedCallback *b = callback_box(cb);
+    return b ? b->arg : cb.arg;
+}
 
 struct FutureError {
     int code;
@@ -49,12 +74,19 @@ struct Future {
     coio_free_fn value_drop;
     FutureError *error; // Failed and Cancelled (the cancel message)
     // Done callbacks: the first inline (the common case), more in a heap array.  They stay
-    // here after completion (the ready queue refers to them by index); each one's drop is
-    // cleared once its registration has ended.
-    std::uint32_t ncallbacks, capacity;
+    // here after completion (the ready queue refers to them by index); each one reads as
+    // kEndedCallback once its registration has ended.
+    std::uint32_t ncallbacks;
     DoneCallback first;
-    DoneCallback *more; // callbacks [1, ncallbacks)
+    DoneCallback *more; // callbacks [1, ncallbacks): room for std::bit_ceil(ncallbacks - 1)
 };
+// The slot of registration i.
+inline DoneCallback &callback_at(Future *f, std::uint32_t i) {
+    return i == 0 ? f->first : f->more[i - 1];
+}
+inline const DoneCallback &callback_at(const Future *f, std::uint32_t i) {
+    return i == 0 ? f->first : f->more[i - 1];
+}
 
 Future *future_new(Loop *loop);
 Future *future_new_done(Loop *loop); // already completed with a NULL result

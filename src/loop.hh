@@ -53,6 +53,7 @@ struct LoopPools {
     Pool<sizeof(Task)> task;
     Pool<kSmallCustomFuture> custom; // custom futures up to that size (waiters, ...)
     Pool<kCoroutineBytes> coroutine;
+    Pool<sizeof(BoxedCallback), alignof(BoxedCallback)> boxed; // done callbacks with a drop
 };
 
 struct Loop {

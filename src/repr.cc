@@ -296,9 +296,8 @@ void put_callbacks(Out &o, const Future *f) {
     if (f->state != Future::Pending) return;
     std::vector<std::string> names;
     for (std::uint32_t i = 0; i < f->ncallbacks; i++) {
-        const DoneCallback &cb = i == 0 ? f->first : f->more[i - 1];
         const char *name;
-        void (*fn)() = any_fn(cb.fn);
+        void (*fn)() = any_fn(callback_fn(callback_at(f, i)));
         if (internal_name(fn, &name)) {
             if (name) names.emplace_back(name);
         } else {

@@ -129,7 +129,7 @@ void task_wakeup(coio_future *f, void *arg) {
     step(static_cast<Task *>(arg), reinterpret_cast<Future *>(f));
 }
 
-static void release_task(void *arg) {
+void task_wakeup_drop(void *arg) {
     future_unref(static_cast<Task *>(arg));
 }
 
@@ -363,7 +363,7 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     }
     future_ref(t); // the wakeup registration's
     try {
-        future_add_done_callback(next, task_wakeup, t, release_task);
+        future_add_done_callback(next, task_wakeup, t, task_wakeup_drop);
     } catch (...) {
         future_unref(t);
         future_unref(next);
@@ -376,15 +376,12 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
         t->must_cancel = t->cancel_deferred = false;
 }
 
-static void noop_wakeup(coio_future *, void *) {}
-
 bool task_take_queued_wakeup(Task *t, Future *awaited) {
     if (t->fut_waiter != awaited || awaited->state == Future::Pending || !t->step) return false;
     for (std::uint32_t i = 0; i < awaited->ncallbacks; i++) {
-        DoneCallback &cb = i == 0 ? awaited->first : awaited->more[i - 1];
-        if (cb.fn == task_wakeup && cb.arg == t && cb.drop == release_task) {
-            cb.fn = noop_wakeup; // the queued call runs nothing; its reference is the caller's
-            cb.drop = nullptr;
+        DoneCallback &cb = callback_at(awaited, i);
+        if (cb.fn == task_wakeup && cb.arg == t) {
+            cb = kEndedCallback; // the queued call runs nothing; its reference is the caller's
             return true;
         }
     }
@@ -591,13 +588,13 @@ static void sleep_fire(void *arg) {
 }
 
 // The future is done: if by cancellation, its timer goes too.
-static void sleep_done(coio_future *, void *arg) {
+void sleep_done(coio_future *, void *arg) {
     auto *s = static_cast<Sleep *>(arg);
     if (s->timer) handle_cancel(s->timer);
 }
 
 // The future is freed (possibly before its timer fired): the timer must not outlive it.
-static void sleep_free(void *arg) {
+void sleep_free(void *arg) {
     auto *s = static_cast<Sleep *>(arg);
     if (s->timer) {
         handle_cancel(s->timer);
@@ -638,6 +635,7 @@ Future *sleep_new(Loop *loop, double delay) {
 CallbackNames task_callback_names() {
     // asyncio.sleep's future has no done callback: coio's timer bookkeeping is not shown.
     static const CallbackName names[] = {{any_fn(task_wakeup), "Task.task_wakeup"},
+                                         {any_fn(ended_done), nullptr},
                                          {any_fn(sleep_done), nullptr}};
     return {names, sizeof names / sizeof names[0]};
 }

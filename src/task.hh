@@ -87,6 +87,10 @@ const char *task_name_into(const Task *t, char (&buf)[32]);
 // The done callback by which a task waits (asyncio's __wakeup): not reported to observers as
 // a callback (the step it runs is).
 void task_wakeup(coio_future *f, void *arg);
+void task_wakeup_drop(void *task); // its drop: the registration's reference to the task
+// A sleep's registration on its own future (task.cc), and its drop.
+void sleep_done(coio_future *f, void *sleep);
+void sleep_free(void *sleep);
 void task_set_name(Task *t, const char *name);
 void task_abandon(Task *t); // creation failed after task_new: undo it (runs t->drop)
 // Stores the error a body finishes with when it returns COIO_EFAILED (replacing any); cause

@@ -747,6 +747,49 @@ static void test_remove_done_callback_drops_each_removed_registration(void **sta
     assert_int_equal(p.drops, 2);
 }
 
+/* Registrations with and without a drop, removed from the middle and added again past the
+ * room the array had: every one left runs once, in registration order, and every drop runs
+ * once (ASan: the array always has room for what is added). */
+static int order_log[64], order_n;
+static void log_done(coio_future *f, void *arg) {
+    (void)f;
+    order_log[order_n++] = (int)(intptr_t)arg;
+}
+static int order_drops;
+static void log_drop(void *arg) {
+    (void)arg;
+    order_drops++;
+}
+
+static void test_done_callbacks_grow_after_removals(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = new_future(loop);
+    order_n = order_drops = 0;
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(coio_future_add_done_callback(f, log_done, (void *)(intptr_t)i,
+                                                       i % 2 ? log_drop : NULL),
+                         COIO_OK);
+    for (int i = 1; i < 8; i++) /* leaves 0 and 8 */
+        assert_int_equal(coio_future_remove_done_callback(f, log_done, (void *)(intptr_t)i), 1);
+    assert_int_equal(order_drops, 4); /* 1, 3, 5 and 7 had one */
+    for (int i = 100; i < 130; i++)
+        assert_int_equal(coio_future_add_done_callback(f, log_done, (void *)(intptr_t)i,
+                                                       i % 3 ? log_drop : NULL),
+                         COIO_OK);
+    assert_int_equal(coio_future_set_result(f, NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_int_equal(order_n, 32);
+    assert_int_equal(order_log[0], 0);
+    assert_int_equal(order_log[1], 8);
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(order_log[2 + i], 100 + i);
+    assert_int_equal(order_drops, 4 + 20);
+    coio_future_release(f);
+    tu_finish(loop);
+    assert_int_equal(order_drops, 24);
+}
+
 static void test_remove_done_callback_matches_fn_and_arg(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
@@ -1380,6 +1423,7 @@ int main(void) {
         cmocka_unit_test(test_done_callback_drop_runs_when_pending_future_freed),
         cmocka_unit_test(test_remove_done_callback_counts_and_removes_all_matches),
         cmocka_unit_test(test_remove_done_callback_drops_each_removed_registration),
+        cmocka_unit_test(test_done_callbacks_grow_after_removals),
         cmocka_unit_test(test_remove_done_callback_matches_fn_and_arg),
         cmocka_unit_test(test_remove_done_callback_none_registered_returns_0),
         cmocka_unit_test(test_removed_callback_never_runs),
