@@ -163,7 +163,7 @@ inline int coroutine_await(Future *f, void **value) {
     if (f->loop != t->loop) return COIO_ELOOP;
     if (f->state == Future::Pending) {
         future_ref(f);
-        t->awaiting = f;
+        t->loop->step_awaiting = f; // taken by the step when the body switches out
         coroutine_switch_out(co);
         // A cancellation delivered while f is not cancelled itself (asyncio throws it in).
         if (co->resume_status == COIO_ECANCELLED && f->state != Future::Cancelled)

@@ -97,7 +97,10 @@ struct Loop {
     // are.  A gather reached twice in one cancellation passes it on the first time only.
     std::uint64_t cancel_walk = 0;
     std::uint32_t cancel_depth = 0;
-    Task *current_task = nullptr;   // the task whose body runs now
+    Task *current_task = nullptr; // the task whose body runs now
+    // What current_task's step awaits (coio_step_await, a reference): one per loop rather
+    // than a field of every task, since only the running step sets it.
+    Future *step_awaiting = nullptr;
     std::uint32_t inline_depth = 0; // future.cc: inside a completion's inline registrations
     std::uint32_t no_suspend = 0; // drops and reports run: no coroutine body may suspend under them
     Task *tasks = nullptr;        // tasks that are not done (asyncio.all_tasks)

@@ -104,7 +104,7 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->body = reinterpret_cast<void (*)()>(step);
     t->arg = arg;
     t->drop = drop;
-    t->fut_waiter = t->awaiting = nullptr;
+    t->fut_waiter = nullptr;
     t->num_cancels = 0;
     t->must_cancel = t->started = t->has_result = t->cancel_deferred = false;
     t->internal = false;
@@ -162,7 +162,6 @@ static void end_body(Task *t) {
     // (removing one drops it), and task_finalize frees the array.
     if (__builtin_expect(t->loop->observed, 0)) observe_task_done(t);
     unlink(t);
-    set_ref(t->awaiting, nullptr);
     if (drop) drop(t->arg);
     if (t->refs) future_unref(t);
 }
@@ -322,8 +321,9 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
 
     Loop *loop = t->loop;
     Task *prev = loop->current_task;
+    Future *prev_awaiting = loop->step_awaiting; // a step nested in another's (an eager task)
     loop->current_task = t;
-    set_ref(t->awaiting, nullptr); // only this step's coio_step_await counts
+    loop->step_awaiting = nullptr;
     int rc;
     if (__builtin_expect(loop->observed, 0)) {
         rc = observed_body(t, awaited, status);
@@ -339,17 +339,20 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
         }
     }
     loop->current_task = prev;
+    Future *next = loop->step_awaiting; // its reference moves on below
+    loop->step_awaiting = prev_awaiting;
 
     if (rc == COIO_STEP_YIELD) {
         schedule_step(t, nullptr);
+        if (next) [[unlikely]] // awaited, then not waited for
+            future_unref(next);
         return;
     }
     if (rc != COIO_STEP_AWAIT) {
         finish(t, rc, awaited);
+        if (next) future_unref(next);
         return;
     }
-    Future *next = t->awaiting;
-    t->awaiting = nullptr; // the reference moves on below
     if (!next) {
         future_complete_error(t, Future::Failed, COIO_ESTATE,
                               "step returned COIO_STEP_AWAIT without coio_step_await", nullptr);
@@ -684,8 +687,9 @@ int task_step_await(Task *t, Future *f) {
     if (t->loop->current_task != t || t->step == coroutine_step) return COIO_ESTATE;
     if (f->loop != t->loop) return COIO_ELOOP;
     future_ref(f);
-    if (t->awaiting) future_unref(t->awaiting);
-    t->awaiting = f;
+    Loop *loop = t->loop;
+    if (loop->step_awaiting) future_unref(loop->step_awaiting);
+    loop->step_awaiting = f;
     return COIO_OK;
 }
 

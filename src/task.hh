@@ -36,7 +36,6 @@ struct Task : Future {
     void *arg;
     coio_free_fn drop;
     Future *fut_waiter;        // the future it waits on (a reference), asyncio's _fut_waiter
-    Future *awaiting;          // set by coio_step_await during a step (a reference)
     std::uint32_t num_cancels; // asyncio's _num_cancels_requested
     bool must_cancel;
     bool started;

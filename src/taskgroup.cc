@@ -342,9 +342,7 @@ static int end_exit(TaskGroup *g, Task *self) {
 }
 
 static void await_future(Task *self, Future *f) {
-    future_ref(f);
-    if (self->awaiting) future_unref(self->awaiting);
-    self->awaiting = f;
+    task_step_await(self, f); // its own step, on its own loop: cannot fail
 }
 
 // The exit task's step: `while self._tasks: ... await self._on_completed_fut`.
