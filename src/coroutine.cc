@@ -414,6 +414,10 @@ int coroutine_finished(Task *t, Coroutine *co) {
     return co->body_rc;
 }
 
+void (*coroutine_body(const void *co))() {
+    return reinterpret_cast<void (*)()>(static_cast<const Coroutine *>(co)->fn);
+}
+
 int coroutine_step(coio_future *task, coio_future *, int status, void *co) {
     return coroutine_resume(reinterpret_cast<Task *>(task), status, static_cast<Coroutine *>(co));
 }
@@ -424,7 +428,6 @@ Task *spawn_coroutine(Loop *loop, coio_coroutine_fn fn, void *arg, const coio_ta
     Task *t;
     try {
         t = task_new(loop, coroutine_step, co, coroutine_free, &o);
-        t->body = reinterpret_cast<void (*)()>(fn);
     } catch (...) {
         coroutine_forget_arg(co);
         coroutine_free(co);

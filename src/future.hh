@@ -61,15 +61,27 @@ struct Future {
     Loop *loop;
     std::uint32_t refs;
     State state;
-    mutable bool retrieved; // the error was looked at (asyncio's __log_traceback = False)
-    std::uint8_t kind;      // Kind: a plain future, a Task, or a CustomFuture (below)
-    bool yield_once : 1;    // coio_sleep(<= 0): awaiting it is one bare yield
-    bool inline_watch : 1;  // has a registration that runs at completion (future_watch_inline)
+    std::uint8_t kind;          // Kind: a plain future, a Task, or a CustomFuture (below)
+    mutable bool retrieved : 1; // the error was looked at (asyncio's __log_traceback = False)
+    bool yield_once : 1;        // coio_sleep(<= 0): awaiting it is one bare yield
+    bool inline_watch : 1;      // has a registration that runs at completion (future_watch_inline)
     // The function that formats value (coio_future_set_result_repr), by its number in the
     // loop's repr_fns (repr.cc): 0 for none.  A number, not a pointer, since it is rare and
     // every future would pay for the pointer; not a map keyed by future either (that was a
     // hash insert and erase per result, a tenth of a Go binding's task).
     std::uint8_t repr : 5;
+    // A Task's flags and its count of cancel requests (task.hh), kept in room the Future's
+    // layout leaves (this byte, and the word after ncallbacks): a Task is 136 bytes, not 144.
+    bool must_cancel : 1;
+    bool started : 1;
+    bool has_result : 1; // the body set a result (kept in value / value_drop until it returns)
+    // With must_cancel: the next step still delivers what it awaited, and the cancellation
+    // waits for the body's next await or return (task_cancel_deferred).
+    bool cancel_deferred : 1;
+    bool internal : 1; // coio's own (a task group's exit): not in coio_loop_all_tasks
+    // Inside task_cancel, cancelling fut_waiter: a cancel that comes back round a cycle of
+    // awaits (A awaits B awaits A) is refused instead of recursing without end.
+    bool cancelling_waiter : 1;
     void *value;
     coio_free_fn value_drop;
     FutureError *error; // Failed and Cancelled (the cancel message)
@@ -77,6 +89,7 @@ struct Future {
     // here after completion (the ready queue refers to them by index); each one reads as
     // kEndedCallback once its registration has ended.
     std::uint32_t ncallbacks;
+    std::uint32_t num_cancels; // a Task's: asyncio's _num_cancels_requested
     DoneCallback first;
     DoneCallback *more; // callbacks [1, ncallbacks): room for std::bit_ceil(ncallbacks - 1)
 };

@@ -50,8 +50,8 @@ struct ExceptionHandler {
 struct LoopPools {
     Pool<sizeof(Handle), alignof(Handle)> handle; // 56-byte slots
     Pool<sizeof(Future)> future;
-    Pool<sizeof(Task)> task;
-    Pool<kSmallCustomFuture> custom; // custom futures up to that size (waiters, ...)
+    Pool<sizeof(Task), alignof(Task)> task; // 136-byte slots
+    Pool<kSmallCustomFuture> custom;        // custom futures up to that size (waiters, ...)
     Pool<kCoroutineBytes> coroutine;
     Pool<sizeof(BoxedCallback), alignof(BoxedCallback)> boxed; // done callbacks with a drop
 };

@@ -335,10 +335,11 @@ void put_task_info(Out &o, const Task *t, const Future **seen, int depth) {
     py_str_repr(o, name, false);
     o.puts(" coro=<");
     const char *iname;
-    if (internal_name(t->body, &iname) && iname)
+    void (*body)() = task_body(t);
+    if (internal_name(body, &iname) && iname)
         o.puts(iname);
     else
-        o.puts(user_function_name(t->body).c_str());
+        o.puts(user_function_name(body).c_str());
     o.puts(t->state == Future::Pending ? "() running>" : "() done>");
     if (t->fut_waiter && t->state == Future::Pending) {
         o.puts(" wait_for=");

@@ -29,24 +29,16 @@ struct TaskExtra {
 
 struct Task : Future {
     std::uint64_t id;  // "Task-<id>"
-    void (*body)();    // the coroutine or step function, kept for the repr (coro=<name()>)
     TaskExtra *extra;  // null until a name or a cancel message is stored
     Task *prev, *next; // the loop's list of tasks that are not done
     coio_step_fn step; // null once the body has finished or will never run
-    void *arg;
+    union {
+        void *arg;            // while step is set
+        void (*ended_body)(); // once it is not: what task_body reports
+    };
     coio_free_fn drop;
-    Future *fut_waiter;        // the future it waits on (a reference), asyncio's _fut_waiter
-    std::uint32_t num_cancels; // asyncio's _num_cancels_requested
-    bool must_cancel;
-    bool started;
-    bool has_result; // the body set a result (kept in value / value_drop until it returns)
-    // With must_cancel: the next step still delivers what it awaited, and the cancellation
-    // waits for the body's next await or return (task_cancel_deferred).
-    bool cancel_deferred;
-    bool internal; // coio's own (a task group's exit): not in coio_loop_all_tasks
-    // Inside task_cancel, cancelling fut_waiter: a cancel that comes back round a cycle of
-    // awaits (A awaits B awaits A) is refused instead of recursing without end.
-    bool cancelling_waiter;
+    Future *fut_waiter; // the future it waits on (a reference), asyncio's _fut_waiter
+    // Its flags (must_cancel, started, ...) and num_cancels are in the Future part (future.hh).
 };
 
 Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
@@ -81,6 +73,9 @@ const char *task_ending_message(const Task *t);
 // Task._cancel_message), or null.
 const char *task_requested_message(const Task *t);
 const char *task_name(Task *t);
+// The coroutine or step function, for the repr (coro=<name()>): not stored, since the step is
+// that function, or coroutine_step whose arg knows it; kept in ended_body once the body ended.
+void (*task_body(const Task *t))();
 // The name without allocating: the one set, else "Task-<id>" formatted into buf.
 const char *task_name_into(const Task *t, char (&buf)[32]);
 // The done callback by which a task waits (asyncio's __wakeup): not reported to observers as
@@ -124,7 +119,8 @@ Coroutine *coroutine_new(Loop *loop, coio_coroutine_fn fn, void *arg, coio_free_
                          std::size_t stack_size, bool guarded);
 int coroutine_step(coio_future *task, coio_future *awaited, int status, void *co);
 void coroutine_free(void *co);
-void coroutine_forget_arg(void *co); // the creating call failed: the caller keeps arg
+void coroutine_forget_arg(void *co);      // the creating call failed: the caller keeps arg
+void (*coroutine_body(const void *co))(); // the function it runs
 bool coroutine_stack_size_valid(std::size_t requested);
 void stacks_release_all(Loop *loop);
 static constexpr std::size_t kCoroutineBytes = 128; // a Coroutine (coroutine.hh) fits
