@@ -426,24 +426,32 @@ void future_forward(Future *dst, Future *src) {
     }
 }
 
-// Appends a registration (growing the array) and returns its index.  The array holds
-// bit_ceil(ncallbacks - 1) slots, so it grows whenever that count is reached; after a removal
-// it may hold more than that, and growing reallocates to the size the count calls for.
-static std::uint32_t append_callback(Future *f, coio_done_fn fn, void *arg, coio_free_fn drop) {
-    std::uint32_t m = f->ncallbacks; // the new one's index; the array holds m - 1 of them
-    if (m >= 1 && (m == 1 || std::has_single_bit(m - 1))) {
-        std::size_t room = std::bit_ceil(m); // for m of them
-        auto *more =
-            static_cast<DoneCallback *>(std::realloc(f->more, room * sizeof(DoneCallback)));
-        if (!more) throw std::bad_alloc();
-        f->more = more;
-    }
+// Makes room for registration m (m >= 1) in an array that holds bit_ceil(m - 1) slots.  After
+// a removal it may hold more than that; reallocating to the size the count calls for is fine.
+__attribute__((noinline)) static void grow_callbacks(Future *f, std::uint32_t m) {
+    std::size_t room = std::bit_ceil(m);
+    auto *more = static_cast<DoneCallback *>(std::realloc(f->more, room * sizeof(DoneCallback)));
+    if (!more) throw std::bad_alloc();
+    f->more = more;
+}
+
+__attribute__((noinline)) static DoneCallback box_callback(Loop *loop, coio_done_fn fn, void *arg,
+                                                           coio_free_fn drop) {
+    auto *b = static_cast<BoxedCallback *>(loop->pools.boxed.alloc());
+    *b = {fn, arg, drop};
+    return {boxed_done, b};
+}
+
+// Appends a registration and returns its index.  The array grows whenever its count, m - 1,
+// reaches a power of two.
+static inline std::uint32_t append_callback(Future *f, coio_done_fn fn, void *arg,
+                                            coio_free_fn drop) {
+    std::uint32_t m = f->ncallbacks; // the new one's index
+    if (m >= 1 && std::has_single_bit(m - 1) | (m == 1)) [[unlikely]]
+        grow_callbacks(f, m);
     DoneCallback cb = {fn, arg};
-    if (drop && drop != implied_drop(fn)) {
-        auto *b = static_cast<BoxedCallback *>(f->loop->pools.boxed.alloc());
-        *b = {fn, arg, drop};
-        cb = {boxed_done, b};
-    }
+    if (drop && drop != implied_drop(fn)) [[unlikely]]
+        cb = box_callback(f->loop, fn, arg, drop);
     callback_at(f, m) = cb;
     return f->ncallbacks++;
 }
