@@ -29,7 +29,7 @@ void TimerHeap::grow() {
     cap_ = ncap;
 }
 
-void TimerHeap::push(const Entry &e) {
+void TimerHeap::push(Entry e) {
     if (n_ == cap_) grow();
     at(n_) = e;
     sift_up(n_++);
