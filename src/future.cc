@@ -373,10 +373,13 @@ bool cancel_chain(Future *f, const char *msg) {
     return cancel_any(f, copy.get());
 }
 
-void *custom_future_alloc(Loop *loop, std::size_t size, const FutureOps *ops) {
+void *custom_future_mem(Loop *loop, std::size_t size) {
     void *mem = size <= kSmallCustomFuture ? loop->pools.custom.alloc() : std::malloc(size);
     if (!mem) throw std::bad_alloc();
-    std::memset(mem, 0, size);
+    return mem;
+}
+
+void *custom_future_init(void *mem, Loop *loop, std::size_t size, const FutureOps *ops) {
     auto *c = static_cast<CustomFuture *>(mem);
     future_init(c, loop);
     c->kind = Future::Custom;
