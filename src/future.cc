@@ -445,12 +445,12 @@ __attribute__((noinline)) static DoneCallback box_callback(Loop *loop, coio_done
     return {boxed_done, b};
 }
 
-// Appends a registration and returns its index.  The array grows whenever its count, m - 1,
-// reaches a power of two.
+// Appends a registration and returns its index.  The array, holding m - 1 of them, is full
+// when m - 1 is 0 or a power of two.
 static inline std::uint32_t append_callback(Future *f, coio_done_fn fn, void *arg,
                                             coio_free_fn drop) {
     std::uint32_t m = f->ncallbacks; // the new one's index
-    if (m >= 1 && std::has_single_bit(m - 1) | (m == 1)) [[unlikely]]
+    if (m != 0 && ((m - 1) & (m - 2)) == 0) [[unlikely]]
         grow_callbacks(f, m);
     DoneCallback cb = {fn, arg};
     if (drop && drop != implied_drop(fn)) [[unlikely]]

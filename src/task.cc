@@ -697,9 +697,9 @@ int task_step_await(Task *t, Future *f) {
     if (t->loop->current_task != t || t->step == coroutine_step) return COIO_ESTATE;
     if (f->loop != t->loop) return COIO_ELOOP;
     future_ref(f);
-    Loop *loop = t->loop;
-    if (loop->step_awaiting) future_unref(loop->step_awaiting);
-    loop->step_awaiting = f;
+    Future *old = t->loop->step_awaiting; // awaited earlier in this step: replaced
+    t->loop->step_awaiting = f;
+    if (old) future_unref(old); // last: it may run drops
     return COIO_OK;
 }
 
