@@ -379,6 +379,65 @@ static void test_state_machine_drives_a_task_through_the_protocol(void **state) 
     assert_int_equal(m.p.drops, 1);
 }
 
+/* A step that awaits, then starts an eager task whose first step awaits something else, and
+ * only then returns COIO_STEP_AWAIT: each is woken by its own future (the loop keeps what the
+ * running step awaits; a nested step must leave the outer one's alone). */
+typedef struct nested_await {
+    coio_loop *loop;
+    coio_future *f, *g, *inner;
+    coio_future *outer_woke_by, *inner_woke_by;
+} nested_await;
+
+static int step_inner_awaits_g(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)status;
+    nested_await *n = arg;
+    if (!awaited) {
+        assert_status(coio_step_await(task, n->g), COIO_OK);
+        return COIO_STEP_AWAIT;
+    }
+    n->inner_woke_by = awaited;
+    return COIO_OK;
+}
+
+static int step_outer_awaits_f(coio_future *task, coio_future *awaited, int status, void *arg) {
+    (void)status;
+    nested_await *n = arg;
+    if (!awaited) {
+        assert_status(coio_step_await(task, n->f), COIO_OK);
+        coio_task_options o = COIO_TASK_OPTIONS_INIT;
+        o.flags = COIO_TASK_EAGER;
+        assert_status(coio_task_new(n->loop, step_inner_awaits_g, n, NULL, &o, &n->inner), COIO_OK);
+        assert_false(coio_future_done(n->inner)); /* its first step ran, and waits on g */
+        return COIO_STEP_AWAIT;
+    }
+    n->outer_woke_by = awaited;
+    return COIO_OK;
+}
+
+static void test_step_await_survives_a_nested_eager_step(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    nested_await n = {loop, new_future(loop), new_future(loop), NULL, NULL, NULL};
+    coio_future *outer = new_task(loop, step_outer_awaits_f, &n, NULL, NULL);
+    tu_run_one_pass(loop);
+    assert_non_null(n.inner);
+    assert_false(coio_future_done(outer));
+    assert_status(coio_future_set_result(n.g, NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_ptr_equal(n.inner_woke_by, n.g);
+    assert_null(n.outer_woke_by); /* still waits on f */
+    assert_status(coio_future_set_result(n.f, NULL, NULL), COIO_OK);
+    tu_run_one_pass(loop);
+    assert_ptr_equal(n.outer_woke_by, n.f);
+    assert_true(coio_future_done(outer));
+    assert_true(coio_future_done(n.inner));
+    coio_future_release(outer);
+    coio_future_release(n.inner);
+    coio_future_release(n.f);
+    coio_future_release(n.g);
+    tu_finish(loop);
+}
+
 static int step_await_nothing(coio_future *task, coio_future *awaited, int status, void *arg) {
     prog *p = arg;
     record(p, task, awaited, status);
@@ -1824,6 +1883,7 @@ int main(void) {
         cmocka_unit_test(test_releasing_unawaited_sleep_before_it_fires_is_safe),
         cmocka_unit_test(test_sleep_bad_input),
         cmocka_unit_test(test_task_new_bad_input),
+        cmocka_unit_test(test_step_await_survives_a_nested_eager_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
