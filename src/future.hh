@@ -159,8 +159,8 @@ void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_f
 // a done callback would: wait_for).  It runs in its place among f's callbacks: those before
 // it are queued first, those after it once it ran.  fn must not run user code; whatever it
 // completes schedules its own callbacks.  Nested inside another inline run, or when room in
-// the ready queue cannot be made, it runs as an ordinary done callback.  Its slot's drop is
-// inline_marker (a no-op) until it ran.  Throws std::bad_alloc.
+// the ready queue cannot be made, it runs as an ordinary done callback.  It is boxed, with
+// inline_marker (a no-op) as its drop, until it ran.  Throws std::bad_alloc.
 void future_watch_inline(Future *f, coio_done_fn fn, void *arg);
 void inline_marker(void *);
 // Removes the first registration (fn, arg) of a pending future without running its drop (the
