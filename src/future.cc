@@ -44,18 +44,20 @@ __attribute__((noinline)) static BoxedCallback unbox(Loop *loop, BoxedCallback *
     return c;
 }
 
-// A registration as it was made (fn, arg, drop), its box freed.
-static inline BoxedCallback callback_take(Loop *loop, DoneCallback cb) {
+// Takes a registration out of its slot, which then reads as ended: what it was made with
+// (fn, arg, drop), its box freed.
+static inline BoxedCallback callback_take(Loop *loop, DoneCallback &slot) {
+    DoneCallback cb = slot;
+    slot = kEndedCallback;
     if (BoxedCallback *b = callback_box(cb)) [[unlikely]]
         return unbox(loop, b);
     return {cb.fn, cb.arg, implied_drop(cb.fn)};
 }
 
-// Ends a registration without calling it: the slot reads as ended, then its drop runs.
+// Ends a registration without calling it: its drop runs.
 static inline void callback_end(Loop *loop, DoneCallback &slot) {
     if (slot.fn == ended_done) return; // ran already
     BoxedCallback c = callback_take(loop, slot);
-    slot = kEndedCallback;
     if (c.drop) c.drop(c.arg);
 }
 
@@ -476,7 +478,6 @@ void future_add_done_callback(Future *f, coio_done_fn fn, void *arg, coio_free_f
 void future_run_callbacks(Future *f, std::uint32_t first, std::uint32_t count) {
     for (std::uint32_t i = first; i < first + count; i++) {
         BoxedCallback c = callback_take(f->loop, callback_at(f, i));
-        callback_at(f, i) = kEndedCallback;
         invoke_done(f->loop, c.fn, f, c.arg);
         if (c.drop) c.drop(c.arg);
     }

@@ -341,10 +341,6 @@ static int end_exit(TaskGroup *g, Task *self) {
     return rc;
 }
 
-static void await_future(Task *self, Future *f) {
-    task_step_await(self, f); // its own step, on its own loop: cannot fail
-}
-
 // The exit task's step: `while self._tasks: ... await self._on_completed_fut`.
 static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
     auto *g = static_cast<TaskGroup *>(arg);
@@ -374,7 +370,7 @@ static int exit_step(coio_future *task, coio_future *, int status, void *arg) {
     }
     if (g->npending == 0) return end_exit(g, self);
     if (!g->on_completed) g->on_completed = future_new(g->loop);
-    await_future(self, g->on_completed);
+    task_step_await(self, g->on_completed); // its own step, on its own loop: cannot fail
     return COIO_STEP_AWAIT;
 }
 
