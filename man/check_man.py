@@ -23,7 +23,8 @@ SYMBOL_RE = re.compile(r'\b(coio_[a-z0-9_]+)\s*\(')
 XREF_RE = re.compile(r'\*([A-Za-z0-9_.\\-]+)\*\((\d)\)')
 # Pages of other projects the coio pages may refer to.
 OUTSIDE_PAGES = {('ev', '3'), ('pkg-config', '1'), ('dlopen', '3'), ('dlerror', '3'),
-                 ('secure_getenv', '3'), ('snprintf', '3'), ('getaddrinfo', '3')}
+                 ('secure_getenv', '3'), ('snprintf', '3'), ('getaddrinfo', '3'),
+                 ('clock_gettime', '2')}
 
 
 def page_names(path):

@@ -25,11 +25,6 @@
 #include "signal.hh"
 #include "task.hh"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define COIO_HAVE_TICKS 1
-#endif
-
 namespace coio::detail {
 
 // Poll I/O at least this often even while callbacks are always ready.
@@ -40,30 +35,8 @@ static constexpr double kMaxPollInterval = 0.001;
 // pass would cost a clock read per pass, a quarter of a bare yield.
 static constexpr std::uint32_t kCallbacksPerClockCheck = 32;
 
-// Reading the clock costs ~25 ns; the time-stamp counter (what the vDSO reads anyway) ~10 ns.
-// It is calibrated once per process against CLOCK_MONOTONIC and used for that question only:
-// deadlines are always judged by the real clock.
-#ifdef COIO_HAVE_TICKS
-static inline std::uint64_t ticks() {
-    return __rdtsc();
-}
-static std::atomic<std::uint64_t> g_ticks_per_poll{0}; // ticks in kMaxPollInterval; 0: unknown
-static constexpr double kCalibrationSpan = 0.005;
-
-// Called with a fresh real-clock reading while uncalibrated.
-static void calibrate(Loop *loop, double now) {
-    double dt = now - loop->calib_time;
-    if (dt < kCalibrationSpan) return;
-    double per_sec = double(ticks() - loop->calib_ticks) / dt;
-    if (per_sec > 1e6) g_ticks_per_poll.store(std::uint64_t(per_sec * kMaxPollInterval));
-}
-#endif
 // Purge cancelled timers once they are this many and more than half of the heap (asyncio).
 static constexpr std::size_t kMinCancelledToPurge = 100;
-
-double loop_time(const Loop *loop) {
-    return loop->virtual_time ? loop->vnow : real_clock();
-}
 
 // Pops cancelled timers off the top of the heap, as asyncio does before it computes the poll
 // timeout (elsewhere they are left for the pass that meets them or for the purge).
@@ -77,10 +50,7 @@ static void drop_cancelled_head(Loop *loop) {
 
 static void mark_polled(Loop *loop) {
     loop->ran_since_check = 0;
-    loop->last_poll = real_clock();
-#ifdef COIO_HAVE_TICKS
-    loop->last_poll_ticks = ticks();
-#endif
+    loop->last_poll = clock_now(loop->clock);
 }
 
 // ---- thread-safe queue -----------------------------------------------------------------
@@ -162,11 +132,8 @@ int loop_new(Loop **out, const coio_loop_options &opt) {
     ev_async_init(&loop->async, on_async);
     loop->async.data = loop;
     ev_async_start(loop->ev, &loop->async);
+    clock_init(loop->clock);
     mark_polled(loop);
-#ifdef COIO_HAVE_TICKS
-    loop->calib_time = loop->last_poll;
-    loop->calib_ticks = loop->last_poll_ticks;
-#endif
     // Failures there are reported on stderr: the loop is created all the same.
     if (!(opt.flags & COIO_LOOP_NO_PLUGINS)) plugins_from_env(loop);
     *out = loop;
@@ -278,19 +245,7 @@ static void poll_io(Loop *loop) {
     if (!loop->ready.empty()) {
         if (loop->ran_since_check < kCallbacksPerClockCheck) return;
         loop->ran_since_check = 0;
-#ifdef COIO_HAVE_TICKS
-        if (std::uint64_t per_poll = g_ticks_per_poll.load(std::memory_order_relaxed)) {
-            std::uint64_t t = ticks();
-            if (t - loop->last_poll_ticks < per_poll) return;
-            ev_run(loop->ev, EVRUN_NOWAIT);
-            loop->last_poll_ticks = t;
-            return;
-        }
-#endif
-        double now = real_clock();
-#ifdef COIO_HAVE_TICKS
-        calibrate(loop, now);
-#endif
+        double now = clock_now(loop->clock);
         if (now - loop->last_poll >= kMaxPollInterval) {
             ev_run(loop->ev, EVRUN_NOWAIT);
             loop->last_poll = now;
@@ -307,7 +262,7 @@ static void poll_io(Loop *loop) {
             loop->vnow = loop->timers.top().when;
         return;
     }
-    double timeout = loop->timers.top().when - real_clock();
+    double timeout = loop->timers.top().when - clock_now(loop->clock);
     if (timeout < 0) timeout = 0;
     ev_now_update(loop->ev);
     ev_timer_set(&loop->wake, timeout, 0.);

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "clock.hh"
 #include "future.hh"
 #include "handle.hh"
 #include "io.hh"
@@ -70,10 +71,8 @@ struct Loop {
     std::atomic<bool> stopping{false};
     double slow_callback_duration = 0.1;
     double vnow = 0.0;                 // the virtual clock
+    Clock clock;                       // the real clock, also in virtual time (clock.hh)
     double last_poll = 0.0;            // when I/O was last polled (real clock)
-    std::uint64_t last_poll_ticks = 0; // the same, in time-stamp-counter ticks (x86)
-    double calib_time = 0.0;           // a (clock, ticks) pair to calibrate the ticks
-    std::uint64_t calib_ticks = 0;
     std::uint32_t ran_since_check = 0; // callbacks run since the poll clock was last read
     std::uint64_t seq = 0;             // scheduling sequence for timer ties
     std::size_t cancelled_timers = 0;  // cancelled timers still in the heap or ready queue
@@ -134,7 +133,6 @@ void loop_destroy(Loop *loop); // the last reference went
 void loop_run_forever(Loop *loop);
 int loop_run_until_complete(Loop *loop, Future *f);
 int loop_stop(Loop *loop); // thread-safe; COIO_ECLOSED once closed
-double loop_time(const Loop *loop);
 Handle *loop_call_at(Loop *loop, double when, coio_callback fn, void *arg, coio_free_fn drop);
 int loop_call_soon_threadsafe(Loop *loop, coio_callback fn, void *arg, coio_free_fn drop);
 void loop_report(Loop *loop, const coio_exception_context *ctx);
@@ -143,11 +141,9 @@ void loop_set_exception_handler(Loop *loop, coio_exception_handler fn, void *arg
 void default_exception_handler(const coio_exception_context *ctx);
 bool loop_on_other_thread(const Loop *loop); // running, and not on this thread
 
-// The monotonic clock in seconds (what coio_loop_time reads outside virtual time).
-inline double real_clock() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+// coio_loop_time: the virtual clock, or the real one (fresh, and cheap: clock.hh).
+inline double loop_time(Loop *loop) {
+    return loop->virtual_time ? loop->vnow : clock_now(loop->clock);
 }
 
 // Debug mode's wrong-thread check (always false outside debug mode: no cost but the flag).

@@ -180,6 +180,70 @@ static void test_time_monotonic(void **state) {
     assert_status(coio_loop_release(loop), COIO_OK);
 }
 
+/* coio_loop_time is CLOCK_MONOTONIC read fresh, though not through clock_gettime on every
+ * call (it scales the time-stamp counter between readings of the real clock): each value lies
+ * between clock_gettime readings taken just before and just after it, give or take what the
+ * interpolation may err (tens of nanoseconds; 100 us allowed), and none goes back.  Checked
+ * over 60 ms, so through the counter's calibrations (at 1 and 10 ms) and many anchors (one
+ * per millisecond), outside the loop and in callbacks of the running loop. */
+static double monotonic_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct clock_track {
+    coio_loop *loop;
+    double prev;  /* the last coio_loop_time */
+    double worst; /* the largest distance outside [before, after] */
+    double until;
+    double timer_when, timer_ran_at;
+} clock_track;
+
+static void clock_track_read(clock_track *k) {
+    double before = monotonic_now();
+    double t = coio_loop_time(k->loop);
+    double after = monotonic_now();
+    if (t < k->prev) fail_msg("time went backwards: %.9f after %.9f", t, k->prev);
+    k->prev = t;
+    double off = t < before ? before - t : t > after ? t - after : 0.0;
+    if (off > k->worst) k->worst = off;
+}
+
+static void cb_clock_track(void *p) {
+    clock_track *k = p;
+    for (int i = 0; i < 100; i++)
+        clock_track_read(k);
+    if (monotonic_now() < k->until)
+        assert_status(coio_call_soon(k->loop, cb_clock_track, k, NULL, NULL), COIO_OK);
+    else
+        coio_loop_stop(k->loop);
+}
+
+static void cb_clock_timer(void *p) {
+    clock_track *k = p;
+    k->timer_ran_at = coio_loop_time(k->loop);
+}
+
+static void test_time_tracks_the_monotonic_clock(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_real();
+    clock_track k = {.loop = loop, .prev = -INFINITY};
+    k.until = monotonic_now() + 0.03;
+    while (monotonic_now() < k.until)
+        clock_track_read(&k);
+    k.until = monotonic_now() + 0.03;
+    k.timer_when = coio_loop_time(loop) + 0.002;
+    assert_status(coio_call_at(loop, k.timer_when, cb_clock_timer, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_call_soon(loop, cb_clock_track, &k, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_forever(loop), COIO_OK);
+    if (k.worst > 100e-6) fail_msg("coio_loop_time strayed %.9f s from CLOCK_MONOTONIC", k.worst);
+    /* a timer never runs before its deadline as coio_loop_time sees it */
+    if (!(k.timer_ran_at >= k.timer_when))
+        fail_msg("timer for %.9f ran at %.9f", k.timer_when, k.timer_ran_at);
+    assert_status(coio_loop_release(loop), COIO_OK);
+}
+
 static void test_time_virtual(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
@@ -989,6 +1053,7 @@ int main(void) {
         cmocka_unit_test(test_new_unavailable_backend),
         cmocka_unit_test(test_backend_null),
         cmocka_unit_test(test_time_monotonic),
+        cmocka_unit_test(test_time_tracks_the_monotonic_clock),
         cmocka_unit_test(test_time_virtual),
         cmocka_unit_test(test_time_null),
         cmocka_unit_test(test_stop_from_callback),
