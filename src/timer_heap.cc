@@ -35,10 +35,20 @@ void TimerHeap::push(Entry e) {
     sift_up(n_++);
 }
 
+// Floyd's pop: the entry moved up from the end is a leaf, and nearly always sinks back to the
+// bottom.  So the hole at the root first descends along the least children to a leaf without
+// comparing them with that entry (a compare per level saved), and the entry then rises from
+// there, usually not at all.
 TimerHeap::Entry TimerHeap::pop() {
     Entry top = at(0);
-    at(0) = at(--n_);
-    if (n_) sift_down(0);
+    Entry e = at(--n_);
+    if (n_) {
+        std::size_t i = 0;
+        for (std::size_t c; (c = least_child(i)) != kNone; i = c)
+            at(i) = at(c);
+        at(i) = e;
+        sift_up(i);
+    }
     return top;
 }
 
@@ -53,20 +63,28 @@ void TimerHeap::sift_up(std::size_t i) {
     at(i) = e;
 }
 
+// The least of node i's children, kNone for a leaf.  A full family (every node but the last
+// parent's) is a tournament: the two pairs compare independently, which the CPU overlaps, and
+// each compare picks an index (a conditional move where deadlines differ), not a branch.
+std::size_t TimerHeap::least_child(std::size_t i) const {
+    std::size_t first = 4 * i + 1;
+    if (first + 3 < n_) {
+        std::size_t a = first + less(at(first + 1), at(first));
+        std::size_t b = first + 2 + less(at(first + 3), at(first + 2));
+        return less(at(b), at(a)) ? b : a;
+    }
+    if (first >= n_) return kNone;
+    std::size_t best = first;
+    for (std::size_t c = first + 1; c < n_; c++)
+        if (less(at(c), at(best))) best = c;
+    return best;
+}
+
 void TimerHeap::sift_down(std::size_t i) {
     if (i >= n_) return;
     Entry e = at(i);
-    for (;;) {
-        std::size_t first = 4 * i + 1;
-        if (first >= n_) break;
-        std::size_t last = first + 4 < n_ ? first + 4 : n_;
-        std::size_t best = first;
-        for (std::size_t c = first + 1; c < last; c++)
-            if (less(at(c), at(best))) best = c;
-        if (!less(at(best), e)) break;
-        at(i) = at(best);
-        i = best;
-    }
+    for (std::size_t c; (c = least_child(i)) != kNone && less(at(c), e); i = c)
+        at(i) = at(c);
     at(i) = e;
 }
 

@@ -62,10 +62,17 @@ class TimerHeap {
   private:
     static constexpr std::size_t kRoot = 3; // children of node i: 4i+1..4i+4, at 4(i+1)+kRoot-3
 
+    static constexpr std::size_t kNone = ~std::size_t(0);
+
+    // Equal deadlines are rare: that branch is predicted, and the common case compiles to a
+    // flag the caller can turn into an index without a branch.
     static bool less(const Entry &a, const Entry &b) {
-        return a.when < b.when || (a.when == b.when && handle_seq(a.h) < handle_seq(b.h));
+        if (__builtin_expect(a.when == b.when, 0)) return handle_seq(a.h) < handle_seq(b.h);
+        return a.when < b.when;
     }
     Entry &at(std::size_t i) { return v_[kRoot + i]; }
+    const Entry &at(std::size_t i) const { return v_[kRoot + i]; }
+    std::size_t least_child(std::size_t i) const;
     void sift_up(std::size_t i);
     void sift_down(std::size_t i);
     void grow();

@@ -929,6 +929,57 @@ static void test_many_timers_cancelled(void **state) {
     assert_status(coio_loop_release(loop), COIO_OK);
 }
 
+/* A deep heap (20,000 timers, seven levels of four) with ties everywhere: the pops run in
+ * (deadline, scheduling order) whatever the families' shapes.  A fifth are cancelled, so
+ * cancelled entries are skipped on the way too. */
+static const double *order_deadline;
+
+static int by_deadline_then_index(const void *a, const void *b) {
+    int i = *(const int *)a, j = *(const int *)b;
+    if (order_deadline[i] != order_deadline[j])
+        return order_deadline[i] < order_deadline[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+static void test_many_timers_order(void **state) {
+    (void)state;
+    enum { N = 20000 };
+    coio_loop *loop = tu_loop_virtual();
+    static seq s;
+    memset(&s, 0, sizeof s);
+    s.loop = loop;
+    static seq_item items[N];
+    static double deadline[N];
+    static coio_handle *h[N];
+    static int expect[N];
+    int kept = 0;
+    for (int i = 0; i < N; i++) {
+        deadline[i] = (double)(rng() % 3000) / 100.0; /* about seven timers per deadline */
+        items[i] = (seq_item){&s, i, 0};
+        assert_status(coio_call_at(loop, deadline[i], seq_cb, &items[i], NULL, &h[i]), COIO_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        if (i % 5 == 3)
+            assert_status(coio_handle_cancel(h[i]), COIO_OK);
+        else
+            expect[kept++] = i;
+        coio_handle_release(h[i]);
+    }
+    for (int i = 0; i < N; i++)
+        items[i].stop_after = kept;
+    order_deadline = deadline;
+    qsort(expect, (size_t)kept, sizeof expect[0], by_deadline_then_index);
+    assert_status(coio_loop_run_forever(loop), COIO_OK);
+    assert_int_equal(s.n, kept);
+    for (int i = 0; i < kept; i++) {
+        if (s.tags[i] != expect[i])
+            fail_msg("position %d: timer %d (deadline %.2f) ran, expected timer %d (deadline %.2f)",
+                     i, s.tags[i], deadline[s.tags[i]], expect[i], deadline[expect[i]]);
+        assert_double_eq(s.times[i], deadline[expect[i]], 0.0);
+    }
+    assert_status(coio_loop_release(loop), COIO_OK);
+}
+
 /* Same, counting drops: each of the 10,000 runs exactly once (9,990 at cancel, 10 after). */
 typedef struct counted {
     int calls;
@@ -1165,6 +1216,7 @@ int main(void) {
         cmocka_unit_test(test_scheduled_by_callback_runs_next_pass),
         cmocka_unit_test(test_chain_does_not_starve_timers),
         cmocka_unit_test(test_timer_order_and_ties),
+        cmocka_unit_test(test_many_timers_order),
         cmocka_unit_test(test_negative_delay_is_zero),
         cmocka_unit_test(test_call_at_past),
         cmocka_unit_test(test_bad_arguments),
