@@ -148,7 +148,13 @@ int coio_loop_stop(coio_loop *l) {
 }
 
 double coio_loop_time(coio_loop *l) {
-    return l ? loop_time(L(l)) : NAN;
+    if (!l) return NAN;
+    Loop *loop = L(l);
+    // From another thread while the loop runs (a misuse): the loop's clock is the loop
+    // thread's to update, so read CLOCK_MONOTONIC itself; a virtual clock has no answer there.
+    if (__builtin_expect(loop_on_other_thread(loop), 0))
+        return loop->virtual_time ? NAN : real_clock();
+    return loop_time(loop);
 }
 
 int coio_loop_is_running(const coio_loop *l) {

@@ -244,6 +244,60 @@ static void test_time_tracks_the_monotonic_clock(void **state) {
     assert_status(coio_loop_release(loop), COIO_OK);
 }
 
+/* coio_loop_time from another thread while the loop runs (a misuse: the loop's functions are
+ * for its thread) does not touch the clock the loop thread keeps updating: it reads
+ * CLOCK_MONOTONIC itself, or says NaN for a virtual clock, which has no answer there.  The
+ * reader starts and ends while the loop runs (TSan checks the rest). */
+typedef struct other_reader {
+    coio_loop *loop;
+    int virtual_time;
+    pthread_t thread;
+    int started;
+    atomic_int done;
+    int bad; /* readings outside [before, after] (real time) or not NaN (virtual time) */
+} other_reader;
+
+static void *read_time_elsewhere(void *p) {
+    other_reader *r = p;
+    for (int i = 0; i < 20000; i++) {
+        double before = monotonic_now();
+        double t = coio_loop_time(r->loop);
+        double after = monotonic_now();
+        if (r->virtual_time ? !isnan(t) : !(t >= before - 1e-4 && t <= after + 1e-4)) r->bad++;
+    }
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+static void cb_read_time_until_done(void *p) {
+    other_reader *r = p;
+    if (!r->started) {
+        assert_int_equal(pthread_create(&r->thread, NULL, read_time_elsewhere, r), 0);
+        r->started = 1;
+    }
+    (void)coio_loop_time(r->loop); /* the loop thread reads (and anchors) its clock meanwhile */
+    if (atomic_load(&r->done))
+        coio_loop_stop(r->loop);
+    else
+        assert_status(coio_call_soon(r->loop, cb_read_time_until_done, r, NULL, NULL), COIO_OK);
+}
+
+static void run_time_elsewhere(coio_loop *loop, int virtual_time) {
+    other_reader r = {.loop = loop, .virtual_time = virtual_time};
+    atomic_init(&r.done, 0);
+    assert_status(coio_call_soon(loop, cb_read_time_until_done, &r, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_forever(loop), COIO_OK);
+    pthread_join(r.thread, NULL);
+    assert_int_equal(r.bad, 0);
+    assert_status(coio_loop_release(loop), COIO_OK);
+}
+
+static void test_time_from_another_thread(void **state) {
+    (void)state;
+    run_time_elsewhere(tu_loop_real(), 0);
+    run_time_elsewhere(tu_loop_virtual(), 1);
+}
+
 static void test_time_virtual(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
@@ -1054,6 +1108,7 @@ int main(void) {
         cmocka_unit_test(test_backend_null),
         cmocka_unit_test(test_time_monotonic),
         cmocka_unit_test(test_time_tracks_the_monotonic_clock),
+        cmocka_unit_test(test_time_from_another_thread),
         cmocka_unit_test(test_time_virtual),
         cmocka_unit_test(test_time_null),
         cmocka_unit_test(test_stop_from_callback),
