@@ -50,9 +50,9 @@ struct ExceptionHandler {
 // Free lists for the objects the hot paths make.
 struct LoopPools {
     Pool<sizeof(Handle), alignof(Handle)> handle; // 56-byte slots
-    Pool<sizeof(Future)> future;
-    Pool<sizeof(Task), alignof(Task)> task; // 136-byte slots
-    Pool<kSmallCustomFuture> custom;        // custom futures up to that size (waiters, ...)
+    Pool<sizeof(Future), alignof(Future)> future; // 72-byte slots (not 80: max_align_t's)
+    Pool<sizeof(Task), alignof(Task)> task;       // 136-byte slots
+    Pool<kSmallCustomFuture> custom;              // custom futures up to that size (waiters, ...)
     Pool<kCoroutineBytes> coroutine;
     Pool<sizeof(BoxedCallback), alignof(BoxedCallback)> boxed; // done callbacks with a drop
 };
