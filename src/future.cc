@@ -397,13 +397,19 @@ void future_refused(Future *f) {
     if (!refused) return;
     FutureError *e = error_new(COIO_ECANCELLED, nullptr, nullptr); // before: may throw
     refused(f);
-    if (f->value_drop) f->value_drop(f->value);
+    // The future reads as cancelled before its value's drop (user code) runs, and before the
+    // old error goes (it may hold the future the value came from): a drop that looks at f
+    // again finds no value to take a second time.
+    void *value = f->value;
+    coio_free_fn drop = f->value_drop;
+    FutureError *old = f->error;
     f->value = nullptr;
     f->value_drop = nullptr;
     value_repr_forget(f);
-    future_free_error(f->error);
     f->error = e;
     f->state = Future::Cancelled;
+    if (drop) drop(value);
+    future_free_error(old);
 }
 
 void future_forward(Future *dst, Future *src) {

@@ -1430,6 +1430,50 @@ static void test_as_completed_refused_goes_back(void **state) {
     tu_finish(loop);
 }
 
+/* A value refused the same way is dropped only once the next-future reads as cancelled: a
+ * drop that looks at the future again must not find the value still there (fuzz: it took the
+ * value a second time and dropped it twice). */
+typedef struct refused_value {
+    coio_future *next;
+    int drops;
+    int seen_cancelled;
+    int take_status;
+} refused_value;
+
+static void refused_value_drop(void *p) {
+    refused_value *rv = p;
+    rv->drops++;
+    rv->seen_cancelled = coio_future_cancelled(rv->next);
+    void *v = NULL;
+    coio_free_fn d = NULL;
+    rv->take_status = coio_future_take_result(rv->next, &v, &d);
+    if (rv->take_status == COIO_OK && d) d(v);
+}
+
+static void test_as_completed_refused_value_dropped_after(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    coio_future *f = new_future(loop);
+    coio_as_completed_iter *it = NULL;
+    assert_status(coio_as_completed(loop, &f, 1, -1, &it), COIO_OK);
+    next_waiter nw = {next_of(it), 0, 0};
+    coio_future *t = NULL;
+    assert_status(coio_task_new(loop, step_await_next, &nw, NULL, NULL, &t), COIO_OK);
+    tu_run_one_pass(loop); /* t waits on its next-future */
+    refused_value rv = {nw.next, 0, 0, 0};
+    assert_status(coio_future_set_result(nw.next, &rv, refused_value_drop), COIO_OK);
+    assert_int_equal(coio_future_cancel(t, NULL), 1); /* woken, but cancelled: refused */
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_ECANCELLED);
+    assert_int_equal(rv.drops, 1);
+    assert_int_equal(rv.seen_cancelled, 1);
+    assert_status(rv.take_status, COIO_ESTATE); /* no result to take */
+    coio_future_release(nw.next);
+    coio_future_release(t);
+    coio_as_completed_free(it);
+    coio_future_release(f);
+    tu_finish(loop);
+}
+
 static void test_as_completed_bad_input(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
@@ -2156,6 +2200,7 @@ int main(void) {
         cmocka_unit_test(test_as_completed_free_pending),
         cmocka_unit_test(test_as_completed_cancelled_next_skipped),
         cmocka_unit_test(test_as_completed_refused_goes_back),
+        cmocka_unit_test(test_as_completed_refused_value_dropped_after),
         cmocka_unit_test(test_as_completed_bad_input),
         cmocka_unit_test(test_wait_for_result_in_time),
         cmocka_unit_test(test_wait_for_error_forwarded),
