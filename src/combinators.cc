@@ -820,14 +820,19 @@ static void wait_for_inner_done(coio_future *, void *arg) {
 static void wait_for_expire_unseen(WaitFor *w) {
     FutureError *e = error_new(COIO_ETIMEDOUT, "timed out", nullptr); // may throw: nothing changed
     if (w->inner) mark_retrieved(w->inner);
-    if (w->value_drop) w->value_drop(w->value);
+    // w reads as failed before anything of its old outcome goes: the old error may hold
+    // inner's last reference, and inner's value drop (user code) may look at w.
+    void *value = w->value;
+    coio_free_fn drop = w->value_drop;
+    FutureError *old = w->error;
     w->value = nullptr;
     w->value_drop = nullptr;
-    future_free_error(w->error);
     w->error = e;
     w->retrieved = false;
     w->state = Future::Failed;
     w->unseen = false;
+    if (drop) drop(value);
+    future_free_error(old);
 }
 
 // The timeout cancels inner and waits for it.  A cancel() that inner refuses (it is done
@@ -865,11 +870,12 @@ static void wait_for_timeout(void *arg) {
 // refused (false), so its next step delivers it.
 static void wait_for_unexpire(WaitFor *w) {
     FutureError *e = error_new(COIO_ECANCELLED, w->cancel_msg, nullptr); // may throw
-    future_free_error(w->error);
+    FutureError *old = w->error;
     w->error = e;
     w->retrieved = false;
     w->state = Future::Cancelled;
     w->expired_unseen = false;
+    future_free_error(old); // last: it may hold inner's last reference (see above)
 }
 
 static bool wait_for_cancel(Future *f, const char *msg) {

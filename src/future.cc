@@ -277,9 +277,10 @@ void future_complete_error(Future *f, Future::State state, int code, const char 
                            Future *cause) {
     prepare_completion(f);
     FutureError *e = error_new(code, message, cause);
-    future_free_error(f->error); // a task body may have set one it did not finish with
+    FutureError *old = f->error; // a task body may have set one it did not finish with
     f->error = e;
     mark_done(f, state);
+    future_free_error(old); // its drop and its cause's release find f done
 }
 
 void future_set_error(Future *f, int code, const char *message, void *payload, coio_free_fn drop) {
@@ -418,12 +419,13 @@ void future_forward(Future *dst, Future *src) {
         if (src->repr) value_repr_set(dst, value_repr_get(src)); // may throw: nothing done
         FutureError *keep = error_new(0, nullptr, src); // holds src while dst borrows its value
         prepare_completion(dst);
-        future_free_error(dst->error);
+        FutureError *old = dst->error;
         dst->error = keep;
         dst->value = src->value;
         dst->value_drop = nullptr;
 
         mark_done(dst, Future::Result);
+        future_free_error(old); // its drop and its cause's release find dst done
         return;
     }
     case Future::Failed:

@@ -261,9 +261,10 @@ void schedule_resume(SyncWaiter *w) {
 // CancelledError).  Throws before any change.
 void request_cancel(SyncWaiter *w, const char *msg) {
     FutureError *e = error_new(COIO_ECANCELLED, msg, nullptr);
-    future_free_error(w->error);
+    FutureError *old = w->error;
     w->error = e;
     w->cancel_requested = true;
+    future_free_error(old);
 }
 
 // Completes w as cancelled with the error request_cancel stored.  Needs a reserved slot.
@@ -275,10 +276,11 @@ void end_cancelled(SyncWaiter *w) {
 // Completes w as failed with a prepared error (made before the state changed, so that the
 // completion cannot fail after it).  Needs a reserved slot.
 void end_failed(SyncWaiter *w, FutureError *e) {
-    future_free_error(w->error);
+    FutureError *old = w->error;
     w->error = e;
     w->stage = SyncStage::Done;
     future_complete(w, Future::Failed);
+    future_free_error(old);
 }
 
 // coio_future_cancel on a Condition or Barrier wait: asyncio's task gets CancelledError and

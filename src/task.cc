@@ -178,8 +178,9 @@ void (*task_body(const Task *t))() {
 
 void task_stash_error(Task *t, int code, const char *message, Future *cause) {
     FutureError *e = error_new(code, message, cause);
-    future_free_error(t->error);
+    FutureError *old = t->error;
     t->error = e;
+    future_free_error(old); // its drop finds the new error in place
 }
 
 void task_note_delivered(Task *t, const char *msg) noexcept {
@@ -250,9 +251,10 @@ static void finish(Task *t, int rc, Future *awaited) {
     if (by_cancel) rc = COIO_ECANCELLED;
     t->must_cancel = t->cancel_deferred = false;
     if (rc == COIO_OK) {
-        future_free_error(t->error); // set by the body, which then succeeded anyway
+        FutureError *unused = t->error; // set by the body, which then succeeded anyway
         t->error = nullptr;
         future_complete(t, Future::Result);
+        future_free_error(unused); // its drop finds t done
     } else if (rc == COIO_ECANCELLED) {
         finish_cancelled(t, awaited, by_cancel);
     } else if (rc == COIO_EFAILED && t->error) { // the body's own coio_future_set_error

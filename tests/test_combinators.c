@@ -1794,6 +1794,42 @@ static void test_wait_for_timeout_races_completion(void **state) {
     tu_finish(loop);
 }
 
+/* The same race where inner's value has a drop and wait_for holds inner's last reference:
+ * when the timeout turns the forwarded result into TimeoutError, inner goes and its drop
+ * runs.  wait_for reads as failed by then, never as a result whose value is being dropped. */
+typedef struct dropped_inner {
+    coio_future *inner, *out;
+    int drops;
+    int out_rc; /* coio_future_result(out) from inside the drop */
+} dropped_inner;
+
+static void dropped_inner_drop(void *p) {
+    dropped_inner *d = p;
+    d->drops++;
+    void *v = NULL;
+    d->out_rc = coio_future_result(d->out, &v);
+}
+
+static void dropped_inner_complete(void *p) {
+    dropped_inner *d = p;
+    assert_status(coio_future_set_result(d->inner, d, dropped_inner_drop), COIO_OK);
+}
+
+static void test_wait_for_timeout_races_completion_drop(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    dropped_inner d = {new_future(loop), NULL, 0, COIO_OK};
+    assert_status(coio_call_later(loop, 1, dropped_inner_complete, &d, NULL, NULL), COIO_OK);
+    assert_status(coio_wait_for(d.inner, 1.0, &d.out), COIO_OK);
+    coio_future_release(d.inner); /* wait_for holds it now */
+    assert_status(coio_loop_run_until_complete(loop, d.out), COIO_EFAILED);
+    assert_int_equal(tu_error_code(d.out), COIO_ETIMEDOUT);
+    assert_int_equal(d.drops, 1);
+    assert_status(d.out_rc, COIO_EFAILED);
+    coio_future_release(d.out);
+    tu_finish(loop);
+}
+
 /* asyncio's _wait splits done/pending when the awaiting task resumes: a future completing
  * after the wake-up but before the resume is done. */
 static void test_wait_split_when_caller_resumes(void **state) {
@@ -2214,6 +2250,7 @@ int main(void) {
         cmocka_unit_test(test_wait_for_cancel_swallowed),
         cmocka_unit_test(test_wait_for_awaiting_task_cancelled),
         cmocka_unit_test(test_wait_for_timeout_races_completion),
+        cmocka_unit_test(test_wait_for_timeout_races_completion_drop),
         cmocka_unit_test(test_wait_for_result_same_pass_as_inner),
         cmocka_unit_test(test_wait_split_when_caller_resumes),
         cmocka_unit_test(test_wait_for_released_early),

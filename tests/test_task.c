@@ -721,6 +721,44 @@ static void test_step_error_set_but_returned_ok_succeeds(void **state) {
     assert_int_equal(r.n, 0);
 }
 
+/* The unused error's payload is dropped once the task is done: a drop that looks at the task
+ * (or cancels it) finds it finished, not pending with its error half freed. */
+typedef struct late_payload {
+    coio_future *task;
+    int drops, done_at_drop, cancel_at_drop;
+} late_payload;
+
+static void late_payload_drop(void *p) {
+    late_payload *lp = p;
+    lp->drops++;
+    lp->done_at_drop = coio_future_done(lp->task);
+    lp->cancel_at_drop = coio_future_cancel(lp->task, NULL);
+}
+
+static int step_error_payload_then_ok(coio_future *task, coio_future *awaited, int status,
+                                      void *arg) {
+    (void)awaited;
+    (void)status;
+    late_payload *lp = arg;
+    lp->task = task;
+    assert_status(coio_future_set_error_payload(task, 9, "unused", lp, late_payload_drop), COIO_OK);
+    return COIO_OK;
+}
+
+static void test_step_unused_error_dropped_after_done(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    late_payload lp = {NULL, 0, -1, -1};
+    coio_future *t = new_task(loop, step_error_payload_then_ok, &lp, NULL, NULL);
+    assert_status(coio_loop_run_until_complete(loop, t), COIO_OK);
+    assert_int_equal(lp.drops, 1);
+    assert_int_equal(lp.done_at_drop, 1);
+    assert_int_equal(lp.cancel_at_drop, 0);
+    assert_status(coio_future_result(t, NULL), COIO_OK);
+    coio_future_release(t);
+    tu_finish(loop);
+}
+
 static void test_step_failed_after_await_propagates_error_and_payload(void **state) {
     (void)state;
     coio_loop *loop = tu_loop_virtual();
@@ -1851,6 +1889,7 @@ int main(void) {
         cmocka_unit_test(test_step_failed_with_own_error),
         cmocka_unit_test(test_step_own_error_payload),
         cmocka_unit_test(test_step_error_set_but_returned_ok_succeeds),
+        cmocka_unit_test(test_step_unused_error_dropped_after_done),
         cmocka_unit_test(test_step_failed_after_await_propagates_error_and_payload),
         cmocka_unit_test(test_step_other_status_fails_with_that_code),
         cmocka_unit_test(test_step_efailed_with_nothing_failed_is_generic_failure),
