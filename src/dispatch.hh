@@ -18,9 +18,33 @@ namespace coio::detail {
 // a coroutine switch).  Discard: the loop closed, or a batch could not be queued, before it
 // ran; its references and registrations end (drops run) and no callback is called.
 enum class ReadyAction { Run, Discard };
+
+// A kRunDone entry (future, first << 32 | count) whose one registration is a task's wake-up,
+// on a loop that is not instrumented (there the general path times and reports it).
+inline bool lone_wakeup(const Loop *loop, void *arg, void *aux) {
+    auto range = reinterpret_cast<std::uintptr_t>(aux);
+    if (std::uint32_t(range) != 1 || loop->instrumented) return false;
+    return callback_at(static_cast<Future *>(arg), std::uint32_t(range >> 32)).fn == task_wakeup;
+}
+
 template <ReadyAction A>
 inline void ready_dispatch(Loop *loop, coio_callback fn, void *arg, void *aux) {
     constexpr bool run = A == ReadyAction::Run;
+    if constexpr (run) {
+        if (fn == kRunDone && lone_wakeup(loop, arg, aux)) {
+            // A task's lone wake-up is its step: the entry runs as the kRunTask (task, f) it
+            // amounts to (the registration's reference to the task, the entry's to f), in
+            // the pass itself and not two calls down, in future_run_callbacks and
+            // task_wakeup: fewer frames to return through after the coroutine switch.
+            auto *f = static_cast<Future *>(arg);
+            DoneCallback &slot =
+                callback_at(f, std::uint32_t(reinterpret_cast<std::uintptr_t>(aux) >> 32));
+            fn = kRunTask;
+            arg = slot.arg;
+            aux = f;
+            slot = kEndedCallback;
+        }
+    }
     if (fn == kRunTask) { // (task, awaited): both references
         auto *t = static_cast<Task *>(arg);
         auto *awaited = static_cast<Future *>(aux);
