@@ -39,8 +39,15 @@ static void handle_end(Handle *h, Handle::State state) {
     coio_free_fn drop = h->drop;
     h->drop = nullptr;
     if (drop) {
-        NoSuspend user_code_runs(h->loop);
-        drop(h->arg);
+        // The drop may release the handle and the loop (the caller's last references): the
+        // loop is held until the scope is left.
+        Loop *loop = h->loop;
+        loop_ref(loop);
+        {
+            NoSuspend user_code_runs(loop);
+            drop(h->arg);
+        }
+        loop_unref(loop);
     }
 }
 
