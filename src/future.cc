@@ -78,6 +78,9 @@ Future *future_new_done(Loop *loop) {
     return f;
 }
 
+// Every field, a Task's flags and count too: with all of a word's bytes written the compiler
+// stores the word, where it merged into what memory held before.  That load was the first
+// touch of a fresh pool page for one future in six: a read fault, then the write fault.
 void future_init(Future *f, Loop *loop) {
     f->loop = loop;
     f->refs = 1;
@@ -87,10 +90,15 @@ void future_init(Future *f, Loop *loop) {
     f->yield_once = false;
     f->inline_watch = false;
     f->repr = 0;
+    f->must_cancel = f->started = f->has_result = f->cancel_deferred = false;
+    f->internal = false;
+    f->cancelling_waiter = false;
+    f->spare = 0;
     f->value = nullptr;
     f->value_drop = nullptr;
     f->error = nullptr;
     f->ncallbacks = 0;
+    f->num_cancels = 0;
     f->first = {};
     f->more = nullptr;
     loop_ref(loop);

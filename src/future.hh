@@ -86,6 +86,7 @@ struct Future {
     // Inside task_cancel, cancelling fut_waiter: a cancel that comes back round a cycle of
     // awaits (A awaits B awaits A) is refused instead of recursing without end.
     bool cancelling_waiter : 1;
+    std::uint8_t spare : 2; // unused; future_init zeroes it with the rest of its word
     void *value;
     coio_free_fn value_drop;
     FutureError *error; // Failed and Cancelled (the cancel message)

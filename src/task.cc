@@ -107,10 +107,6 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
     t->arg = arg;
     t->drop = drop;
     t->fut_waiter = nullptr;
-    t->num_cancels = 0;
-    t->must_cancel = t->started = t->has_result = t->cancel_deferred = false;
-    t->internal = false;
-    t->cancelling_waiter = false;
     if (__builtin_expect(loop->observed, 0))
         observed_link(loop, t);
     else
