@@ -1,5 +1,8 @@
 #include "timer_heap.hh"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -15,18 +18,35 @@ std::uint64_t handle_seq(const Handle *h) {
 }
 
 TimerHeap::~TimerHeap() {
-    std::free(v_);
+    if (v_) munmap(v_, mapped_);
 }
 
+// The array is a mapping of its own: page-aligned (so every family of four children shares
+// a cache line) and, on Linux, doubled by mremap, which moves the pages instead of copying
+// them.  A copy into fresh memory faults in every page of the new array while the old one is
+// still there; at a million timers that was a sixth of the page faults (libev's realloc gets
+// the mremap from malloc, which the alignment rules out here).  16 KiB to start: 1,021
+// entries after the kRoot unused ones.
 void TimerHeap::grow() {
-    std::size_t ncap = cap_ ? cap_ * 2 : 1021; // kRoot + ncap entries: a multiple of 4
-    std::size_t bytes = (kRoot + ncap) * sizeof(Entry);
-    auto *nv = static_cast<Entry *>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-    if (!nv) throw std::bad_alloc();
-    if (n_) std::memcpy(nv + kRoot, v_ + kRoot, n_ * sizeof(Entry));
-    std::free(v_);
-    v_ = nv;
-    cap_ = ncap;
+    static const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+    std::size_t want = (kRoot + (cap_ ? cap_ * 2 : 1021)) * sizeof(Entry);
+    std::size_t bytes = (want + page - 1) / page * page;
+    void *p;
+#ifdef __linux__
+    p = v_ ? mremap(v_, mapped_, bytes, MREMAP_MAYMOVE)
+           : mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc(); // the old mapping stays as it was
+#else
+    p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    if (v_) {
+        std::memcpy(static_cast<Entry *>(p) + kRoot, v_ + kRoot, n_ * sizeof(Entry));
+        munmap(v_, mapped_);
+    }
+#endif
+    v_ = static_cast<Entry *>(p);
+    mapped_ = bytes;
+    cap_ = bytes / sizeof(Entry) - kRoot; // kRoot + cap_ a multiple of 4, as the pages are
 }
 
 void TimerHeap::push(Entry e) {

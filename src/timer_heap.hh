@@ -78,6 +78,7 @@ class TimerHeap {
     void grow();
 
     Entry *v_ = nullptr;
+    std::size_t mapped_ = 0;      // bytes of the mapping v_ points to
     std::size_t n_ = 0, cap_ = 0; // cap_ counts usable entries (after kRoot)
 };
 
