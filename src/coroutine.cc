@@ -257,6 +257,12 @@ static bool map_batch(StackClass &c) {
     return true;
 }
 
+// Stacks leave with their shadow clean: the next mapping at that address starts unpoisoned.
+static void unmap_batch(const StackBatch &b) {
+    mapping_unpoison(b.base, b.bytes);
+    munmap(b.base, b.bytes);
+}
+
 // Unmaps the batches past the first kKeepStacks stacks of a class none of whose stacks is in
 // use, and rebuilds its free list from the rest.
 static void trim_class(StackClass &c) {
@@ -264,7 +270,7 @@ static void trim_class(StackClass &c) {
     while (keep < c.batches.size() && kept + c.batches[keep].count <= kKeepStacks)
         kept += c.batches[keep++].count;
     for (std::size_t i = keep; i < c.batches.size(); i++)
-        munmap(c.batches[i].base, c.batches[i].bytes);
+        unmap_batch(c.batches[i]);
     c.batches.resize(keep);
     c.free.clear();
     std::size_t off = c.guarded ? page_size() : 0, slot = slot_bytes(c);
@@ -319,7 +325,7 @@ void stacks_release_all(Loop *loop) {
     loop->stack_pool = nullptr;
     for (StackClass *c : pool->classes)
         for (const StackBatch &b : c->batches)
-            munmap(b.base, b.bytes);
+            unmap_batch(b);
     delete pool;
 }
 

@@ -17,12 +17,9 @@
 // it checks coroutine code against the wrong stack bounds: false reports after a no-return
 // call (longjmp, a C++ throw), stack errors not attributed to their frame.  Off in other
 // builds: the annotations compile to nothing.
-#if defined(__SANITIZE_ADDRESS__)
+#include "sanitizer.hh"
+#ifdef COIO_ASAN
 #define COIO_ASAN_FIBERS 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define COIO_ASAN_FIBERS 1
-#endif
 #endif
 #ifdef COIO_ASAN_FIBERS
 #include <sanitizer/common_interface_defs.h>

@@ -10,6 +10,7 @@
 #include "handle.hh"
 #include "loop.hh"
 #include "ready.hh"
+#include "sanitizer.hh"
 
 namespace coio::detail {
 
@@ -18,7 +19,9 @@ std::uint64_t handle_seq(const Handle *h) {
 }
 
 TimerHeap::~TimerHeap() {
-    if (v_) munmap(v_, mapped_);
+    if (!v_) return;
+    leak_roots_remove(v_, mapped_);
+    munmap(v_, mapped_);
 }
 
 // The array is a mapping of its own: page-aligned (so every family of four children shares
@@ -39,11 +42,13 @@ void TimerHeap::grow() {
 #else
     p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
-    if (v_) {
-        std::memcpy(static_cast<Entry *>(p) + kRoot, v_ + kRoot, n_ * sizeof(Entry));
-        munmap(v_, mapped_);
-    }
+    if (v_) std::memcpy(static_cast<Entry *>(p) + kRoot, v_ + kRoot, n_ * sizeof(Entry));
+    if (v_) munmap(v_, mapped_);
 #endif
+    // The entries point to handles: the sanitizers see them here (sanitizer.hh).
+    if (v_) leak_roots_remove(v_, mapped_);
+    mapping_unpoison(p, bytes);
+    leak_roots_add(p, bytes);
     v_ = static_cast<Entry *>(p);
     mapped_ = bytes;
     cap_ = bytes / sizeof(Entry) - kRoot; // kRoot + cap_ a multiple of 4, as the pages are

@@ -1,0 +1,50 @@
+// What AddressSanitizer and LeakSanitizer must be told about memory coio maps itself (stacks,
+// the timer heap), which their allocator does not see.  In other builds it compiles to
+// nothing.
+#pragma once
+
+#include <cstddef>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define COIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define COIO_ASAN 1
+#endif
+#endif
+#ifdef COIO_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
+#endif
+
+namespace coio::detail {
+
+// ASan's shadow outlives munmap: the poison a coroutine's frames left on a stack would
+// greet whatever is mapped at that address next.  Called on a mapping coio made, before it
+// goes and after a new one arrives (the shadow may be stale from someone else's munmap).
+inline void mapping_unpoison(void *p, std::size_t n) {
+#ifdef COIO_ASAN
+    __asan_unpoison_memory_region(p, n);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+// LeakSanitizer looks for pointers in malloc's blocks, stacks and globals, not in coio's own
+// mappings: one that holds pointers to heap objects is a root region while it exists.
+inline void leak_roots_add(const void *p, std::size_t n) {
+#ifdef COIO_ASAN
+    __lsan_register_root_region(p, n);
+#else
+    (void)p, (void)n;
+#endif
+}
+inline void leak_roots_remove(const void *p, std::size_t n) {
+#ifdef COIO_ASAN
+    __lsan_unregister_root_region(p, n);
+#else
+    (void)p, (void)n;
+#endif
+}
+
+} // namespace coio::detail
