@@ -50,11 +50,6 @@ static constexpr std::size_t kKeepStacks = 1024;
 static constexpr std::size_t kFirstBatch = 8;            // stacks in a class's first batch
 static constexpr std::size_t kMaxBatchBytes = 32u << 20; // batches double up to this size
 
-static std::size_t page_size() {
-    static const std::size_t ps = std::size_t(sysconf(_SC_PAGESIZE));
-    return ps;
-}
-
 // ---- overflow reporting -----------------------------------------------------------------
 
 constinit thread_local Coroutine *tls_current = nullptr;

@@ -17,7 +17,7 @@
 // it checks coroutine code against the wrong stack bounds: false reports after a no-return
 // call (longjmp, a C++ throw), stack errors not attributed to their frame.  Off in other
 // builds: the annotations compile to nothing.
-#include "sanitizer.hh"
+#include "mapping.hh"
 #ifdef COIO_ASAN
 #define COIO_ASAN_FIBERS 1
 #endif

@@ -1,16 +1,14 @@
 #include "timer_heap.hh"
 
 #include <sys/mman.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "handle.hh"
 #include "loop.hh"
+#include "mapping.hh"
 #include "ready.hh"
-#include "sanitizer.hh"
 
 namespace coio::detail {
 
@@ -31,7 +29,7 @@ TimerHeap::~TimerHeap() {
 // the mremap from malloc, which the alignment rules out here).  16 KiB to start: 1,021
 // entries after the kRoot unused ones.
 void TimerHeap::grow() {
-    static const std::size_t page = std::size_t(sysconf(_SC_PAGESIZE));
+    std::size_t page = page_size();
     std::size_t want = (kRoot + (cap_ ? cap_ * 2 : 1021)) * sizeof(Entry);
     std::size_t bytes = (want + page - 1) / page * page;
     void *p;
@@ -42,10 +40,12 @@ void TimerHeap::grow() {
 #else
     p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
-    if (v_) std::memcpy(static_cast<Entry *>(p) + kRoot, v_ + kRoot, n_ * sizeof(Entry));
-    if (v_) munmap(v_, mapped_);
+    if (v_) {
+        std::memcpy(static_cast<Entry *>(p) + kRoot, v_ + kRoot, n_ * sizeof(Entry));
+        munmap(v_, mapped_);
+    }
 #endif
-    // The entries point to handles: the sanitizers see them here (sanitizer.hh).
+    // The entries point to handles: the sanitizers see them here (mapping.hh).
     if (v_) leak_roots_remove(v_, mapped_);
     mapping_unpoison(p, bytes);
     leak_roots_add(p, bytes);

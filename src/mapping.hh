@@ -1,7 +1,9 @@
-// What AddressSanitizer and LeakSanitizer must be told about memory coio maps itself (stacks,
-// the timer heap), which their allocator does not see.  In other builds it compiles to
-// nothing.
+// Memory coio maps itself (coroutine stacks, the timer heap): the page size, and what
+// AddressSanitizer and LeakSanitizer must be told about it, since their allocator does not
+// see it (in other builds those hooks compile to nothing).
 #pragma once
+
+#include <unistd.h>
 
 #include <cstddef>
 
@@ -18,6 +20,11 @@
 #endif
 
 namespace coio::detail {
+
+inline std::size_t page_size() {
+    static const std::size_t ps = std::size_t(sysconf(_SC_PAGESIZE));
+    return ps;
+}
 
 // ASan's shadow outlives munmap: the poison a coroutine's frames left on a stack would
 // greet whatever is mapped at that address next.  Called on a mapping coio made, before it
