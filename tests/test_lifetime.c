@@ -1406,11 +1406,7 @@ static void test_loop_released_by_a_drop_of_its_own_cancellation_is_freed(void *
 /* A timer's drop, run by coio_handle_cancel, releases the loop (which closes it) and then the
  * handle: the caller's last reference to each.  Nothing of either may be touched after the
  * drop returns (fuzz: the cancel went on to write to the freed loop). */
-static struct {
-    coio_loop *loop;
-    coio_handle *h;
-    int drops, handler_drops;
-} hd;
+static coio_handle *hd_handle; /* the loop and the counts are cd's (above) */
 
 static void hd_noop(void *arg) {
     (void)arg;
@@ -1419,31 +1415,23 @@ static void hd_noop(void *arg) {
 
 static void hd_drop_releases_everything(void *arg) {
     (void)arg;
-    hd.drops++;
-    assert_status(coio_loop_release(hd.loop), COIO_OK);
-    coio_handle_release(hd.h);
-}
-
-static void hd_handler(coio_loop *loop, const coio_exception_context *ctx, void *arg) {
-    (void)loop, (void)ctx, (void)arg;
-}
-
-static void hd_handler_drop(void *arg) {
-    (void)arg;
-    hd.handler_drops++;
+    cd.item_drops++;
+    assert_status(coio_loop_release(cd.loop), COIO_OK);
+    coio_handle_release(hd_handle);
 }
 
 static void test_handle_cancel_drop_releases_handle_and_loop(void **state) {
     (void)state;
-    memset(&hd, 0, sizeof hd);
-    hd.loop = tu_loop_virtual();
-    assert_status(coio_loop_set_exception_handler(hd.loop, hd_handler, NULL, hd_handler_drop),
+    memset(&cd, 0, sizeof cd);
+    cd.loop = tu_loop_virtual();
+    assert_status(coio_loop_set_exception_handler(cd.loop, cd_handler, NULL, cd_handler_drop),
                   COIO_OK);
-    assert_status(coio_call_later(hd.loop, 10, hd_noop, NULL, hd_drop_releases_everything, &hd.h),
-                  COIO_OK);
-    assert_status(coio_handle_cancel(hd.h), COIO_OK);
-    assert_int_equal(hd.drops, 1);
-    assert_int_equal(hd.handler_drops, 1); /* the loop was freed */
+    assert_status(
+        coio_call_later(cd.loop, 10, hd_noop, NULL, hd_drop_releases_everything, &hd_handle),
+        COIO_OK);
+    assert_status(coio_handle_cancel(hd_handle), COIO_OK);
+    assert_int_equal(cd.item_drops, 1);
+    assert_int_equal(cd.handler_drops, 1); /* the loop was freed */
 }
 
 int main(void) {
