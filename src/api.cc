@@ -514,12 +514,12 @@ int coio_await_take(coio_future *fut, void **value) {
 }
 
 int coio_co_sleep(double delay) {
-    Loop *loop = co_running_loop();
-    if (!loop) return COIO_ENOTSUP;
+    Coroutine *co = coroutine_suspendable();
+    if (!co) return COIO_ENOTSUP;
     if (!is_finite(delay)) return COIO_EINVAL;
-    if (delay <= 0) return coroutine_yield(); // asyncio.sleep(0): no future
+    if (delay <= 0) return coroutine_yield(co); // asyncio.sleep(0): no future
     coio_future *f = nullptr;
-    if (int rc = coio_sleep(to_c(loop), delay, &f)) return rc;
+    if (int rc = coio_sleep(to_c(co->loop), delay, &f)) return rc;
     return coio_await_take(f, nullptr);
 }
 

@@ -112,7 +112,7 @@ inline int coroutine_resume(Task *t, int status, Coroutine *co) {
 inline Loop *co_running_loop() {
     Coroutine *co = tls_current;
     if (!co) return nullptr;
-    Loop *loop = co->task->loop;
+    Loop *loop = co->loop; // the task's: a coroutine runs on the loop it was made for
     return loop->current_task == co->task && !loop->no_suspend ? loop : nullptr;
 }
 
@@ -132,17 +132,16 @@ inline void coroutine_switch_out(Coroutine *co) {
 // The coroutine whose body runs now and may suspend, or null (see coroutine_await).
 inline Coroutine *coroutine_suspendable() {
     Coroutine *co = tls_current;
-    if (!co || co->task->loop->current_task != co->task || co->task->loop->no_suspend)
-        return nullptr;
-    return co;
+    if (!co) return nullptr;
+    Loop *loop = co->loop;
+    return loop->current_task == co->task && !loop->no_suspend ? co : nullptr;
 }
 
-// coio_co_sleep(<= 0): asyncio.sleep(0), a bare yield (its __sleep0) with no future behind it.
+// coio_co_sleep(<= 0) on co (coroutine_suspendable): asyncio.sleep(0), a bare yield (its
+// __sleep0) with no future behind it.
 // The step returns COIO_STEP_YIELD, so the task's next step comes on the next pass, after what
 // is ready now; COIO_ECANCELLED if that step delivers a cancellation.
-inline int coroutine_yield() {
-    Coroutine *co = coroutine_suspendable();
-    if (!co) return COIO_ENOTSUP;
+inline int coroutine_yield(Coroutine *co) {
     co->yielding = true;
     coroutine_switch_out(co);
     return co->resume_status == COIO_ECANCELLED ? COIO_ECANCELLED : COIO_OK;
