@@ -149,15 +149,17 @@ static void ensure_overflow_reporting() {
 
 // Stacks are carved from batches: one mmap per batch of stacks of one size class (usable size,
 // guarded or not), batches doubling from kFirstBatch stacks up to kMaxBatchBytes.  A guarded
-// class gives each stack a guard page below it, one system call per stack when the batch is
-// mapped: madvise(MADV_GUARD_INSTALL) where the kernel has it (Linux 6.13: the guard lives in
-// the page tables, the batch stays one entry of vm.max_map_count), else mprotect(PROT_NONE)
-// (each stack then takes two entries of vm.max_map_count); an unguarded one packs the
-// stacks back to back (one map entry per batch) with a canary word at the bottom of each,
-// checked every time the coroutine switches out.  A finished coroutine's stack goes back on
-// its class's free list (no system call); when the last coroutine of a class finishes and the
-// class holds more than kKeepStacks, the batches past the first kKeepStacks stacks are
-// unmapped (one munmap per batch).  Closing the loop unmaps everything.
+// class gives each stack a guard page below it when the batch is mapped: MADV_GUARD_INSTALL
+// where the kernel has it (Linux 6.13: the guard lives in the page tables, the batch stays one
+// entry of vm.max_map_count; a few process_madvise calls for the batch, else one madvise per
+// stack), else mprotect(PROT_NONE) (each stack then takes two entries of vm.max_map_count);
+// an unguarded one packs the stacks back to back (one map entry per batch) with a canary word
+// at the bottom of each, checked every time the coroutine switches out.  Each stack's top
+// page, the one its first resume writes, is faulted in with the batch where the kernel can.
+// A finished coroutine's stack goes back on its class's free list (no system call); when the
+// last coroutine of a class finishes and the class holds more than kKeepStacks, the batches
+// past the first kKeepStacks stacks are unmapped (one munmap per batch).  Closing the loop
+// unmaps everything.
 struct StackBatch {
     char *base;
     std::size_t bytes;
