@@ -54,12 +54,6 @@ void TimerHeap::grow() {
     cap_ = bytes / sizeof(Entry) - kRoot; // kRoot + cap_ a multiple of 4, as the pages are
 }
 
-void TimerHeap::push(Entry e) {
-    if (n_ == cap_) grow();
-    at(n_) = e;
-    sift_up(n_++);
-}
-
 // Floyd's pop: the entry moved up from the end is a leaf, and nearly always sinks back to the
 // bottom.  So the hole at the root first descends along the least children to a leaf without
 // comparing them with that entry (a compare per level saved), and the entry then rises from
@@ -75,17 +69,6 @@ TimerHeap::Entry TimerHeap::pop() {
         sift_up(i);
     }
     return top;
-}
-
-void TimerHeap::sift_up(std::size_t i) {
-    Entry e = at(i);
-    while (i > 0) {
-        std::size_t parent = (i - 1) / 4;
-        if (!less(e, at(parent))) break;
-        at(i) = at(parent);
-        i = parent;
-    }
-    at(i) = e;
 }
 
 // The least of node i's children, kNone for a leaf.  A full family (every node but the last

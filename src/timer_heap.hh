@@ -82,4 +82,24 @@ class TimerHeap {
     std::size_t n_ = 0, cap_ = 0; // cap_ counts usable entries (after kRoot)
 };
 
+// Inline: scheduling a timer is one of the loop's hot paths, and a fresh entry rarely rises
+// more than a level or two.
+inline void TimerHeap::push(Entry e) {
+    if (n_ == cap_) [[unlikely]]
+        grow();
+    at(n_) = e;
+    sift_up(n_++);
+}
+
+inline void TimerHeap::sift_up(std::size_t i) {
+    Entry e = at(i);
+    while (i > 0) {
+        std::size_t parent = (i - 1) / 4;
+        if (!less(e, at(parent))) break;
+        at(i) = at(parent);
+        i = parent;
+    }
+    at(i) = e;
+}
+
 } // namespace coio::detail
