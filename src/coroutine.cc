@@ -151,15 +151,15 @@ static void ensure_overflow_reporting() {
 // guarded or not), batches doubling from kFirstBatch stacks up to kMaxBatchBytes.  A guarded
 // class gives each stack a guard page below it when the batch is mapped: MADV_GUARD_INSTALL
 // where the kernel has it (Linux 6.13: the guard lives in the page tables, the batch stays one
-// entry of vm.max_map_count; a few process_madvise calls for the batch, else one madvise per
-// stack), else mprotect(PROT_NONE) (each stack then takes two entries of vm.max_map_count);
-// an unguarded one packs the stacks back to back (one map entry per batch) with a canary word
-// at the bottom of each, checked every time the coroutine switches out.  Each stack's top
-// page, the one its first resume writes, is faulted in with the batch where the kernel can.
-// A finished coroutine's stack goes back on its class's free list (no system call); when the
-// last coroutine of a class finishes and the class holds more than kKeepStacks, the batches
-// past the first kKeepStacks stacks are unmapped (one munmap per batch).  Closing the loop
-// unmaps everything.
+// entry of vm.max_map_count; a few process_madvise calls per batch from 6.14, else a madvise
+// per stack), else mprotect(PROT_NONE) (each stack then takes two entries of
+// vm.max_map_count); an unguarded one packs the stacks back to back (one map entry per batch)
+// with a canary word at the bottom of each, checked every time the coroutine switches out.
+// Each stack's top page, the one its first resume writes, is faulted in with the batch where
+// the kernel can.  A finished coroutine's stack goes back on its class's free list (no system
+// call); when the last coroutine of a class finishes and the class holds more than
+// kKeepStacks, the batches past the first kKeepStacks stacks are unmapped (one munmap per
+// batch).  Closing the loop unmaps everything.
 struct StackBatch {
     char *base;
     std::size_t bytes;
@@ -217,7 +217,7 @@ static inline StackClass *stack_class(Loop *loop, std::size_t size, bool guarded
 #endif
 
 // Gives `advice` to the n ranges [first + i * stride, + len), as many as the kernel takes in
-// each system call: process_madvise on this process (PIDFD_SELF: Linux 6.13 lets a process
+// each system call: process_madvise on this process (PIDFD_SELF: Linux 6.14 lets a process
 // give itself any advice this way).  Returns how many ranges, from the first, were advised;
 // the caller advises the rest one by one, or goes without.  A kernel (or a seccomp filter,
 // or valgrind, which does not know the call) that refuses it once is not asked again.
