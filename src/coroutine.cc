@@ -225,8 +225,10 @@ static std::size_t advise_ranges(char *first, std::size_t stride, std::size_t n,
                                  int advice) {
 #ifdef SYS_process_madvise
     static std::atomic<bool> refused{COIO_ON_VALGRIND()};
-    constexpr int kPidfdSelf = -10001;  // PIDFD_SELF_THREAD_GROUP (linux/pidfd.h)
-    constexpr std::size_t kChunk = 128; // ranges a call (UIO_MAXIOV is 1024): 2 KiB of stack
+    constexpr int kPidfdSelf = -10001; // PIDFD_SELF_THREAD_GROUP (<linux/fcntl.h>)
+    // Ranges a call (UIO_MAXIOV is 1024): 512 bytes of stack, which may be a small coroutine
+    // stack (a body starting an eager task maps the batch on its own stack).
+    constexpr std::size_t kChunk = 32;
     std::size_t done = 0;
     while (done < n && !refused.load(std::memory_order_relaxed)) {
         iovec iov[kChunk];
