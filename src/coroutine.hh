@@ -156,10 +156,10 @@ inline int coroutine_await(Future *f, void **value) {
     if (!co) return COIO_ENOTSUP;
     Task *t = co->task;
     if (!f || f == t) return COIO_EINVAL;
-    if (f->loop != t->loop) return COIO_ELOOP;
+    if (f->loop != co->loop) return COIO_ELOOP;
     if (f->state == Future::Pending) {
         future_ref(f);
-        t->loop->step_awaiting = f; // taken by the step when the body switches out
+        co->loop->step_awaiting = f; // taken by the step when the body switches out
         coroutine_switch_out(co);
         // A cancellation delivered while f is not cancelled itself (asyncio throws it in).
         if (co->resume_status == COIO_ECANCELLED && f->state != Future::Cancelled)
