@@ -17,9 +17,11 @@ ReadyQueue::~ReadyQueue() {
 // Doubles the ring.  While it is not wrapped (a queue filled in one go, from empty) the
 // entries stay where they are and realloc grows it in place or moves its pages (mremap for
 // large blocks): no copy, no page faults on memory touched already.  Otherwise it is copied,
-// unwrapped so the oldest entry lands at index 0.
+// unwrapped so the oldest entry lands at index 0.  It starts at 1,024 entries (24 KiB): a
+// loop that keeps few callbacks ready touches only the ring's first page (the ring rewinds
+// when empty), and a first batch of up to 1,024 is not copied twice on the way.
 void ReadyQueue::grow() {
-    std::size_t ncap = cap_ ? cap_ * 2 : 256;
+    std::size_t ncap = cap_ ? cap_ * 2 : 1024;
     std::size_t n = tail_ - head_;
     std::size_t h = cap_ ? head_ & (cap_ - 1) : 0;
     if (h + n <= cap_) {
