@@ -115,12 +115,24 @@ Task *task_new(Loop *loop, coio_step_fn step, void *arg, coio_free_fn drop,
 }
 
 // Queues one step (a reference to the task, and to `awaited` if any, move to the entry).
-static void schedule_step(Task *t, Future *awaited) {
+static inline __attribute__((always_inline)) void schedule_step(Task *t, Future *awaited) {
     future_ref(t);
     t->loop->ready.push({kRunTask, t, awaited});
 }
 
-static inline __attribute__((always_inline)) void step(Task *t, Future *awaited);
+// Queues t's next step from inside a step, with the caller's reference if it holds one (kHeld).
+template <bool kHeld> static inline void requeue(Task *t, Future *awaited) {
+    if constexpr (kHeld)
+        t->loop->ready.push({kRunTask, t, awaited});
+    else
+        schedule_step(t, awaited);
+}
+
+// kHeld: the caller holds a reference to t that it gives up right after the step (a step
+// entry's, or an eager start's).  A step that queues the next one then hands that reference
+// on to the new entry instead of taking one of its own, and returns true.
+template <bool kHeld = false>
+static inline __attribute__((always_inline)) bool step(Task *t, Future *awaited);
 
 // The done callback a task registers on the future it waits for (asyncio's __wakeup).
 void task_wakeup(coio_future *f, void *arg) {
@@ -134,8 +146,7 @@ void task_wakeup_drop(void *arg) {
 void task_start(Task *t, bool eager) {
     if (eager && t->loop->running.load(std::memory_order_relaxed)) {
         future_ref(t); // the step may finish it and drop the last loop-held reference
-        step(t, nullptr);
-        future_unref(t);
+        if (!step<true>(t, nullptr)) future_unref(t);
         return;
     }
     t->loop->ready.reserve(1);
@@ -143,9 +154,9 @@ void task_start(Task *t, bool eager) {
 }
 
 void task_run_entry(Task *t, Future *awaited) {
-    step(t, awaited);
+    bool handed_on = step<true>(t, awaited);
     if (awaited) future_unref(awaited);
-    future_unref(t);
+    if (!handed_on) future_unref(t);
 }
 
 // The body's registration ends: it has finished or will never run.  Its drop runs and the
@@ -297,8 +308,9 @@ struct WaiterHold {
 } // namespace
 
 // asyncio's Task.__step: `awaited` is what the previous step waited for (or null).
-static inline __attribute__((always_inline)) void step(Task *t, Future *awaited) {
-    if (t->state != Future::Pending || !t->step) return; // done, or killed at loop close
+template <bool kHeld>
+static inline __attribute__((always_inline)) bool step(Task *t, Future *awaited) {
+    if (t->state != Future::Pending || !t->step) return false; // done, or killed at loop close
     WaiterHold hold{t->fut_waiter}; // fut_waiter's reference, until the step is over
     t->fut_waiter = nullptr;
     int status = awaited ? future_outcome(awaited) : COIO_OK; // __wakeup's future.result()
@@ -323,7 +335,7 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     if (!t->started && status == COIO_ECANCELLED) { // cancelled before its first step
         finish_cancelled(t, awaited);
         end_body(t);
-        return;
+        return false;
     }
     t->started = true;
 
@@ -351,26 +363,26 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     loop->step_awaiting = prev_awaiting;
 
     if (rc == COIO_STEP_YIELD) {
-        schedule_step(t, nullptr);
+        requeue<kHeld>(t, nullptr);
         if (next) [[unlikely]] // awaited, then not waited for
             future_unref(next);
-        return;
+        return kHeld;
     }
     if (rc != COIO_STEP_AWAIT) {
         finish(t, rc, awaited);
         if (next) future_unref(next);
-        return;
+        return false;
     }
     if (!next) {
         future_complete_error(t, Future::Failed, COIO_ESTATE,
                               "step returned COIO_STEP_AWAIT without coio_step_await", nullptr);
         end_body(t);
-        return;
+        return false;
     }
     if (next->yield_once && next->state == Future::Pending) {
         // asyncio.sleep(0) is a bare yield: one pass, and its future is done by then.
-        schedule_step(t, next);
-        return;
+        requeue<kHeld>(t, next);
+        return kHeld;
     }
     future_ref(t); // the wakeup registration's
     try {
@@ -385,6 +397,7 @@ static inline __attribute__((always_inline)) void step(Task *t, Future *awaited)
     // its next step delivers the cancellation (wake_cancelled), and must_cancel stays.
     if (t->must_cancel && cancel_chain(next, cancel_msg(t)) && t->fut_waiter == next)
         t->must_cancel = t->cancel_deferred = false;
+    return false;
 }
 
 bool task_take_queued_wakeup(Task *t, Future *awaited) {
@@ -401,9 +414,10 @@ bool task_take_queued_wakeup(Task *t, Future *awaited) {
 
 void task_step_now(Task *t, Future *awaited) {
     future_ref(awaited); // the step may release the last other reference
-    step(t, awaited);
+    bool handed_on = step<true>(t, awaited);
     future_unref(awaited);
-    future_unref(t); // the wakeup registration's, taken over by task_take_queued_wakeup
+    // The wakeup registration's reference, taken over by task_take_queued_wakeup.
+    if (!handed_on) future_unref(t);
 }
 
 // t waits on a future that refused the cancellation because it is being cancelled already:
