@@ -277,6 +277,7 @@ static void poll_io(Loop *loop) {
 // The handles are not touched here (each would be a cache miss, and running it touches it
 // anyway): cancelled ones are skipped when they are popped to run.
 static void collect_due_timers(Loop *loop) {
+    if (loop->timers.empty()) return; // (and then none is cancelled either)
     if (loop->cancelled_timers > kMinCancelledToPurge &&
         loop->cancelled_timers * 2 > loop->timers.size()) {
         std::size_t removed = 0;
