@@ -108,14 +108,6 @@ inline int coroutine_resume(Task *t, int status, Coroutine *co) {
     return coroutine_finished(t, co);
 }
 
-// The loop of the coroutine running on this thread, if its body is what runs now; else null.
-inline Loop *co_running_loop() {
-    Coroutine *co = tls_current;
-    if (!co) return nullptr;
-    Loop *loop = co->loop; // the task's: a coroutine runs on the loop it was made for
-    return loop->current_task == co->task && !loop->no_suspend ? loop : nullptr;
-}
-
 // Switches from the running body back to its step (coroutine_resume), and on again once the
 // next step resumes it.
 inline void coroutine_switch_out(Coroutine *co) {
@@ -133,14 +125,20 @@ inline void coroutine_switch_out(Coroutine *co) {
 inline Coroutine *coroutine_suspendable() {
     Coroutine *co = tls_current;
     if (!co) return nullptr;
-    Loop *loop = co->loop;
+    Loop *loop = co->loop; // the task's: a coroutine runs on the loop it was made for
     return loop->current_task == co->task && !loop->no_suspend ? co : nullptr;
 }
 
+// The loop of the coroutine running on this thread, if its body is what runs now; else null.
+inline Loop *co_running_loop() {
+    Coroutine *co = coroutine_suspendable();
+    return co ? co->loop : nullptr;
+}
+
 // coio_co_sleep(<= 0) on co (coroutine_suspendable): asyncio.sleep(0), a bare yield (its
-// __sleep0) with no future behind it.
-// The step returns COIO_STEP_YIELD, so the task's next step comes on the next pass, after what
-// is ready now; COIO_ECANCELLED if that step delivers a cancellation.
+// __sleep0) with no future behind it.  The step returns COIO_STEP_YIELD, so the task's next
+// step comes on the next pass, after what is ready now; COIO_ECANCELLED if that step delivers
+// a cancellation.
 inline int coroutine_yield(Coroutine *co) {
     co->yielding = true;
     coroutine_switch_out(co);
