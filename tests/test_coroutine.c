@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <fenv.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1529,6 +1530,77 @@ static void test_every_stack_of_a_batch_is_guarded(void **state) {
     tu_finish(loop);
 }
 
+/* The floating-point control state (rounding mode, exception masks) belongs to each stack, as
+ * the x86-64 ABI makes it callee-saved: a body that changes the rounding mode and suspends
+ * leaves the loop's mode as it was, and finds its own again when it resumes.  The division is
+ * SSE (MXCSR), fegetround reads the x87 control word: both halves are checked. */
+#if defined(__x86_64__)
+typedef struct fp_body {
+    coio_future *wait;
+    int mode;                  /* the rounding mode the body sets */
+    int mode_after;            /* fegetround() after its await */
+    double third, third_after; /* 1/3 (or -1/3 for FE_DOWNWARD) before and after */
+} fp_body;
+
+static double third(double sign) {
+    volatile double one = sign, three = 3.0;
+    return one / three;
+}
+
+static int body_rounding(coio_future *self, void *arg) {
+    (void)self;
+    fp_body *b = arg;
+    double sign = b->mode == FE_DOWNWARD ? -1.0 : 1.0;
+    fesetround(b->mode);
+    b->third = third(sign);
+    int rc = coio_await(b->wait, NULL);
+    b->mode_after = fegetround();
+    b->third_after = third(sign);
+    fesetround(FE_TONEAREST);
+    return rc;
+}
+
+typedef struct fp_loop_side {
+    coio_future *f1, *f2;
+    int mode;
+    double third;
+} fp_loop_side;
+
+static void loop_side_rounding(void *arg) {
+    fp_loop_side *s = arg;
+    s->mode = fegetround();
+    s->third = third(1.0);
+    assert_status(coio_future_set_result(s->f1, NULL, NULL), COIO_OK);
+    assert_status(coio_future_set_result(s->f2, NULL, NULL), COIO_OK);
+}
+
+static void test_rounding_mode_is_per_coroutine(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    double nearest = third(1.0);
+    fp_body up = {new_future(loop), FE_UPWARD, -1, 0, 0};
+    fp_body down = {new_future(loop), FE_DOWNWARD, -1, 0, 0};
+    fp_loop_side side = {up.wait, down.wait, -1, 0};
+    coio_future *a = spawn(loop, body_rounding, &up, NULL);
+    coio_future *b = spawn(loop, body_rounding, &down, NULL);
+    assert_status(coio_call_soon(loop, loop_side_rounding, &side, NULL, NULL), COIO_OK);
+    assert_status(coio_loop_run_until_complete(loop, b), COIO_OK);
+    assert_int_equal(fegetround(), FE_TONEAREST);
+    assert_int_equal(side.mode, FE_TONEAREST); /* the bodies' modes stayed with them */
+    assert_true(side.third == nearest);
+    assert_true(up.third > nearest && up.third_after == up.third);
+    assert_int_equal(up.mode_after, FE_UPWARD);
+    assert_true(down.third < -nearest && down.third_after == down.third);
+    assert_int_equal(down.mode_after, FE_DOWNWARD);
+    assert_true(coio_future_done(a));
+    coio_future_release(a);
+    coio_future_release(b);
+    coio_future_release(up.wait);
+    coio_future_release(down.wait);
+    tu_finish(loop);
+}
+#endif
+
 /* An unguarded stack is still a working stack: deep recursion within its size is fine, and
  * the size is rounded up to pages (4 KiB at least). */
 static void test_unguarded_stack_runs_recursion(void **state) {
@@ -1838,6 +1910,9 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_stacks_are_reused),
         cmocka_unit_test(test_every_stack_of_a_batch_is_guarded),
         cmocka_unit_test(test_unguarded_stack_runs_recursion),
+#if defined(__x86_64__)
+        cmocka_unit_test(test_rounding_mode_is_per_coroutine),
+#endif
         cmocka_unit_test(test_mappings_after_stacks_unmapped_start_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
