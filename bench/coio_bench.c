@@ -158,9 +158,14 @@ static void timers_fire_ordered(void) {
     free(ats);
 }
 
-/* ---- timers_schedule_cancel: N timers 10-11 s ahead, cancel them all, one pass --------------- */
+/* ---- timers_schedule_cancel: N timers 10-11 s ahead, cancel them all, one pass ---------------
+ *
+ * timers_schedule_cancel_at: the same with coio_call_at and deadlines from one coio_loop_time
+ * read before the clock starts.  That is what the floor does (ev_timer_start adds the delay to
+ * libev's cached ev_now), where coio_call_later, as asyncio's call_later, reads the clock for
+ * every timer so that none fires early: the difference between the two rows is that read. */
 
-static void timers_schedule_cancel(void) {
+static void schedule_cancel_workload(const char *name, int cached_time) {
     coio_handle **hs = malloc((size_t)N * sizeof *hs);
     if (!hs) fail("out of memory");
     /* The bench's own array is faulted in before the clock starts, as the floor's timers are
@@ -169,9 +174,17 @@ static void timers_schedule_cancel(void) {
     done_f = new_future();
     srand(2);
     double t0 = now_s();
-    for (long i = 0; i < N; i++)
-        check(coio_call_later(L, 10 + (double)rand() / RAND_MAX, cb_noop, NULL, NULL, &hs[i]),
-              "coio_call_later");
+    if (cached_time) {
+        double base = coio_loop_time(L);
+        for (long i = 0; i < N; i++)
+            check(
+                coio_call_at(L, base + 10 + (double)rand() / RAND_MAX, cb_noop, NULL, NULL, &hs[i]),
+                "coio_call_at");
+    } else {
+        for (long i = 0; i < N; i++)
+            check(coio_call_later(L, 10 + (double)rand() / RAND_MAX, cb_noop, NULL, NULL, &hs[i]),
+                  "coio_call_later");
+    }
     for (long i = 0; i < N; i++) {
         check(coio_handle_cancel(hs[i]), "coio_handle_cancel");
         coio_handle_release(hs[i]);
@@ -180,9 +193,16 @@ static void timers_schedule_cancel(void) {
     check(coio_call_soon(L, cb_finish, NULL, NULL, NULL), "coio_call_soon");
     run_until_done();
     double secs = now_s() - t0;
-    report("timers_schedule_cancel", N, secs);
+    report(name, N, secs);
     coio_future_release(done_f);
     free(hs);
+}
+
+static void timers_schedule_cancel(void) {
+    schedule_cancel_workload("timers_schedule_cancel", 0);
+}
+static void timers_schedule_cancel_at(void) {
+    schedule_cancel_workload("timers_schedule_cancel_at", 1);
 }
 
 /* ---- future_resolve_cb: N x (new future, add done callback, set result), callbacks all run --- */
@@ -971,6 +991,7 @@ static const struct {
     {"call_soon_chain", call_soon_chain},
     {"timers_fire_ordered", timers_fire_ordered},
     {"timers_schedule_cancel", timers_schedule_cancel},
+    {"timers_schedule_cancel_at", timers_schedule_cancel_at},
     {"future_resolve_cb", future_resolve_cb},
     {"call_soon_threadsafe", call_soon_threadsafe},
     {"task_yield_sleep0", task_yield_sleep0},

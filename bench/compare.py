@@ -35,11 +35,14 @@ HERE = os.path.join(REPO, "bench")
 # (None, None: only coio has it).  The step-driven variants are shown beside the one workload
 # of that shape the others have (`await asyncio.sleep(0)` is asyncio's bare yield);
 # task_spawn_stackful / task_spawn_step (fire and forget, no gather) have no counterpart.
+# timers_schedule_cancel_at is compared with the floor only (FLOOR_ONLY): it takes its deadlines
+# from a cached time, as the floor does, where asyncio, uvloop, tokio and Go read the clock.
 WORKLOADS = [
     ("call_soon_batch", "call_soon_batch", "call_soon_batch"),
     ("call_soon_chain", "call_soon_chain", "call_soon_chain"),
     ("timers_fire_ordered", "timers_fire", "timers_fire_ordered"),
     ("timers_schedule_cancel", "timers_cancel", "timers_schedule_cancel"),
+    ("timers_schedule_cancel_at", None, "timers_schedule_cancel"),
     ("future_resolve_cb", "future_resolve", "future_resolve_cb"),
     ("call_soon_threadsafe", "threadsafe", "call_soon_threadsafe"),
     ("task_yield_sleep0", "task_yield", "task_yield_sleep0"),
@@ -63,6 +66,7 @@ RESULT = {w: r for w, _, r in WORKLOADS}
 FLOOR_ORDER = ["call_soon_batch", "call_soon_chain", "timers_fire_ordered", "timers_schedule_cancel",
                "call_soon_threadsafe"]
 FLOOR_HAS = set(FLOOR_ORDER)
+FLOOR_ONLY = {"timers_schedule_cancel_at"}  # coio workloads no contender but the floor runs
 # What bench/peers/ (tokio, Go) run, by result name.
 PEER_HAS = {"timers_fire_ordered", "timers_schedule_cancel", "task_yield_sleep0", "queue_ping_pong",
             "task_spawn_gather"}
@@ -341,7 +345,7 @@ def floor_prefix(coio_names):
     timers_schedule_cancel reuses the timer array and heap that its timers_fire_ordered
     faulted in; coio measured in a fresh process would pay those page faults alone (a third
     of its time), so it gets the same warm-up: the same work before the clock starts."""
-    want = [w for w in coio_names if w in FLOOR_HAS]
+    want = [RESULT[w] for w in coio_names if RESULT[w] in FLOOR_HAS]
     if not want:
         return []
     last = max(FLOOR_ORDER.index(w) for w in want)
@@ -353,7 +357,9 @@ def has(c, w):
     if c == "coio":
         return True
     if c == "floor":
-        return w in FLOOR_HAS
+        return RESULT[w] in FLOOR_HAS
+    if w in FLOOR_ONLY:
+        return False
     if c in ("asyncio", "uvloop"):
         return PY_FUNC[w] is not None
     return RESULT[w] in PEER_HAS
