@@ -264,7 +264,8 @@ class Runner:
                 self.affinity = cpus
                 self.pinned = f"every contender pinned to CPUs {pin} (sched_setaffinity; no taskset)"
 
-    def run(self, label, cmd):
+    def output(self, label, cmd):
+        """The process's standard output ('' if it could not run)."""
         print(f"  {label}: {' '.join(cmd)}", file=sys.stderr, flush=True)
         pre = (lambda: os.sched_setaffinity(0, self.affinity)) if self.affinity else None
         try:
@@ -272,15 +273,17 @@ class Runner:
                                timeout=self.timeout, preexec_fn=pre)
         except subprocess.TimeoutExpired as e:
             self.notes.append(f"{label}: timed out after {self.timeout} s")
-            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-            return parse(out)
+            return e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
         except OSError as e:
             self.notes.append(f"{label}: could not run: {e}")
-            return [], {}
+            return ""
         if p.returncode != 0:
             err = p.stderr.strip().splitlines()
             self.notes.append(f"{label}: exit status {p.returncode}" + (f" ({err[-1]})" if err else ""))
-        return parse(p.stdout)
+        return p.stdout
+
+    def run(self, label, cmd):
+        return parse(self.output(label, cmd))
 
 
 def setup(args, tmp, notes, want):
@@ -408,6 +411,18 @@ def run_rounds(runner, progs, names, n, m, rounds, verbose_label=""):
     return res, headers
 
 
+def run_limits(runner, coio, names, args):
+    """The table of bench/limits.c (what timers_schedule_cancel and the stackful
+    task_spawn_gather cost in libev and the kernel alone), when it was built beside coio_bench
+    and either workload runs; '' otherwise."""
+    if not coio or not {"timers_schedule_cancel", "task_spawn_gather"} & set(names):
+        return ""
+    prog = os.path.join(os.path.dirname(coio), "limits")
+    if not os.path.isfile(prog):
+        return ""
+    return runner.output("limits", [prog, str(args.n), str(args.n_spawn), str(args.rounds)])
+
+
 # ---- statistics ------------------------------------------------------------------------------
 
 def median(xs):
@@ -477,6 +492,7 @@ def compare(args, ap):
         progs, ref_dir = setup(args, tmp, notes, want)
         runner = Runner(args.pin, args.timeout, notes)
         res, headers = run_rounds(runner, progs, names, args.n, args.n_spawn, args.rounds)
+        limits = run_limits(runner, progs.get("coio"), names, args)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     load1 = loadavg()
@@ -701,6 +717,9 @@ def compare(args, ap):
                if has(c, w) and med_ns(c, w) is None]
     if missing:
         notes.append("no result for " + "; ".join(missing))
+    if limits:
+        print()
+        print(limits.rstrip())
     if notes:
         print()
         print("Notes:")
