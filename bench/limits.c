@@ -47,9 +47,19 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+/* The median of v[0..n), which stays as it is: the timers' rounds are read again after their
+ * median, paired by index with another clock's. */
+static double median(const double *v, int n) {
+    double *s = malloc((size_t)n * sizeof *s);
+    if (!s) {
+        fprintf(stderr, "limits: out of memory\n");
+        exit(1);
+    }
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    double m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    free(s);
+    return m;
 }
 
 /* ---- 1. timers: the floor's schedule + cancel, with and without a fresh clock ------------ */
