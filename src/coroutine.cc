@@ -410,7 +410,7 @@ static void entry(ctx::transfer_t t) {
 #ifdef COIO_ASAN_FIBERS
     fiber_switch_start(nullptr, co->caller_bottom, co->caller_size); // left for good
 #endif
-    ctx::jump_fcontext(co->caller, nullptr);
+    jump_fcontext_uncalled(co->caller, nullptr);
     std::abort(); // never resumed after it finished
 }
 

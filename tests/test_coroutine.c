@@ -1627,6 +1627,72 @@ static void test_rounding_mode_is_per_coroutine(void **state) {
 }
 #endif
 
+/* Bodies that switch out at every depth of a recursion, interleaved with each other, keep
+ * every frame's locals (integer and floating point) and return through every frame: a switch
+ * preserves what a call preserves, on each side, however deep the stack and whichever side
+ * switched last (the switch is entered without a call instruction: coroutine.hh). */
+typedef struct deep_arg {
+    int id;
+    coio_future *wake; /* the previous body resolves it; this body awaits it at depth 0 */
+    coio_future *next; /* this body resolves it for the next one */
+    long checksum;
+} deep_arg;
+
+static long deep_switches(deep_arg *d, int depth) {
+    long here = d->id * 1000L + depth;
+    double scaled = (double)here * 0.5;
+    volatile char pad[64]; /* a frame with something on the stack, not only in registers */
+    pad[depth % 64] = (char)depth;
+    assert_status(coio_co_sleep(0), COIO_OK); /* a bare yield on the way down */
+    long below;
+    if (depth == 0) {
+        assert_status(coio_await(d->wake, NULL), COIO_OK); /* a future's wake-up at the bottom */
+        assert_status(coio_future_set_result(d->next, NULL, NULL), COIO_OK);
+        below = 0;
+    } else {
+        below = deep_switches(d, depth - 1);
+    }
+    assert_status(coio_co_sleep(0), COIO_OK); /* and on the way back up */
+    assert_int_equal(pad[depth % 64], (char)depth);
+    assert_true(scaled * 2.0 == (double)here);
+    return below + here;
+}
+
+static int body_deep_switches(coio_future *self, void *arg) {
+    (void)self;
+    deep_arg *d = arg;
+    d->checksum = deep_switches(d, 30);
+    return COIO_OK;
+}
+
+static void test_switches_at_depth_keep_every_frame(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_virtual();
+    enum { K = 3 };
+    deep_arg d[K];
+    coio_future *fs[K + 1], *t[K];
+    for (int i = 0; i <= K; i++)
+        fs[i] = new_future(loop);
+    for (int i = 0; i < K; i++) {
+        d[i] = (deep_arg){i + 1, fs[i], fs[i + 1], -1};
+        t[i] = spawn(loop, body_deep_switches, &d[i], NULL);
+    }
+    assert_status(coio_future_set_result(fs[0], NULL, NULL), COIO_OK);
+    for (int i = 0; i < K; i++)
+        assert_status(coio_loop_run_until_complete(loop, t[i]), COIO_OK);
+    for (int i = 0; i < K; i++) {
+        long want = 0;
+        for (int depth = 0; depth <= 30; depth++)
+            want += (i + 1) * 1000L + depth;
+        assert_true(coio_future_done(t[i]));
+        assert_int_equal(d[i].checksum, want);
+        coio_future_release(t[i]);
+    }
+    for (int i = 0; i <= K; i++)
+        coio_future_release(fs[i]);
+    tu_finish(loop);
+}
+
 /* An unguarded stack is still a working stack: deep recursion within its size is fine, and
  * the size is rounded up to pages (4 KiB at least). */
 static void test_unguarded_stack_runs_recursion(void **state) {
@@ -1935,6 +2001,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_unguarded_stacks_share_mappings),
         cmocka_unit_test(test_stacks_are_reused),
         cmocka_unit_test(test_every_stack_of_a_batch_is_guarded),
+        cmocka_unit_test(test_switches_at_depth_keep_every_frame),
         cmocka_unit_test(test_unguarded_stack_runs_recursion),
 #if defined(__x86_64__)
         cmocka_unit_test(test_rounding_mode_is_per_coroutine),
