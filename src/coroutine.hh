@@ -96,14 +96,20 @@ inline void fiber_switch_finish(void *fake, const void **old_bottom, std::size_t
 #else
 #define COIO_AVX512_CLOBBERS
 #endif
+// Built for indirect-branch tracking, the landing (reached by jump_fcontext's indirect jump)
+// is marked as a target.
+#if defined(__CET__) && (__CET__ & 1)
+#define COIO_SWITCH_LANDING "endbr64\n\t"
+#else
+#define COIO_SWITCH_LANDING
+#endif
 inline ctx::transfer_t jump_fcontext_uncalled(ctx::fcontext_t to, void *data) {
     void *fctx, *out;
     asm volatile("lea -128(%%rsp), %%rsp\n\t"
                  "lea 1f(%%rip), %%rax\n\t"
                  "push %%rax\n\t"
                  "jmp jump_fcontext@PLT\n"
-                 "1:\n\t"
-                 "lea 128(%%rsp), %%rsp"
+                 "1:\n\t" COIO_SWITCH_LANDING "lea 128(%%rsp), %%rsp"
                  : "=a"(fctx), "=d"(out), "+D"(to), "+S"(data)
                  :
                  : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3",
@@ -114,6 +120,7 @@ inline ctx::transfer_t jump_fcontext_uncalled(ctx::fcontext_t to, void *data) {
     return {fctx, out};
 }
 #undef COIO_AVX512_CLOBBERS
+#undef COIO_SWITCH_LANDING
 #else
 inline ctx::transfer_t jump_fcontext_uncalled(ctx::fcontext_t to, void *data) {
     return ctx::jump_fcontext(to, data);
