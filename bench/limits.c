@@ -42,6 +42,15 @@ static double now_s(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+static void *xmalloc(size_t n) {
+    void *p = malloc(n);
+    if (!p) {
+        fprintf(stderr, "limits: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -50,11 +59,7 @@ static int cmp_double(const void *a, const void *b) {
 /* The median of v[0..n), which stays as it is: the timers' rounds are read again after their
  * median, paired by index with another clock's. */
 static double median(const double *v, int n) {
-    double *s = malloc((size_t)n * sizeof *s);
-    if (!s) {
-        fprintf(stderr, "limits: out of memory\n");
-        exit(1);
-    }
+    double *s = xmalloc((size_t)n * sizeof *s);
     memcpy(s, v, (size_t)n * sizeof *s);
     qsort(s, (size_t)n, sizeof *s, cmp_double);
     double m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
@@ -116,13 +121,9 @@ static double schedule_cancel(ev_timer *ts, long n, int clock) {
 }
 
 static void timers(long n, int rounds) {
-    ev_timer *ts = malloc((size_t)n * sizeof *ts);
-    double *ns = malloc((size_t)rounds * NCLOCK * sizeof *ns);
-    double *ratio = malloc((size_t)rounds * sizeof *ratio);
-    if (!ts || !ns || !ratio) {
-        fprintf(stderr, "limits: out of memory\n");
-        exit(1);
-    }
+    ev_timer *ts = xmalloc((size_t)n * sizeof *ts);
+    double *ns = xmalloc((size_t)rounds * NCLOCK * sizeof *ns);
+    double *ratio = xmalloc((size_t)rounds * sizeof *ratio);
     memset(ts, 0, (size_t)n * sizeof *ts);
     L = ev_loop_new(EVFLAG_AUTO);
     ev_now_update(L);
@@ -186,12 +187,8 @@ static double populate(long m, int huge, double *unmap_ns) {
 }
 
 static void pages(long m, int rounds) {
-    double *fill = malloc((size_t)rounds * 2 * sizeof *fill);
-    double *unmap = malloc((size_t)rounds * 2 * sizeof *unmap);
-    if (!fill || !unmap) {
-        fprintf(stderr, "limits: out of memory\n");
-        exit(1);
-    }
+    double *fill = xmalloc((size_t)rounds * 2 * sizeof *fill);
+    double *unmap = xmalloc((size_t)rounds * 2 * sizeof *unmap);
     double ignored;
     populate(m, 1, &ignored); /* the first huge pages may wait for compaction */
     int refused[2] = {0, 0};
