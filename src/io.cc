@@ -15,7 +15,8 @@
 // with the old file, the new one is registered by nobody, and an operation on it would wait
 // for ever.  coio cannot see a close, so:
 //  - a watch that comes back, before the next poll, to the very mask libev gave the kernel
-//    at this pass's poll costs nothing (the re-arm within a pass), unless the number was just
+//    at this pass's poll costs nothing (the re-arm within a pass; the ev_io even stays
+//    active in between, see "parked watchers" below), unless the number was just
 //    handed out by accept or used for a connect (io_fresh_fd); any other change, e.g. a side
 //    armed from idle, is registered again (ev_io_set: one epoll_ctl, which fails cheaply with
 //    EEXIST when nothing changed);
@@ -73,31 +74,40 @@ static void on_io(struct ev_loop *, ev_io *w, int revents) {
 
 // ---- the unverified list ------------------------------------------------------------------
 
-static void unverified_remove(Loop *loop, FdWatcher *fw) {
-    if (!fw->unverified) return;
-    (fw->uprev ? fw->uprev->unext : loop->io.unverified) = fw->unext;
-    (fw->unext ? fw->unext->uprev : loop->io.unverified_tail) = fw->uprev;
-    fw->uprev = fw->unext = nullptr;
+// The list is singly linked and pruned lazily, so that a watcher joins and leaves it (once a
+// request, in a request/response exchange) touching nothing but itself and the loop: leaving
+// clears the flag, and on_verify unlinks it later.
+
+static void unverified_remove(FdWatcher *fw) {
     fw->unverified = false;
 }
 
 static void unverified_add(Loop *loop, FdWatcher *fw) {
-    unverified_remove(loop, fw); // to the tail: the list stays oldest first
-    fw->uepoch = loop->io.verify_epoch;
-    fw->uprev = loop->io.unverified_tail;
-    (loop->io.unverified_tail ? loop->io.unverified_tail->unext : loop->io.unverified) = fw;
-    loop->io.unverified_tail = fw;
     fw->unverified = true;
+    fw->uepoch = loop->io.verify_epoch;
+    if (!fw->ulisted) {
+        fw->ulisted = true;
+        fw->unext = loop->io.unverified;
+        loop->io.unverified = fw;
+    }
     if (!ev_is_active(&loop->io.verify)) ev_timer_again(loop->ev, &loop->io.verify);
 }
 
-// Every kVerifyInterval while the list is not empty: watchers that joined it before the
-// previous tick are checked and registered again.
+// Every kVerifyInterval while the list is not empty: watchers that became unverified before
+// the previous tick are checked and registered again; those no longer unverified leave.
 static void on_verify(struct ev_loop *, ev_timer *w, int) {
     Loop *loop = static_cast<Loop *>(w->data);
-    while (FdWatcher *fw = loop->io.unverified) {
-        if (fw->uepoch == loop->io.verify_epoch) break; // (and all after it): too young
-        unverified_remove(loop, fw);
+    FdWatcher **link = &loop->io.unverified;
+    while (FdWatcher *fw = *link) {
+        if (fw->unverified && fw->uepoch == loop->io.verify_epoch) { // too young
+            link = &fw->unext;
+            continue;
+        }
+        *link = fw->unext; // (what runs below may add watchers, always at the head)
+        fw->unext = nullptr;
+        fw->ulisted = false;
+        if (!fw->unverified) continue;
+        fw->unverified = false;
         int fd = fw->io.fd;
         if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
             // Closed under the watch: its operations fail (libev would abort on it).
@@ -114,14 +124,47 @@ static void on_verify(struct ev_loop *, ev_timer *w, int) {
     if (!loop->io.unverified) ev_timer_stop(loop->ev, w);
 }
 
+// ---- parked watchers ----------------------------------------------------------------------
+
+// A side that goes idle leaves its ev_io active ("parked") until the next poll: in a
+// request/response exchange the next operation arms the same mask again before then, and
+// finds it armed (io_update).  A watcher still parked when the loop is about to poll is
+// stopped, so what libev and the kernel see at every poll is what they saw before.
+
+static void park(Loop *loop, FdWatcher *fw) {
+    fw->parked = true;
+    if (!fw->plisted) {
+        fw->plisted = true;
+        fw->pnext = loop->io.parked;
+        loop->io.parked = fw;
+    }
+}
+
+// Stops fw's ev_io now (parked or not).
+static void stop(Loop *loop, FdWatcher *fw) {
+    fw->parked = false;
+    ev_io_stop(loop->ev, &fw->io);
+}
+
+void io_poll(Loop *loop, int flags) {
+    while (FdWatcher *fw = loop->io.parked) {
+        loop->io.parked = fw->pnext;
+        fw->pnext = nullptr;
+        fw->plisted = false;
+        if (fw->parked) stop(loop, fw);
+    }
+    loop->io.pass++; // the poll ev_run is about to make (it runs exactly one iteration)
+    ev_run(loop->ev, flags);
+    loop->io.pass = ev_iteration(loop->ev);
+}
+
 // ---- watchers -----------------------------------------------------------------------------
 
 FdWatcher *io_watcher(Loop *loop, int fd) {
     return std::size_t(fd) < loop->io.fds.size() ? loop->io.fds[std::size_t(fd)] : nullptr;
 }
 
-FdWatcher *io_watcher_make(Loop *loop, int fd) {
-    if (FdWatcher *fw = io_watcher(loop, fd)) return fw;
+[[gnu::noinline]] static FdWatcher *watcher_new(Loop *loop, int fd) {
     if (!loop->io.verify.data) {
         ev_timer_init(&loop->io.verify, on_verify, 0., kVerifyInterval);
         loop->io.verify.data = loop;
@@ -134,10 +177,17 @@ FdWatcher *io_watcher_make(Loop *loop, int fd) {
     return fw;
 }
 
+FdWatcher *io_watcher_make(Loop *loop, int fd) {
+    if (FdWatcher *fw = io_watcher(loop, fd)) [[likely]]
+        return fw;
+    return watcher_new(loop, fd);
+}
+
 static int wanted(const FdWatcher *fw) {
     return (fw->reader || fw->rop ? EV_READ : 0) | (fw->writer || fw->wop ? EV_WRITE : 0);
 }
 
+// What libev has active (parked or not).
 static int armed(const FdWatcher *fw) {
     return ev_is_active(&fw->io) ? fw->io.events & (EV_READ | EV_WRITE) : 0;
 }
@@ -145,7 +195,7 @@ static int armed(const FdWatcher *fw) {
 // The mask libev last gave the kernel for fd, i.e. the one armed when this poll's pass began
 // (all earlier changes were reified before the poll).  Recorded at the first change of a pass.
 static int reified(Loop *loop, FdWatcher *fw) {
-    unsigned iter = ev_iteration(loop->ev);
+    unsigned iter = loop->io.pass;
     if (fw->reified_iter != iter) {
         fw->reified_iter = iter;
         fw->reified_mask = std::uint8_t(armed(fw));
@@ -154,34 +204,40 @@ static int reified(Loop *loop, FdWatcher *fw) {
 }
 
 bool io_arm_free(Loop *loop, const FdWatcher *fw, bool write) {
-    if (!fw || fw->fresh || fw->reified_iter != ev_iteration(loop->ev)) return false;
+    if (!fw || fw->fresh || fw->reified_iter != loop->io.pass) return false;
     return (wanted(fw) | (write ? EV_WRITE : EV_READ)) == fw->reified_mask;
 }
 
 void io_update(Loop *loop, FdWatcher *fw) {
     int want = wanted(fw);
-    int have = armed(fw);
+    int have = fw->parked ? 0 : armed(fw);
     if (want == have) return;
-    unsigned iter = ev_iteration(loop->ev);
+    unsigned iter = loop->io.pass;
     int before = reified(loop, fw);
-    if (have) ev_io_stop(loop->ev, &fw->io);
     if (!want) { // idle: kept for the next operation (the kernel is told nothing)
+        park(loop, fw);
         fw->idle_iter = iter;
-        unverified_remove(loop, fw);
+        unverified_remove(fw);
         return;
     }
     if (want == before && !fw->fresh) {
         // Back to the mask the kernel has had since this pass's poll: nothing to tell it.
         // Idle in between, the fd may have been closed and its number reused: unverified.
-        ev_io_modify(&fw->io, want);
-        ev_io_start(loop->ev, &fw->io);
+        if (fw->parked && armed(fw) == want) {
+            fw->parked = false; // still active with that mask: nothing to tell libev either
+        } else {
+            stop(loop, fw);
+            ev_io_modify(&fw->io, want);
+            ev_io_start(loop->ev, &fw->io);
+        }
         if (fw->idle_iter == iter) unverified_add(loop, fw);
         return;
     }
+    stop(loop, fw);
     ev_io_set(&fw->io, fw->io.fd, want); // registered anew at the next fd_reify
     ev_io_start(loop->ev, &fw->io);
     fw->fresh = false;
-    unverified_remove(loop, fw);
+    unverified_remove(fw);
 }
 
 void io_fresh_fd(Loop *loop, int fd) {
@@ -217,7 +273,7 @@ void io_set(Loop *loop, int fd, bool write, Handle *h) {
     if (h) fw->fresh = true;
     if (h && ev_is_active(&fw->io)) {
         reified(loop, fw);
-        ev_io_stop(loop->ev, &fw->io);
+        stop(loop, fw);
     }
     io_update(loop, fw);
     if (old) end(old); // asyncio: the new callback replaces the old one
@@ -249,10 +305,10 @@ bool io_remove(Loop *loop, int fd, bool write) {
 
 void io_close_all(Loop *loop) {
     if (loop->io.verify.data) ev_timer_stop(loop->ev, &loop->io.verify);
-    loop->io.unverified = loop->io.unverified_tail = nullptr;
+    loop->io.unverified = loop->io.parked = nullptr;
     for (FdWatcher *fw : loop->io.fds) {
         if (!fw) continue;
-        ev_io_stop(loop->ev, &fw->io);
+        stop(loop, fw);
         for (Handle *h : {fw->reader, fw->writer}) {
             if (!h) continue;
             handle_discard(h);

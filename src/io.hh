@@ -27,13 +27,17 @@ struct FdWatcher {
     Handle *writer;
     SockOp *rop; // pending operations (each slot holds a reference)
     SockOp *wop;
-    FdWatcher *uprev, *unext; // in the loop's list of unverified watchers (io.cc)
-    std::uint32_t uepoch;     // the verification epoch it joined that list in
-    unsigned reified_iter;    // reified_mask is what libev gave the kernel before this poll
-    unsigned idle_iter;       // the last ev_iteration in which it became idle
-    unsigned drained_iter;    // the ev_iteration of the short read that set `drained`
+    FdWatcher *unext;      // in the loop's list of unverified watchers (io.cc), if ulisted
+    FdWatcher *pnext;      // in the loop's list of parked watchers, if plisted
+    std::uint32_t uepoch;  // the verification epoch it became unverified in
+    unsigned reified_iter; // reified_mask is what libev gave the kernel before this poll
+    unsigned idle_iter;    // the last poll (IoState::pass) in which it became idle
+    unsigned drained_iter; // the poll of the short read that set `drained`
     std::uint8_t reified_mask;
     bool unverified; // armed on a kernel registration that predates a possible close
+    bool ulisted;    // in the unverified list (which may keep it a while after `unverified`)
+    bool parked;     // idle, but its ev_io is left active until the next poll (io.cc)
+    bool plisted;    // in the parked list
     bool fresh;      // the number names a new descriptor: register it anew
     bool drained;    // a short read found the socket empty (a hint, see sock.cc)
     bool nonblock;   // fd was seen to be non-blocking (F_GETFL)
@@ -41,12 +45,17 @@ struct FdWatcher {
 
 // The loop's part (Loop::io).
 struct IoState {
-    std::vector<FdWatcher *> fds;         // by fd number
-    FdWatcher *unverified = nullptr;      // watchers re-armed without the kernel,
-    FdWatcher *unverified_tail = nullptr; // oldest first, checked by `verify`
+    std::vector<FdWatcher *> fds;    // by fd number
+    FdWatcher *unverified = nullptr; // watchers re-armed without the kernel, checked by `verify`
+    FdWatcher *parked = nullptr;     // watchers to stop before the next poll
+    unsigned pass = 0;               // polls made: libev's ev_iteration, without the call
     std::uint32_t verify_epoch = 0;
     ev_timer verify{};
 };
+
+// One iteration of libev (flags: EVRUN_ONCE or EVRUN_NOWAIT), i.e. one poll.  Every poll of
+// the loop goes through here: parked watchers are stopped first.
+void io_poll(Loop *loop, int flags);
 
 void io_set(Loop *loop, int fd, bool write, Handle *h); // replaces (h null: removes)
 // add_reader / add_writer (no socket operation pending on that side).  Throws std::bad_alloc;

@@ -238,7 +238,7 @@ void loop_destroy(Loop *loop) {
 // stopped always polls once without blocking, as asyncio's does.
 static void poll_io(Loop *loop) {
     if (loop->stopping.load(std::memory_order_relaxed)) {
-        ev_run(loop->ev, EVRUN_NOWAIT);
+        io_poll(loop, EVRUN_NOWAIT);
         mark_polled(loop);
         return;
     }
@@ -247,7 +247,7 @@ static void poll_io(Loop *loop) {
         loop->ran_since_check = 0;
         double now = clock_now(loop->clock);
         if (now - loop->last_poll >= kMaxPollInterval) {
-            ev_run(loop->ev, EVRUN_NOWAIT);
+            io_poll(loop, EVRUN_NOWAIT);
             loop->last_poll = now;
         }
         return;
@@ -255,7 +255,7 @@ static void poll_io(Loop *loop) {
     drop_cancelled_head(loop); // they must not decide the timeout (or the virtual jump)
     if (loop->virtual_time || loop->timers.empty()) {
         bool jump = loop->virtual_time && !loop->timers.empty();
-        ev_run(loop->ev, jump ? EVRUN_NOWAIT : EVRUN_ONCE);
+        io_poll(loop, jump ? EVRUN_NOWAIT : EVRUN_ONCE);
         mark_polled(loop);
         if (jump && loop->ready.empty() && !loop->stopping.load(std::memory_order_relaxed) &&
             loop->timers.top().when > loop->vnow)
@@ -267,7 +267,7 @@ static void poll_io(Loop *loop) {
     ev_now_update(loop->ev);
     ev_timer_set(&loop->wake, timeout, 0.);
     ev_timer_start(loop->ev, &loop->wake);
-    ev_run(loop->ev, EVRUN_ONCE);
+    io_poll(loop, EVRUN_ONCE);
     ev_timer_stop(loop->ev, &loop->wake);
     mark_polled(loop);
 }

@@ -85,7 +85,7 @@ bool is_read(OpKind k) {
 // ---- what is known of the fd --------------------------------------------------------------
 
 bool drained(const Loop *loop, const FdWatcher *fw) {
-    return fw && fw->drained && fw->drained_iter == ev_iteration(loop->ev);
+    return fw && fw->drained && fw->drained_iter == loop->io.pass;
 }
 
 // After a read of n bytes of the `asked` (see the drained hint at the top).
@@ -93,7 +93,7 @@ void note_read(Loop *loop, int fd, std::size_t n, std::size_t asked) {
     FdWatcher *fw = io_watcher(loop, fd);
     if (!fw) return;
     fw->drained = n > 0 && n < asked;
-    if (fw->drained) fw->drained_iter = ev_iteration(loop->ev);
+    if (fw->drained) fw->drained_iter = loop->io.pass;
 }
 
 // A descriptor this loop just accepted: whatever was known of its number is stale.
@@ -116,8 +116,11 @@ int check_nonblocking(int fd) {
 int check_side(Loop *loop, int fd, bool write, bool recv_send, FdWatcher **fw) {
     FdWatcher *w = io_watcher(loop, fd);
     if (w && (write ? w->writer || w->wop : w->reader || w->rop)) return COIO_EBUSY;
-    if (!recv_send || !w || !w->nonblock)
-        if (int rc = check_nonblocking(fd)) return rc;
+    if (recv_send && w && w->nonblock) [[likely]] {
+        *fw = w;
+        return COIO_OK;
+    }
+    if (int rc = check_nonblocking(fd)) return rc;
     w = io_watcher_make(loop, fd);
     w->nonblock = true;
     *fw = w;

@@ -869,6 +869,82 @@ static void test_fd_number_reused_between_operations(void **state) {
     close_pair(r.sv);
 }
 
+/* ---- an idle side is not polled ------------------------------------------------------------ */
+
+/* A side that goes idle stays armed in libev until the next poll (so that the next operation
+ * finds it armed); it must be stopped before that poll.  Otherwise an fd with data nobody
+ * asked for would be reported at every poll, level triggered: the loop would spin instead of
+ * sleeping until its timer. */
+
+static void count_pass(void *arg, coio_loop *loop, size_t ready) {
+    (void)loop;
+    (void)ready;
+    (*(int *)arg)++;
+}
+
+typedef struct idle_side {
+    coio_loop *loop;
+    int fd;
+    int reader_calls;
+    int add_rc;
+} idle_side;
+
+static void on_idle_reader(void *arg) {
+    idle_side *s = arg;
+    if (++s->reader_calls == 1) assert_int_equal(coio_remove_reader(s->loop, s->fd), 1);
+}
+
+/* From the read's completion, in the pass that parked the side: hand the fd to a reader. */
+static void add_reader_on_done(coio_future *f, void *arg) {
+    (void)f;
+    idle_side *s = arg;
+    s->add_rc = coio_add_reader(s->loop, s->fd, on_idle_reader, s, NULL);
+}
+
+static void test_idle_side_is_not_polled(void **state) {
+    (void)state;
+    coio_loop *loop = tu_loop_real();
+    int sv[2];
+    make_pair(sv);
+    char buf[1];
+    coio_future *f = NULL;
+    assert_status(coio_sock_recv_into(loop, sv[0], buf, sizeof buf, &f), COIO_OK);
+    assert_false(coio_future_done(f)); /* armed */
+    put(sv[1], "ab");
+    tu_run_one_pass(loop); /* "a" read; "b" stays, and nobody waits any more */
+    assert_true(coio_future_done(f));
+    assert_int_equal(size_of(f), 1);
+    coio_future_release(f);
+
+    int passes = 0;
+    coio_observer obs = COIO_OBSERVER_INIT;
+    obs.pass_begin = count_pass;
+    assert_status(coio_loop_add_observer(loop, &obs, &passes, NULL), COIO_OK);
+    coio_future *nap = tu_sleep(loop, 0.03);
+    assert_status(coio_loop_run_until_complete(loop, nap), COIO_OK);
+    coio_future_release(nap);
+    assert_in_range(passes, 1, 10); /* a spinning loop makes thousands */
+    assert_int_equal(coio_loop_remove_observer(loop, &obs, &passes), 1);
+
+    /* The same side taken by add_reader in the pass that made it idle: the reader is
+     * registered and runs. */
+    idle_side s = {.loop = loop, .fd = sv[0], .add_rc = -1};
+    assert_status(coio_sock_recv_into(loop, sv[0], buf, sizeof buf, &f), COIO_OK);
+    assert_true(coio_future_done(f)); /* "b" */
+    coio_future_release(f);
+    assert_status(coio_sock_recv_into(loop, sv[0], buf, sizeof buf, &f), COIO_OK);
+    assert_status(coio_future_add_done_callback(f, add_reader_on_done, &s, NULL), COIO_OK);
+    put(sv[1], "cd");
+    tu_run_one_pass(loop); /* the read completes ("c"), its done callback adds the reader */
+    assert_status(s.add_rc, COIO_OK);
+    for (int i = 0; i < 10 && s.reader_calls == 0; i++)
+        tu_run_one_pass(loop);
+    assert_int_equal(s.reader_calls, 1); /* "d" is there */
+    coio_future_release(f);
+    tu_finish(loop);
+    close_pair(sv);
+}
+
 /* ---- add_reader interplay ----------------------------------------------------------------- */
 
 typedef struct selfrm {
@@ -1340,6 +1416,7 @@ int main(void) {
         cmocka_unit_test(test_cancel_pending_leaves_buffer_alone),
         cmocka_unit_test(test_wait_for_times_out_a_recv),
         cmocka_unit_test(test_fd_number_reused_between_operations),
+        cmocka_unit_test(test_idle_side_is_not_polled),
         cmocka_unit_test(test_remove_reader_inside_callback_then_wait),
         cmocka_unit_test(test_close_loop_with_operations_in_flight),
         cmocka_unit_test(test_eintr_is_retried),
