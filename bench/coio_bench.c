@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h> /* malloc_trim */
@@ -983,6 +984,89 @@ static void switch_pair(void) {
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
+/* ---- sock_echo: request/response over socket pairs, a coroutine at each end ---------------
+ *
+ * ECHO_CONNS AF_UNIX stream pairs.  On each, a server task echoes whatever it reads
+ * (coio_co_recv_into + coio_co_sendall, as examples/tcp_echo's server does) and a client task
+ * sends a message, reads the whole echo back and checks it; N round trips in all, spread over
+ * the pairs.  The TCP echo of bench/echo/ without TCP and without a second process: what coio
+ * itself does per request, in one process and deterministic, so that its instructions can be
+ * counted (bench/instructions.py). */
+#define ECHO_CONNS 100
+#define ECHO_MSG 64
+
+struct echo_conn {
+    int sv[2]; /* sv[0]: the client's end, sv[1]: the server's */
+    long rounds;
+    long done;
+};
+
+static struct echo_conn echo_conns[ECHO_CONNS];
+
+static int body_echo_server(coio_future *self, void *arg) {
+    (void)self;
+    struct echo_conn *c = arg;
+    char buf[1024];
+    for (;;) {
+        size_t n = 0;
+        check(coio_co_recv_into(c->sv[1], buf, sizeof buf, &n, NULL), "coio_co_recv_into(server)");
+        if (n == 0) return COIO_OK; /* the client is done */
+        check(coio_co_sendall(c->sv[1], buf, n, NULL), "coio_co_sendall(server)");
+    }
+}
+
+static int body_echo_client(coio_future *self, void *arg) {
+    (void)self;
+    struct echo_conn *c = arg;
+    char msg[ECHO_MSG], back[ECHO_MSG];
+    memset(msg, 'x', sizeof msg);
+    for (long r = 0; r < c->rounds; r++) {
+        memcpy(msg, &r, sizeof r); /* a fresh message each time */
+        check(coio_co_sendall(c->sv[0], msg, sizeof msg, NULL), "coio_co_sendall(client)");
+        size_t got = 0;
+        while (got < sizeof back) {
+            size_t n = 0;
+            check(coio_co_recv_into(c->sv[0], back + got, sizeof back - got, &n, NULL),
+                  "coio_co_recv_into(client)");
+            if (n == 0) fail("sock_echo: the server closed");
+            got += n;
+        }
+        if (memcmp(msg, back, sizeof msg) != 0) fail("sock_echo: the echo differs");
+        c->done++;
+    }
+    if (shutdown(c->sv[0], SHUT_WR) != 0) fail("sock_echo: shutdown");
+    return COIO_OK;
+}
+
+static void sock_echo(void) {
+    coio_future *ts[2 * ECHO_CONNS];
+    double t0 = now_s();
+    for (int i = 0; i < ECHO_CONNS; i++) {
+        struct echo_conn *c = &echo_conns[i];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, c->sv) != 0)
+            fail("sock_echo: socketpair");
+        c->rounds = N / ECHO_CONNS + (i < N % ECHO_CONNS);
+        c->done = 0;
+        ts[2 * i] = spawn(body_echo_server, c, 0);
+        ts[2 * i + 1] = spawn(body_echo_client, c, 0);
+    }
+    coio_future *g = NULL;
+    check(coio_gather(L, ts, 2 * ECHO_CONNS, 0, &g), "coio_gather");
+    run_task(g, "sock_echo");
+    double secs = now_s() - t0;
+    long done = 0;
+    for (int i = 0; i < ECHO_CONNS; i++) {
+        done += echo_conns[i].done;
+        close(echo_conns[i].sv[0]);
+        close(echo_conns[i].sv[1]);
+    }
+    for (int i = 0; i < 2 * ECHO_CONNS; i++)
+        coio_future_release(ts[i]);
+    coio_future_release(g);
+    if (done != N) fail("sock_echo: not every request came back");
+    report("sock_echo", N, secs);
+}
+
 static const struct {
     const char *name;
     void (*run)(void);
@@ -1007,6 +1091,7 @@ static const struct {
     {"coroutine_rss", coroutine_rss},
     {"step_task_rss", step_task_rss},
     {"await_ready", await_ready},
+    {"sock_echo", sock_echo},
     {"switch_pair", switch_pair},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])

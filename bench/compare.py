@@ -56,6 +56,7 @@ WORKLOADS = [
     ("task_spawn_gather", "task_spawn_gather", "task_spawn_gather"),
     ("task_spawn_gather_step", "task_spawn_gather", "task_spawn_gather"),
     ("await_ready", None, None),
+    ("sock_echo", None, None),
     ("switch_pair", None, None),
     ("coroutine_rss", None, None),
     ("step_task_rss", None, None),
