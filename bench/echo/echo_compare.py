@@ -15,8 +15,10 @@ Loopback TCP, a closed loop of fixed-size messages (1 KiB) on 10 and 100 connect
 
 Prints markdown tables: requests/s, server CPU microseconds per request, the ratios and the
 targets (coio >= 1.1x uvloop's requests/s, coio >= 0.95x raw libev's).  Runs are interleaved
-(each repeat runs every server once per connection count, in a rotating order) and the best
-of --repeat is kept.  Standard library only.
+(each repeat runs every server once per connection count, in a rotating order).  The first
+tables keep each server's best of --repeat; the ratios the targets are judged on are paired
+by repeat (coio's run against the other server's run of the same repeat) and their median is
+reported with its range, as bench/compare.py does.  Standard library only.
 """
 import argparse
 import glob
@@ -25,6 +27,7 @@ import re
 import select
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -137,7 +140,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", metavar="DIR", help="build directory (default: build/, else the newest */ that has the programs)")
-    ap.add_argument("--repeat", type=int, default=3, metavar="K", help="runs per server and connection count, best kept (default 3)")
+    ap.add_argument("--repeat", type=int, default=3, metavar="K",
+                    help="runs per server and connection count (default 3): the best of them in the first "
+                         "tables, the median of the paired ratios for the targets")
     ap.add_argument("--retries", type=int, default=2, metavar="R",
                     help="run again, up to R times, a run in which neither server nor client used 90%% of a CPU (default 2)")
     ap.add_argument("--conns", default="10,100", help="connection counts (default 10,100)")
@@ -186,6 +191,7 @@ def main():
 
     load_before = os.getloadavg()[0]
     best = {}  # (server, conns) -> dict of best values
+    runs = {}  # (server, conns) -> every repeat's run, in order
     try:
         for s in servers:
             s.start()
@@ -206,6 +212,7 @@ def main():
                     print("  run %d: %-8s %3d conns: %9.0f req/s  server %.2f CPU, %.2f us/req; client %.2f CPU"
                           % (rep + 1, s.name, conns, r["rps"], r["server_cpu"], r["server_us_per_req"],
                              r["client_cpu"]), file=sys.stderr)
+                    runs.setdefault((s.name, conns), []).append(r)
                     # Keep the run with the most requests/s, and the least server CPU per request
                     # over all runs (each is the least disturbed measure of its own kind).
                     prev = best.get((s.name, conns))
@@ -219,7 +226,7 @@ def main():
 
     names = [s.name for s in servers]
     labels = {s.name: s.label for s in servers}
-    print("## TCP echo: %d-byte messages, loopback, best of %d × %.1f s"
+    print("## TCP echo: %d-byte messages, loopback, %d interleaved runs × %.1f s per server"
           % (args.size, args.repeat, args.duration))
     print()
     pinning = ("server pinned to CPU 0, load client (%d thread%s) to CPU %s"
@@ -255,9 +262,38 @@ def main():
           "was the bottleneck; best of all runs):", "min_us", lambda v: "%.2f" % v,
           "The coio/X columns of this table are X's µs/request over coio's: above 1 coio is cheaper.")
 
+    # coio's run against the other server's run of the same repeat: requests/s of coio over
+    # the other's, and the other's CPU per request over coio's (above 1: coio better).
+    def paired(other, c, key):
+        out = []
+        for a, b in zip(runs[("coio", c)], runs[(other, c)]):
+            if key == "rps":
+                out.append(a["rps"] / b["rps"] if b["rps"] > 0 else 0.0)
+            else:
+                ua, ub = a["server_us_per_req"], b["server_us_per_req"]
+                out.append(ub / ua if ua > 0 and ub > 0 else 0.0)
+        return out
+
+    def spread(rs):
+        return "%.2f× (%.2f–%.2f×)" % (statistics.median(rs), min(rs), max(rs))
+
     missed = False
     if "coio" in names:
-        print("Targets (requests/s):")
+        others = [n for n in ("uvloop", "libev", "asyncio") if n in names]
+        if others:
+            print("Ratios paired by run (coio's run against the other server's run of the same "
+                  "repeat): median (min–max) over the %d runs:" % args.repeat)
+            print()
+            print("| connections | " + " | ".join("coio/%s req/s | coio/%s CPU per request" % (n, n)
+                                                 for n in others) + " |")
+            print("|---:|" + "---:|---:|" * len(others))
+            for c in conn_counts:
+                print("| %d | %s |" % (c, " | ".join("%s | %s" % (spread(paired(n, c, "rps")),
+                                                                 spread(paired(n, c, "us")))
+                                                     for n in others)))
+            print()
+        print("Targets (requests/s; judged on the median paired ratio; runs: in how many the "
+              "target held):")
         print()
         print("| target | " + " | ".join("%d conns" % c for c in conn_counts) + " |")
         print("|---|" + "---|" * len(conn_counts))
@@ -266,11 +302,13 @@ def main():
                 continue
             cells = []
             for c in conn_counts:
-                r = best[("coio", c)]["rps"] / best[(other, c)]["rps"]
-                cpu = best[(other, c)]["min_us"] / best[("coio", c)]["min_us"]
-                ok = r >= factor
+                rs = paired(other, c, "rps")
+                ok = statistics.median(rs) >= factor
                 missed |= not ok
-                cells.append("%.2f× %s (CPU/request: %.2f×)" % (r, "yes" if ok else "**no**", cpu))
+                held = sum(r >= factor for r in rs)
+                cells.append("%s %s (%d/%d runs; CPU/request: %s)"
+                             % (spread(rs), "yes" if ok else "**no**", held, len(rs),
+                                spread(paired(other, c, "us"))))
             print("| coio ≥ %g× %s | %s |" % (factor, labels[other], " | ".join(cells)))
         print()
         if "uvloop" in names and "libev" in names:
