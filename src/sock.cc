@@ -89,9 +89,7 @@ bool drained(const Loop *loop, const FdWatcher *fw) {
 }
 
 // After a read of n bytes of the `asked` (see the drained hint at the top).
-void note_read(Loop *loop, int fd, std::size_t n, std::size_t asked) {
-    FdWatcher *fw = io_watcher(loop, fd);
-    if (!fw) return;
+void note_read(Loop *loop, FdWatcher *fw, std::size_t n, std::size_t asked) {
     fw->drained = n > 0 && n < asked;
     if (fw->drained) fw->drained_iter = loop->io.pass;
 }
@@ -112,19 +110,25 @@ int check_nonblocking(int fd) {
     return fl != -1 && (fl & O_NONBLOCK) ? COIO_OK : COIO_EINVAL;
 }
 
+// check_side past a free side, when fd is not known to be non-blocking (or the operation is
+// not a recv / send): checks that it is, and makes its watcher.
+[[gnu::noinline]] int check_side_fcntl(Loop *loop, int fd, FdWatcher **fw) {
+    if (int rc = check_nonblocking(fd)) return rc;
+    FdWatcher *w = io_watcher_make(loop, fd);
+    w->nonblock = true;
+    *fw = w;
+    return COIO_OK;
+}
+
 // The checks made before an operation on `write`'s side of fd; *fw: the watcher (made).
-int check_side(Loop *loop, int fd, bool write, bool recv_send, FdWatcher **fw) {
+inline int check_side(Loop *loop, int fd, bool write, bool recv_send, FdWatcher **fw) {
     FdWatcher *w = io_watcher(loop, fd);
     if (w && (write ? w->writer || w->wop : w->reader || w->rop)) return COIO_EBUSY;
     if (recv_send && w && w->nonblock) [[likely]] {
         *fw = w;
         return COIO_OK;
     }
-    if (int rc = check_nonblocking(fd)) return rc;
-    w = io_watcher_make(loop, fd);
-    w->nonblock = true;
-    *fw = w;
-    return COIO_OK;
+    return check_side_fcntl(loop, fd, fw);
 }
 
 // ---- the operation ------------------------------------------------------------------------
@@ -169,7 +173,8 @@ int attempt(SockOp *op) {
             r = recv(op->fd, into, op->len, MSG_DONTWAIT);
             if (r >= 0) {
                 op->done = std::size_t(r);
-                note_read(op->loop, op->fd, op->done, op->len);
+                if (FdWatcher *fw = io_watcher(op->loop, op->fd))
+                    note_read(op->loop, fw, op->done, op->len);
                 return 0;
             }
             break;
@@ -314,12 +319,13 @@ int start(SockOp *op, FdWatcher *fw, Future **out) {
 
 // ---- coroutines ---------------------------------------------------------------------------
 
-// Waits until fd is ready on that side: COIO_OK, COIO_ECANCELLED (the task was cancelled;
-// the watch has stopped), COIO_EBUSY (another operation took the side meanwhile).
-int co_wait(Loop *loop, int fd, bool write) {
-    FdWatcher *fw = io_watcher_make(loop, fd);
+// Waits until fw's fd is ready on that side: COIO_OK, COIO_ECANCELLED (the task was
+// cancelled; the watch has stopped), COIO_EBUSY (another operation took the side meanwhile).
+// (A watcher lives until its loop closes, and a body never runs after that: fw stays valid
+// across the wait.)
+int co_wait(Loop *loop, FdWatcher *fw, bool write) {
     if (write ? fw->writer || fw->wop : fw->reader || fw->rop) return COIO_EBUSY;
-    SockOp *op = op_new(loop, OpKind::Wait, fd, write);
+    SockOp *op = op_new(loop, OpKind::Wait, fw->io.fd, write);
     op->co = true;
     attach(op, fw);
     future_unref(op); // the slot's and the awaiting task's references keep it
@@ -477,13 +483,13 @@ int co_recv_into(int fd, void *buf, std::size_t len, std::size_t *n, int *err) {
     if (int rc = check_side(loop, fd, false, true, &fw)) return rc;
     bool first = true;
     if (drained(loop, fw) && io_arm_free(loop, fw, false)) { // straight to the wait (the top)
-        if (int rc = co_wait(loop, fd, false)) return rc;
+        if (int rc = co_wait(loop, fw, false)) return rc;
         first = false;
     }
     for (;;) {
         ssize_t r = recv(fd, buf, len, MSG_DONTWAIT);
         if (r >= 0) {
-            note_read(loop, fd, std::size_t(r), len);
+            note_read(loop, fw, std::size_t(r), len);
             *n = std::size_t(r);
             return COIO_OK;
         }
@@ -491,7 +497,7 @@ int co_recv_into(int fd, void *buf, std::size_t len, std::size_t *n, int *err) {
         if (e == EINTR) continue;
         if (e != EAGAIN) return co_fail(e, first, err);
         first = false;
-        if (int rc = co_wait(loop, fd, false)) return rc;
+        if (int rc = co_wait(loop, fw, false)) return rc;
     }
 }
 
@@ -514,7 +520,7 @@ int co_sendall(int fd, const void *buf, std::size_t len, int *err) {
             if (e != EAGAIN) return co_fail(e, first, err);
         }
         first = false;
-        if (int rc = co_wait(loop, fd, true)) return rc;
+        if (int rc = co_wait(loop, fw, true)) return rc;
     }
 }
 
@@ -535,7 +541,7 @@ int co_accept(int fd, int *conn, struct sockaddr *addr, socklen_t *addrlen, int 
         if (e == EINTR) continue;
         if (e != EAGAIN) return co_fail(e, first, err);
         first = false;
-        if (int rc = co_wait(loop, fd, false)) return rc;
+        if (int rc = co_wait(loop, fw, false)) return rc;
     }
 }
 
@@ -548,7 +554,7 @@ int co_connect(int fd, const struct sockaddr *addr, socklen_t len, int *err) {
     int e = connect(fd, addr, len) == 0 ? 0 : last_error();
     if (e == EBADF) return COIO_EINVAL;
     while (e == EINPROGRESS || e == EINTR || e == EAGAIN) {
-        if (int rc = co_wait(loop, fd, true)) return rc;
+        if (int rc = co_wait(loop, fw, true)) return rc;
         e = connect_status(fd);
     }
     if (e == 0) return COIO_OK;
