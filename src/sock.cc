@@ -149,10 +149,10 @@ int connect_status(int fd) {
     return err;
 }
 
-// One attempt at op's system call (EINTR retried): 0 when op is finished (what it got is
-// stored in it), EAGAIN to wait for readiness, or the errno it failed with.  Throws
-// std::bad_alloc (a result buffer) before any system call.
-int attempt(SockOp *op) {
+// One attempt at op's system call (EINTR retried); fw is its fd's watcher.  0 when op is
+// finished (what it got is stored in it), EAGAIN to wait for readiness, or the errno it
+// failed with.  Throws std::bad_alloc (a result buffer) before any system call.
+int attempt(SockOp *op, FdWatcher *fw) {
     for (;;) {
         ssize_t r;
         switch (op->kind) {
@@ -173,8 +173,7 @@ int attempt(SockOp *op) {
             r = recv(op->fd, into, op->len, MSG_DONTWAIT);
             if (r >= 0) {
                 op->done = std::size_t(r);
-                if (FdWatcher *fw = io_watcher(op->loop, op->fd))
-                    note_read(op->loop, fw, op->done, op->len);
+                note_read(op->loop, fw, op->done, op->len);
                 return 0;
             }
             break;
@@ -291,7 +290,7 @@ int start(SockOp *op, FdWatcher *fw, Future **out) {
                     (is_read(op->kind) && drained(loop, fw) && io_arm_free(loop, fw, false));
         if (!skip) {
             loop->ready.reserve(1); // complete() cannot fail after the call
-            int e = attempt(op);
+            int e = attempt(op, fw);
             if (e == EBADF) {
                 fw->nonblock = false;
                 future_unref(op);
@@ -347,7 +346,7 @@ void sock_ready(FdWatcher *fw, bool write) {
     if (op->state == Future::Pending) {
         try {
             loop->ready.reserve(1);
-            int e = attempt(op);
+            int e = attempt(op, fw);
             if (e == EAGAIN) {
                 io_update(loop, fw); // (restarts it if libev had stopped it)
                 return;
