@@ -226,6 +226,8 @@ def main():
 
     names = [s.name for s in servers]
     labels = {s.name: s.label for s in servers}
+    # The servers coio is compared with, in the order of the ratio columns.
+    others = [n for n in ("uvloop", "libev", "asyncio") if n in names] if "coio" in names else []
     print("## TCP echo: %d-byte messages, loopback, %d interleaved runs × %.1f s per server"
           % (args.size, args.repeat, args.duration))
     print()
@@ -240,7 +242,6 @@ def main():
     def table(title, key, fmt, ratio_note):
         print(title)
         print()
-        others = [n for n in ("uvloop", "libev", "asyncio") if n in names and "coio" in names]
         print("| connections | " + " | ".join(labels[n] for n in names)
               + "".join(" | coio/%s" % n for n in others) + " |")
         print("|---:|" + "---:|" * (len(names) + len(others)))
@@ -279,7 +280,6 @@ def main():
 
     missed = False
     if "coio" in names:
-        others = [n for n in ("uvloop", "libev", "asyncio") if n in names]
         if others:
             print("Ratios paired by run (coio's run against the other server's run of the same "
                   "repeat): median (min–max) over the %d runs:" % args.repeat)
